@@ -1,0 +1,772 @@
+//! The queue handle and its operations.
+
+use std::fmt;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use crate::error::{ClosedError, PushError, TryPopError, TryPushError};
+use crate::future::{Pop, Push, Reserve};
+use crate::loom::{Arc, Mutex, lock};
+use crate::stream::PopStream;
+use crate::store::{Aging, Order, Store};
+use crate::waiters::WaitList;
+
+/// Identifies a queued item so that [`Queue::remove`] can take it out again.
+///
+/// Keys are unique for the life of a queue: a key whose item was popped or removed never
+/// matches another item.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_queue::Queue;
+///
+/// let q = Queue::bounded(8);
+/// let key = q.try_push("report", 3).unwrap();
+/// assert_eq!(key.priority(), 3);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub(crate) priority: i32,
+    pub(crate) seq: u64,
+}
+
+impl Key {
+    /// The priority the item was pushed with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q = Queue::bounded(1);
+    /// assert_eq!(q.try_push((), -2).unwrap().priority(), -2);
+    /// ```
+    pub fn priority(&self) -> i32 {
+        self.priority
+    }
+}
+
+pub(crate) struct State<T> {
+    pub(crate) store: Store<T>,
+    /// Slots promised to outstanding [`Permit`]s; they count against capacity.
+    reserved: usize,
+    closed: bool,
+    pub(crate) poppers: WaitList,
+    pub(crate) pushers: WaitList,
+}
+
+impl<T> State<T> {
+    /// Closed, empty, and no permit can still add an item: consumers may stop.
+    fn finished(&self) -> bool {
+        self.closed && self.store.len() == 0 && self.reserved == 0
+    }
+}
+
+pub(crate) struct Shared<T> {
+    state: Mutex<State<T>>,
+    capacity: usize,
+}
+
+/// An async, bounded, multi-producer multi-consumer priority queue.
+///
+/// Lower priority values are served first; equal priorities in push order (FIFO), or in
+/// reverse push order when built with [`Builder::lifo`]. `Queue` is a cheap handle: clone it
+/// to share the queue between tasks.
+///
+/// See the [crate documentation](crate) for the cancel safety of every async method.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_queue::Queue;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let q = Queue::bounded(16);
+/// q.push("low", 5).await.unwrap();
+/// q.push("high", 1).await.unwrap();
+/// assert_eq!(q.pop().await, Some("high"));
+/// # }
+/// ```
+pub struct Queue<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue { shared: self.shared.clone() }
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = lock(&self.shared.state);
+        f.debug_struct("Queue")
+            .field("len", &state.store.len())
+            .field("capacity", &self.capacity())
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+/// Configures a [`Queue`]: capacity, LIFO order among equals, aging.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use conveyor_queue::Queue;
+///
+/// let q: Queue<u32> = Queue::builder()
+///     .capacity(1024)
+///     .aging(Duration::from_secs(1))
+///     .build();
+/// assert_eq!(q.capacity(), Some(1024));
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder {
+    capacity: usize,
+    order: Order,
+    aging: Option<Duration>,
+}
+
+impl Builder {
+    /// Bounds the queue to `capacity` items. Default: unbounded.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `capacity` is 0: such a queue could never accept an item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q: Queue<()> = Queue::builder().capacity(2).build();
+    /// assert_eq!(q.capacity(), Some(2));
+    /// ```
+    #[track_caller]
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        assert!(capacity > 0, "queue capacity must be at least 1");
+        self.capacity = capacity;
+        self
+    }
+
+    /// Serves equal priorities newest first (asyncio's `LifoQueue`). Default: FIFO.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q = Queue::builder().lifo().build();
+    /// q.try_push(1, 0).unwrap();
+    /// q.try_push(2, 0).unwrap();
+    /// assert_eq!(q.try_pop(), Ok(2));
+    /// ```
+    pub fn lifo(mut self) -> Self {
+        self.order = Order::Lifo;
+        self
+    }
+
+    /// Turns aging on: an item's effective priority improves by one for every `step` it waits,
+    /// so a steady stream of priority-0 items cannot starve a priority-9 item forever (it is
+    /// served after at most `9 * step` of waiting behind them). Default: off, and order is
+    /// strict. Time is tokio's clock, so it follows `tokio::time::pause`.
+    ///
+    /// With aging on, a pop compares the head of every non-empty priority, so it costs O(p)
+    /// for p distinct queued priorities instead of O(1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use conveyor_queue::Queue;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let q = Queue::builder().aging(Duration::from_secs(1)).build();
+    /// q.try_push("old, unimportant", 3).unwrap();
+    /// tokio::time::advance(Duration::from_secs(5)).await;
+    /// q.try_push("new, important", 0).unwrap();
+    /// // Effective priority 3 - 5 = -2 beats 0.
+    /// assert_eq!(q.try_pop(), Ok("old, unimportant"));
+    /// # }
+    /// ```
+    pub fn aging(mut self, step: Duration) -> Self {
+        self.aging = Some(step);
+        self
+    }
+
+    /// Creates the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q: Queue<String> = Queue::builder().build();
+    /// assert!(q.is_empty());
+    /// ```
+    pub fn build<T>(self) -> Queue<T> {
+        let state = State {
+            store: Store::new(self.order, self.aging.map(Aging::new)),
+            reserved: 0,
+            closed: false,
+            poppers: WaitList::new(),
+            pushers: WaitList::new(),
+        };
+        Queue { shared: Arc::new(Shared { state: Mutex::new(state), capacity: self.capacity }) }
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+impl Queue<()> {
+    // Defined on `Queue<()>` only so that `Queue::builder()` needs no type annotation; the
+    // item type is chosen by `Builder::build`.
+    /// A builder for a queue with non-default settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q: Queue<u8> = Queue::builder().capacity(4).lifo().build();
+    /// assert_eq!(q.capacity(), Some(4));
+    /// ```
+    pub fn builder() -> Builder {
+        Builder { capacity: usize::MAX, order: Order::Fifo, aging: None }
+    }
+}
+
+impl<T> Queue<T> {
+    /// A FIFO-among-equals queue holding at most `capacity` items.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `capacity` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q: Queue<u8> = Queue::bounded(100);
+    /// assert_eq!(q.capacity(), Some(100));
+    /// ```
+    #[track_caller]
+    pub fn bounded(capacity: usize) -> Self {
+        Queue::builder().capacity(capacity).build()
+    }
+
+    /// A FIFO-among-equals queue without a bound: `push` never waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q: Queue<u8> = Queue::unbounded();
+    /// assert_eq!(q.capacity(), None);
+    /// ```
+    pub fn unbounded() -> Self {
+        Queue::builder().build()
+    }
+
+    fn has_room(&self, state: &State<T>) -> bool {
+        state.store.len() + state.reserved < self.shared.capacity
+    }
+
+    /// Pushes `item` with `priority`, waiting while the queue is full.
+    ///
+    /// Returns the item's [`Key`], for [`remove`](Self::remove).
+    ///
+    /// # Errors
+    ///
+    /// [`PushError`] with the item if the queue is closed (before or while waiting).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe in the sense that nothing is lost or stranded: if the future is dropped
+    /// before it completes, the item was not queued and is dropped with the future, and a
+    /// wake-up it had received passes to the next waiting producer. To keep the item when
+    /// giving up, use [`reserve`](Self::reserve) and push through the [`Permit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let q = Queue::bounded(1);
+    /// q.push(1, 0).await.unwrap();
+    /// let q2 = q.clone();
+    /// let waiting = tokio::spawn(async move { q2.push(2, 0).await });
+    /// assert_eq!(q.pop().await, Some(1)); // makes room: the waiting push completes
+    /// waiting.await.unwrap().unwrap();
+    /// assert_eq!(q.pop().await, Some(2));
+    /// # }
+    /// ```
+    pub fn push(&self, item: T, priority: i32) -> Push<'_, T> {
+        Push::new(self, item, priority)
+    }
+
+    /// Pushes `item` with `priority` if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// [`TryPushError::Full`] or [`TryPushError::Closed`], each holding the very item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::{Queue, TryPushError};
+    /// let q = Queue::bounded(1);
+    /// q.try_push("a", 0).unwrap();
+    /// assert_eq!(q.try_push("b", 0), Err(TryPushError::Full("b")));
+    /// ```
+    pub fn try_push(&self, item: T, priority: i32) -> Result<Key, TryPushError<T>> {
+        let mut state = lock(&self.shared.state);
+        if state.closed {
+            return Err(TryPushError::Closed(item));
+        }
+        if !self.has_room(&state) {
+            return Err(TryPushError::Full(item));
+        }
+        let key = state.store.push(item, priority);
+        let waker = state.poppers.has_sleepers().then(|| state.poppers.notify_one()).flatten();
+        drop(state);
+        wake(waker);
+        Ok(key)
+    }
+
+    pub(crate) fn poll_push(
+        &self,
+        slot: &mut Option<usize>,
+        item: &mut Option<T>,
+        priority: i32,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Key, PushError<T>>> {
+        let mut state = lock(&self.shared.state);
+        let Some(value) = item.take() else {
+            // Polled after completion: a programming error in the caller's executor.
+            panic!("`Push` polled after completion");
+        };
+        if state.closed {
+            state.pushers.cancel(slot);
+            return Poll::Ready(Err(PushError(value)));
+        }
+        if !self.has_room(&state) {
+            *item = Some(value);
+            state.pushers.register(slot, cx.waker());
+            return Poll::Pending;
+        }
+        state.pushers.cancel(slot);
+        let key = state.store.push(value, priority);
+        let waker = state.poppers.has_sleepers().then(|| state.poppers.notify_one()).flatten();
+        drop(state);
+        wake(waker);
+        Poll::Ready(Ok(key))
+    }
+
+    /// Releases a producer's wait slot; passes on a wake-up it did not use.
+    pub(crate) fn cancel_push_wait(&self, slot: &mut Option<usize>) {
+        let mut state = lock(&self.shared.state);
+        let waker = (state.pushers.cancel(slot) && !state.closed && self.has_room(&state))
+            .then(|| state.pushers.notify_one())
+            .flatten();
+        drop(state);
+        wake(waker);
+    }
+
+    /// Waits for room, then reserves it: the returned [`Permit`] pushes without waiting and
+    /// without failing. Reserve-then-push lets a producer give up while waiting and keep its
+    /// item.
+    ///
+    /// # Errors
+    ///
+    /// [`ClosedError`] if the queue is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a dropped `reserve` holds no slot, and a wake-up it had received passes to
+    /// the next waiting producer. It loses its place in the line of waiting producers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let q = Queue::bounded(1);
+    /// let permit = q.reserve().await.unwrap();
+    /// assert!(q.try_push("other", 0).unwrap_err().is_full()); // the slot is taken
+    /// permit.push("mine", 0);
+    /// assert_eq!(q.pop().await, Some("mine"));
+    /// # }
+    /// ```
+    pub fn reserve(&self) -> Reserve<'_, T> {
+        Reserve::new(self)
+    }
+
+    pub(crate) fn poll_reserve(
+        &self,
+        slot: &mut Option<usize>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Permit<'_, T>, ClosedError>> {
+        let mut state = lock(&self.shared.state);
+        if state.closed {
+            state.pushers.cancel(slot);
+            return Poll::Ready(Err(ClosedError));
+        }
+        if !self.has_room(&state) {
+            state.pushers.register(slot, cx.waker());
+            return Poll::Pending;
+        }
+        state.pushers.cancel(slot);
+        state.reserved += 1;
+        Poll::Ready(Ok(Permit { queue: self }))
+    }
+
+    /// Pops the best item, waiting while the queue is empty.
+    ///
+    /// Returns `None` only once the queue is closed *and* drained.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: an item is taken only when the future completes, so a dropped `pop`
+    /// (say, the losing branch of `tokio::select!`) loses nothing, and a wake-up it had
+    /// received passes to another waiting consumer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let q = Queue::bounded(4);
+    /// q.push('b', 2).await.unwrap();
+    /// q.push('a', 1).await.unwrap();
+    /// q.close();
+    /// assert_eq!(q.pop().await, Some('a'));
+    /// assert_eq!(q.pop().await, Some('b'));
+    /// assert_eq!(q.pop().await, None);
+    /// # }
+    /// ```
+    pub fn pop(&self) -> Pop<'_, T> {
+        Pop::new(self)
+    }
+
+    /// Pops the best item if there is one now.
+    ///
+    /// # Errors
+    ///
+    /// [`TryPopError::Empty`] if nothing is queued, [`TryPopError::Closed`] once the queue is
+    /// closed and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::{Queue, TryPopError};
+    /// let q = Queue::bounded(2);
+    /// q.try_push(9, 0).unwrap();
+    /// assert_eq!(q.try_pop(), Ok(9));
+    /// assert_eq!(q.try_pop(), Err(TryPopError::Empty));
+    /// ```
+    pub fn try_pop(&self) -> Result<T, TryPopError> {
+        let mut state = lock(&self.shared.state);
+        match state.store.pop() {
+            Some(item) => {
+                let waker =
+                    state.pushers.has_sleepers().then(|| state.pushers.notify_one()).flatten();
+                drop(state);
+                wake(waker);
+                Ok(item)
+            }
+            None if state.finished() => Err(TryPopError::Closed),
+            None => Err(TryPopError::Empty),
+        }
+    }
+
+    pub(crate) fn poll_pop(&self, slot: &mut Option<usize>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut state = lock(&self.shared.state);
+        if let Some(item) = state.store.pop() {
+            state.poppers.cancel(slot);
+            let waker = state.pushers.has_sleepers().then(|| state.pushers.notify_one()).flatten();
+            drop(state);
+            wake(waker);
+            return Poll::Ready(Some(item));
+        }
+        if state.finished() {
+            state.poppers.cancel(slot);
+            return Poll::Ready(None);
+        }
+        state.poppers.register(slot, cx.waker());
+        Poll::Pending
+    }
+
+    /// Releases a consumer's wait slot; passes on a wake-up it did not use.
+    pub(crate) fn cancel_pop_wait(&self, slot: &mut Option<usize>) {
+        let mut state = lock(&self.shared.state);
+        let waker = (state.poppers.cancel(slot) && (state.store.len() > 0 || state.finished()))
+            .then(|| state.poppers.notify_one())
+            .flatten();
+        drop(state);
+        wake(waker);
+    }
+
+    /// A [`Stream`](futures_core::Stream) of popped items that ends once the queue is closed
+    /// and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// use futures_util::StreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let q = Queue::bounded(8);
+    /// for (item, prio) in [("c", 3), ("a", 1), ("b", 2)] {
+    ///     q.push(item, prio).await.unwrap();
+    /// }
+    /// q.close();
+    /// let all: Vec<_> = q.stream().collect().await;
+    /// assert_eq!(all, ["a", "b", "c"]);
+    /// # }
+    /// ```
+    pub fn stream(&self) -> PopStream<T> {
+        PopStream::new(self.clone())
+    }
+
+    /// Takes a still-queued item out by its key, without scanning the queue.
+    ///
+    /// Returns `None` if the item was already popped or removed: removing a popped key is a
+    /// no-op. Frees a slot for a waiting producer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q = Queue::bounded(4);
+    /// let a = q.try_push("a", 0).unwrap();
+    /// q.try_push("b", 0).unwrap();
+    /// assert_eq!(q.remove(a), Some("a"));
+    /// assert_eq!(q.remove(a), None);
+    /// assert_eq!(q.try_pop(), Ok("b"));
+    /// ```
+    pub fn remove(&self, key: Key) -> Option<T> {
+        let mut state = lock(&self.shared.state);
+        let item = state.store.remove(key)?;
+        let waker = state.pushers.has_sleepers().then(|| state.pushers.notify_one()).flatten();
+        let finished = state.finished().then(|| state.poppers.notify_all());
+        drop(state);
+        wake(waker);
+        finished.into_iter().flatten().for_each(Waker::wake);
+        Some(item)
+    }
+
+    /// Takes every queued item out at once, best first (for example to cancel them all).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q = Queue::bounded(4);
+    /// q.try_push("later", 2).unwrap();
+    /// q.try_push("sooner", 1).unwrap();
+    /// assert_eq!(q.drain(), ["sooner", "later"]);
+    /// assert!(q.is_empty());
+    /// ```
+    pub fn drain(&self) -> Vec<T> {
+        let mut state = lock(&self.shared.state);
+        let items = state.store.drain();
+        let mut wakers = state.pushers.notify_all();
+        if state.finished() {
+            wakers.extend(state.poppers.notify_all());
+        }
+        drop(state);
+        wakers.into_iter().for_each(Waker::wake);
+        items
+    }
+
+    /// Closes the queue: pushes fail from now on (handing the item back) and consumers drain
+    /// what is left, then get `None`. Wakes every waiting producer and consumer.
+    ///
+    /// Returns `true` if this call closed the queue, `false` if it was already closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q = Queue::bounded(2);
+    /// q.try_push(1, 0).unwrap();
+    /// assert!(q.close());
+    /// assert!(!q.close());
+    /// assert!(q.try_push(2, 0).unwrap_err().is_closed());
+    /// assert_eq!(q.try_pop(), Ok(1)); // still drained
+    /// ```
+    pub fn close(&self) -> bool {
+        let mut state = lock(&self.shared.state);
+        if state.closed {
+            return false;
+        }
+        state.closed = true;
+        let mut wakers = state.poppers.notify_all();
+        wakers.extend(state.pushers.notify_all());
+        drop(state);
+        wakers.into_iter().for_each(Waker::wake);
+        true
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q: Queue<()> = Queue::bounded(1);
+    /// assert!(!q.is_closed());
+    /// q.close();
+    /// assert!(q.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        lock(&self.shared.state).closed
+    }
+
+    /// The number of queued items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q = Queue::bounded(4);
+    /// q.try_push((), 0).unwrap();
+    /// assert_eq!(q.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        lock(&self.shared.state).store.len()
+    }
+
+    /// Whether nothing is queued.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// assert!(Queue::<u8>::bounded(1).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bound on queued items, `None` if unbounded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// assert_eq!(Queue::<u8>::bounded(3).capacity(), Some(3));
+    /// ```
+    pub fn capacity(&self) -> Option<usize> {
+        (self.shared.capacity != usize::MAX).then_some(self.shared.capacity)
+    }
+
+    /// The number of queued items with `priority`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q = Queue::bounded(4);
+    /// q.try_push('a', 1).unwrap();
+    /// q.try_push('b', 1).unwrap();
+    /// assert_eq!(q.count(1), 2);
+    /// assert_eq!(q.count(0), 0);
+    /// ```
+    pub fn count(&self, priority: i32) -> usize {
+        lock(&self.shared.state).store.count(priority)
+    }
+
+    /// `(priority, count)` for every priority that has queued items, best first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q = Queue::bounded(4);
+    /// q.try_push('a', 7).unwrap();
+    /// q.try_push('b', -1).unwrap();
+    /// q.try_push('c', 7).unwrap();
+    /// assert_eq!(q.counts(), [(-1, 1), (7, 2)]);
+    /// ```
+    pub fn counts(&self) -> Vec<(i32, usize)> {
+        lock(&self.shared.state).store.counts()
+    }
+}
+
+/// A reserved slot in a [`Queue`], from [`Queue::reserve`]: pushing through it cannot fail
+/// or wait. Dropping it unused gives the slot back.
+///
+/// A permit taken before [`Queue::close`] may still push after it; consumers are not told
+/// the queue is drained until every permit is used or dropped.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_queue::Queue;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let q = Queue::bounded(1);
+/// let permit = q.reserve().await.unwrap();
+/// drop(permit); // slot returned
+/// assert!(q.try_push(1, 0).is_ok());
+/// # }
+/// ```
+#[must_use = "a permit holds a queue slot until it is used or dropped"]
+pub struct Permit<'a, T> {
+    queue: &'a Queue<T>,
+}
+
+impl<T> fmt::Debug for Permit<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}
+
+impl<T> Permit<'_, T> {
+    /// Pushes `item` with `priority` into the reserved slot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let q = Queue::bounded(1);
+    /// let key = q.reserve().await.unwrap().push("x", 4);
+    /// assert_eq!(q.remove(key), Some("x"));
+    /// # }
+    /// ```
+    pub fn push(self, item: T, priority: i32) -> crate::Key {
+        let queue = self.queue;
+        std::mem::forget(self);
+        let mut state = lock(&queue.shared.state);
+        state.reserved -= 1;
+        let key = state.store.push(item, priority);
+        let waker = state.poppers.has_sleepers().then(|| state.poppers.notify_one()).flatten();
+        drop(state);
+        wake(waker);
+        key
+    }
+}
+
+impl<T> Drop for Permit<'_, T> {
+    fn drop(&mut self) {
+        let mut state = lock(&self.queue.shared.state);
+        state.reserved -= 1;
+        let mut wakers: Vec<Waker> = state.pushers.notify_one().into_iter().collect();
+        if state.finished() {
+            wakers.extend(state.poppers.notify_all());
+        }
+        drop(state);
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
