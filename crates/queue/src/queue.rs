@@ -44,6 +44,37 @@ impl Key {
     pub fn priority(&self) -> i32 {
         self.priority
     }
+
+    /// The item's sequence number: its place in the queue's push order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q = Queue::bounded(2);
+    /// let a = q.try_push((), 0).unwrap();
+    /// let b = q.try_push((), 0).unwrap();
+    /// assert!(a.seq() < b.seq());
+    /// ```
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Rebuilds a key from its [`priority`](Self::priority) and [`seq`](Self::seq), for
+    /// callers that store keys in atomics. A key that never came from this queue matches
+    /// nothing, so `remove` with it returns `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::{Key, Queue};
+    /// let q = Queue::bounded(2);
+    /// let k = q.try_push("x", 4).unwrap();
+    /// assert_eq!(q.remove(Key::from_parts(k.priority(), k.seq())), Some("x"));
+    /// ```
+    pub fn from_parts(priority: i32, seq: u64) -> Key {
+        Key { priority, seq }
+    }
 }
 
 pub(crate) struct State<T> {
@@ -407,6 +438,34 @@ impl<T> Queue<T> {
         Reserve::new(self)
     }
 
+    /// Reserves a slot if there is room now; the [`Permit`] then pushes without failing.
+    ///
+    /// # Errors
+    ///
+    /// [`TryPushError::Full`] or [`TryPushError::Closed`] holding `()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q = Queue::bounded(1);
+    /// let permit = q.try_reserve().unwrap();
+    /// assert!(q.try_reserve().unwrap_err().is_full());
+    /// permit.push("x", 0);
+    /// assert_eq!(q.try_pop(), Ok("x"));
+    /// ```
+    pub fn try_reserve(&self) -> Result<Permit<'_, T>, TryPushError<()>> {
+        let mut state = lock(&self.shared.state);
+        if state.closed {
+            return Err(TryPushError::Closed(()));
+        }
+        if !self.has_room(&state) {
+            return Err(TryPushError::Full(()));
+        }
+        state.reserved += 1;
+        Ok(Permit { queue: self })
+    }
+
     pub(crate) fn poll_reserve(
         &self,
         slot: &mut Option<usize>,
@@ -477,8 +536,10 @@ impl<T> Queue<T> {
             Some(item) => {
                 let waker =
                     state.pushers.has_sleepers().then(|| state.pushers.notify_one()).flatten();
+                let finished = state.finished().then(|| state.poppers.notify_all());
                 drop(state);
                 wake(waker);
+                finished.into_iter().flatten().for_each(Waker::wake);
                 Ok(item)
             }
             None if state.finished() => Err(TryPopError::Closed),
@@ -491,8 +552,12 @@ impl<T> Queue<T> {
         if let Some(item) = state.store.pop() {
             state.poppers.cancel(slot);
             let waker = state.pushers.has_sleepers().then(|| state.pushers.notify_one()).flatten();
+            // Taking the last item of a closed queue finishes it: consumers that went to sleep
+            // after `close` (a permit was outstanding) must be woken to see `None`.
+            let finished = state.finished().then(|| state.poppers.notify_all());
             drop(state);
             wake(waker);
+            finished.into_iter().flatten().for_each(Waker::wake);
             return Poll::Ready(Some(item));
         }
         if state.finished() {

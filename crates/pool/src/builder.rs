@@ -1,0 +1,270 @@
+//! [`PoolBuilder`]: the pool's settings and their defaults.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::event::Finished;
+use crate::pool::Pool;
+use crate::retry::RetryPolicy;
+
+pub(crate) type FinishHook = Arc<dyn Fn(&Finished) + Send + Sync>;
+
+/// Configures a [`Pool`]; from [`Pool::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_pool::{Pool, RetryPolicy};
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = Pool::builder()
+///     .workers(8)
+///     .capacity(10_000)
+///     .default_timeout(Duration::from_secs(30))
+///     .default_retry(RetryPolicy::exponential(3, Duration::from_millis(200)))
+///     .grace(Duration::from_secs(2))
+///     .build();
+/// assert_eq!(pool.workers(), 8);
+/// # }
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+#[derive(Clone)]
+pub struct PoolBuilder {
+    pub(crate) workers: usize,
+    pub(crate) capacity: usize,
+    pub(crate) default_timeout: Option<Duration>,
+    pub(crate) default_retry: Option<RetryPolicy>,
+    pub(crate) default_kind: Arc<str>,
+    pub(crate) grace: Duration,
+    pub(crate) event_buffer: usize,
+    pub(crate) metrics: bool,
+    pub(crate) on_finish: Option<FinishHook>,
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("workers", &self.workers)
+            .field("capacity", &self.capacity)
+            .field("default_timeout", &self.default_timeout)
+            .field("default_retry", &self.default_retry)
+            .field("default_kind", &self.default_kind)
+            .field("grace", &self.grace)
+            .field("event_buffer", &self.event_buffer)
+            .field("metrics", &self.metrics)
+            .field("on_finish", &self.on_finish.as_ref().map(|_| ".."))
+            .finish()
+    }
+}
+
+impl Default for PoolBuilder {
+    fn default() -> Self {
+        PoolBuilder {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            capacity: 1024,
+            default_timeout: None,
+            default_retry: None,
+            default_kind: Arc::from("job"),
+            grace: Duration::from_secs(5),
+            event_buffer: 1024,
+            metrics: true,
+            on_finish: None,
+        }
+    }
+}
+
+impl PoolBuilder {
+    /// How many jobs run at once. Default: the number of CPUs.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `workers` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().workers(3).build();
+    /// assert_eq!(pool.workers(), 3);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn workers(mut self, workers: usize) -> Self {
+        assert!(workers > 0, "a pool needs at least one worker");
+        self.workers = workers;
+        self
+    }
+
+    /// How many jobs may wait in the queue before `submit` waits (and `try_submit` fails).
+    /// Default: 1024.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `capacity` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().capacity(1).build();
+    /// # let _ = pool;
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        assert!(capacity > 0, "pool capacity must be at least 1");
+        self.capacity = capacity;
+        self
+    }
+
+    /// The timeout per attempt of jobs that set none. Default: none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().default_timeout(std::time::Duration::from_secs(60)).build();
+    /// # let _ = pool;
+    /// # }
+    /// ```
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = Some(timeout);
+        self
+    }
+
+    /// The retry policy of jobs that set none. Default: one attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::RetryPolicy;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder()
+    ///     .default_retry(RetryPolicy::fixed(3, std::time::Duration::from_secs(1)))
+    ///     .build();
+    /// # let _ = pool;
+    /// # }
+    /// ```
+    pub fn default_retry(mut self, policy: RetryPolicy) -> Self {
+        self.default_retry = Some(policy);
+        self
+    }
+
+    /// The kind label of jobs that set none. Default: `"job"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().default_kind("task").build();
+    /// # let _ = pool;
+    /// # }
+    /// ```
+    pub fn default_kind(mut self, kind: impl Into<Arc<str>>) -> Self {
+        self.default_kind = kind.into();
+        self
+    }
+
+    /// How long a cancelled or timed-out attempt may clean up after its `ctx.cancelled()`
+    /// fired before its future is dropped. Default: 5 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().grace(std::time::Duration::ZERO).build();
+    /// # let _ = pool;
+    /// # }
+    /// ```
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// How many events a subscriber may fall behind before it misses some; 0 turns events
+    /// off (then [`Pool::events`] streams end at once). Default: 1024.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().event_buffer(0).build();
+    /// # let _ = pool;
+    /// # }
+    /// ```
+    pub fn event_buffer(mut self, events: usize) -> Self {
+        self.event_buffer = events;
+        self
+    }
+
+    /// Whether the pool records metrics through the `metrics` facade. Default: on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().metrics(false).build();
+    /// # let _ = pool;
+    /// # }
+    /// ```
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
+    /// Calls `hook` once for every job, synchronously, as it resolves — the exact record
+    /// (unlike events, which a slow subscriber may miss) for ledgers and summaries. Keep it
+    /// short: it runs on the worker. Default: none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// let counter = done.clone();
+    /// let pool = conveyor_pool::Pool::builder()
+    ///     .on_finish(move |_f| { counter.fetch_add(1, Ordering::Relaxed); })
+    ///     .build();
+    /// pool.submit(conveyor_pool::Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+    /// pool.join().await;
+    /// assert_eq!(done.load(Ordering::Relaxed), 1);
+    /// # }
+    /// ```
+    pub fn on_finish(mut self, hook: impl Fn(&Finished) + Send + Sync + 'static) -> Self {
+        self.on_finish = Some(Arc::new(hook));
+        self
+    }
+
+    /// Builds the pool and starts its workers on the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().build();
+    /// # let _ = pool;
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn build(self) -> Pool {
+        Pool::from_builder(self)
+    }
+}

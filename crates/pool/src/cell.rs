@@ -1,0 +1,202 @@
+//! One allocation per job: the typed cell that holds the job's body, its shared [`Core`],
+//! and the slot its result is delivered through. The queue sees it as a [`Task`], the
+//! attempt as a [`HasCore`], the handle as a [`ResultSlot`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use crate::context::{HasCore, JobContext};
+use crate::core::{Core, RETRYING};
+use crate::error::JobError;
+use crate::job::{AttemptFailure, AttemptResult, Run};
+use crate::pool::Inner;
+use crate::retry::AttemptError;
+
+pub(crate) type BoxFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// A job as the queue and the workers see it.
+pub(crate) trait Task: HasCore {
+    /// Runs one attempt (or resolves the job at once if it was cancelled before starting).
+    fn run<'a>(self: Arc<Self>, pool: &'a Arc<Inner>) -> BoxFuture<'a>;
+    /// Resolves a job that will not run again with `err`.
+    fn abandon(&self, pool: &Inner, err: JobError);
+}
+
+/// A job as its handle sees it.
+pub(crate) trait ResultSlot<T>: HasCore {
+    fn poll_result(&self, cx: &mut Context<'_>) -> Poll<Result<T, JobError>>;
+}
+
+struct Slot<T> {
+    value: Option<Result<T, JobError>>,
+    waker: Option<Waker>,
+    taken: bool,
+}
+
+pub(crate) struct JobCell<R, T> {
+    core: Core,
+    body: R,
+    slot: Mutex<Slot<T>>,
+}
+
+/// How an attempt ended.
+enum AttemptEnd<T> {
+    Done(AttemptResult<T>),
+    TimedOut,
+    Cancelled,
+}
+
+impl<R, T> JobCell<R, T>
+where
+    R: Run<T>,
+    T: Send + 'static,
+{
+    pub(crate) fn new(core: Core, body: R) -> Self {
+        JobCell { core, body, slot: Mutex::new(Slot { value: None, waker: None, taken: false }) }
+    }
+
+    /// Delivers the outcome, exactly once: later calls are no-ops.
+    fn finish(&self, pool: &Inner, result: Result<T, JobError>) {
+        if !self.core.claim_finish() {
+            return;
+        }
+        pool.record_finish(&self.core, result.as_ref().err());
+        let waker = {
+            let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+            slot.value = Some(result);
+            slot.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        pool.resolved();
+    }
+
+    async fn attempt(self: Arc<Self>, pool: &Arc<Inner>) {
+        let core = &self.core;
+        if !core.begin(pool) {
+            let err = if core.attempts.load(std::sync::atomic::Ordering::Relaxed) == 0
+                && pool.is_cancelling()
+                && !core.cancel_requested()
+            {
+                JobError::Shutdown
+            } else {
+                JobError::Cancelled
+            };
+            self.finish(pool, Err(err));
+            return;
+        }
+        let attempt = core.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let started = pool.started(core, attempt);
+        let ctx = JobContext { job: self.clone(), pool: pool.clone(), attempt };
+        let end = drive(self.body.attempt(ctx), core, pool, attempt).await;
+        pool.stopped(core, started);
+        let failure = match end {
+            AttemptEnd::Done(Ok(value)) => return self.finish(pool, Ok(value)),
+            AttemptEnd::Cancelled => return self.finish(pool, Err(JobError::Cancelled)),
+            AttemptEnd::TimedOut => JobError::TimedOut,
+            AttemptEnd::Done(Err(AttemptFailure::Failed(e))) => JobError::Failed(e),
+            AttemptEnd::Done(Err(AttemptFailure::Panicked(m))) => JobError::Panicked(m),
+        };
+        let retry = core.retry.as_ref().and_then(|policy| {
+            let seen = match &failure {
+                JobError::Failed(e) => AttemptError::Failed(e.as_ref()),
+                JobError::Panicked(m) => AttemptError::Panicked(m),
+                _ => AttemptError::TimedOut,
+            };
+            policy.should_retry(attempt, &seen).then(|| policy.delay(attempt))
+        });
+        match retry {
+            Some(delay) if !core.cancelled(pool) => {
+                core.set_state(RETRYING);
+                pool.retry_scheduled(core, attempt, delay, &failure);
+                pool.schedule(self.clone() as Arc<dyn Task>, delay);
+            }
+            _ => self.finish(pool, Err(failure)),
+        }
+    }
+}
+
+/// Runs one attempt to its end, its timeout, or its cancellation plus the grace period.
+///
+/// The attempt future is polled first (`biased`), so a job that completes at once never
+/// creates a timer or registers for the cancel signal.
+async fn drive<T>(
+    attempt_fut: impl Future<Output = AttemptResult<T>>,
+    core: &Core,
+    pool: &Inner,
+    attempt: u32,
+) -> AttemptEnd<T> {
+    let stop = async {
+        match core.timeout {
+            Some(limit) => tokio::select! {
+                _ = tokio::time::sleep(limit) => core.mark_timed_out(attempt),
+                _ = core.stopped(pool, attempt) => {}
+            },
+            None => core.stopped(pool, attempt).await,
+        }
+        tokio::time::sleep(pool.grace).await;
+    };
+    let result = tokio::select! {
+        biased;
+        result = attempt_fut => Some(result),
+        _ = stop => None,
+    };
+    // Whatever the future returned after it was told to stop, the stop decides the outcome.
+    if core.timed_out(attempt) {
+        AttemptEnd::TimedOut
+    } else if core.cancelled(pool) {
+        AttemptEnd::Cancelled
+    } else {
+        match result {
+            Some(r) => AttemptEnd::Done(r),
+            None => AttemptEnd::Cancelled,
+        }
+    }
+}
+
+impl<R, T> HasCore for JobCell<R, T>
+where
+    R: Run<T>,
+    T: Send + 'static,
+{
+    fn core(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl<R, T> Task for JobCell<R, T>
+where
+    R: Run<T>,
+    T: Send + 'static,
+{
+    fn run<'a>(self: Arc<Self>, pool: &'a Arc<Inner>) -> BoxFuture<'a> {
+        Box::pin(self.attempt(pool))
+    }
+
+    fn abandon(&self, pool: &Inner, err: JobError) {
+        self.finish(pool, Err(err));
+    }
+}
+
+impl<R, T> ResultSlot<T> for JobCell<R, T>
+where
+    R: Run<T>,
+    T: Send + 'static,
+{
+    fn poll_result(&self, cx: &mut Context<'_>) -> Poll<Result<T, JobError>> {
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(result) = slot.value.take() {
+            slot.taken = true;
+            return Poll::Ready(result);
+        }
+        assert!(!slot.taken, "`JobHandle` polled after it returned its result");
+        match &mut slot.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}

@@ -1,0 +1,224 @@
+//! A job's shared state, independent of its result type: identity, options, lifecycle state,
+//! cancellation signal and timings.
+//!
+//! # Lifecycle
+//!
+//! `QUEUED → RUNNING → (RETRYING → QUEUED → RUNNING)* → FINISHED`, and `FINISHED` from any
+//! state. `FINISHED` is reached exactly once, by a `swap` in [`Core::claim_finish`]: whoever
+//! wins it reports the outcome; everyone else drops theirs. That is the whole "exactly one
+//! outcome" argument.
+//!
+//! # Cancel vs start
+//!
+//! A canceller stores `cancel_requested` then reads `state`; a worker stores `RUNNING` then
+//! reads `cancel_requested` (all `SeqCst`). In any interleaving at least one of them sees the
+//! other: either the worker refuses to start, or the canceller sees `RUNNING` and signals the
+//! attempt — and the attempt's `cancelled()` future checks the flag after registering for the
+//! signal, so the signal cannot fall between check and wait.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::*};
+use std::time::Duration;
+
+use conveyor_queue::Key;
+use tokio::sync::Notify;
+
+use crate::metrics::KindMetrics;
+use crate::pool::Inner;
+use crate::retry::RetryPolicy;
+
+/// A job's id, unique within its pool, in submit order.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_pool::{Job, Pool};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = Pool::builder().build();
+/// let job = || Job::new(|_| async { Ok::<_, std::io::Error>(()) });
+/// let a = pool.submit(job()).await.unwrap();
+/// let b = pool.submit(job()).await.unwrap();
+/// assert!(a.id() < b.id());
+/// assert_eq!(a.id().to_string(), a.id().get().to_string());
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct JobId(pub(crate) u64);
+
+impl JobId {
+    /// The id as a number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+    /// assert_eq!(h.id().get(), 0); // the pool's first job
+    /// # }
+    /// ```
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+pub(crate) const QUEUED: u8 = 0;
+pub(crate) const RETRYING: u8 = 1;
+pub(crate) const RUNNING: u8 = 2;
+pub(crate) const FINISHED: u8 = 3;
+
+const NO_KEY: u64 = u64::MAX;
+
+pub(crate) struct Core {
+    pub(crate) id: JobId,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) kind: Arc<str>,
+    pub(crate) priority: i32,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) shield: bool,
+    pub(crate) metrics: Option<Arc<KindMetrics>>,
+    state: AtomicU8,
+    cancel_requested: AtomicBool,
+    /// The attempt number whose timeout fired (0: none).
+    timed_out_attempt: AtomicU32,
+    pub(crate) attempts: AtomicU32,
+    /// Wakes the running attempt's `cancelled()` and a retry timer.
+    signal: Notify,
+    /// The queue key's sequence number while queued (`NO_KEY` otherwise).
+    key_seq: AtomicU64,
+    /// Timings, in nanoseconds since the pool's epoch.
+    pub(crate) queued_ns: u64,
+    pub(crate) ready_ns: AtomicU64,
+    pub(crate) first_start_ns: AtomicU64,
+    pub(crate) run_ns: AtomicU64,
+}
+
+impl Core {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: JobId,
+        name: Option<Arc<str>>,
+        kind: Arc<str>,
+        priority: i32,
+        timeout: Option<Duration>,
+        retry: Option<RetryPolicy>,
+        shield: bool,
+        metrics: Option<Arc<KindMetrics>>,
+        now_ns: u64,
+    ) -> Self {
+        Core {
+            id,
+            name,
+            kind,
+            priority,
+            timeout,
+            retry,
+            shield,
+            metrics,
+            state: AtomicU8::new(QUEUED),
+            cancel_requested: AtomicBool::new(false),
+            timed_out_attempt: AtomicU32::new(0),
+            attempts: AtomicU32::new(0),
+            signal: Notify::new(),
+            key_seq: AtomicU64::new(NO_KEY),
+            queued_ns: now_ns,
+            ready_ns: AtomicU64::new(now_ns),
+            first_start_ns: AtomicU64::new(u64::MAX),
+            run_ns: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn state(&self) -> u8 {
+        self.state.load(SeqCst)
+    }
+
+    pub(crate) fn set_state(&self, state: u8) {
+        self.state.store(state, SeqCst);
+    }
+
+    /// Wins the right to report the outcome; `false` if someone else already did.
+    pub(crate) fn claim_finish(&self) -> bool {
+        self.state.swap(FINISHED, SeqCst) != FINISHED
+    }
+
+    pub(crate) fn set_key(&self, key: Key) {
+        self.key_seq.store(key.seq(), SeqCst);
+    }
+
+    pub(crate) fn take_key(&self) -> Option<Key> {
+        match self.key_seq.swap(NO_KEY, SeqCst) {
+            NO_KEY => None,
+            seq => Some(Key::from_parts(self.priority, seq)),
+        }
+    }
+
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.cancel_requested.load(SeqCst)
+    }
+
+    /// Records a cancel request; `false` if one was already recorded.
+    pub(crate) fn request_cancel(&self) -> bool {
+        let first = !self.cancel_requested.swap(true, SeqCst);
+        if first {
+            self.signal.notify_waiters();
+        }
+        first
+    }
+
+    /// Moves to `RUNNING` unless a cancel (of the job or of all the pool's work) came first.
+    pub(crate) fn begin(&self, pool: &Inner) -> bool {
+        self.state.store(RUNNING, SeqCst);
+        !(self.cancel_requested.load(SeqCst) || pool.is_cancelling())
+    }
+
+    pub(crate) fn mark_timed_out(&self, attempt: u32) {
+        self.timed_out_attempt.store(attempt, SeqCst);
+        self.signal.notify_waiters();
+    }
+
+    /// Whether attempt `attempt` ran past its timeout (attempt 0 — "between attempts" —
+    /// never did).
+    pub(crate) fn timed_out(&self, attempt: u32) -> bool {
+        attempt != 0 && self.timed_out_attempt.load(SeqCst) == attempt
+    }
+
+    /// Whether cancellation reaches this job now (shielded jobs are out of reach once
+    /// started).
+    pub(crate) fn cancelled(&self, pool: &Inner) -> bool {
+        !self.shield && (self.cancel_requested.load(SeqCst) || pool.is_cancelling())
+    }
+
+    /// Whether attempt `attempt` must stop: cancelled, or past its timeout.
+    pub(crate) fn should_stop(&self, pool: &Inner, attempt: u32) -> bool {
+        self.timed_out(attempt) || self.cancelled(pool)
+    }
+
+    /// Resolves once [`should_stop`](Self::should_stop) holds.
+    pub(crate) async fn stopped(&self, pool: &Inner, attempt: u32) {
+        loop {
+            let job = self.signal.notified();
+            let all = pool.signal.notified();
+            tokio::pin!(job, all);
+            job.as_mut().enable();
+            all.as_mut().enable();
+            if self.should_stop(pool, attempt) {
+                return;
+            }
+            tokio::select! {
+                _ = job => {}
+                _ = all => {}
+            }
+        }
+    }
+}

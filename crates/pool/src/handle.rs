@@ -1,0 +1,193 @@
+//! [`JobHandle`]: await a job's result, see its status, cancel it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::cell::ResultSlot;
+use crate::core::{FINISHED, JobId, QUEUED, RETRYING, RUNNING};
+use crate::error::JobError;
+use crate::pool::Inner;
+
+/// Where a job is in its life.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_pool::{Job, JobStatus, Pool};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = Pool::builder().build();
+/// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+/// assert_eq!(h.status(), JobStatus::Queued); // no worker has run yet on this thread
+/// pool.join().await;
+/// assert_eq!(h.status(), JobStatus::Finished);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JobStatus {
+    /// Waiting in the queue for a worker.
+    Queued,
+    /// Waiting out the delay before its next attempt (holding no worker).
+    Retrying,
+    /// An attempt is running on a worker.
+    Running,
+    /// Resolved: the handle has (or had) its result.
+    Finished,
+}
+
+/// A handle to a submitted job: a future of its result, plus [`id`](Self::id),
+/// [`status`](Self::status) and [`cancel`](Self::cancel).
+///
+/// **Dropping a handle detaches the job**: it still runs to its end, like tokio's
+/// `JoinHandle` (use [`cancel`](Self::cancel) first to stop it).
+///
+/// # Cancel safety
+///
+/// Awaiting a handle is cancel safe: dropping the `.await` (say, in `select!`) loses nothing,
+/// and the handle can be awaited again.
+///
+/// # Panics
+///
+/// Polling a handle again after it returned its result panics.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_pool::{Job, JobError, Pool};
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let pool = Pool::builder().workers(1).build();
+/// let h = pool
+///     .submit(Job::new(|_| async {
+///         tokio::time::sleep(Duration::from_secs(3600)).await;
+///         Ok::<_, std::io::Error>(())
+///     }))
+///     .await
+///     .unwrap();
+/// h.cancel();
+/// assert!(matches!(h.await, Err(JobError::Cancelled)));
+/// # }
+/// ```
+#[must_use = "dropping a JobHandle detaches the job; await it to get the result"]
+pub struct JobHandle<T> {
+    job: Arc<dyn ResultSlot<T>>,
+    pool: Arc<Inner>,
+}
+
+impl<T> JobHandle<T> {
+    pub(crate) fn new(job: Arc<dyn ResultSlot<T>>, pool: Arc<Inner>) -> Self {
+        JobHandle { job, pool }
+    }
+
+    /// The job's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+    /// println!("submitted job {}", h.id());
+    /// # }
+    /// ```
+    pub fn id(&self) -> JobId {
+        self.job.core().id
+    }
+
+    /// The job's current status.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use conveyor_pool::{Job, JobStatus, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+    /// assert_ne!(h.status(), JobStatus::Finished);
+    /// h.await.unwrap();
+    /// # }
+    /// ```
+    pub fn status(&self) -> JobStatus {
+        match self.job.core().state() {
+            QUEUED => JobStatus::Queued,
+            RETRYING => JobStatus::Retrying,
+            RUNNING => JobStatus::Running,
+            FINISHED => JobStatus::Finished,
+            _ => JobStatus::Finished,
+        }
+    }
+
+    /// Whether the job has resolved (the handle will be ready when polled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+    /// pool.join().await;
+    /// assert!(h.is_finished());
+    /// # }
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.job.core().state() == FINISHED
+    }
+
+    /// Cancels the job.
+    ///
+    /// - Queued: it is taken out of the queue and never starts.
+    /// - Waiting to retry: it does not run again.
+    /// - Running: its [`JobContext::cancelled`](crate::JobContext::cancelled) fires and it may
+    ///   clean up; after the pool's grace period its future is dropped. A shielded job runs on.
+    /// - Finished: nothing happens.
+    ///
+    /// Either way the handle resolves to [`JobError::Cancelled`] unless the job had already
+    /// finished (or is shielded and running). Returns `true` if this call was the first
+    /// cancel request of an unfinished job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use conveyor_pool::{Job, JobError, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(1) })).await.unwrap();
+    /// assert!(h.cancel());
+    /// assert!(!h.cancel()); // already requested
+    /// assert!(matches!(h.await, Err(JobError::Cancelled)));
+    /// # }
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.pool.cancel(self.job.core(), &self.pool)
+    }
+}
+
+impl<T> Future for JobHandle<T> {
+    type Output = Result<T, JobError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.job.poll_result(cx)
+    }
+}
+
+impl<T> Unpin for JobHandle<T> {}
+
+impl<T> fmt::Debug for JobHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobHandle")
+            .field("id", &self.id())
+            .field("status", &self.status())
+            .finish()
+    }
+}

@@ -1,0 +1,342 @@
+//! What a job is: a closure run per attempt, and its options.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::context::JobContext;
+use crate::error::BoxError;
+use crate::retry::RetryPolicy;
+
+/// How one attempt of a job ended, before the pool decides on a retry. (Public only because
+/// the sealed [`Run`] trait names it; not reachable from outside the crate.)
+#[doc(hidden)]
+#[allow(unreachable_pub)]
+pub enum AttemptFailure {
+    Failed(BoxError),
+    Panicked(String),
+}
+
+#[doc(hidden)]
+#[allow(unreachable_pub)]
+pub type AttemptResult<T> = Result<T, AttemptFailure>;
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The body of a job: implemented by [`Async`] and [`Blocking`], made by [`Job::new`] and
+/// [`Job::blocking`]. Sealed: it appears in bounds only.
+pub trait Run<T>: sealed::Sealed + Send + Sync + 'static {
+    #[doc(hidden)]
+    fn attempt(&self, ctx: JobContext) -> impl Future<Output = AttemptResult<T>> + Send + 'static;
+}
+
+/// An async job body: a closure returning a future, called once per attempt.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_pool::{Async, Job, JobContext};
+/// let job: Job<Async<_>> = Job::new(|ctx: JobContext| async move { Ok::<_, std::io::Error>(ctx.attempt()) });
+/// # let _ = job;
+/// ```
+pub struct Async<F>(F);
+
+/// A blocking job body: a closure run on tokio's blocking threads, once per attempt.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_pool::{Blocking, Job};
+/// let job: Job<Blocking<_>> = Job::blocking(|_ctx| Ok::<_, std::io::Error>((1..=20u64).product::<u64>()));
+/// # let _ = job;
+/// ```
+pub struct Blocking<F>(Arc<F>);
+
+impl<F> sealed::Sealed for Async<F> {}
+impl<F> sealed::Sealed for Blocking<F> {}
+
+/// Polls the inner future, turning a panic into [`AttemptFailure::Panicked`].
+struct CatchPanic<Fut>(Pin<Box<Fut>>);
+
+impl<Fut, T, E> Future for CatchPanic<Fut>
+where
+    Fut: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    type Output = AttemptResult<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.0.as_mut();
+        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(Ok(v))) => Poll::Ready(Ok(v)),
+            Ok(Poll::Ready(Err(e))) => Poll::Ready(Err(AttemptFailure::Failed(e.into()))),
+            Err(payload) => Poll::Ready(Err(AttemptFailure::Panicked(panic_message(&*payload)))),
+        }
+    }
+}
+
+impl<F, Fut, T, E> Run<T> for Async<F>
+where
+    F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    E: Into<BoxError>,
+    T: Send + 'static,
+{
+    fn attempt(&self, ctx: JobContext) -> impl Future<Output = AttemptResult<T>> + Send + 'static {
+        // The closure itself may panic before it returns a future.
+        let fut = catch_unwind(AssertUnwindSafe(|| (self.0)(ctx)))
+            .map_err(|payload| AttemptFailure::Panicked(panic_message(&*payload)));
+        async move {
+            match fut {
+                Ok(fut) => CatchPanic(Box::pin(fut)).await,
+                Err(panicked) => Err(panicked),
+            }
+        }
+    }
+}
+
+impl<F, T, E> Run<T> for Blocking<F>
+where
+    F: Fn(JobContext) -> Result<T, E> + Send + Sync + 'static,
+    E: Into<BoxError>,
+    T: Send + 'static,
+{
+    fn attempt(&self, ctx: JobContext) -> impl Future<Output = AttemptResult<T>> + Send + 'static {
+        let f = self.0.clone();
+        let task = tokio::task::spawn_blocking(move || f(ctx).map_err(Into::into));
+        async move {
+            match task.await {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(AttemptFailure::Failed(e)),
+                Err(join) => match join.try_into_panic() {
+                    Ok(payload) => Err(AttemptFailure::Panicked(panic_message(&*payload))),
+                    Err(join) => Err(AttemptFailure::Failed(Box::new(join))),
+                },
+            }
+        }
+    }
+}
+
+/// The options of one job; defaults come from the pool.
+#[derive(Clone, Default)]
+pub(crate) struct JobOptions {
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) kind: Option<Arc<str>>,
+    pub(crate) priority: i32,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) shield: bool,
+}
+
+/// A job to submit to a [`Pool`](crate::Pool): its body and its options.
+///
+/// The body is called once per attempt, so it is an `Fn` (a job with a retry policy may run
+/// more than once): clone what an attempt consumes inside the closure.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_pool::{Job, Pool, RetryPolicy};
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = Pool::builder().workers(2).build();
+/// let url = String::from("https://example.invalid/report");
+/// let job = Job::new(move |_ctx| {
+///     let url = url.clone();
+///     async move { Ok::<_, std::io::Error>(url.len()) }
+/// })
+/// .name("fetch report")
+/// .kind("http")
+/// .priority(1)
+/// .timeout(Duration::from_secs(5))
+/// .retry(RetryPolicy::exponential(3, Duration::from_millis(100)));
+/// assert_eq!(pool.submit(job).await.unwrap().await.unwrap(), 30);
+/// # }
+/// ```
+#[must_use = "a job does nothing until it is submitted to a pool"]
+pub struct Job<R> {
+    pub(crate) run: R,
+    pub(crate) options: JobOptions,
+}
+
+impl<R> fmt::Debug for Job<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("name", &self.options.name)
+            .field("kind", &self.options.kind)
+            .field("priority", &self.options.priority)
+            .field("timeout", &self.options.timeout)
+            .field("retry", &self.options.retry)
+            .field("shield", &self.options.shield)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> Job<Async<F>> {
+    /// An async job: `f` is called with a [`JobContext`] for each attempt and returns a future
+    /// of `Result<T, E>`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::Job;
+    /// let job = Job::new(|ctx| async move {
+    ///     tokio::select! {
+    ///         _ = ctx.cancelled() => Err("cancelled: cleaned up"),
+    ///         _ = tokio::time::sleep(std::time::Duration::from_millis(10)) => Ok("done"),
+    ///     }
+    /// });
+    /// # let _ = job;
+    /// ```
+    pub fn new<Fut, T, E>(f: F) -> Self
+    where
+        F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        E: Into<BoxError>,
+        T: Send + 'static,
+    {
+        Job { run: Async(f), options: JobOptions::default() }
+    }
+}
+
+impl<F> Job<Blocking<F>> {
+    /// A blocking job: `f` runs on tokio's blocking threads (`spawn_blocking`), so CPU-bound
+    /// or blocking work never stalls the async workers. A cancelled or timed-out blocking
+    /// attempt cannot be interrupted: after the grace period the pool stops waiting for it
+    /// and resolves the job, and the thread finishes on its own (check
+    /// [`JobContext::is_cancelled`] to stop early).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::blocking(|_| Ok::<_, std::io::Error>((1..=10u64).sum::<u64>()))).await.unwrap();
+    /// assert_eq!(h.await.unwrap(), 55);
+    /// # }
+    /// ```
+    pub fn blocking<T, E>(f: F) -> Self
+    where
+        F: Fn(JobContext) -> Result<T, E> + Send + Sync + 'static,
+        E: Into<BoxError>,
+        T: Send + 'static,
+    {
+        Job { run: Blocking(Arc::new(f)), options: JobOptions::default() }
+    }
+}
+
+impl<R> Job<R> {
+    /// Sets the priority: lower runs first. Default: 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::Job;
+    /// let urgent = Job::new(|_| async { Ok::<_, std::io::Error>(()) }).priority(-1);
+    /// # let _ = urgent;
+    /// ```
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.options.priority = priority;
+        self
+    }
+
+    /// Names the job for events and logs. Default: none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::Job;
+    /// let job = Job::new(|_| async { Ok::<_, std::io::Error>(()) }).name("nightly backup");
+    /// # let _ = job;
+    /// ```
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.options.name = Some(name.into());
+        self
+    }
+
+    /// Sets the kind, a low-cardinality label for metrics (`kind="http"`). Default: the
+    /// pool's default kind, `"job"`. Never put ids or other unbounded values here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::Job;
+    /// let job = Job::new(|_| async { Ok::<_, std::io::Error>(()) }).kind("thumbnail");
+    /// # let _ = job;
+    /// ```
+    pub fn kind(mut self, kind: impl Into<Arc<str>>) -> Self {
+        self.options.kind = Some(kind.into());
+        self
+    }
+
+    /// Bounds each attempt: past `timeout` the attempt is cancelled like a cancelled job
+    /// (its `ctx.cancelled()` fires, then after the grace period its future is dropped) and
+    /// ends as [`JobError::TimedOut`](crate::JobError::TimedOut), or is retried if the
+    /// policy says so. Default: the pool's default timeout (none unless set).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::Job;
+    /// use std::time::Duration;
+    /// let job = Job::new(|_| async { Ok::<_, std::io::Error>(()) }).timeout(Duration::from_secs(30));
+    /// # let _ = job;
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the retry policy. Default: the pool's default policy (one attempt unless set).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, RetryPolicy};
+    /// use std::time::Duration;
+    /// let job = Job::new(|_| async { Ok::<_, std::io::Error>(()) })
+    ///     .retry(RetryPolicy::fixed(3, Duration::from_secs(1)));
+    /// # let _ = job;
+    /// ```
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.options.retry = Some(policy);
+        self
+    }
+
+    /// Shields the job: once it has started, cancellation (by its handle or by shutdown) no
+    /// longer reaches it and it runs to its end. A queued shielded job can still be
+    /// cancelled. Its timeout still applies. Default: not shielded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::Job;
+    /// let payment = Job::new(|_| async { Ok::<_, std::io::Error>(()) }).shield();
+    /// # let _ = payment;
+    /// ```
+    pub fn shield(mut self) -> Self {
+        self.options.shield = true;
+        self
+    }
+}

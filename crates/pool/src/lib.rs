@@ -1,0 +1,103 @@
+//! A worker pool for tokio programs: submit async or blocking jobs with a priority, a
+//! timeout and a retry policy; await a [`JobHandle`] for the result or cancel it; wait for
+//! the pool to go idle; shut it down gracefully. It is the Rust form of the asyncio worker
+//! pool (a `PriorityQueue` feeding worker tasks, `task.cancel()` with cleanup, `wait_for`
+//! timeouts, `queue.join()`, retry with a delay), fed by [`conveyor_queue`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use conveyor_pool::{Job, JobError, Pool, RetryPolicy};
+//!
+//! #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! async fn main() {
+//!     let pool = Pool::builder().workers(2).build();
+//!
+//!     // An async job with a priority, a timeout and a retry policy.
+//!     let fetch = pool
+//!         .submit(
+//!             Job::new(|ctx| async move {
+//!                 if ctx.attempt() < 3 {
+//!                     return Err("flaky upstream");
+//!                 }
+//!                 Ok(format!("fetched on attempt {}", ctx.attempt()))
+//!             })
+//!             .priority(1)
+//!             .timeout(Duration::from_secs(5))
+//!             .retry(RetryPolicy::exponential(5, Duration::from_millis(100))),
+//!         )
+//!         .await
+//!         .unwrap();
+//!
+//!     // A blocking job runs on tokio's blocking threads.
+//!     let sum = pool.submit(Job::blocking(|_| Ok::<_, JobError>((1..=100u64).sum::<u64>()))).await.unwrap();
+//!
+//!     // A job that is cancelled cleans up first.
+//!     let long = pool
+//!         .submit(Job::new(|ctx| async move {
+//!             ctx.cancelled().await; // runs cleanup here
+//!             Ok::<_, std::io::Error>(())
+//!         }))
+//!         .await
+//!         .unwrap();
+//!     long.cancel();
+//!
+//!     assert_eq!(fetch.await.unwrap(), "fetched on attempt 3");
+//!     assert_eq!(sum.await.unwrap(), 5050);
+//!     assert!(matches!(long.await, Err(JobError::Cancelled)));
+//!     let report = pool.shutdown(Duration::from_secs(10)).await;
+//!     assert_eq!(report.total(), 0); // nothing was left
+//! }
+//! ```
+//!
+//! # Guarantees
+//!
+//! - **Exactly one outcome**: every submitted job resolves exactly once — to its value, or a
+//!   [`JobError`] — and its handle, the [`on_finish`](PoolBuilder::on_finish) hook, the
+//!   `Finished` event and the metrics all report that one outcome.
+//! - **Nothing holds a worker while waiting**: a job waiting for its retry delay is off the
+//!   workers; blocking jobs run on tokio's blocking threads.
+//! - **Panics stay in the job**: a panicking job resolves to [`JobError::Panicked`]; the
+//!   worker goes on.
+//!
+//! # Cancel safety
+//!
+//! | method | if dropped before completion |
+//! |---|---|
+//! | [`Pool::submit`] | the job was not submitted; it drops with the future |
+//! | awaiting a [`JobHandle`] | nothing is lost; await the handle again |
+//! | [`Pool::join`], [`JobContext::cancelled`] | nothing is lost |
+//! | [`Pool::shutdown`], [`Pool::shutdown_now`] | the pool stays closed to new jobs; the work finishes in the background |
+//!
+//! Dropping a [`JobHandle`] detaches the job (it runs on), like tokio's `JoinHandle`.
+//!
+//! # Metrics
+//!
+//! See [`metrics`](mod@metrics) for the names; the pool emits them through the `metrics`
+//! facade and installs no exporter.
+
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+#![forbid(unsafe_code)]
+
+mod builder;
+mod cell;
+mod context;
+mod core;
+pub mod error;
+mod event;
+mod handle;
+mod job;
+pub mod metrics;
+mod pool;
+mod retry;
+mod shutdown;
+
+pub use builder::PoolBuilder;
+pub use context::JobContext;
+pub use core::JobId;
+pub use error::{BoxError, JobError, Outcome, SubmitError};
+pub use event::{Event, Events, Finished, JobInfo, Missed};
+pub use handle::{JobHandle, JobStatus};
+pub use job::{Async, Blocking, Job, Run};
+pub use pool::Pool;
+pub use retry::{AttemptError, Backoff, RetryPolicy};
+pub use shutdown::ShutdownReport;

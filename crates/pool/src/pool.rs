@@ -1,0 +1,727 @@
+//! [`Pool`]: submit jobs, wait for idle, shut down. The engine (`Inner`) is private.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use conveyor_queue::Queue;
+use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinHandle as TokioJoinHandle;
+use tokio::time::Instant;
+
+use crate::builder::{FinishHook, PoolBuilder};
+use crate::cell::{JobCell, Task};
+use crate::core::{Core, FINISHED, JobId, QUEUED};
+use crate::error::{JobError, Outcome, SubmitError};
+use crate::event::{Event, Events, Finished, JobInfo};
+use crate::handle::JobHandle;
+use crate::job::{Job, Run};
+use crate::metrics::Metrics;
+use crate::shutdown::ShutdownReport;
+
+type Item = Arc<dyn Task>;
+
+/// Counters behind [`ShutdownReport`].
+#[derive(Default)]
+struct Tally {
+    finished: AtomicU64,
+    cancelled: AtomicU64,
+    never_started: AtomicU64,
+}
+
+impl Tally {
+    fn snapshot(&self) -> ShutdownReport {
+        ShutdownReport {
+            finished: self.finished.load(SeqCst),
+            cancelled: self.cancelled.load(SeqCst),
+            never_started: self.never_started.load(SeqCst),
+        }
+    }
+}
+
+/// The pool's engine, shared by the workers, the handles and every `Pool` clone.
+pub(crate) struct Inner {
+    queue: Queue<Item>,
+    rt: tokio::runtime::Handle,
+    next_id: AtomicU64,
+    /// Jobs submitted and not yet resolved (queued, running, or waiting to retry).
+    unresolved: AtomicUsize,
+    idle: Notify,
+    accepting: AtomicBool,
+    cancelling: AtomicBool,
+    /// Wakes every attempt's `cancelled()` and every retry timer when the pool cancels all.
+    pub(crate) signal: Notify,
+    pub(crate) grace: Duration,
+    default_timeout: Option<Duration>,
+    default_retry: Option<crate::RetryPolicy>,
+    default_kind: Arc<str>,
+    epoch: Instant,
+    epoch_wall: SystemTime,
+    events: Option<broadcast::Sender<Event>>,
+    on_finish: Option<FinishHook>,
+    metrics: Option<Metrics>,
+    tally: Tally,
+    workers: usize,
+    worker_tasks: Mutex<Vec<TokioJoinHandle<()>>>,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Inner {
+    pub(crate) fn is_cancelling(&self) -> bool {
+        self.cancelling.load(SeqCst)
+    }
+
+    fn now_ns(&self) -> u64 {
+        nanos(self.epoch.elapsed())
+    }
+
+    fn wall(&self, ns: u64) -> SystemTime {
+        self.epoch_wall + Duration::from_nanos(ns)
+    }
+
+    fn wants_reports(&self) -> bool {
+        self.events.is_some() || self.on_finish.is_some()
+    }
+
+    fn info(core: &Core) -> JobInfo {
+        JobInfo { id: core.id, name: core.name.clone(), kind: core.kind.clone(), priority: core.priority }
+    }
+
+    fn emit(&self, make: impl FnOnce() -> Event) {
+        if let Some(tx) = &self.events {
+            // No subscriber is not an error: events are best-effort by design.
+            let _ = tx.send(make());
+        }
+    }
+
+    /// Records the start of an attempt; returns its start time.
+    pub(crate) fn started(&self, core: &Core, attempt: u32) -> u64 {
+        let now = self.now_ns();
+        let wait = Duration::from_nanos(now.saturating_sub(core.ready_ns.load(Relaxed)));
+        if attempt == 1 {
+            core.first_start_ns.store(now, Relaxed);
+        }
+        if let Some(m) = &self.metrics {
+            m.depth.decrement(1.0);
+            m.running.increment(1.0);
+            if let Some(k) = &core.metrics {
+                k.wait.record(wait.as_secs_f64());
+            }
+        }
+        self.emit(|| Event::Started { job: Self::info(core), attempt, wait });
+        now
+    }
+
+    /// Records the end of an attempt that started at `started`.
+    pub(crate) fn stopped(&self, core: &Core, started: u64) {
+        let run = self.now_ns().saturating_sub(started);
+        core.run_ns.fetch_add(run, Relaxed);
+        if let Some(m) = &self.metrics {
+            m.running.decrement(1.0);
+            if let Some(k) = &core.metrics {
+                k.run.record(Duration::from_nanos(run).as_secs_f64());
+            }
+        }
+    }
+
+    pub(crate) fn retry_scheduled(&self, core: &Core, attempt: u32, delay: Duration, err: &JobError) {
+        if let Some(k) = &core.metrics {
+            k.retries.increment(1);
+        }
+        self.emit(|| Event::RetryScheduled {
+            job: Self::info(core),
+            attempt,
+            delay,
+            error: error_text(err, core),
+        });
+    }
+
+    /// Counts, measures and reports a job's resolution; called once per job.
+    pub(crate) fn record_finish(&self, core: &Core, err: Option<&JobError>) {
+        let outcome = err.map_or(Outcome::Succeeded, JobError::outcome);
+        let attempts = core.attempts.load(Relaxed);
+        let tally = match outcome {
+            Outcome::Cancelled if attempts == 0 => &self.tally.never_started,
+            Outcome::Cancelled => &self.tally.cancelled,
+            _ => &self.tally.finished,
+        };
+        tally.fetch_add(1, Relaxed);
+        if let Some(k) = &core.metrics {
+            k.finished[outcome.index()].increment(1);
+        }
+        if !self.wants_reports() {
+            return;
+        }
+        let now = self.now_ns();
+        let first = core.first_start_ns.load(Relaxed);
+        let started = (first != u64::MAX).then_some(first);
+        let report = Arc::new(Finished {
+            job: Self::info(core),
+            outcome,
+            attempts,
+            queued_at: self.wall(core.queued_ns),
+            started_at: started.map(|s| self.wall(s)),
+            finished_at: self.wall(now),
+            wait: Duration::from_nanos(started.unwrap_or(now).saturating_sub(core.queued_ns)),
+            run: Duration::from_nanos(core.run_ns.load(Relaxed)),
+            error: err.map(|e| error_text(e, core)),
+        });
+        if let Some(hook) = &self.on_finish {
+            hook(&report);
+        }
+        self.emit(|| Event::Finished(report));
+    }
+
+    /// One job fewer unresolved; wakes `join` at zero.
+    pub(crate) fn resolved(&self) {
+        if self.unresolved.fetch_sub(1, SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Puts a job whose retry delay is over back in the queue.
+    async fn requeue(self: &Arc<Self>, task: Item) {
+        let core = task.core();
+        core.ready_ns.store(self.now_ns(), Relaxed);
+        core.set_state(QUEUED);
+        if let Some(m) = &self.metrics {
+            m.depth.increment(1.0);
+        }
+        match self.queue.push(task.clone(), core.priority).await {
+            Ok(key) => self.after_push(task.core(), key),
+            Err(_closed) => {
+                if let Some(m) = &self.metrics {
+                    m.depth.decrement(1.0);
+                }
+                task.abandon(self, JobError::Cancelled);
+            }
+        }
+    }
+
+    /// Stores the queue key, and honours a cancel that raced with the push.
+    fn after_push(&self, core: &Core, key: conveyor_queue::Key) {
+        core.set_key(key);
+        if core.cancel_requested() {
+            self.remove_queued(core);
+        }
+    }
+
+    fn remove_queued(&self, core: &Core) {
+        if let Some(task) = core.take_key().and_then(|key| self.queue.remove(key)) {
+            if let Some(m) = &self.metrics {
+                m.depth.decrement(1.0);
+            }
+            task.abandon(self, JobError::Cancelled);
+        }
+    }
+
+    /// Runs `task` again after `delay`, holding no worker meanwhile.
+    pub(crate) fn schedule(self: &Arc<Self>, task: Item, delay: Duration) {
+        let pool = self.clone();
+        self.rt.spawn(async move {
+            let cancelled = tokio::select! {
+                _ = tokio::time::sleep(delay) => false,
+                _ = task.core().stopped(&pool, 0) => true,
+            };
+            if cancelled {
+                task.abandon(&pool, JobError::Cancelled);
+            } else {
+                pool.requeue(task).await;
+            }
+        });
+    }
+
+    pub(crate) fn cancel(&self, core: &Core, _pool: &Arc<Inner>) -> bool {
+        if core.state() == FINISHED || !core.request_cancel() {
+            return false;
+        }
+        if core.state() == QUEUED {
+            self.remove_queued(core);
+        }
+        true
+    }
+
+    /// Cancels all work: queued jobs never start, running ones are told to stop.
+    fn cancel_all(&self) {
+        self.cancelling.store(true, SeqCst);
+        self.signal.notify_waiters();
+        for task in self.queue.drain() {
+            if let Some(m) = &self.metrics {
+                m.depth.decrement(1.0);
+            }
+            let err = if task.core().attempts.load(Relaxed) == 0 {
+                JobError::Shutdown
+            } else {
+                JobError::Cancelled
+            };
+            task.abandon(self, err);
+        }
+    }
+
+    async fn join(&self) {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.unresolved.load(SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    /// Stops the workers once everything is resolved, and says so on the event stream.
+    async fn finish_shutdown(&self, before: ShutdownReport) -> ShutdownReport {
+        self.join().await;
+        self.queue.close();
+        let workers = std::mem::take(&mut *self.worker_tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        for w in workers {
+            // A worker never panics (jobs' panics are caught); a JoinError here means the
+            // runtime is shutting down, and there is nothing left to wait for.
+            let _ = w.await;
+        }
+        if let Some(m) = &self.metrics {
+            m.workers.decrement(self.workers as f64);
+        }
+        let after = self.tally.snapshot();
+        let report = ShutdownReport {
+            finished: after.finished - before.finished,
+            cancelled: after.cancelled - before.cancelled,
+            never_started: after.never_started - before.never_started,
+        };
+        self.emit(|| Event::Shutdown(report));
+        report
+    }
+}
+
+fn error_text(err: &JobError, core: &Core) -> String {
+    match err {
+        JobError::Failed(e) => {
+            let mut text = e.to_string();
+            let mut source = e.source();
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            text
+        }
+        JobError::TimedOut => match core.timeout {
+            Some(t) => format!("timed out after {t:?}"),
+            None => "timed out".to_owned(),
+        },
+        other => other.to_string(),
+    }
+}
+
+async fn worker(pool: Arc<Inner>) {
+    while let Some(task) = pool.queue.pop().await {
+        task.run(&pool).await;
+    }
+}
+
+/// Closes the queue when the last [`Pool`] clone is dropped, so the workers drain it and
+/// stop (handles do not keep a pool alive).
+struct Owner {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.inner.accepting.store(false, SeqCst);
+        self.inner.queue.close();
+    }
+}
+
+/// A pool of workers running [`Job`]s from a priority queue on the current tokio runtime.
+///
+/// `Pool` is a cheap handle: clone it freely. When the last clone is dropped the pool stops
+/// accepting jobs, its workers finish what is queued and stop; for a bounded stop, call
+/// [`shutdown`](Self::shutdown) or [`shutdown_now`](Self::shutdown_now).
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_pool::{Job, Pool};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = Pool::builder().workers(3).build();
+/// let mut handles = Vec::new();
+/// for n in [5u64, 1, 3] {
+///     let job = Job::new(move |_ctx| async move { Ok::<_, std::io::Error>(n * n) }).priority(n as i32);
+///     handles.push(pool.submit(job).await.unwrap());
+/// }
+/// let mut squares = Vec::new();
+/// for h in handles {
+///     squares.push(h.await.unwrap());
+/// }
+/// assert_eq!(squares, [25, 1, 9]); // results in submit order
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    owner: Arc<Owner>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.owner.inner;
+        f.debug_struct("Pool")
+            .field("workers", &inner.workers)
+            .field("queued", &inner.queue.len())
+            .field("unresolved", &inner.unresolved.load(Relaxed))
+            .finish()
+    }
+}
+
+impl Pool {
+    /// A builder with the default settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().workers(2).build();
+    /// # let _ = pool;
+    /// # }
+    /// ```
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    #[track_caller]
+    pub(crate) fn from_builder(b: PoolBuilder) -> Pool {
+        let rt = tokio::runtime::Handle::current();
+        let metrics = b.metrics.then(Metrics::new);
+        let inner = Arc::new(Inner {
+            queue: Queue::bounded(b.capacity),
+            rt: rt.clone(),
+            next_id: AtomicU64::new(0),
+            unresolved: AtomicUsize::new(0),
+            idle: Notify::new(),
+            accepting: AtomicBool::new(true),
+            cancelling: AtomicBool::new(false),
+            signal: Notify::new(),
+            grace: b.grace,
+            default_timeout: b.default_timeout,
+            default_retry: b.default_retry,
+            default_kind: b.default_kind,
+            epoch: Instant::now(),
+            epoch_wall: SystemTime::now(),
+            events: (b.event_buffer > 0).then(|| broadcast::channel(b.event_buffer).0),
+            on_finish: b.on_finish,
+            metrics,
+            tally: Tally::default(),
+            workers: b.workers,
+            worker_tasks: Mutex::new(Vec::with_capacity(b.workers)),
+        });
+        if let Some(m) = &inner.metrics {
+            m.workers.increment(b.workers as f64);
+        }
+        let tasks = (0..b.workers).map(|_| rt.spawn(worker(inner.clone()))).collect();
+        *inner.worker_tasks.lock().unwrap_or_else(PoisonError::into_inner) = tasks;
+        Pool { owner: Arc::new(Owner { inner }) }
+    }
+
+    fn inner(&self) -> &Arc<Inner> {
+        &self.owner.inner
+    }
+
+    /// Makes the job's shared cell; nothing is counted until it is queued.
+    fn prepare<R, T>(&self, job: Job<R>) -> Arc<JobCell<R, T>>
+    where
+        R: Run<T>,
+        T: Send + 'static,
+    {
+        let inner = self.inner();
+        let o = job.options;
+        let kind = o.kind.unwrap_or_else(|| inner.default_kind.clone());
+        let metrics = inner.metrics.as_ref().map(|m| m.kind(&kind));
+        let core = Core::new(
+            JobId(inner.next_id.fetch_add(1, Relaxed)),
+            o.name,
+            kind,
+            o.priority,
+            o.timeout.or(inner.default_timeout),
+            o.retry.or_else(|| inner.default_retry.clone()),
+            o.shield,
+            metrics,
+            inner.now_ns(),
+        );
+        Arc::new(JobCell::new(core, job.run))
+    }
+
+    /// Queues a prepared job through a reserved slot (which cannot fail).
+    fn commit<R, T>(&self, permit: conveyor_queue::Permit<'_, Item>, cell: Arc<JobCell<R, T>>) -> JobHandle<T>
+    where
+        R: Run<T>,
+        T: Send + 'static,
+    {
+        let inner = self.inner();
+        let core = crate::context::HasCore::core(&*cell);
+        inner.unresolved.fetch_add(1, SeqCst);
+        if let Some(k) = &core.metrics {
+            k.submitted.increment(1);
+        }
+        if let Some(m) = &inner.metrics {
+            m.depth.increment(1.0);
+        }
+        inner.emit(|| Event::Queued(Inner::info(core)));
+        let key = permit.push(cell.clone() as Item, core.priority);
+        inner.after_push(core, key);
+        JobHandle::new(cell, inner.clone())
+    }
+
+    /// Submits a job, waiting while the queue is full.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError`] (with the job) once the pool is shutting down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if the future is dropped before it completes, the job was not submitted
+    /// (it drops with the future) and nothing else changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// let handle = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>("done") })).await.unwrap();
+    /// assert_eq!(handle.await.unwrap(), "done");
+    /// # }
+    /// ```
+    pub async fn submit<R, T>(&self, job: Job<R>) -> Result<JobHandle<T>, SubmitError<Job<R>>>
+    where
+        R: Run<T>,
+        T: Send + 'static,
+    {
+        let inner = self.inner();
+        if !inner.accepting.load(SeqCst) {
+            return Err(SubmitError::shutdown(job));
+        }
+        let permit = match inner.queue.try_reserve() {
+            Ok(permit) => permit,
+            Err(e) if e.is_closed() => return Err(SubmitError::shutdown(job)),
+            Err(_full) => match inner.queue.reserve().await {
+                Ok(permit) => permit,
+                Err(_closed) => return Err(SubmitError::shutdown(job)),
+            },
+        };
+        if !inner.accepting.load(SeqCst) {
+            return Err(SubmitError::shutdown(job));
+        }
+        Ok(self.commit(permit, self.prepare(job)))
+    }
+
+    /// Submits a job if the queue has room now.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError`] (with the job) if the queue is full or the pool is shutting down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().capacity(1).build();
+    /// let job = || Job::new(|_| async { Ok::<_, std::io::Error>(()) });
+    /// let first = pool.try_submit(job()).unwrap();
+    /// let refused = pool.try_submit(job()).unwrap_err();
+    /// assert!(refused.is_full());
+    /// first.await.unwrap();
+    /// # }
+    /// ```
+    pub fn try_submit<R, T>(&self, job: Job<R>) -> Result<JobHandle<T>, SubmitError<Job<R>>>
+    where
+        R: Run<T>,
+        T: Send + 'static,
+    {
+        let inner = self.inner();
+        if !inner.accepting.load(SeqCst) {
+            return Err(SubmitError::shutdown(job));
+        }
+        match inner.queue.try_reserve() {
+            Ok(permit) => Ok(self.commit(permit, self.prepare(job))),
+            Err(e) if e.is_full() => Err(SubmitError::full(job)),
+            Err(_closed) => Err(SubmitError::shutdown(job)),
+        }
+    }
+
+    /// Waits until nothing is queued, running or waiting to retry (asyncio's `queue.join()`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// for _ in 0..10 {
+    ///     let _detached = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+    /// }
+    /// pool.join().await;
+    /// assert_eq!(pool.unresolved(), 0);
+    /// # }
+    /// ```
+    pub async fn join(&self) {
+        self.inner().join().await
+    }
+
+    /// Stops accepting jobs, lets queued and running jobs finish until `deadline` has passed,
+    /// then cancels the rest (queued ones end as [`JobError::Shutdown`], running ones are
+    /// cancelled with the grace period), and stops the workers. Every job is resolved when it
+    /// returns.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe in the sense of being resumable: dropping it midway leaves the pool
+    /// refusing new jobs, with its work still finishing in the background.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, JobError, Pool};
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let pool = Pool::builder().workers(1).grace(Duration::ZERO).build();
+    /// let slow = pool
+    ///     .submit(Job::new(|_| async {
+    ///         tokio::time::sleep(Duration::from_secs(3600)).await;
+    ///         Ok::<_, std::io::Error>(())
+    ///     }))
+    ///     .await
+    ///     .unwrap();
+    /// let report = pool.shutdown(Duration::from_secs(1)).await;
+    /// assert_eq!(report.cancelled, 1);
+    /// assert!(matches!(slow.await, Err(JobError::Cancelled)));
+    /// # }
+    /// ```
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let inner = self.inner();
+        let before = inner.tally.snapshot();
+        inner.accepting.store(false, SeqCst);
+        if tokio::time::timeout(deadline, inner.join()).await.is_err() {
+            inner.cancel_all();
+        }
+        inner.finish_shutdown(before).await
+    }
+
+    /// Stops accepting jobs and cancels everything at once: queued jobs end as
+    /// [`JobError::Shutdown`], running ones are cancelled (with the grace period to clean
+    /// up; shielded ones run on). Returns when every job is resolved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+    /// let report = pool.shutdown_now().await;
+    /// assert_eq!(report.never_started, 1);
+    /// assert!(h.await.unwrap_err().is_cancelled());
+    /// # }
+    /// ```
+    pub async fn shutdown_now(&self) -> ShutdownReport {
+        let inner = self.inner();
+        let before = inner.tally.snapshot();
+        inner.accepting.store(false, SeqCst);
+        inner.cancel_all();
+        inner.finish_shutdown(before).await
+    }
+
+    /// A stream of lifecycle events from now on. See [`Events`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Event, Job, Pool};
+    /// use futures_util::StreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// let mut events = pool.events();
+    /// pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+    /// assert!(matches!(events.next().await, Some(Ok(Event::Queued(_)))));
+    /// # }
+    /// ```
+    pub fn events(&self) -> Events {
+        Events::new(self.inner().events.as_ref().map(broadcast::Sender::subscribe))
+    }
+
+    /// The number of workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// assert_eq!(conveyor_pool::Pool::builder().workers(4).build().workers(), 4);
+    /// # }
+    /// ```
+    pub fn workers(&self) -> usize {
+        self.inner().workers
+    }
+
+    /// Jobs waiting in the queue now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// assert_eq!(conveyor_pool::Pool::builder().build().queued(), 0);
+    /// # }
+    /// ```
+    pub fn queued(&self) -> usize {
+        self.inner().queue.len()
+    }
+
+    /// Jobs submitted and not yet resolved (queued, running or waiting to retry).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// assert_eq!(conveyor_pool::Pool::builder().build().unresolved(), 0);
+    /// # }
+    /// ```
+    pub fn unresolved(&self) -> usize {
+        self.inner().unresolved.load(SeqCst)
+    }
+
+    /// Whether the pool still accepts jobs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().build();
+    /// assert!(pool.is_accepting());
+    /// pool.shutdown_now().await;
+    /// assert!(!pool.is_accepting());
+    /// # }
+    /// ```
+    pub fn is_accepting(&self) -> bool {
+        self.inner().accepting.load(SeqCst)
+    }
+}
