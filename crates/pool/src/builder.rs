@@ -173,7 +173,10 @@ impl PoolBuilder {
     }
 
     /// How long a cancelled or timed-out attempt may clean up after its `ctx.cancelled()`
-    /// fired before its future is dropped. Default: 5 s.
+    /// fired before its future is dropped. Only attempts that watch their signal (they called
+    /// [`JobContext::cancelled`](crate::JobContext::cancelled) or
+    /// [`is_cancelled`](crate::JobContext::is_cancelled)) get it: one that never looked cannot
+    /// be cleaning up, so it is dropped at once, as a tokio task abort would. Default: 5 s.
     ///
     /// # Examples
     ///

@@ -57,6 +57,23 @@ where
         JobCell { core, body, slot: Mutex::new(Slot { value: None, waker: None, taken: false }) }
     }
 
+    /// Gives the job back, for a submission that was refused after the cell was made. The
+    /// options come back with the pool's defaults applied.
+    pub(crate) fn into_job(self) -> crate::Job<R> {
+        let core = self.core;
+        crate::Job {
+            run: self.body,
+            options: crate::job::JobOptions {
+                name: core.name,
+                kind: core.kind,
+                priority: core.priority,
+                timeout: core.timeout,
+                retry: core.retry,
+                shield: core.shield,
+            },
+        }
+    }
+
     /// Delivers the outcome, exactly once: later calls are no-ops.
     fn finish(&self, pool: &Inner, result: Result<T, JobError>) {
         if !self.core.claim_finish() {
@@ -90,7 +107,7 @@ where
         }
         let attempt = core.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let started = pool.started(core, attempt);
-        let ctx = JobContext { job: self.clone(), pool: pool.clone(), attempt };
+        let ctx = JobContext { job: self.clone(), attempt };
         let end = drive(self.body.attempt(ctx), core, pool, attempt).await;
         pool.stopped(core, started);
         let failure = match end {
@@ -119,30 +136,43 @@ where
     }
 }
 
-/// Runs one attempt to its end, its timeout, or its cancellation plus the grace period.
+/// Runs one attempt to its end, its timeout, or its cancellation plus the grace period (for
+/// attempts that watch their cancellation signal; others are dropped at once).
 ///
-/// The attempt future is polled first (`biased`), so a job that completes at once never
-/// creates a timer or registers for the cancel signal.
+/// The attempt future is polled once on its own first: a job that completes at once (the
+/// common case for short jobs) never creates a timer, never registers for the cancel signal,
+/// and keeps this future small. Only a job that waits gets the boxed `stop` future beside it.
 async fn drive<T>(
     attempt_fut: impl Future<Output = AttemptResult<T>>,
     core: &Core,
     pool: &Inner,
     attempt: u32,
 ) -> AttemptEnd<T> {
-    let stop = async {
-        match core.timeout {
-            Some(limit) => tokio::select! {
-                _ = tokio::time::sleep(limit) => core.mark_timed_out(attempt),
-                _ = core.stopped(pool, attempt) => {}
-            },
-            None => core.stopped(pool, attempt).await,
+    let mut attempt_fut = std::pin::pin!(attempt_fut);
+    let first = std::future::poll_fn(|cx| Poll::Ready(attempt_fut.as_mut().poll(cx))).await;
+    let result = match first {
+        Poll::Ready(result) => Some(result),
+        Poll::Pending => {
+            let stop = Box::pin(async {
+                match core.timeout {
+                    Some(limit) => tokio::select! {
+                        _ = tokio::time::sleep(limit) => core.mark_timed_out(attempt),
+                        _ = core.stopped(pool, attempt) => {}
+                    },
+                    None => core.stopped(pool, attempt).await,
+                }
+                // Only an attempt that watches its signal can be cleaning up: give it the
+                // grace; one that never looked is dropped at once (like a tokio abort).
+                if core.watched(attempt) {
+                    tokio::time::sleep(pool.grace).await;
+                }
+            });
+            tokio::select! {
+                biased;
+                result = attempt_fut => Some(result),
+                _ = stop => None,
+            }
         }
-        tokio::time::sleep(pool.grace).await;
-    };
-    let result = tokio::select! {
-        biased;
-        result = attempt_fut => Some(result),
-        _ = stop => None,
     };
     // Whatever the future returned after it was told to stop, the stop decides the outcome.
     if core.timed_out(attempt) {

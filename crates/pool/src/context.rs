@@ -4,7 +4,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::core::Core;
-use crate::pool::Inner;
 
 /// Access to a job's shared state from an attempt, whatever the job's result type.
 pub(crate) trait HasCore: Send + Sync {
@@ -38,7 +37,6 @@ pub(crate) trait HasCore: Send + Sync {
 #[derive(Clone)]
 pub struct JobContext {
     pub(crate) job: Arc<dyn HasCore>,
-    pub(crate) pool: Arc<Inner>,
     pub(crate) attempt: u32,
 }
 
@@ -124,7 +122,9 @@ impl JobContext {
     /// # let _ = job;
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        self.job.core().should_stop(&self.pool, self.attempt)
+        let core = self.job.core();
+        core.watch(self.attempt);
+        core.should_stop(&core.pool, self.attempt)
     }
 
     /// Resolves when this attempt has been told to stop (job cancelled, attempt timed out, or
@@ -153,6 +153,8 @@ impl JobContext {
     /// # }
     /// ```
     pub async fn cancelled(&self) {
-        self.job.core().stopped(&self.pool, self.attempt).await
+        let core = self.job.core();
+        core.watch(self.attempt);
+        core.stopped(&core.pool, self.attempt).await
     }
 }

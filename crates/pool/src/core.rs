@@ -80,18 +80,28 @@ pub(crate) const FINISHED: u8 = 3;
 const NO_KEY: u64 = u64::MAX;
 
 pub(crate) struct Core {
+    /// The pool the job belongs to: one shared reference per job, which the attempts'
+    /// contexts and the handle use (cloning it per attempt and per handle would cost more
+    /// contended reference counting).
+    pub(crate) pool: Arc<Inner>,
     pub(crate) id: JobId,
     pub(crate) name: Option<Arc<str>>,
-    pub(crate) kind: Arc<str>,
+    /// The job's own kind label; `None` for the pool's default (not cloned per job: a shared
+    /// `Arc`'s count is a cache line every thread would fight over).
+    pub(crate) kind: Option<Arc<str>>,
     pub(crate) priority: i32,
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) shield: bool,
+    /// Metric handles of a non-default kind (the default kind's live in the pool).
     pub(crate) metrics: Option<Arc<KindMetrics>>,
     state: AtomicU8,
     cancel_requested: AtomicBool,
     /// The attempt number whose timeout fired (0: none).
     timed_out_attempt: AtomicU32,
+    /// The latest attempt that looked at its cancellation signal (0: none). An attempt that
+    /// never looks cannot clean up, so it is dropped at once instead of after the grace.
+    watched_attempt: AtomicU32,
     pub(crate) attempts: AtomicU32,
     /// Wakes the running attempt's `cancelled()` and a retry timer.
     signal: Notify,
@@ -107,9 +117,10 @@ pub(crate) struct Core {
 impl Core {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
+        pool: Arc<Inner>,
         id: JobId,
         name: Option<Arc<str>>,
-        kind: Arc<str>,
+        kind: Option<Arc<str>>,
         priority: i32,
         timeout: Option<Duration>,
         retry: Option<RetryPolicy>,
@@ -118,6 +129,7 @@ impl Core {
         now_ns: u64,
     ) -> Self {
         Core {
+            pool,
             id,
             name,
             kind,
@@ -129,6 +141,7 @@ impl Core {
             state: AtomicU8::new(QUEUED),
             cancel_requested: AtomicBool::new(false),
             timed_out_attempt: AtomicU32::new(0),
+            watched_attempt: AtomicU32::new(0),
             attempts: AtomicU32::new(0),
             signal: Notify::new(),
             key_seq: AtomicU64::new(NO_KEY),
@@ -189,6 +202,16 @@ impl Core {
 
     /// Whether attempt `attempt` ran past its timeout (attempt 0 — "between attempts" —
     /// never did).
+    /// Notes that attempt `attempt` watches its cancellation signal.
+    pub(crate) fn watch(&self, attempt: u32) {
+        self.watched_attempt.store(attempt, Relaxed);
+    }
+
+    /// Whether attempt `attempt` ever looked at its cancellation signal.
+    pub(crate) fn watched(&self, attempt: u32) -> bool {
+        attempt != 0 && self.watched_attempt.load(Relaxed) == attempt
+    }
+
     pub(crate) fn timed_out(&self, attempt: u32) -> bool {
         attempt != 0 && self.timed_out_attempt.load(SeqCst) == attempt
     }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::cell::ResultSlot;
+use crate::context::HasCore;
 use crate::core::{FINISHED, JobId, QUEUED, RETRYING, RUNNING};
 use crate::error::JobError;
-use crate::pool::Inner;
 
 /// Where a job is in its life.
 ///
@@ -76,12 +76,11 @@ pub enum JobStatus {
 #[must_use = "dropping a JobHandle detaches the job; await it to get the result"]
 pub struct JobHandle<T> {
     job: Arc<dyn ResultSlot<T>>,
-    pool: Arc<Inner>,
 }
 
 impl<T> JobHandle<T> {
-    pub(crate) fn new(job: Arc<dyn ResultSlot<T>>, pool: Arc<Inner>) -> Self {
-        JobHandle { job, pool }
+    pub(crate) fn new(job: Arc<dyn ResultSlot<T>>) -> Self {
+        JobHandle { job }
     }
 
     /// The job's id.
@@ -148,7 +147,8 @@ impl<T> JobHandle<T> {
     /// - Queued: it is taken out of the queue and never starts.
     /// - Waiting to retry: it does not run again.
     /// - Running: its [`JobContext::cancelled`](crate::JobContext::cancelled) fires and it may
-    ///   clean up; after the pool's grace period its future is dropped. A shielded job runs on.
+    ///   clean up; after the pool's grace period its future is dropped (at once if it never
+    ///   watched its signal). A shielded job runs on.
     /// - Finished: nothing happens.
     ///
     /// Either way the handle resolves to [`JobError::Cancelled`] unless the job had already
@@ -169,7 +169,113 @@ impl<T> JobHandle<T> {
     /// # }
     /// ```
     pub fn cancel(&self) -> bool {
-        self.pool.cancel(self.job.core(), &self.pool)
+        let core = self.job.core();
+        core.pool.cancel(core)
+    }
+
+    /// A cloneable handle that can only cancel the job, for when the `JobHandle` itself has
+    /// moved into another future (a `FuturesUnordered`, `try_join_all`, a spawned task) —
+    /// like tokio's `AbortHandle`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, JobError, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+    /// let canceller = h.cancel_handle();
+    /// let waiter = tokio::spawn(h); // the handle moves away
+    /// canceller.cancel();
+    /// assert!(matches!(waiter.await.unwrap(), Err(JobError::Cancelled)));
+    /// # }
+    /// ```
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle { job: self.job.clone() }
+    }
+}
+
+/// Cancels one job; from [`JobHandle::cancel_handle`]. Cheap to clone; dropping it does
+/// nothing.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_pool::{Job, Pool};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = Pool::builder().build();
+/// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+/// let c = h.cancel_handle();
+/// assert_eq!(c.id(), h.id());
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct CancelHandle {
+    job: Arc<dyn HasCore>,
+}
+
+impl CancelHandle {
+    /// Cancels the job, exactly as [`JobHandle::cancel`] does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+    /// assert!(h.cancel_handle().cancel());
+    /// assert!(h.await.unwrap_err().is_cancelled());
+    /// # }
+    /// ```
+    pub fn cancel(&self) -> bool {
+        let core = self.job.core();
+        core.pool.cancel(core)
+    }
+
+    /// The job's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+    /// println!("can cancel job {}", h.cancel_handle().id());
+    /// # }
+    /// ```
+    pub fn id(&self) -> JobId {
+        self.job.core().id
+    }
+
+    /// Whether the job has resolved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+    /// let c = h.cancel_handle();
+    /// h.await.unwrap();
+    /// assert!(c.is_finished());
+    /// # }
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.job.core().state() == FINISHED
+    }
+}
+
+impl fmt::Debug for CancelHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelHandle").field("id", &self.id()).finish()
     }
 }
 

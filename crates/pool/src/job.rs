@@ -72,8 +72,13 @@ pub struct Blocking<F>(Arc<F>);
 impl<F> sealed::Sealed for Async<F> {}
 impl<F> sealed::Sealed for Blocking<F> {}
 
-/// Polls the inner future, turning a panic into [`AttemptFailure::Panicked`].
-struct CatchPanic<Fut>(Pin<Box<Fut>>);
+pin_project_lite::pin_project! {
+    /// Polls the inner future, turning a panic into [`AttemptFailure::Panicked`].
+    struct CatchPanic<Fut> {
+        #[pin]
+        fut: Fut,
+    }
+}
 
 impl<Fut, T, E> Future for CatchPanic<Fut>
 where
@@ -82,8 +87,8 @@ where
 {
     type Output = AttemptResult<T>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let fut = self.0.as_mut();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.project().fut;
         match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(Ok(v))) => Poll::Ready(Ok(v)),
@@ -106,7 +111,7 @@ where
             .map_err(|payload| AttemptFailure::Panicked(panic_message(&*payload)));
         async move {
             match fut {
-                Ok(fut) => CatchPanic(Box::pin(fut)).await,
+                Ok(fut) => CatchPanic { fut }.await,
                 Err(panicked) => Err(panicked),
             }
         }
@@ -291,7 +296,8 @@ impl<R> Job<R> {
     }
 
     /// Bounds each attempt: past `timeout` the attempt is cancelled like a cancelled job
-    /// (its `ctx.cancelled()` fires, then after the grace period its future is dropped) and
+    /// (its `ctx.cancelled()` fires, then after the grace period — none if the attempt never
+    /// watched its signal — its future is dropped) and
     /// ends as [`JobError::TimedOut`](crate::JobError::TimedOut), or is retried if the
     /// policy says so. Default: the pool's default timeout (none unless set).
     ///

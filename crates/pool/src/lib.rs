@@ -96,7 +96,7 @@ pub use context::JobContext;
 pub use core::JobId;
 pub use error::{BoxError, JobError, Outcome, SubmitError};
 pub use event::{Event, Events, Finished, JobInfo, Missed};
-pub use handle::{JobHandle, JobStatus};
+pub use handle::{CancelHandle, JobHandle, JobStatus};
 pub use job::{Async, Blocking, Job, Run};
 pub use pool::Pool;
 pub use retry::{AttemptError, Backoff, RetryPolicy};

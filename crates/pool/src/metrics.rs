@@ -82,16 +82,19 @@ impl KindMetrics {
 /// A pool's metric handles.
 pub(crate) struct Metrics {
     kinds: Mutex<HashMap<Arc<str>, Arc<KindMetrics>>>,
+    /// The handles of the pool's default kind, used without a lookup.
+    pub(crate) default_kind: KindMetrics,
     pub(crate) depth: Gauge,
     pub(crate) running: Gauge,
     pub(crate) workers: Gauge,
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(default_kind: &str) -> Self {
         describe();
         Metrics {
             kinds: Mutex::new(HashMap::new()),
+            default_kind: KindMetrics::new(default_kind),
             depth: metrics::gauge!(QUEUE_DEPTH),
             running: metrics::gauge!(JOBS_RUNNING),
             workers: metrics::gauge!(WORKERS),

@@ -1,0 +1,309 @@
+//! `cargo run --release -p conveyor-benches --bin pool [-- --reps N --jobs N]`
+//!
+//! Measures `conveyor_pool::Pool` against two baselines in one run and prints one markdown
+//! table of median nanoseconds per job, with ratios:
+//!
+//! - tokio `JoinSet`: `spawn` every job, then `join_next` them all;
+//! - a naive pool: `async-channel` (capacity 1024) of boxed closures, each with a
+//!   `tokio::sync::oneshot` reply, served by 2 or 8 worker tasks.
+//!
+//! The workload: `--jobs` (default 1M) no-op jobs, each submitted then its handle awaited
+//! (all submitted first, through a queue of capacity 1024, then all awaited in submit order),
+//! on a 2-worker multi-thread tokio runtime. Conveyor runs with metrics and events off, then
+//! with metrics on (a Prometheus recorder installed, as the `conveyor` binary does), then with
+//! events on (one subscriber draining them). Every run checks that every job's result came
+//! back exactly once.
+
+mod harness;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use conveyor_pool::{Job, Pool};
+use tokio::runtime::Runtime;
+
+use crate::harness::{median, ns_per_item};
+
+const CAPACITY: usize = 1024;
+/// The issue's targets, ns/job.
+const TARGET_OFF_NS: f64 = 150.0;
+const TARGET_METRICS_NS: f64 = 250.0;
+
+type BoxJob = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = u64> + Send>> + Send>;
+
+fn expected_sum(n: usize) -> u64 {
+    let n = n as u64;
+    if n == 0 { 0 } else { n * (n - 1) / 2 }
+}
+
+fn check(what: &str, n: usize, sum: u64) {
+    assert_eq!(
+        sum,
+        expected_sum(n),
+        "{what}: results do not add up: a job was lost or doubled"
+    );
+}
+
+async fn conveyor(n: usize, workers: usize, metrics: bool, events: bool) -> Duration {
+    let pool = Pool::builder()
+        .workers(workers)
+        .capacity(CAPACITY)
+        .metrics(metrics)
+        .event_buffer(if events { 4096 } else { 0 })
+        .build();
+    let drain = events.then(|| {
+        let mut ev = pool.events();
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let mut seen = 0u64;
+            while let Some(e) = ev.next().await {
+                seen += u64::from(e.is_ok());
+            }
+            seen
+        })
+    });
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n as u64 {
+        let job = Job::new(move |_ctx| async move { Ok::<_, std::convert::Infallible>(i) });
+        handles.push(
+            pool.submit(job)
+                .await
+                .unwrap_or_else(|_| panic!("pool refused job {i}")),
+        );
+    }
+    let mut sum = 0u64;
+    for h in handles {
+        sum += h.await.unwrap_or_else(|e| panic!("job failed: {e}"));
+    }
+    let elapsed = start.elapsed();
+    check("conveyor-pool", n, sum);
+    pool.shutdown_now().await;
+    if let Some(d) = drain {
+        let seen = d.await.unwrap_or(0);
+        eprintln!("    (events subscriber saw {seen} events)");
+    }
+    elapsed
+}
+
+async fn joinset(n: usize) -> Duration {
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n as u64 {
+        set.spawn(async move { i });
+    }
+    let mut sum = 0u64;
+    while let Some(r) = set.join_next().await {
+        sum += r.unwrap_or_else(|e| panic!("task failed: {e}"));
+    }
+    let elapsed = start.elapsed();
+    check("JoinSet", n, sum);
+    elapsed
+}
+
+async fn naive(n: usize, workers: usize) -> Duration {
+    let (tx, rx) = async_channel::bounded::<(BoxJob, tokio::sync::oneshot::Sender<u64>)>(CAPACITY);
+    let worker_tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let rx = rx.clone();
+            tokio::spawn(async move {
+                while let Ok((job, reply)) = rx.recv().await {
+                    let _ = reply.send(job().await);
+                }
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    let mut replies = Vec::with_capacity(n);
+    for i in 0..n as u64 {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let job: BoxJob = Box::new(move || Box::pin(async move { i }));
+        if tx.send((job, reply)).await.is_err() {
+            panic!("naive pool closed");
+        }
+        replies.push(rx);
+    }
+    let mut sum = 0u64;
+    for r in replies {
+        sum += r.await.unwrap_or_else(|_| panic!("naive job lost"));
+    }
+    let elapsed = start.elapsed();
+    check("naive pool", n, sum);
+    tx.close();
+    for w in worker_tasks {
+        let _ = w.await;
+    }
+    elapsed
+}
+
+fn arg(name: &str, env: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .or_else(|| std::env::var(env).ok())
+        .map(|v| {
+            v.replace('_', "").parse().unwrap_or_else(|_| {
+                eprintln!("{name}: expected a whole number, got {v:?}");
+                std::process::exit(2)
+            })
+        })
+        .unwrap_or(default)
+}
+
+/// Runs `fut` as a task on the runtime's workers, as an embedding program's code would run
+/// (`block_on` would run it on the main thread, outside the runtime's worker threads).
+fn run_on(rt: &Runtime, fut: Pin<Box<dyn Future<Output = Duration> + Send>>) -> Duration {
+    rt.block_on(async {
+        tokio::spawn(fut)
+            .await
+            .unwrap_or_else(|e| panic!("benchmark task failed: {e}"))
+    })
+}
+
+fn measure(
+    rt: &Runtime,
+    reps: usize,
+    label: &str,
+    n: usize,
+    run: impl Fn() -> Pin<Box<dyn Future<Output = Duration> + Send>>,
+) -> f64 {
+    // One warm-up run (allocator, page faults), then the measured ones.
+    run_on(rt, run());
+    let samples: Vec<f64> = (0..reps)
+        .map(|_| {
+            let ns = ns_per_item(run_on(rt, run()), n);
+            eprintln!("  {label}: {ns:.1} ns/job");
+            ns
+        })
+        .collect();
+    median(&samples)
+}
+
+fn main() {
+    let reps = arg("--reps", "BENCH_REPS", 5);
+    let n = arg("--jobs", "BENCH_JOBS", 1_000_000);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start a tokio runtime: {e}");
+            std::process::exit(1)
+        }
+    };
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "naive") {
+        let ns = measure(&rt, reps, "naive 2 workers", n, || Box::pin(naive(n, 2)));
+        println!("naive pool, 2 workers: {ns:.1} ns/job");
+        return;
+    }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "conveyor") {
+        // For profiling: the plain pool only.
+        let ns = measure(
+            &rt,
+            reps,
+            "conveyor 2 workers, metrics+events off",
+            n,
+            || Box::pin(conveyor(n, 2, false, false)),
+        );
+        println!("conveyor-pool, 2 workers, metrics & events off: {ns:.1} ns/job");
+        return;
+    }
+    println!("Machine: {}", harness::machine_info());
+    println!(
+        "Workload: {n} no-op jobs, submit all then await every handle; capacity {CAPACITY}; 2-thread tokio runtime; median of {reps}\n"
+    );
+
+    let js = measure(&rt, reps, "JoinSet", n, || Box::pin(joinset(n)));
+    let mut rows: Vec<(String, f64)> = Vec::new();
+    let mut naive_by_workers = Vec::new();
+    for workers in [2, 8] {
+        let ns = measure(
+            &rt,
+            reps,
+            &format!("naive pool, {workers} workers"),
+            n,
+            || Box::pin(naive(n, workers)),
+        );
+        naive_by_workers.push((workers, ns));
+    }
+    let mut off_by_workers = Vec::new();
+    for workers in [2, 4, 8] {
+        let ns = measure(
+            &rt,
+            reps,
+            &format!("conveyor {workers} workers, metrics+events off"),
+            n,
+            || Box::pin(conveyor(n, workers, false, false)),
+        );
+        off_by_workers.push((workers, ns));
+        rows.push((
+            format!("conveyor-pool, {workers} workers, metrics & events off"),
+            ns,
+        ));
+    }
+    // Metrics on: a real Prometheus recorder, as the `conveyor` binary installs.
+    if let Err(e) = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+        eprintln!("could not install the Prometheus recorder: {e}");
+    }
+    let metrics_ns = measure(&rt, reps, "conveyor 2 workers, metrics on", n, || {
+        Box::pin(conveyor(n, 2, true, false))
+    });
+    rows.push((
+        "conveyor-pool, 2 workers, metrics on (Prometheus recorder)".into(),
+        metrics_ns,
+    ));
+    let events_ns = measure(
+        &rt,
+        reps,
+        "conveyor 2 workers, metrics+events on",
+        n,
+        || Box::pin(conveyor(n, 2, true, true)),
+    );
+    rows.push((
+        "conveyor-pool, 2 workers, metrics & events on (1 subscriber)".into(),
+        events_ns,
+    ));
+    for (workers, ns) in &naive_by_workers {
+        rows.push((
+            format!("naive pool (async-channel + oneshot), {workers} workers"),
+            *ns,
+        ));
+    }
+    rows.push(("tokio JoinSet (spawn + join_next)".into(), js));
+
+    let naive2 = naive_by_workers[0].1;
+    println!("| scenario | ns/job | jobs/s | vs JoinSet | vs naive pool (2 workers) |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, ns) in &rows {
+        println!(
+            "| {name} | {ns:.1} | {:.2}M | {:.2}x | {:.2}x |",
+            1e3 / ns,
+            js / ns,
+            naive2 / ns
+        );
+    }
+    let off = off_by_workers.iter().map(|&(_, ns)| ns);
+    let (lo, hi) = off
+        .clone()
+        .fold((f64::MAX, 0.0f64), |(lo, hi), ns| (lo.min(ns), hi.max(ns)));
+    let spread = (hi - lo) / lo * 100.0;
+    let off2 = off_by_workers[0].1;
+    let mark = |ok: bool| if ok { "✓" } else { "✗" };
+    println!();
+    println!("Ratios are baseline ns / conveyor ns: above 1.00x conveyor is faster.");
+    println!(
+        "Targets: metrics & events off ≤ {TARGET_OFF_NS} ns/job {} ({off2:.1}); no slower than the naive pool {} ; ≥ 3x JoinSet {} ({:.2}x); \
+         within ±10% from 2 to 8 workers {} (spread {spread:.1}%); metrics on ≤ {TARGET_METRICS_NS} ns/job {} ({metrics_ns:.1})",
+        mark(off2 <= TARGET_OFF_NS),
+        mark(off2 <= naive2),
+        mark(js / off2 >= 3.0),
+        js / off2,
+        mark(spread <= 20.0),
+        mark(metrics_ns <= TARGET_METRICS_NS),
+    );
+}
