@@ -55,6 +55,7 @@ pub mod error;
 mod future;
 mod loom;
 mod queue;
+mod sparse;
 mod store;
 mod stream;
 mod waiters;

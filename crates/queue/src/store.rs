@@ -9,8 +9,8 @@
 //!
 //! - priorities in `DENSE_MIN..=DENSE_MAX` (-64..=63) index a fixed array of buckets, and a
 //!   `u128` bit mask of the non-empty ones finds the best bucket with one `trailing_zeros`;
-//! - any other priority goes to a `BTreeMap` of buckets (only non-empty ones are kept), so the
-//!   cost stays O(log p) for p distinct priorities, whatever they are.
+//! - any other priority goes to one `BTreeMap` keyed by `(priority, seq)` ([`Sparse`]), so
+//!   the cost stays O(log n) whatever the priorities are.
 //!
 //! # Removal without scanning
 //!
@@ -27,10 +27,11 @@
 //! bucket the oldest item has the best effective priority, so a pop compares one candidate per
 //! non-empty bucket: O(p) for p distinct priorities.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::Key;
+use crate::sparse::Sparse;
 
 const DENSE_MIN: i32 = -64;
 const DENSE_MAX: i32 = 63;
@@ -43,36 +44,60 @@ pub(crate) enum Order {
     Lifo,
 }
 
+/// 16 bytes for a pointer-sized item: the push order, and the item (`None` once removed).
 struct Entry<T> {
     seq: u64,
-    /// When the item was pushed, in nanoseconds since the store's epoch; 0 unless aging is on.
-    stamp: u64,
     item: Option<T>,
 }
 
 struct Bucket<T> {
     entries: VecDeque<Entry<T>>,
+    /// When each entry was pushed, in nanoseconds since the store's epoch, index for index
+    /// with `entries`; kept only when aging is on, so that entries stay small without it.
+    stamps: VecDeque<u64>,
     live: usize,
+    /// Removed entries still in `entries`; while 0, no trimming is needed (and a pop does not
+    /// touch the back of the bucket, the producers' cache line).
+    tombstones: usize,
 }
 
 impl<T> Bucket<T> {
     const fn new() -> Self {
-        Bucket { entries: VecDeque::new(), live: 0 }
+        Bucket { entries: VecDeque::new(), stamps: VecDeque::new(), live: 0, tombstones: 0 }
     }
 
-    fn push(&mut self, seq: u64, stamp: u64, item: T) {
-        self.entries.push_back(Entry { seq, stamp, item: Some(item) });
+    fn push(&mut self, seq: u64, stamp: Option<u64>, item: T) {
+        self.entries.push_back(Entry { seq, item: Some(item) });
+        if let Some(stamp) = stamp {
+            self.stamps.push_back(stamp);
+        }
         self.live += 1;
+    }
+
+    fn stamp_front(&self) -> u64 {
+        self.stamps.front().copied().unwrap_or(0)
+    }
+
+    fn stamp_back(&self) -> u64 {
+        self.stamps.back().copied().unwrap_or(0)
     }
 
     /// Takes the front (FIFO) or back (LIFO) item. The bucket must be non-empty.
     fn take(&mut self, from_back: bool) -> Option<T> {
-        let entry = if from_back { self.entries.pop_back() } else { self.entries.pop_front() };
+        let entry = if from_back {
+            self.stamps.pop_back();
+            self.entries.pop_back()
+        } else {
+            self.stamps.pop_front();
+            self.entries.pop_front()
+        };
         let item = entry.and_then(|e| e.item);
         if item.is_some() {
             self.live -= 1;
         }
-        self.trim();
+        if self.tombstones > 0 || self.live == 0 {
+            self.trim();
+        }
         item
     }
 
@@ -80,6 +105,7 @@ impl<T> Bucket<T> {
         let at = self.entries.binary_search_by_key(&seq, |e| e.seq).ok()?;
         let item = self.entries[at].item.take()?;
         self.live -= 1;
+        self.tombstones += 1;
         self.trim();
         Some(item)
     }
@@ -88,13 +114,19 @@ impl<T> Bucket<T> {
     fn trim(&mut self) {
         if self.live == 0 {
             self.entries.clear();
+            self.stamps.clear();
+            self.tombstones = 0;
             return;
         }
         while self.entries.front().is_some_and(|e| e.item.is_none()) {
             self.entries.pop_front();
+            self.stamps.pop_front();
+            self.tombstones -= 1;
         }
         while self.entries.back().is_some_and(|e| e.item.is_none()) {
             self.entries.pop_back();
+            self.stamps.pop_back();
+            self.tombstones -= 1;
         }
     }
 }
@@ -122,7 +154,7 @@ pub(crate) struct Store<T> {
     /// Bit `i` set iff `dense[i]` holds a live item.
     mask: u128,
     /// Buckets for priorities outside the dense range; only non-empty ones are kept.
-    sparse: BTreeMap<i32, Bucket<T>>,
+    sparse: Sparse<T>,
     len: usize,
     next_seq: u64,
     order: Order,
@@ -142,7 +174,7 @@ impl<T> Store<T> {
         Store {
             dense: (0..DENSE_LEN).map(|_| Bucket::new()).collect(),
             mask: 0,
-            sparse: BTreeMap::new(),
+            sparse: Sparse::new(),
             len: 0,
             next_seq: 0,
             order,
@@ -157,13 +189,13 @@ impl<T> Store<T> {
     pub(crate) fn push(&mut self, item: T, priority: i32) -> Key {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let stamp = self.aging.map_or(0, |a| a.now());
+        let stamp = self.aging.map(|a| a.now());
         match dense_index(priority) {
             Some(i) => {
                 self.dense[i].push(seq, stamp, item);
                 self.mask |= 1 << i;
             }
-            None => self.sparse.entry(priority).or_insert_with(Bucket::new).push(seq, stamp, item),
+            None => self.sparse.push(priority, seq, stamp.unwrap_or(0), item),
         }
         self.len += 1;
         Key { priority, seq }
@@ -189,14 +221,7 @@ impl<T> Store<T> {
                 }
                 item
             }
-            None => {
-                let bucket = self.sparse.get_mut(&key.priority)?;
-                let item = bucket.remove(key.seq)?;
-                if bucket.live == 0 {
-                    self.sparse.remove(&key.priority);
-                }
-                item
-            }
+            None => self.sparse.remove(key.priority, key.seq)?,
         };
         self.len -= 1;
         Some(item)
@@ -206,14 +231,14 @@ impl<T> Store<T> {
     pub(crate) fn count(&self, priority: i32) -> usize {
         match dense_index(priority) {
             Some(i) => self.dense[i].live,
-            None => self.sparse.get(&priority).map_or(0, |b| b.live),
+            None => self.sparse.count(priority),
         }
     }
 
     /// `(priority, count)` for every priority with queued items, best first.
     pub(crate) fn counts(&self) -> Vec<(i32, usize)> {
         let dense = self.dense_priorities().map(|p| (p, self.count(p)));
-        let mut all: Vec<_> = dense.chain(self.sparse.iter().map(|(&p, b)| (p, b.live))).collect();
+        let mut all: Vec<_> = dense.chain(self.sparse.counts()).collect();
         all.sort_unstable_by_key(|&(p, _)| p);
         all
     }
@@ -232,41 +257,45 @@ impl<T> Store<T> {
 
     fn best_priority(&self) -> Option<i32> {
         let dense = (self.mask != 0).then(|| self.mask.trailing_zeros() as i32 + DENSE_MIN);
-        let sparse = self.sparse.first_key_value().map(|(&p, _)| p);
+        let sparse = self.sparse.best();
         match (dense, sparse) {
             (Some(d), Some(s)) => Some(d.min(s)),
             (d, s) => d.or(s),
         }
     }
 
-    fn bucket(&self, priority: i32) -> Option<&Bucket<T>> {
+    /// `(seq, stamp)` of the oldest and newest queued items of `priority`.
+    fn ends(&self, priority: i32) -> Option<((u64, u64), (u64, u64))> {
         match dense_index(priority) {
-            Some(i) => Some(&self.dense[i]),
-            None => self.sparse.get(&priority),
+            Some(i) => {
+                let b = &self.dense[i];
+                let (front, back) = (b.entries.front()?, b.entries.back()?);
+                Some(((front.seq, b.stamp_front()), (back.seq, b.stamp_back())))
+            }
+            None => self.sparse.ends(priority),
         }
     }
 
     /// Picks the bucket and end to pop with aging on: the best effective priority wins; ties go
     /// to the older item (FIFO) or the newer one (LIFO).
     fn aged_choice(&self, now: u64, step: u64) -> Option<(i32, bool)> {
-        let effective = |priority: i32, e: &Entry<T>| {
-            i64::from(priority) - (now.saturating_sub(e.stamp) / step).min(i64::MAX as u64) as i64
+        let effective = |priority: i32, stamp: u64| {
+            i64::from(priority) - (now.saturating_sub(stamp) / step).min(i64::MAX as u64) as i64
         };
         let lifo = self.order == Order::Lifo;
-        let priorities = self.dense_priorities().chain(self.sparse.keys().copied());
+        let priorities = self.dense_priorities().chain(self.sparse.priorities());
         let mut best: Option<(i64, u64, i32, bool)> = None;
         for p in priorities {
-            let Some(bucket) = self.bucket(p) else { continue };
-            let (Some(front), Some(back)) = (bucket.entries.front(), bucket.entries.back()) else {
+            let Some(((front_seq, front_stamp), (back_seq, back_stamp))) = self.ends(p) else {
                 continue;
             };
             // The front is the oldest, so it has the best effective priority in its bucket; in
             // LIFO mode the back is served instead unless aging has lifted the front above it.
-            let (eff_front, eff_back) = (effective(p, front), effective(p, back));
+            let (eff_front, eff_back) = (effective(p, front_stamp), effective(p, back_stamp));
             let (eff, seq, from_back) = if lifo && eff_back <= eff_front {
-                (eff_back, back.seq, true)
+                (eff_back, back_seq, true)
             } else {
-                (eff_front, front.seq, false)
+                (eff_front, front_seq, false)
             };
             let better = match best {
                 None => true,
@@ -290,14 +319,7 @@ impl<T> Store<T> {
                 }
                 item
             }
-            None => {
-                let bucket = self.sparse.get_mut(&priority)?;
-                let item = bucket.take(from_back);
-                if bucket.live == 0 {
-                    self.sparse.remove(&priority);
-                }
-                item
-            }
+            None => self.sparse.take(priority, from_back),
         };
         if item.is_some() {
             self.len -= 1;
@@ -354,7 +376,7 @@ mod tests {
         s.push(6, -64);
         let order: Vec<_> = std::iter::from_fn(|| s.pop()).collect();
         assert_eq!(order, vec![2, 5, 6, 3, 4, 1]);
-        assert!(s.sparse.is_empty(), "empty sparse buckets are dropped");
+        assert_eq!(s.sparse.best(), None, "nothing is left in the sparse map");
     }
 
     #[test]

@@ -89,8 +89,15 @@ impl WaitList {
 
     /// Releases `slot`. Returns `true` if it held an unused wake-up, which the caller must pass
     /// on if there is still something to wake for.
+    #[inline]
     pub(crate) fn cancel(&mut self, slot: &mut Option<usize>) -> bool {
-        let Some(i) = slot.take() else { return false };
+        match slot.take() {
+            None => false,
+            Some(i) => self.release(i),
+        }
+    }
+
+    fn release(&mut self, i: usize) -> bool {
         let was_notified = match std::mem::replace(&mut self.slots[i], Slot::Free) {
             Slot::Waiting(_) => {
                 // Few tasks wait at once (bounded by the number of consumers or producers),
