@@ -41,6 +41,8 @@ pub struct PoolBuilder {
     pub(crate) event_buffer: usize,
     pub(crate) metrics: bool,
     pub(crate) on_finish: Option<FinishHook>,
+    pub(crate) concurrency_limits: Vec<(Arc<str>, usize)>,
+    pub(crate) rate_limits: Vec<(Arc<str>, u32, Duration)>,
 }
 
 impl fmt::Debug for PoolBuilder {
@@ -55,6 +57,8 @@ impl fmt::Debug for PoolBuilder {
             .field("event_buffer", &self.event_buffer)
             .field("metrics", &self.metrics)
             .field("on_finish", &self.on_finish.as_ref().map(|_| ".."))
+            .field("concurrency_limits", &self.concurrency_limits)
+            .field("rate_limits", &self.rate_limits)
             .finish()
     }
 }
@@ -71,6 +75,8 @@ impl Default for PoolBuilder {
             event_buffer: 1024,
             metrics: true,
             on_finish: None,
+            concurrency_limits: Vec::new(),
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -248,6 +254,56 @@ impl PoolBuilder {
     /// ```
     pub fn on_finish(mut self, hook: impl Fn(&Finished) + Send + Sync + 'static) -> Self {
         self.on_finish = Some(Arc::new(hook));
+        self
+    }
+
+    /// At most `limit` jobs with [`concurrency_key`](crate::Job::concurrency_key) `key` run at
+    /// once (asyncio's `Semaphore(limit)`). A job waiting for the key holds no worker: the
+    /// worker runs the next runnable job instead. Change it later with
+    /// [`Pool::set_concurrency_limit`]. Default: no limits.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `limit` is 0 (use [`Pool::pause_key`] to stop a key).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().workers(16).concurrency_limit("downloads", 3).build();
+    /// # let _ = pool;
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn concurrency_limit(mut self, key: impl Into<Arc<str>>, limit: usize) -> Self {
+        assert!(limit > 0, "a concurrency limit must be at least 1");
+        self.concurrency_limits.push((key.into(), limit));
+        self
+    }
+
+    /// At most `count` jobs of `key` start per `per`, as a token bucket: bursts of up to
+    /// `count`, then one start every `per / count`. A job waiting for a token holds no worker.
+    /// Change it later with [`Pool::set_rate_limit`]. Default: no limits.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `count` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().rate_limit("api", 10, Duration::from_secs(1)).build();
+    /// # let _ = pool;
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn rate_limit(mut self, key: impl Into<Arc<str>>, count: u32, per: Duration) -> Self {
+        assert!(count > 0, "a rate limit must allow at least 1 start");
+        self.rate_limits.push((key.into(), count, per));
         self
     }
 

@@ -70,6 +70,9 @@ where
                 timeout: core.timeout,
                 retry: core.retry,
                 shield: core.shield,
+                delay: None,
+                not_before: None,
+                key: core.key,
             },
         }
     }
@@ -94,15 +97,9 @@ where
     async fn attempt(self: Arc<Self>, pool: &Arc<Inner>) {
         let core = &self.core;
         if !core.begin(pool) {
-            let err = if core.attempts.load(std::sync::atomic::Ordering::Relaxed) == 0
-                && pool.is_cancelling()
-                && !core.cancel_requested()
-            {
-                JobError::Shutdown
-            } else {
-                JobError::Cancelled
-            };
-            self.finish(pool, Err(err));
+            // Taken from the queue but not started: `started` will not count it out.
+            pool.dequeued_unstarted();
+            self.finish(pool, Err(core.stop_error(pool)));
             return;
         }
         let attempt = core.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;

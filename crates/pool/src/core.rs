@@ -3,7 +3,8 @@
 //!
 //! # Lifecycle
 //!
-//! `QUEUED → RUNNING → (RETRYING → QUEUED → RUNNING)* → FINISHED`, and `FINISHED` from any
+//! `(SCHEDULED →) QUEUED → RUNNING → (RETRYING → QUEUED → RUNNING)* → FINISHED`, and
+//! `FINISHED` from any
 //! state. `FINISHED` is reached exactly once, by a `swap` in [`Core::claim_finish`]: whoever
 //! wins it reports the outcome; everyone else drops theirs. That is the whole "exactly one
 //! outcome" argument.
@@ -76,6 +77,7 @@ pub(crate) const QUEUED: u8 = 0;
 pub(crate) const RETRYING: u8 = 1;
 pub(crate) const RUNNING: u8 = 2;
 pub(crate) const FINISHED: u8 = 3;
+pub(crate) const SCHEDULED: u8 = 4;
 
 const NO_KEY: u64 = u64::MAX;
 
@@ -93,6 +95,10 @@ pub(crate) struct Core {
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) shield: bool,
+    /// The concurrency/rate key, if any.
+    pub(crate) key: Option<Arc<str>>,
+    /// Set when a limit release sent this job back to the queue (see `limit.rs`).
+    released: AtomicBool,
     /// Metric handles of a non-default kind (the default kind's live in the pool).
     pub(crate) metrics: Option<Arc<KindMetrics>>,
     state: AtomicU8,
@@ -125,6 +131,7 @@ impl Core {
         timeout: Option<Duration>,
         retry: Option<RetryPolicy>,
         shield: bool,
+        key: Option<Arc<str>>,
         metrics: Option<Arc<KindMetrics>>,
         now_ns: u64,
     ) -> Self {
@@ -137,6 +144,8 @@ impl Core {
             timeout,
             retry,
             shield,
+            key,
+            released: AtomicBool::new(false),
             metrics,
             state: AtomicU8::new(QUEUED),
             cancel_requested: AtomicBool::new(false),
@@ -158,6 +167,16 @@ impl Core {
 
     pub(crate) fn set_state(&self, state: u8) {
         self.state.store(state, SeqCst);
+    }
+
+    /// Marks the job as sent back to the queue by a limit release.
+    pub(crate) fn mark_released(&self) {
+        self.released.store(true, Relaxed);
+    }
+
+    /// Whether a limit release sent the job back (and clears the mark).
+    pub(crate) fn take_released(&self) -> bool {
+        self.released.swap(false, Relaxed)
     }
 
     /// Wins the right to report the outcome; `false` if someone else already did.
@@ -219,7 +238,18 @@ impl Core {
     /// Whether cancellation reaches this job now (shielded jobs are out of reach once
     /// started).
     pub(crate) fn cancelled(&self, pool: &Inner) -> bool {
-        !self.shield && (self.cancel_requested.load(SeqCst) || pool.is_cancelling())
+        (!self.shield || self.attempts.load(SeqCst) == 0)
+            && (self.cancel_requested.load(SeqCst) || pool.is_cancelling())
+    }
+
+    /// The error of a job stopped before an attempt: `Shutdown` if it never ran and only the
+    /// pool's shutdown stopped it, `Cancelled` otherwise.
+    pub(crate) fn stop_error(&self, pool: &Inner) -> crate::JobError {
+        if self.attempts.load(SeqCst) == 0 && pool.is_cancelling() && !self.cancel_requested() {
+            crate::JobError::Shutdown
+        } else {
+            crate::JobError::Cancelled
+        }
     }
 
     /// Whether attempt `attempt` must stop: cancelled, or past its timeout.

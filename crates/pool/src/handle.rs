@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use crate::cell::ResultSlot;
 use crate::context::HasCore;
-use crate::core::{FINISHED, JobId, QUEUED, RETRYING, RUNNING};
+use crate::core::{FINISHED, JobId, QUEUED, RETRYING, RUNNING, SCHEDULED};
 use crate::error::JobError;
 
 /// Where a job is in its life.
@@ -29,6 +29,8 @@ use crate::error::JobError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum JobStatus {
+    /// Waiting for its delay or `not_before` time (holding no worker, not yet in the queue).
+    Scheduled,
     /// Waiting in the queue for a worker.
     Queued,
     /// Waiting out the delay before its next attempt (holding no worker).
@@ -116,6 +118,7 @@ impl<T> JobHandle<T> {
     /// ```
     pub fn status(&self) -> JobStatus {
         match self.job.core().state() {
+            SCHEDULED => JobStatus::Scheduled,
             QUEUED => JobStatus::Queued,
             RETRYING => JobStatus::Retrying,
             RUNNING => JobStatus::Running,

@@ -149,6 +149,9 @@ pub(crate) struct JobOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) shield: bool,
+    pub(crate) delay: Option<Duration>,
+    pub(crate) not_before: Option<std::time::SystemTime>,
+    pub(crate) key: Option<Arc<str>>,
 }
 
 /// A job to submit to a [`Pool`](crate::Pool): its body and its options.
@@ -252,6 +255,16 @@ impl<F> Job<Blocking<F>> {
 }
 
 impl<R> Job<R> {
+    /// How long after submission the job becomes runnable, if it has to wait at all.
+    pub(crate) fn start_delay(&self) -> Option<Duration> {
+        let until = self.options.not_before.and_then(|at| at.duration_since(std::time::SystemTime::now()).ok());
+        let delay = match (self.options.delay, until) {
+            (Some(a), Some(b)) => a.max(b),
+            (a, b) => a.or(b)?,
+        };
+        (!delay.is_zero()).then_some(delay)
+    }
+
     /// Sets the priority: lower runs first. Default: 0.
     ///
     /// # Examples
@@ -327,6 +340,75 @@ impl<R> Job<R> {
     /// ```
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.options.retry = Some(policy);
+        self
+    }
+
+    /// Makes the job runnable only `delay` after it is submitted. Until then it is
+    /// [`Scheduled`](crate::JobStatus::Scheduled): it holds no worker and no queue slot, and
+    /// cancelling it works. Default: runnable at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, JobStatus, Pool};
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// let start = tokio::time::Instant::now();
+    /// let h = pool
+    ///     .submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) }).delay(Duration::from_secs(60)))
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(h.status(), JobStatus::Scheduled);
+    /// h.await.unwrap();
+    /// assert!(start.elapsed() >= Duration::from_secs(60));
+    /// # }
+    /// ```
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.options.delay = Some(delay);
+        self
+    }
+
+    /// Makes the job runnable no earlier than the wall-clock time `at` (a time in the past
+    /// means at once); otherwise like [`delay`](Self::delay). With both, the later one wins.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::Job;
+    /// use std::time::{Duration, SystemTime};
+    /// let nightly = Job::new(|_| async { Ok::<_, std::io::Error>(()) })
+    ///     .not_before(SystemTime::now() + Duration::from_secs(3600));
+    /// # let _ = nightly;
+    /// ```
+    pub fn not_before(mut self, at: std::time::SystemTime) -> Self {
+        self.options.not_before = Some(at);
+        self
+    }
+
+    /// Puts the job under key `key`'s limits: the pool's concurrency limit
+    /// ([`PoolBuilder::concurrency_limit`](crate::PoolBuilder::concurrency_limit)), rate limit
+    /// ([`PoolBuilder::rate_limit`](crate::PoolBuilder::rate_limit)) and pause
+    /// ([`Pool::pause_key`](crate::Pool::pause_key)). A key without limits only groups. A job
+    /// waiting for its key holds no worker. Default: no key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().concurrency_limit("downloads", 3).build();
+    /// let h = pool
+    ///     .submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) }).concurrency_key("downloads"))
+    ///     .await
+    ///     .unwrap();
+    /// h.await.unwrap();
+    /// # }
+    /// ```
+    pub fn concurrency_key(mut self, key: impl Into<Arc<str>>) -> Self {
+        self.options.key = Some(key.into());
         self
     }
 

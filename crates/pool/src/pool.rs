@@ -12,11 +12,12 @@ use tokio::time::Instant;
 
 use crate::builder::{FinishHook, PoolBuilder};
 use crate::cell::{JobCell, Task};
-use crate::core::{Core, FINISHED, JobId, QUEUED};
+use crate::core::{Core, FINISHED, JobId, QUEUED, SCHEDULED};
 use crate::error::{JobError, Outcome, SubmitError};
 use crate::event::{Event, Events, Finished, JobInfo};
 use crate::handle::JobHandle;
 use crate::job::{Job, Run};
+use crate::limit::{Acquire, Limits};
 use crate::metrics::{KindMetrics, Metrics};
 use crate::shutdown::ShutdownReport;
 
@@ -64,6 +65,10 @@ pub(crate) struct Inner {
     on_finish: Option<FinishHook>,
     metrics: Option<Metrics>,
     tally: Tally,
+    limits: Limits,
+    /// The whole pool paused: workers take no job until resumed.
+    paused: AtomicBool,
+    resumed: Notify,
     workers: usize,
     worker_tasks: Mutex<Vec<TokioJoinHandle<()>>>,
 }
@@ -75,6 +80,14 @@ fn nanos(d: Duration) -> u64 {
 impl Inner {
     pub(crate) fn is_cancelling(&self) -> bool {
         self.cancelling.load(SeqCst)
+    }
+
+    /// Counts out of the queue depth a job a worker took but refused to start (cancelled
+    /// meanwhile); a started job is counted out by [`started`](Self::started).
+    pub(crate) fn dequeued_unstarted(&self) {
+        if let Some(m) = &self.metrics {
+            m.depth.decrement(1.0);
+        }
     }
 
     /// Now, in nanoseconds since the pool's epoch — or 0 when nobody reads timings (no
@@ -241,7 +254,7 @@ impl Inner {
         }
     }
 
-    /// Runs `task` again after `delay`, holding no worker meanwhile.
+    /// Queues `task` after `delay` (a retry, or a delayed job), holding no worker meanwhile.
     pub(crate) fn schedule(self: &Arc<Self>, task: Item, delay: Duration) {
         let pool = self.clone();
         self.rt.spawn(async move {
@@ -250,7 +263,7 @@ impl Inner {
                 _ = task.core().stopped(&pool, 0) => true,
             };
             if cancelled {
-                task.abandon(&pool, JobError::Cancelled);
+                task.abandon(&pool, task.core().stop_error(&pool));
             } else {
                 pool.requeue(task).await;
             }
@@ -263,15 +276,85 @@ impl Inner {
         }
         if core.state() == QUEUED {
             self.remove_queued(core);
+            if let Some(task) = self.limits.unpark(core) {
+                task.abandon(self, JobError::Cancelled);
+            }
         }
         true
+    }
+
+    /// Puts a job back in the queue now (released by a limit, or popped while paused),
+    /// waiting for room in a task of its own if the queue is full.
+    pub(crate) fn requeue_now(self: &Arc<Self>, task: Item) {
+        let priority = task.core().priority;
+        match self.queue.try_push(task.clone(), priority) {
+            Ok(key) => self.after_push(task.core(), key),
+            Err(e) if e.is_full() => {
+                let pool = self.clone();
+                let task = e.into_inner();
+                self.rt.spawn(async move {
+                    match pool.queue.push(task.clone(), priority).await {
+                        Ok(key) => pool.after_push(task.core(), key),
+                        Err(closed) => {
+                            let task = closed.into_inner();
+                            task.abandon(&pool, task.core().stop_error(&pool));
+                        }
+                    }
+                });
+            }
+            Err(closed) => {
+                let task = closed.into_inner();
+                task.abandon(self, task.core().stop_error(self));
+            }
+        }
+    }
+
+    /// Queues the jobs a limit released, and arms the key's rate timer if asked.
+    fn start_released(self: &Arc<Self>, key: &Arc<str>, ready: Vec<Item>, timer: Option<Duration>) {
+        for task in ready {
+            self.requeue_now(task);
+        }
+        if let Some(delay) = timer {
+            let pool = self.clone();
+            let key = key.clone();
+            self.rt.spawn(async move {
+                tokio::time::sleep(delay).await;
+                let (ready, timer) = pool.limits.on_timer(&key);
+                pool.start_released(&key, ready, timer);
+            });
+        }
+    }
+
+    /// Changes `key`'s settings and starts what may start now.
+    fn configure(self: &Arc<Self>, key: &Arc<str>, change: impl FnOnce(&mut crate::limit::Settings<'_>)) {
+        let (ready, timer) = self.limits.configure(key, change);
+        self.start_released(key, ready, timer);
+    }
+
+    /// Waits until the pool is resumed; `false` if it closed meanwhile.
+    async fn wait_resumed(&self) -> bool {
+        loop {
+            let resumed = self.resumed.notified();
+            tokio::pin!(resumed);
+            resumed.as_mut().enable();
+            if self.queue.is_closed() && self.queue.is_empty() {
+                return false;
+            }
+            if !self.paused.load(SeqCst) {
+                return true;
+            }
+            resumed.await;
+        }
     }
 
     /// Cancels all work: queued jobs never start, running ones are told to stop.
     fn cancel_all(&self) {
         self.cancelling.store(true, SeqCst);
         self.signal.notify_waiters();
-        for task in self.queue.drain() {
+        self.paused.store(false, SeqCst);
+        self.resumed.notify_waiters();
+        let parked = self.limits.drain();
+        for task in self.queue.drain().into_iter().chain(parked) {
             if let Some(m) = &self.metrics {
                 m.depth.decrement(1.0);
             }
@@ -342,6 +425,9 @@ fn error_text(err: &JobError, core: &Core) -> String {
 
 async fn worker(pool: Arc<Inner>) {
     loop {
+        if pool.paused.load(SeqCst) && !pool.wait_resumed().await {
+            return;
+        }
         let task = match pool.queue.try_pop() {
             Ok(task) => task,
             Err(_) => {
@@ -354,7 +440,22 @@ async fn worker(pool: Arc<Inner>) {
                 }
             }
         };
-        task.run(&pool).await;
+        if pool.paused.load(SeqCst) {
+            // Paused while this worker waited in `pop`: put the job back, run nothing.
+            pool.requeue_now(task);
+            continue;
+        }
+        match task.core().key.clone() {
+            None => task.run(&pool).await,
+            Some(key) => match pool.limits.acquire(&key, task) {
+                Acquire::Run(task) => {
+                    task.run(&pool).await;
+                    let (ready, timer) = pool.limits.release(&key);
+                    pool.start_released(&key, ready, timer);
+                }
+                Acquire::Parked(timer) => pool.start_released(&key, Vec::new(), timer),
+            },
+        }
     }
 }
 
@@ -453,11 +554,20 @@ impl Pool {
             on_finish: b.on_finish,
             metrics,
             tally: Tally::default(),
+            limits: Limits::default(),
+            paused: AtomicBool::new(false),
+            resumed: Notify::new(),
             workers: b.workers,
             worker_tasks: Mutex::new(Vec::with_capacity(b.workers)),
         });
         if let Some(m) = &inner.metrics {
             m.workers.increment(b.workers as f64);
+        }
+        for (key, limit) in b.concurrency_limits {
+            inner.configure(&key, |s| s.concurrency(Some(limit)));
+        }
+        for (key, count, per) in b.rate_limits {
+            inner.configure(&key, |s| s.rate(Some((count, per))));
         }
         let tasks = (0..b.workers).map(|_| rt.spawn(worker(inner.clone()))).collect();
         *inner.worker_tasks.lock().unwrap_or_else(PoisonError::into_inner) = tasks;
@@ -487,10 +597,31 @@ impl Pool {
             o.timeout.or(inner.default_timeout),
             o.retry.or_else(|| inner.default_retry.clone()),
             o.shield,
+            o.key,
             metrics,
             inner.now_ns(),
         );
         Arc::new(JobCell::new(core, job.run))
+    }
+
+    /// Submits a job with a start delay: it waits in a timer, not in the queue, so it takes
+    /// neither a queue slot nor a worker until it is due.
+    fn submit_scheduled<R, T>(&self, job: Job<R>, delay: Duration) -> JobHandle<T>
+    where
+        R: Run<T>,
+        T: Send + 'static,
+    {
+        let inner = self.inner();
+        let cell = self.prepare(job);
+        let core = crate::context::HasCore::core(&*cell);
+        core.set_state(SCHEDULED);
+        inner.unresolved.fetch_add(1, SeqCst);
+        if let Some(k) = inner.kind_metrics(core) {
+            k.submitted.increment(1);
+        }
+        inner.emit(|| Event::Queued(inner.info(core)));
+        inner.schedule(cell.clone() as Item, delay);
+        JobHandle::new(cell)
     }
 
     /// Queues a prepared job through a reserved slot (which cannot fail).
@@ -586,6 +717,9 @@ impl Pool {
         if !inner.accepting.load(SeqCst) {
             return Err(SubmitError::shutdown(job));
         }
+        if let Some(delay) = job.start_delay() {
+            return Ok(self.submit_scheduled(job, delay));
+        }
         let job = match self.submit_fast(job) {
             Ok(handle) => return Ok(handle),
             Err(e) if e.is_shutdown() => return Err(e),
@@ -633,6 +767,9 @@ impl Pool {
         let inner = self.inner();
         if !inner.accepting.load(SeqCst) {
             return Err(SubmitError::shutdown(job));
+        }
+        if let Some(delay) = job.start_delay() {
+            return Ok(self.submit_scheduled(job, delay));
         }
         if inner.events.is_none() {
             return self.submit_fast(job);
@@ -792,6 +929,131 @@ impl Pool {
     /// ```
     pub fn unresolved(&self) -> usize {
         self.inner().unresolved.load(SeqCst)
+    }
+
+    /// Limits how many jobs of `key` run at once (`None`: no limit), at run time. Jobs waiting
+    /// for the key hold no worker; raising the limit starts them at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().concurrency_limit("db", 2).build();
+    /// pool.set_concurrency_limit("db", Some(8));
+    /// # }
+    /// ```
+    pub fn set_concurrency_limit(&self, key: impl Into<Arc<str>>, limit: Option<usize>) {
+        self.inner().configure(&key.into(), |s| s.concurrency(limit));
+    }
+
+    /// Limits how many jobs of `key` start per `per` (`None`: no limit), at run time; see
+    /// [`PoolBuilder::rate_limit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().build();
+    /// pool.set_rate_limit("api", Some((10, std::time::Duration::from_secs(1))));
+    /// # }
+    /// ```
+    pub fn set_rate_limit(&self, key: impl Into<Arc<str>>, rate: Option<(u32, Duration)>) {
+        self.inner().configure(&key.into(), |s| s.rate(rate));
+    }
+
+    /// Pauses the whole pool: queued jobs stay queued and nothing new starts (running jobs go
+    /// on). Submitting still works.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, JobStatus, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// pool.pause();
+    /// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+    /// tokio::task::yield_now().await;
+    /// assert_eq!(h.status(), JobStatus::Queued);
+    /// pool.resume();
+    /// h.await.unwrap();
+    /// # }
+    /// ```
+    pub fn pause(&self) {
+        self.inner().paused.store(true, SeqCst);
+    }
+
+    /// Resumes a paused pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().build();
+    /// pool.pause();
+    /// assert!(pool.is_paused());
+    /// pool.resume();
+    /// assert!(!pool.is_paused());
+    /// # }
+    /// ```
+    pub fn resume(&self) {
+        let inner = self.inner();
+        inner.paused.store(false, SeqCst);
+        inner.resumed.notify_waiters();
+    }
+
+    /// Whether the whole pool is paused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// assert!(!conveyor_pool::Pool::builder().build().is_paused());
+    /// # }
+    /// ```
+    pub fn is_paused(&self) -> bool {
+        self.inner().paused.load(SeqCst)
+    }
+
+    /// Pauses one key: its queued jobs wait (holding no worker), other keys run on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().workers(1).build();
+    /// pool.pause_key("mail");
+    /// let mail = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>("sent") }).concurrency_key("mail")).await.unwrap();
+    /// let other = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>("done") })).await.unwrap();
+    /// assert_eq!(other.await.unwrap(), "done"); // runs although the only worker saw `mail` first
+    /// pool.resume_key("mail");
+    /// assert_eq!(mail.await.unwrap(), "sent");
+    /// # }
+    /// ```
+    pub fn pause_key(&self, key: impl Into<Arc<str>>) {
+        self.inner().configure(&key.into(), |s| s.paused(true));
+    }
+
+    /// Resumes a paused key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().build();
+    /// pool.pause_key("mail");
+    /// pool.resume_key("mail");
+    /// # }
+    /// ```
+    pub fn resume_key(&self, key: impl Into<Arc<str>>) {
+        self.inner().configure(&key.into(), |s| s.paused(false));
     }
 
     /// Whether the pool still accepts jobs.
