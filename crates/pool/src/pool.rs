@@ -50,6 +50,7 @@ pub(crate) struct Inner {
     unresolved: AtomicUsize,
     idle: Notify,
     accepting: AtomicBool,
+    intake_closed: Notify,
     cancelling: AtomicBool,
     /// Wakes every attempt's `cancelled()` and every retry timer when the pool cancels all.
     pub(crate) signal: Notify,
@@ -78,6 +79,25 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl Inner {
+    /// Stops accepting jobs, and tells periodic schedules to stop.
+    pub(crate) fn stop_intake(&self) {
+        self.accepting.store(false, SeqCst);
+        self.intake_closed.notify_waiters();
+    }
+
+    /// Resolves once the pool stops accepting jobs.
+    pub(crate) async fn intake_stopped(&self) {
+        loop {
+            let closed = self.intake_closed.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
+            if !self.accepting.load(SeqCst) {
+                return;
+            }
+            closed.await;
+        }
+    }
+
     pub(crate) fn is_cancelling(&self) -> bool {
         self.cancelling.load(SeqCst)
     }
@@ -467,8 +487,44 @@ struct Owner {
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        self.inner.accepting.store(false, SeqCst);
+        self.inner.stop_intake();
         self.inner.queue.close();
+    }
+}
+
+/// A [`Pool`] reference that does not keep it open; from [`Pool::downgrade`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = conveyor_pool::Pool::builder().build();
+/// let weak = pool.downgrade();
+/// if let Some(pool) = weak.upgrade() {
+///     assert!(pool.is_accepting());
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct WeakPool {
+    owner: std::sync::Weak<Owner>,
+}
+
+impl WeakPool {
+    /// The pool, if some `Pool` clone still exists.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().build();
+    /// assert!(pool.downgrade().upgrade().is_some());
+    /// # }
+    /// ```
+    pub fn upgrade(&self) -> Option<Pool> {
+        self.owner.upgrade().map(|owner| Pool { owner })
     }
 }
 
@@ -541,6 +597,7 @@ impl Pool {
             unresolved: AtomicUsize::new(0),
             idle: Notify::new(),
             accepting: AtomicBool::new(true),
+            intake_closed: Notify::new(),
             cancelling: AtomicBool::new(false),
             signal: Notify::new(),
             grace: b.grace,
@@ -574,8 +631,27 @@ impl Pool {
         Pool { owner: Arc::new(Owner { inner }) }
     }
 
-    fn inner(&self) -> &Arc<Inner> {
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
         &self.owner.inner
+    }
+
+    /// A reference that does not keep the pool open (dropping every `Pool` clone still stops
+    /// it), for long-lived helpers such as schedules.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().build();
+    /// let weak = pool.downgrade();
+    /// assert!(weak.upgrade().is_some());
+    /// drop(pool);
+    /// assert!(weak.upgrade().is_none());
+    /// # }
+    /// ```
+    pub fn downgrade(&self) -> WeakPool {
+        WeakPool { owner: Arc::downgrade(&self.owner) }
     }
 
     /// Makes the job's shared cell; nothing is counted until it is queued.
@@ -838,7 +914,7 @@ impl Pool {
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let inner = self.inner();
         let before = inner.tally.snapshot();
-        inner.accepting.store(false, SeqCst);
+        inner.stop_intake();
         if tokio::time::timeout(deadline, inner.join()).await.is_err() {
             inner.cancel_all();
         }
@@ -865,7 +941,7 @@ impl Pool {
     pub async fn shutdown_now(&self) -> ShutdownReport {
         let inner = self.inner();
         let before = inner.tally.snapshot();
-        inner.accepting.store(false, SeqCst);
+        inner.stop_intake();
         inner.cancel_all();
         inner.finish_shutdown(before).await
     }
