@@ -71,6 +71,7 @@ pub(crate) struct Inner {
     paused: AtomicBool,
     resumed: Notify,
     workers: usize,
+    live_workers: AtomicUsize,
     worker_tasks: Mutex<Vec<TokioJoinHandle<()>>>,
 }
 
@@ -169,6 +170,9 @@ impl Inner {
 
     /// Records the end of an attempt that started at `started`.
     pub(crate) fn stopped(&self, core: &Core, started: u64) {
+        if !self.timing {
+            return;
+        }
         let run = self.now_ns().saturating_sub(started);
         core.run_ns.fetch_add(run, Relaxed);
         if let Some(m) = &self.metrics {
@@ -444,6 +448,17 @@ fn error_text(err: &JobError, core: &Core) -> String {
 }
 
 async fn worker(pool: Arc<Inner>) {
+    work(&pool).await;
+    if pool.live_workers.fetch_sub(1, SeqCst) == 1 {
+        // The last worker is gone: jobs still parked for their key (say, a paused key) will
+        // never be popped again; resolve them rather than leave their handles hanging.
+        for task in pool.limits.drain() {
+            task.abandon(&pool, task.core().stop_error(&pool));
+        }
+    }
+}
+
+async fn work(pool: &Arc<Inner>) {
     loop {
         if pool.paused.load(SeqCst) && !pool.wait_resumed().await {
             return;
@@ -466,10 +481,10 @@ async fn worker(pool: Arc<Inner>) {
             continue;
         }
         match task.core().key.clone() {
-            None => task.run(&pool).await,
+            None => task.run(pool).await,
             Some(key) => match pool.limits.acquire(&key, task) {
                 Acquire::Run(task) => {
-                    task.run(&pool).await;
+                    task.run(pool).await;
                     let (ready, timer) = pool.limits.release(&key);
                     pool.start_released(&key, ready, timer);
                 }
@@ -487,8 +502,12 @@ struct Owner {
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        self.inner.stop_intake();
-        self.inner.queue.close();
+        let inner = &self.inner;
+        inner.stop_intake();
+        // A paused pool would never drain: resume it so queued jobs still run.
+        inner.paused.store(false, SeqCst);
+        inner.resumed.notify_waiters();
+        inner.queue.close();
     }
 }
 
@@ -615,6 +634,7 @@ impl Pool {
             paused: AtomicBool::new(false),
             resumed: Notify::new(),
             workers: b.workers,
+            live_workers: AtomicUsize::new(b.workers),
             worker_tasks: Mutex::new(Vec::with_capacity(b.workers)),
         });
         if let Some(m) = &inner.metrics {
