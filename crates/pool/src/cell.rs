@@ -27,6 +27,9 @@ pub(crate) trait Task: HasCore {
 /// A job as its handle sees it.
 pub(crate) trait ResultSlot<T>: HasCore {
     fn poll_result(&self, cx: &mut Context<'_>) -> Poll<Result<T, JobError>>;
+    /// Whether the result was delivered (and maybe taken): the handle is ready. Later than
+    /// the `FINISHED` state, which is claimed before the outcome is reported.
+    fn is_ready(&self) -> bool;
 }
 
 struct Slot<T> {
@@ -213,6 +216,11 @@ where
     R: Run<T>,
     T: Send + 'static,
 {
+    fn is_ready(&self) -> bool {
+        let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.value.is_some() || slot.taken
+    }
+
     fn poll_result(&self, cx: &mut Context<'_>) -> Poll<Result<T, JobError>> {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(result) = slot.value.take() {

@@ -142,7 +142,7 @@ impl<T> JobHandle<T> {
     /// # }
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.job.core().state() == FINISHED
+        self.job.is_ready()
     }
 
     /// Cancels the job.
