@@ -43,12 +43,11 @@ impl<T> Sparse<T> {
 
     /// Takes the oldest (or, `from_back`, the newest) item of `priority`.
     pub(crate) fn take(&mut self, priority: i32, from_back: bool) -> Option<T> {
-        if !from_back {
-            if let Some(entry) = self.items.first_entry() {
-                if entry.key().0 == priority {
-                    return Some(entry.remove().1);
-                }
-            }
+        if !from_back
+            && let Some(entry) = self.items.first_entry()
+            && entry.key().0 == priority
+        {
+            return Some(entry.remove().1);
         }
         let ((front, _), (back, _)) = self.ends(priority)?;
         self.remove(priority, if from_back { back } else { front })
