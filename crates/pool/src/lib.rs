@@ -109,3 +109,8 @@ pub use periodic::{Overlap, Schedule, ScheduleError, ScheduleHandle, Tick};
 pub use pool::{Pool, WeakPool};
 pub use retry::{AttemptError, Backoff, RetryPolicy};
 pub use shutdown::ShutdownReport;
+
+// The README's Rust examples compile and run as doc-tests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;
