@@ -25,4 +25,14 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod exit;
+pub mod exporter;
+pub mod ledger;
+pub mod plan;
+pub mod progress;
+pub mod run;
+pub mod signals;
 pub mod spec;
+pub mod summary;
+pub mod validate;

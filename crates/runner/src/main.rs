@@ -1,6 +1,40 @@
-//! The `conveyor` command line (placeholder until the CLI lands).
+//! The `conveyor` command line: parse the arguments, run the command, print errors once.
+//!
+//! Errors print as `conveyor: message: cause` (anyhow's `{:#}`) and exit 2; a closed stdout
+//! (`conveyor validate … | head`) exits 0. See [`conveyor::exit`] for every exit code.
 
-fn main() {
-    eprintln!("conveyor: not yet");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+use clap::Parser;
+use conveyor::cli::{Cli, Command};
+use conveyor::exit::{Exit, is_broken_pipe};
+use conveyor::plan::RunPlan;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` exit 0, usage errors 2.
+            let code = if e.use_stderr() { Exit::Usage.code() } else { 0 };
+            if e.print().is_err() {
+                return ExitCode::SUCCESS;
+            }
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => {
+            RunPlan::from_args(args).map_err(anyhow::Error::from).and_then(conveyor::run::run)
+        }
+        Command::Validate(args) => conveyor::validate::validate(args),
+        Command::Schema => conveyor::validate::schema(),
+    };
+    match result {
+        Ok(exit) => exit.into(),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("conveyor: {e:#}");
+            Exit::Usage.into()
+        }
+    }
 }

@@ -1,0 +1,237 @@
+//! The raw command line, as clap parses it: no checks beyond types. [`crate::plan`] turns it
+//! into a checked plan (ripgrep's low-args → high-args split), so clap stays out of the rest.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ROOT_EXAMPLES: &str = "\
+Examples:
+  conveyor run jobs/                          run every *.json / *.jsonl file in jobs/
+  conveyor run -w 8 --ledger run.ledger.jsonl batch.jsonl
+  conveyor validate jobs/ --format json       check files, errors as JSON Lines
+  conveyor schema > conveyor.schema.json      the JSON Schema of job files
+
+Exit codes: 0 all jobs succeeded, 1 some job did not succeed, 2 invalid input or usage
+(nothing ran), 130 interrupted by SIGINT, 143 stopped by SIGTERM.";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  conveyor run jobs/
+  conveyor run --workers 16 --timeout 30s --max-attempts 3 batch.jsonl
+  conveyor run --ledger run.ledger.jsonl batch.jsonl      # then, after a crash or Ctrl-C:
+  conveyor run --ledger run.ledger.jsonl --resume batch.jsonl
+  generate-jobs | conveyor run --format json -             # JSON Lines on stdin
+
+The first Ctrl-C (or SIGTERM) stops taking jobs, lets running ones finish within --grace,
+cancels the rest and still writes every ledger line and the summary (exit 130, or 143 after
+SIGTERM); a second Ctrl-C cancels running jobs at once.";
+
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  conveyor validate jobs/
+  conveyor validate --format json a.json b.jsonl | jq -r .message
+
+Prints every error as PATH:LINE:COL: FIELD: message on stderr (with --format json: one JSON
+object {\"path\",\"line\",\"column\",\"field\",\"message\"} per line on stdout) and exits 0
+when all files are valid, 2 otherwise. Runs nothing.";
+
+const SCHEMA_EXAMPLES: &str = "\
+Examples:
+  conveyor schema > conveyor.schema.json
+  # VS Code settings.json: \"json.schemas\": [{\"fileMatch\": [\"jobs/*.json\"],
+  #                                          \"url\": \"./conveyor.schema.json\"}]";
+
+/// `conveyor`: run batches of jobs from job files.
+#[derive(Debug, Parser)]
+#[command(
+    name = "conveyor",
+    version,
+    about = "Run batches of jobs from JSON / JSON Lines job files on a worker pool",
+    after_help = ROOT_EXAMPLES,
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the jobs of job files; exit 0 if all succeeded, 1 if some did not.
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunArgs),
+    /// Check job files and print every error; run nothing. Exit 0 or 2.
+    #[command(after_help = VALIDATE_EXAMPLES)]
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of job files (for editors).
+    #[command(after_help = SCHEMA_EXAMPLES)]
+    Schema,
+}
+
+/// The flags of `conveyor run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Job files: *.json documents, *.jsonl JSON Lines, folders of them, or `-` for stdin.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// How many jobs run at once [default: the number of CPUs].
+    #[arg(short = 'w', long, value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// How many submitted jobs may wait in the queue; input is read no faster than this
+    /// drains, so memory stays bounded for any input size.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub capacity: usize,
+
+    /// Append one JSON line per finished job to PATH (created if missing).
+    #[arg(long, value_name = "PATH")]
+    pub ledger: Option<PathBuf>,
+
+    /// With --ledger: skip jobs whose id already has a `succeeded` line for the same spec
+    /// (an edited job runs again). A torn last line is tolerated.
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Stop at the first job that does not succeed: cancel the rest and exit 1.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Time limit per attempt for jobs that set no `timeout`, e.g. 30s or 1m30s
+    /// [default: none].
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+
+    /// Attempts in all (first included) for jobs that set no `retry.max_attempts`
+    /// [default: 1].
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+
+    /// Serve Prometheus metrics on http://ADDR/metrics while the run lasts; a bare port
+    /// binds 127.0.0.1 (port 0 picks a free one; the address is printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+
+    /// Push the final metrics to a Prometheus Pushgateway at URL when the run ends
+    /// (http:// only; `/metrics/job/conveyor` is added when URL has no `/metrics/job/`).
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
+
+    /// Summary format: a table for people, or one JSON object as the last line of stdout.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Human)]
+    pub format: Format,
+
+    /// Progress bar on stderr: `auto` shows it when stderr is a terminal.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressWhen::Auto)]
+    pub progress: ProgressWhen,
+
+    /// Seed for the randomness of `fail` jobs (same seed, same failures) [default: 0].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Allow `shell` jobs (scripts run with `sh -c`); they fail without it.
+    #[arg(long)]
+    pub allow_shell: bool,
+
+    /// After Ctrl-C or SIGTERM, how long running jobs may still finish before they are
+    /// cancelled.
+    #[arg(long, value_name = "DUR", default_value = "10s")]
+    pub grace: String,
+
+    /// fsync the ledger after each batch of lines (survives a machine crash, slower).
+    #[arg(long)]
+    pub fsync: bool,
+}
+
+/// The flags of `conveyor validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Job files: *.json documents, *.jsonl JSON Lines, folders of them, or `-` for stdin.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Error format: `PATH:LINE:COL: FIELD: message` lines on stderr, or one JSON object
+    /// per error per line on stdout.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// Output format for people or programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Text for people.
+    Human,
+    /// JSON for programs.
+    Json,
+}
+
+/// When to show the progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressWhen {
+    /// When stderr is a terminal.
+    Auto,
+    /// Always (drawn on stderr even when it is not a terminal).
+    Always,
+    /// Never.
+    Never,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_every_flag() {
+        let cli = Cli::try_parse_from([
+            "conveyor",
+            "run",
+            "-w",
+            "3",
+            "--capacity",
+            "9",
+            "--ledger",
+            "l.jsonl",
+            "--resume",
+            "--fail-fast",
+            "--timeout",
+            "1s",
+            "--max-attempts",
+            "2",
+            "--metrics-addr",
+            "9000",
+            "--format",
+            "json",
+            "--progress",
+            "never",
+            "--seed",
+            "7",
+            "--allow-shell",
+            "--grace",
+            "2s",
+            "--fsync",
+            "a.json",
+            "-",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        assert_eq!(run.workers, Some(3));
+        assert_eq!(run.paths, [PathBuf::from("a.json"), PathBuf::from("-")]);
+        assert_eq!(run.format, Format::Json);
+        assert!(run.resume && run.fail_fast && run.allow_shell && run.fsync);
+    }
+
+    #[test]
+    fn run_needs_a_path() {
+        assert!(Cli::try_parse_from(["conveyor", "run"]).is_err());
+    }
+}

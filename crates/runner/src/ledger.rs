@@ -1,0 +1,576 @@
+//! The ledger: one JSON line per job at its final state, appended as it happens, and read
+//! back by `--resume`.
+//!
+//! # Line format
+//!
+//! Fields, in this order: `id`, `name` (null if none), `kind`, `priority`, `outcome`
+//! (`succeeded|failed|panicked|timed_out|cancelled`), `attempts`, `queued_at`, `started_at`
+//! (null if it never started), `finished_at` (RFC 3339 UTC, milliseconds: `2025-06-01T12:00:
+//! 00.123Z`), `wait_seconds`, `run_seconds`, `error` (null or text), `spec_hash`, and for
+//! `exec`/`shell` jobs `exit_code` (null when the program did not exit by itself) and
+//! `output_tail` (null when nothing was captured).
+//!
+//! # Group commit
+//!
+//! A single writer thread takes the first ready line from a channel, then every line that is
+//! ready too (`try_recv`, no timer), and hands them to the OS in one `write`: under load many
+//! lines per system call, when idle one line at once. `kill -9` loses at most the lines in
+//! flight; those jobs run again on `--resume` (at-least-once). `--fsync` adds `sync_data`
+//! after every batch.
+//!
+//! # Resume
+//!
+//! [`ResumeSet::read`] keeps a 128-bit fingerprint of `(id, spec_hash)` for every
+//! `succeeded` line (16 bytes a job: a million-job ledger costs ~25 MB). A torn last line (a
+//! crash mid-write) is ignored, and [`open_for_append`] cuts it off so the file stays valid
+//! JSON Lines.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use conveyor_pool::Outcome;
+use serde::{Deserialize, Serialize};
+
+/// What an `exec` or `shell` job's last attempt left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// The exit code, if the program exited by itself.
+    pub exit_code: Option<i32>,
+    /// The end of its combined output, if any was captured.
+    pub output_tail: Option<String>,
+}
+
+/// One job at its final state: a ledger line, and what the summary counts.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The job's id from its file (or generated).
+    pub id: Arc<str>,
+    /// Its name, if any.
+    pub name: Option<Arc<str>>,
+    /// Its kind (`sleep`, `exec`, …).
+    pub kind: &'static str,
+    /// Its priority.
+    pub priority: i32,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Attempts started (0 if it never ran).
+    pub attempts: u32,
+    /// When it was submitted (or, if it never was, when it was cancelled).
+    pub queued_at: SystemTime,
+    /// When its first attempt started.
+    pub started_at: Option<SystemTime>,
+    /// When it reached its final state.
+    pub finished_at: SystemTime,
+    /// Submit to first start (to the end if it never started).
+    pub wait: Duration,
+    /// All attempts' run time.
+    pub run: Duration,
+    /// Why it did not succeed.
+    pub error: Option<String>,
+    /// The spec hash (see [`crate::spec::spec_hash`]).
+    pub spec_hash: Arc<str>,
+    /// For `exec` and `shell` jobs: `Some`, even if nothing ran.
+    pub exec: Option<ExecOutput>,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    id: &'a str,
+    name: Option<&'a str>,
+    kind: &'a str,
+    priority: i32,
+    outcome: &'a str,
+    attempts: u32,
+    queued_at: String,
+    started_at: Option<String>,
+    finished_at: String,
+    wait_seconds: f64,
+    run_seconds: f64,
+    error: Option<&'a str>,
+    spec_hash: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<Option<i32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_tail: Option<Option<&'a str>>,
+}
+
+/// RFC 3339 in UTC with milliseconds: `2025-06-01T12:00:00.123Z`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = UNIX_EPOCH + Duration::from_millis(1_748_779_200_123);
+/// assert_eq!(conveyor::ledger::timestamp(t), "2025-06-01T12:00:00.123Z");
+/// ```
+pub fn timestamp(t: SystemTime) -> String {
+    DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Seconds with microsecond precision.
+fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e6
+}
+
+impl Record {
+    /// Appends this record's ledger line, `\n` included, to `out`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use conveyor::ledger::Record;
+    /// use conveyor_pool::Outcome;
+    ///
+    /// let t = UNIX_EPOCH + Duration::from_secs(1_748_779_200);
+    /// let r = Record {
+    ///     id: "a".into(), name: None, kind: "noop", priority: 0, outcome: Outcome::Succeeded,
+    ///     attempts: 1, queued_at: t, started_at: Some(t), finished_at: t,
+    ///     wait: Duration::ZERO, run: Duration::from_millis(1), error: None,
+    ///     spec_hash: "ff".into(), exec: None,
+    /// };
+    /// let mut line = Vec::new();
+    /// r.write_line(&mut line);
+    /// assert_eq!(String::from_utf8(line).unwrap(),
+    ///     "{\"id\":\"a\",\"name\":null,\"kind\":\"noop\",\"priority\":0,\"outcome\":\"succeeded\",\
+    ///      \"attempts\":1,\"queued_at\":\"2025-06-01T12:00:00.000Z\",\
+    ///      \"started_at\":\"2025-06-01T12:00:00.000Z\",\"finished_at\":\"2025-06-01T12:00:00.000Z\",\
+    ///      \"wait_seconds\":0.0,\"run_seconds\":0.001,\"error\":null,\"spec_hash\":\"ff\"}\n");
+    /// ```
+    pub fn write_line(&self, out: &mut Vec<u8>) {
+        let line = Line {
+            id: &self.id,
+            name: self.name.as_deref(),
+            kind: self.kind,
+            priority: self.priority,
+            outcome: self.outcome.as_str(),
+            attempts: self.attempts,
+            queued_at: timestamp(self.queued_at),
+            started_at: self.started_at.map(timestamp),
+            finished_at: timestamp(self.finished_at),
+            wait_seconds: secs(self.wait),
+            run_seconds: secs(self.run),
+            error: self.error.as_deref(),
+            spec_hash: &self.spec_hash,
+            exit_code: self.exec.as_ref().map(|e| e.exit_code),
+            output_tail: self.exec.as_ref().map(|e| e.output_tail.as_deref()),
+        };
+        // Serialising plain strings and numbers into a Vec cannot fail (non-finite floats
+        // would become null, and durations are finite).
+        if serde_json::to_writer(&mut *out, &line).is_ok() {
+            out.push(b'\n');
+        }
+    }
+}
+
+/// Opens (creating if needed) a ledger for appending. A torn last line (no final newline,
+/// left by a crash mid-write) is cut off first, so new lines start on a line of their own.
+///
+/// # Errors
+///
+/// Any I/O error opening, reading or truncating the file.
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("l.jsonl");
+/// std::fs::write(&path, "{\"id\":\"a\"}\n{\"id\":\"b\",\"outc").unwrap();
+/// let _file = conveyor::ledger::open_for_append(&path).unwrap();
+/// assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"id\":\"a\"}\n");
+/// ```
+pub fn open_for_append(path: &Path) -> io::Result<File> {
+    let mut file = OpenOptions::new().read(true).append(true).create(true).open(path)?;
+    let len = file.metadata()?.len();
+    if len > 0 {
+        let mut last = [0u8];
+        file.seek(SeekFrom::Start(len - 1))?;
+        file.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            // Find the last newline, reading backwards in blocks.
+            let mut end = len;
+            let mut keep = 0;
+            let mut block = vec![0u8; 64 * 1024];
+            while end > 0 {
+                let start = end.saturating_sub(block.len() as u64);
+                let n = (end - start) as usize;
+                file.seek(SeekFrom::Start(start))?;
+                file.read_exact(&mut block[..n])?;
+                if let Some(i) = block[..n].iter().rposition(|&b| b == b'\n') {
+                    keep = start + i as u64 + 1;
+                    break;
+                }
+                end = start;
+            }
+            file.set_len(keep)?;
+        }
+    }
+    Ok(file)
+}
+
+/// Which jobs a ledger shows as succeeded, for `--resume`.
+#[derive(Debug, Default)]
+pub struct ResumeSet {
+    done: HashSet<u128, BuildHasherDefault<U128Hasher>>,
+    /// Lines that could not be read (a torn last line, or damage); ignored.
+    pub unreadable: u64,
+}
+
+#[derive(Deserialize)]
+struct Minimal<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    outcome: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    spec_hash: std::borrow::Cow<'a, str>,
+}
+
+/// A 128-bit fingerprint of `(id, spec_hash)`: two SipHash-1-3 passes with different
+/// prefixes. Only compared within one process, so the unspecified algorithm is fine.
+fn fingerprint(id: &str, spec_hash: &str) -> u128 {
+    let half = |salt: u8| {
+        let mut h = DefaultHasher::new();
+        salt.hash(&mut h);
+        id.hash(&mut h);
+        spec_hash.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}
+
+/// Keys are already uniform hashes: use their low bits as they are.
+#[derive(Default)]
+struct U128Hasher(u64);
+
+impl Hasher for U128Hasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(b);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+impl ResumeSet {
+    /// Reads the ledger at `path`; a missing file is an empty ledger.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors other than "not found".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor::ledger::ResumeSet;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("l.jsonl");
+    /// std::fs::write(&path, concat!(
+    ///     "{\"id\":\"a\",\"outcome\":\"succeeded\",\"spec_hash\":\"h1\"}\n",
+    ///     "{\"id\":\"b\",\"outcome\":\"failed\",\"spec_hash\":\"h2\"}\n",
+    ///     "{\"id\":\"c\",\"outc")).unwrap();
+    /// let set = ResumeSet::read(&path).unwrap();
+    /// assert!(set.contains("a", "h1"));
+    /// assert!(!set.contains("a", "edited"));
+    /// assert!(!set.contains("b", "h2"));
+    /// assert_eq!(set.unreadable, 1);
+    /// ```
+    pub fn read(path: &Path) -> io::Result<ResumeSet> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ResumeSet::default()),
+            Err(e) => return Err(e),
+        };
+        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        let mut set = ResumeSet::default();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<Minimal<'_>>(text) {
+                Ok(m) if m.outcome == "succeeded" => {
+                    set.done.insert(fingerprint(&m.id, &m.spec_hash));
+                }
+                Ok(_) => {}
+                Err(_) => set.unreadable += 1,
+            }
+        }
+        Ok(set)
+    }
+
+    /// Whether `id` has a `succeeded` line for `spec_hash`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!conveyor::ledger::ResumeSet::default().contains("a", "h"));
+    /// ```
+    pub fn contains(&self, id: &str, spec_hash: &str) -> bool {
+        !self.done.is_empty() && self.done.contains(&fingerprint(id, spec_hash))
+    }
+
+    /// Succeeded jobs known.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(conveyor::ledger::ResumeSet::default().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.done.len()
+    }
+
+    /// Whether no succeeded job is known.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(conveyor::ledger::ResumeSet::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.done.is_empty()
+    }
+}
+
+/// Records in flight between the pool and the writer; the pool's finish hook waits when
+/// the writer is this far behind (a stalled disk), which bounds memory.
+const IN_FLIGHT: usize = 16 * 1024;
+/// Most bytes handed to one `write` (more lines wait for the next batch).
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Sends [`Record`]s to a [`Writer`]; cheap to clone. Waits when the writer is
+/// [`IN_FLIGHT`] records behind.
+#[derive(Debug, Clone)]
+pub struct RecordSender(SyncSender<Option<Record>>);
+
+impl RecordSender {
+    /// Hands `record` to the writer (dropped if the writer has finished).
+    pub fn send(&self, record: Record) {
+        // The writer only goes away after `finish`, when no job is left to report.
+        let _ = self.0.send(Some(record));
+    }
+}
+
+/// The writer thread: receives [`Record`]s, writes ledger lines with group commit, and shows
+/// every record to an observer (the summary, the progress bar).
+#[derive(Debug)]
+pub struct Writer<S> {
+    thread: JoinHandle<(S, io::Result<()>)>,
+    end: SyncSender<Option<Record>>,
+}
+
+impl<S: Send + 'static> Writer<S> {
+    /// Starts the thread; `file` is `None` for runs without a ledger (records are then only
+    /// observed): `observe(&mut state, record)` sees every record, on the writer thread.
+    ///
+    /// # Panics
+    ///
+    /// If the thread cannot be started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor::ledger::Writer;
+    /// let (tx, writer) = Writer::spawn(None, false, 0u64, |n: &mut u64, _record| *n += 1);
+    /// drop(tx);
+    /// let (seen, result) = writer.finish();
+    /// assert_eq!(seen, 0);
+    /// result.unwrap();
+    /// ```
+    pub fn spawn(
+        file: Option<File>,
+        fsync: bool,
+        state: S,
+        observe: fn(&mut S, &Record),
+    ) -> (RecordSender, Writer<S>) {
+        let (tx, rx) = sync_channel(IN_FLIGHT);
+        let thread = std::thread::Builder::new()
+            .name("conveyor-ledger".into())
+            .spawn(move || write_loop(rx, file, fsync, state, observe))
+            .unwrap_or_else(|e| panic!("cannot start the ledger thread: {e}"));
+        (RecordSender(tx.clone()), Writer { thread, end: tx })
+    }
+
+    /// Writes every record sent so far, stops the thread, and gives back the observer's
+    /// state and the first write error, if any. Records sent after this are dropped.
+    pub fn finish(self) -> (S, io::Result<()>) {
+        let _ = self.end.send(None);
+        match self.thread.join() {
+            Ok(out) => out,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+fn write_loop<S>(
+    rx: Receiver<Option<Record>>,
+    mut file: Option<File>,
+    fsync: bool,
+    mut state: S,
+    observe: fn(&mut S, &Record),
+) -> (S, io::Result<()>) {
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut result = Ok(());
+    let mut done = false;
+    while !done {
+        let Ok(Some(first)) = rx.recv() else { break };
+        let mut take = |r: Record, buf: &mut Vec<u8>| {
+            observe(&mut state, &r);
+            if file.is_some() {
+                r.write_line(buf);
+            }
+        };
+        take(first, &mut buf);
+        while buf.len() < BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(Some(r)) => take(r, &mut buf),
+                Ok(None) => {
+                    done = true;
+                    break;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        if let Some(f) = &mut file
+            && !buf.is_empty()
+        {
+            let written = f.write_all(&buf).and_then(|()| if fsync { f.sync_data() } else { Ok(()) });
+            if let Err(e) = written {
+                // Keep observing (the summary still counts), stop writing.
+                result = Err(e);
+                file = None;
+            }
+        }
+        buf.clear();
+    }
+    (state, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn record(id: &str, outcome: Outcome) -> Record {
+        Record {
+            id: id.into(),
+            name: Some("n".into()),
+            kind: "exec",
+            priority: -3,
+            outcome,
+            attempts: 2,
+            queued_at: UNIX_EPOCH,
+            started_at: None,
+            finished_at: UNIX_EPOCH + Duration::from_millis(1),
+            wait: Duration::from_micros(1500),
+            run: Duration::ZERO,
+            error: Some("exit status 3".into()),
+            spec_hash: "abc".into(),
+            exec: Some(ExecOutput { exit_code: Some(3), output_tail: None }),
+        }
+    }
+
+    #[test]
+    fn exec_lines_have_every_field_in_order() {
+        let mut out = Vec::new();
+        record("x", Outcome::Failed).write_line(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        let mut want = vec![
+            "id",
+            "name",
+            "kind",
+            "priority",
+            "outcome",
+            "attempts",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "wait_seconds",
+            "run_seconds",
+            "error",
+            "spec_hash",
+            "exit_code",
+            "output_tail",
+        ];
+        assert!(text.starts_with("{\"id\":\"x\",\"name\":\"n\",\"kind\":\"exec\""));
+        want.sort_unstable();
+        assert_eq!(sorted, want);
+        assert_eq!(v["started_at"], serde_json::Value::Null);
+        assert_eq!(v["queued_at"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(v["exit_code"], 3);
+        assert_eq!(v["output_tail"], serde_json::Value::Null);
+        assert_eq!(v["wait_seconds"], 0.0015);
+    }
+
+    #[test]
+    fn writer_writes_every_record_once_and_resume_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.jsonl");
+        let file = open_for_append(&path).unwrap();
+        let (tx, writer) = Writer::spawn(Some(file), true, 0u32, |n: &mut u32, _r| *n += 1);
+        let senders: Vec<_> = (0..4)
+            .map(|t| {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for i in 0..500 {
+                        let outcome = if i % 2 == 0 { Outcome::Succeeded } else { Outcome::Failed };
+                        tx.send(record(&format!("{t}-{i}"), outcome));
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        for s in senders {
+            s.join().unwrap();
+        }
+        let (seen, result) = writer.finish();
+        result.unwrap();
+        assert_eq!(seen, 2000);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2000);
+        let set = ResumeSet::read(&path).unwrap();
+        assert_eq!(set.len(), 1000);
+        assert!(set.contains("3-498", "abc"));
+        assert!(!set.contains("3-499", "abc"));
+        assert_eq!(set.unreadable, 0);
+    }
+
+    #[test]
+    fn torn_tail_longer_than_a_block_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.jsonl");
+        let mut text = String::from("{\"id\":\"a\"}\n");
+        text.push_str(&"x".repeat(200_000));
+        std::fs::write(&path, &text).unwrap();
+        drop(open_for_append(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"id\":\"a\"}\n");
+        std::fs::write(&path, "no newline at all").unwrap();
+        drop(open_for_append(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+    }
+}

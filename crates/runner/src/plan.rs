@@ -1,0 +1,256 @@
+//! [`RunPlan`]: `conveyor run`'s flags checked and resolved, from the raw [`cli::RunArgs`]
+//! (ripgrep's low-args → high-args). Everything a user can get wrong on the command line is
+//! found here, before any job file is read, and reported as a [`UsageError`] (exit 2).
+
+use std::io::IsTerminal;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{self, Format, ProgressWhen};
+use crate::exit::UsageError;
+use crate::spec::parse_duration;
+
+/// The ledger settings of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerPlan {
+    /// The ledger file (appended to).
+    pub path: PathBuf,
+    /// Skip jobs the ledger already shows as succeeded with the same spec.
+    pub resume: bool,
+    /// `sync_data` after every batch of lines.
+    pub fsync: bool,
+}
+
+/// A checked `conveyor run`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunPlan {
+    /// Job files, folders and `-`.
+    pub paths: Vec<PathBuf>,
+    /// Jobs running at once (≥ 1).
+    pub workers: usize,
+    /// Queue capacity (≥ 1).
+    pub capacity: usize,
+    /// The ledger, if any.
+    pub ledger: Option<LedgerPlan>,
+    /// Stop at the first job that does not succeed.
+    pub fail_fast: bool,
+    /// Timeout per attempt for jobs that set none.
+    pub default_timeout: Option<Duration>,
+    /// Attempts for jobs that set no `retry.max_attempts` (≥ 1).
+    pub max_attempts: u32,
+    /// Where to serve `/metrics`.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Where to push the final metrics (a full Pushgateway URL).
+    pub pushgateway: Option<url::Url>,
+    /// Summary format.
+    pub format: Format,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+    /// Seed for `fail` jobs.
+    pub seed: u64,
+    /// Allow `shell` jobs.
+    pub allow_shell: bool,
+    /// How long running jobs may finish after the first signal.
+    pub grace: Duration,
+}
+
+impl RunPlan {
+    /// Checks and resolves `args`.
+    ///
+    /// # Errors
+    ///
+    /// A [`UsageError`] naming the flag and how to fix it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clap::Parser;
+    /// use conveyor::cli::{Cli, Command};
+    /// use conveyor::plan::RunPlan;
+    ///
+    /// let Command::Run(args) = Cli::parse_from(["conveyor", "run", "--resume", "a.json"]).command
+    /// else { unreachable!() };
+    /// let err = RunPlan::from_args(args).unwrap_err();
+    /// assert_eq!(err.to_string(), "--resume needs --ledger PATH (the ledger to resume from)");
+    /// ```
+    pub fn from_args(args: cli::RunArgs) -> Result<RunPlan, UsageError> {
+        let workers = match args.workers {
+            Some(0) => return Err(UsageError::new("--workers must be at least 1")),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        };
+        if args.capacity == 0 {
+            return Err(UsageError::new("--capacity must be at least 1"));
+        }
+        if args.resume && args.ledger.is_none() {
+            return Err(UsageError::new("--resume needs --ledger PATH (the ledger to resume from)"));
+        }
+        if args.fsync && args.ledger.is_none() {
+            return Err(UsageError::new("--fsync needs --ledger PATH (it syncs the ledger)"));
+        }
+        let ledger = args.ledger.map(|path| LedgerPlan { path, resume: args.resume, fsync: args.fsync });
+        let default_timeout = match &args.timeout {
+            Some(text) => {
+                let t = duration_flag("--timeout", text)?;
+                if t.is_zero() {
+                    return Err(UsageError::new(
+                        "--timeout must be greater than zero (leave it out for no timeout)",
+                    ));
+                }
+                Some(t)
+            }
+            None => None,
+        };
+        let max_attempts = match args.max_attempts {
+            Some(0) => {
+                return Err(UsageError::new("--max-attempts must be at least 1 (1 means no retries)"));
+            }
+            Some(n) => n,
+            None => 1,
+        };
+        let metrics_addr = args.metrics_addr.as_deref().map(parse_metrics_addr).transpose()?;
+        let pushgateway = args.pushgateway.as_deref().map(parse_pushgateway).transpose()?;
+        let grace = duration_flag("--grace", &args.grace)?;
+        let progress = match args.progress {
+            ProgressWhen::Always => true,
+            ProgressWhen::Never => false,
+            ProgressWhen::Auto => std::io::stderr().is_terminal(),
+        };
+        Ok(RunPlan {
+            paths: args.paths,
+            workers,
+            capacity: args.capacity,
+            ledger,
+            fail_fast: args.fail_fast,
+            default_timeout,
+            max_attempts,
+            metrics_addr,
+            pushgateway,
+            format: args.format,
+            progress,
+            seed: args.seed.unwrap_or(0),
+            allow_shell: args.allow_shell,
+            grace,
+        })
+    }
+}
+
+fn duration_flag(flag: &str, text: &str) -> Result<Duration, UsageError> {
+    parse_duration(text).map_err(|e| UsageError::new(format!("{flag} {text:?}: {e}")))
+}
+
+/// `ADDR` of `--metrics-addr`: `HOST:PORT`, `[V6]:PORT`, or a bare port (loopback).
+///
+/// # Errors
+///
+/// A [`UsageError`] when it is none of those.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor::plan::parse_metrics_addr;
+/// assert_eq!(parse_metrics_addr("9184").unwrap().to_string(), "127.0.0.1:9184");
+/// assert_eq!(parse_metrics_addr("0.0.0.0:9184").unwrap().to_string(), "0.0.0.0:9184");
+/// assert!(parse_metrics_addr("localhost").is_err());
+/// ```
+pub fn parse_metrics_addr(text: &str) -> Result<SocketAddr, UsageError> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Some(port) = text.strip_prefix("localhost:").and_then(|p| p.parse().ok()) {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    Err(UsageError::new(format!(
+        "--metrics-addr {text:?}: expected a port (9184, binds 127.0.0.1) or HOST:PORT \
+         (0.0.0.0:9184)"
+    )))
+}
+
+/// `URL` of `--pushgateway`: an `http://` URL; `/metrics/job/conveyor` is appended unless
+/// the path already names a job (`/metrics/job/NAME...`).
+///
+/// # Errors
+///
+/// A [`UsageError`] for anything but an `http` URL with a host.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor::plan::parse_pushgateway;
+/// assert_eq!(parse_pushgateway("http://127.0.0.1:9091").unwrap().as_str(),
+///            "http://127.0.0.1:9091/metrics/job/conveyor");
+/// assert_eq!(parse_pushgateway("http://pg:9091/metrics/job/nightly").unwrap().path(),
+///            "/metrics/job/nightly");
+/// assert!(parse_pushgateway("https://pg:9091").is_err());
+/// ```
+pub fn parse_pushgateway(text: &str) -> Result<url::Url, UsageError> {
+    let bad = |why: &str| UsageError::new(format!("--pushgateway {text:?}: {why}"));
+    let mut url = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
+    if url.scheme() != "http" {
+        return Err(bad("only http:// URLs are supported (no TLS)"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("the URL has no host"));
+    }
+    if !url.path().contains("/metrics/job/") {
+        let base = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("{base}/metrics/job/conveyor"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn plan(args: &[&str]) -> Result<RunPlan, UsageError> {
+        let mut argv = vec!["conveyor", "run"];
+        argv.extend_from_slice(args);
+        argv.push("jobs.json");
+        let Command::Run(run) = Cli::try_parse_from(argv).unwrap().command else { unreachable!() };
+        RunPlan::from_args(run)
+    }
+
+    #[test]
+    fn defaults() {
+        let p = plan(&["--progress", "never"]).unwrap();
+        assert_eq!(p.capacity, 1024);
+        assert_eq!(p.max_attempts, 1);
+        assert_eq!(p.grace, Duration::from_secs(10));
+        assert_eq!(p.default_timeout, None);
+        assert!(p.ledger.is_none() && !p.progress);
+        assert!(p.workers >= 1);
+    }
+
+    #[test]
+    fn bad_flags_say_how_to_fix_them() {
+        let msg = |args: &[&str]| plan(args).unwrap_err().to_string();
+        assert_eq!(msg(&["-w", "0"]), "--workers must be at least 1");
+        assert_eq!(
+            msg(&["--timeout", "soon"]),
+            "--timeout \"soon\": expected a number followed by a unit, such as \"250ms\" or \"1m30s\""
+        );
+        assert!(msg(&["--max-attempts", "0"]).contains("at least 1"));
+        assert!(msg(&["--fsync"]).contains("--ledger"));
+        assert!(msg(&["--metrics-addr", "x"]).contains("expected a port"));
+        assert!(msg(&["--timeout", "0s"]).contains("greater than zero"));
+    }
+
+    #[test]
+    fn ledger_flags_resolve() {
+        let p = plan(&["--ledger", "l.jsonl", "--resume", "--fsync"]).unwrap();
+        assert_eq!(p.ledger, Some(LedgerPlan { path: "l.jsonl".into(), resume: true, fsync: true }));
+    }
+
+    #[test]
+    fn metrics_addr_forms() {
+        assert_eq!(parse_metrics_addr("[::1]:80").unwrap().to_string(), "[::1]:80");
+        assert_eq!(parse_metrics_addr("localhost:80").unwrap().to_string(), "127.0.0.1:80");
+    }
+}

@@ -1,0 +1,512 @@
+//! `conveyor run`: load and check the job files, then stream their jobs into a pool, record
+//! every job's final state once (ledger, summary, progress), and pick the exit code.
+//!
+//! # Shape
+//!
+//! ```text
+//!  reader thread ── JobSpec ──► intake task ── submit ──► Pool ── on_finish ──► writer thread
+//!  (pass 2 of the         (bounded channel)      (waits when the          (ledger lines,
+//!   job files, --resume)                          queue is full)           stats, progress)
+//! ```
+//!
+//! Memory is bounded whatever the input size: specs wait in a small channel, the pool's
+//! queue holds at most `--capacity` jobs, handles are dropped at once (the job runs on,
+//! detached) and results come back through the pool's `on_finish` hook. What the hook needs
+//! beyond the pool's report (the spec's id, name, hash, an exec job's exit code and output)
+//! sits in a side table, keyed by the job's id (its pool name), for jobs in flight only.
+//!
+//! # Stopping
+//!
+//! A first SIGINT/SIGTERM stops intake and pauses the pool (nothing new starts); running
+//! jobs get `--grace` to finish, then everything left is cancelled. A second signal, or the
+//! first failure under `--fail-fast`, cancels everything at once. Jobs not yet read from the
+//! files are still read and written to the ledger as `cancelled` (attempts 0), so that every
+//! job appears in the ledger exactly once.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use conveyor_pool::{Finished, Job, JobContext, Outcome, Pool, RetryPolicy};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::cli::Format;
+use crate::exit::{Exit, UsageError};
+use crate::kind::{self, KindEnv};
+use crate::ledger::{self, ExecOutput, Record, ResumeSet, Writer};
+use crate::plan::RunPlan;
+use crate::progress::{Progress, Skipper};
+use crate::signals::{self, Signal, StopState};
+use crate::spec::{self, JobKind, JobSpec, Loader, ParseOptions, StartAt};
+use crate::summary::{Stats, Summary};
+use crate::validate::print_errors;
+
+/// The first wait between attempts when a job's `retry` sets no `initial`.
+pub const DEFAULT_RETRY_INITIAL: Duration = Duration::from_millis(200);
+/// The longest wait between attempts when a job's `retry` sets no `max`.
+pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(30);
+/// How long a cancelled attempt may clean up (kill its process group, say) before the pool
+/// drops it.
+const CANCEL_GRACE: Duration = Duration::from_secs(3);
+/// Specs read ahead of the pool.
+const READ_AHEAD: usize = 256;
+
+/// Runs `plan` to the end and returns how the process should exit. Prints the summary on
+/// stdout, and job-file errors (then nothing runs) on stderr, or stdout with `--format json`.
+///
+/// # Errors
+///
+/// Set-up failures (a ledger that cannot be opened, a metrics address that cannot be
+/// bound) and ledger write failures; `main` prints them and exits 2.
+pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
+    let validated = match Loader::new(ParseOptions::default()).paths(&plan.paths).validate() {
+        Ok(v) => v,
+        Err(errors) => {
+            print_errors(&errors, plan.format)?;
+            return Ok(Exit::Usage);
+        }
+    };
+    let resume = match &plan.ledger {
+        Some(l) if l.resume => {
+            let set = ResumeSet::read(&l.path)
+                .with_context(|| format!("--resume: reading {}", l.path.display()))?;
+            if set.unreadable > 0 {
+                eprintln!(
+                    "conveyor: {}: ignored {} unreadable line(s) (a torn last line is normal after a crash)",
+                    l.path.display(),
+                    set.unreadable
+                );
+            }
+            Some(set)
+        }
+        _ => None,
+    };
+    let ledger_file = match &plan.ledger {
+        Some(l) => Some(
+            ledger::open_for_append(&l.path)
+                .map_err(|e| UsageError::new(format!("--ledger {}: {e}", l.path.display())))?,
+        ),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("conveyor-worker")
+        .build()
+        .context("starting the tokio runtime")?;
+    let env = KindEnv::new(plan.allow_shell, plan.seed)?;
+    let outcome = runtime.block_on(run_async(&plan, validated, resume, ledger_file, env))?;
+    // Blocking threads (a `cpu` attempt that ignored its cancel) must not hold up the exit.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+
+    let summary = outcome.summary;
+    let mut stdout = std::io::stdout().lock();
+    match plan.format {
+        Format::Human => stdout.write_all(summary.to_human().as_bytes())?,
+        Format::Json => writeln!(stdout, "{}", summary.to_json())?,
+    }
+    stdout.flush()?;
+    outcome.ledger_result.with_context(|| match &plan.ledger {
+        Some(l) => format!("writing the ledger {}", l.path.display()),
+        None => "writing the ledger".to_owned(),
+    })?;
+    if let Some(e) = outcome.read_error {
+        anyhow::bail!("{e} (the file changed while the run read it)");
+    }
+    Ok(match outcome.stop.signal() {
+        Some(Signal::Interrupt) => Exit::Interrupted,
+        Some(Signal::Terminate) => Exit::Terminated,
+        None if summary.stats.all_succeeded() => Exit::Success,
+        None => Exit::JobsFailed,
+    })
+}
+
+/// What the async part hands back.
+struct Outcome_ {
+    summary: Summary,
+    stop: StopState,
+    ledger_result: std::io::Result<()>,
+    /// A file changed or vanished between the check and the run.
+    read_error: Option<spec::SpecError>,
+}
+
+/// What the finish hook needs to know about a job beyond the pool's report.
+struct Meta {
+    id: Arc<str>,
+    name: Option<Arc<str>>,
+    kind: &'static str,
+    priority: i32,
+    spec_hash: Arc<str>,
+    /// `exec` and `shell` only: the last attempt's exit code and output.
+    exec: Option<Mutex<ExecOutput>>,
+}
+
+impl Meta {
+    fn of(spec: &JobSpec) -> Meta {
+        let is_process = matches!(spec.kind, JobKind::Exec { .. } | JobKind::Shell { .. });
+        Meta {
+            id: Arc::from(spec.id.as_str()),
+            name: spec.name.as_deref().map(Arc::from),
+            kind: spec.kind.name(),
+            priority: spec.priority,
+            spec_hash: Arc::from(spec.spec_hash.as_str()),
+            exec: is_process.then(|| Mutex::new(ExecOutput::default())),
+        }
+    }
+
+    fn set_exec(&self, exit_code: Option<i32>, output_tail: Option<String>) {
+        if let Some(slot) = &self.exec {
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = ExecOutput { exit_code, output_tail };
+        }
+    }
+
+    fn exec(&self) -> Option<ExecOutput> {
+        self.exec.as_ref().map(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).clone())
+    }
+
+    /// The record of a job that reached its final state in the pool.
+    fn finished(&self, f: &Finished) -> Record {
+        Record {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            kind: self.kind,
+            priority: self.priority,
+            outcome: f.outcome,
+            attempts: f.attempts,
+            queued_at: f.queued_at,
+            started_at: f.started_at,
+            finished_at: f.finished_at,
+            wait: f.wait,
+            run: f.run,
+            error: f.error.clone(),
+            spec_hash: self.spec_hash.clone(),
+            exec: self.exec(),
+        }
+    }
+
+    /// The record of a job that was never submitted: the run stopped first.
+    fn unstarted(&self, why: &str) -> Record {
+        let now = SystemTime::now();
+        Record {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            kind: self.kind,
+            priority: self.priority,
+            outcome: Outcome::Cancelled,
+            attempts: 0,
+            queued_at: now,
+            started_at: None,
+            finished_at: now,
+            wait: Duration::ZERO,
+            run: Duration::ZERO,
+            error: Some(why.to_owned()),
+            spec_hash: self.spec_hash.clone(),
+            exec: self.exec(),
+        }
+    }
+}
+
+/// Jobs in flight, by id (their pool name).
+type Table = Arc<Mutex<HashMap<Arc<str>, Arc<Meta>>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Counts attempts running now, so a graceful stop knows when they are all done.
+#[derive(Default)]
+struct Running {
+    n: AtomicUsize,
+    idle: Notify,
+}
+
+struct RunningGuard(Arc<Running>);
+
+impl Running {
+    fn enter(self: &Arc<Self>) -> RunningGuard {
+        self.n.fetch_add(1, Ordering::SeqCst);
+        RunningGuard(self.clone())
+    }
+
+    async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.n.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        if self.0.n.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// The writer thread's observer: summary statistics and the progress bar.
+struct Observer {
+    stats: Stats,
+    progress: Progress,
+}
+
+impl Observer {
+    fn observe(&mut self, r: &Record) {
+        let times = r.started_at.is_some().then_some((r.wait, r.run));
+        self.stats.record(r.outcome, r.attempts, times);
+        self.progress.finished(r.outcome);
+    }
+}
+
+/// The retry policy of `spec`, with the runner's defaults for the parts it leaves out.
+fn retry_policy(spec: &JobSpec, default_attempts: u32) -> Option<RetryPolicy> {
+    let r = &spec.retry;
+    let attempts = r.max_attempts.unwrap_or(default_attempts).max(1);
+    if r.is_empty() && attempts == 1 {
+        return None;
+    }
+    let initial = r.initial.unwrap_or(DEFAULT_RETRY_INITIAL);
+    let policy = match r.backoff.unwrap_or(spec::Backoff::Exponential) {
+        spec::Backoff::Fixed => RetryPolicy::fixed(attempts, initial),
+        spec::Backoff::Exponential => RetryPolicy::exponential(attempts, initial),
+    };
+    Some(policy.max_delay(r.max.unwrap_or(DEFAULT_RETRY_MAX).max(initial)).jitter(r.jitter.unwrap_or(false)))
+}
+
+/// Everything the intake task shares with the jobs it makes.
+struct Shared {
+    env: Arc<KindEnv>,
+    running: Arc<Running>,
+    max_attempts: u32,
+}
+
+/// The pool job for `spec`: its options, and a body that runs its kind and notes an exec
+/// job's exit code and output in `meta`.
+fn pool_job(spec: JobSpec, meta: &Arc<Meta>, shared: &Shared) -> Job<impl conveyor_pool::Run<()> + use<>> {
+    let timeout = spec.timeout;
+    let retry = retry_policy(&spec, shared.max_attempts);
+    let start = spec.start;
+    let key = spec.concurrency_key.clone();
+    let spec = Arc::new(spec);
+    let body_meta = meta.clone();
+    let env = shared.env.clone();
+    let running = shared.running.clone();
+    let mut job = Job::new(move |ctx: JobContext| {
+        let spec = spec.clone();
+        let meta = body_meta.clone();
+        let env = env.clone();
+        let guard = running.enter();
+        async move {
+            let _guard = guard;
+            match kind::run(&spec, &ctx, &env).await {
+                Ok(out) => {
+                    meta.set_exec(out.exit_code, out.output_tail);
+                    Ok(())
+                }
+                Err(err) => {
+                    meta.set_exec(err.exit_code, err.output_tail.clone());
+                    Err(err)
+                }
+            }
+        }
+    })
+    .name(meta.id.clone())
+    .kind(meta.kind)
+    .priority(meta.priority);
+    if let Some(t) = timeout {
+        job = job.timeout(t);
+    }
+    if let Some(policy) = retry {
+        job = job.retry(policy);
+    }
+    match start {
+        Some(StartAt::Delay(d)) => job = job.delay(d),
+        Some(StartAt::NotBefore(t)) => job = job.not_before(t),
+        _ => {}
+    }
+    if let Some(key) = key {
+        job = job.concurrency_key(key);
+    }
+    job
+}
+
+/// Reads the specs (pass 2) on a thread of its own, skipping what `--resume` says is done.
+fn spawn_reader(
+    validated: spec::Validated,
+    resume: Option<ResumeSet>,
+    skipper: Skipper,
+    tx: mpsc::Sender<JobSpec>,
+) -> std::thread::JoinHandle<Result<(), spec::SpecError>> {
+    std::thread::spawn(move || {
+        for spec in validated {
+            let spec = spec?;
+            if resume.as_ref().is_some_and(|set| set.contains(&spec.id, &spec.spec_hash)) {
+                skipper.skip();
+                continue;
+            }
+            if tx.blocking_send(spec).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn stop_reason(state: StopState) -> &'static str {
+    match state {
+        StopState::Abort(None) => "not started: --fail-fast stopped the run after a failure",
+        StopState::Graceful(Signal::Terminate) | StopState::Abort(Some(Signal::Terminate)) => {
+            "not started: the run was stopped by SIGTERM"
+        }
+        _ => "not started: the run was interrupted (SIGINT)",
+    }
+}
+
+/// Waits for the first stop request; then pauses the pool, lets running attempts finish
+/// within `grace` (unless an abort comes), and cancels whatever is left.
+async fn stopper(pool: Pool, mut stop: watch::Receiver<StopState>, running: Arc<Running>, grace: Duration) {
+    let state = match stop.wait_for(|s| s.is_stopping()).await {
+        Ok(s) => *s,
+        Err(_) => return,
+    };
+    if let StopState::Graceful(_) = state {
+        pool.pause();
+        tokio::select! {
+            () = running.idle() => {}
+            () = tokio::time::sleep(grace) => {
+                eprintln!("conveyor: grace period over; cancelling running jobs");
+            }
+            _ = stop.wait_for(|s| matches!(s, StopState::Abort(_))) => {}
+        }
+    }
+    pool.shutdown_now().await;
+}
+
+async fn run_async(
+    plan: &RunPlan,
+    validated: spec::Validated,
+    resume: Option<ResumeSet>,
+    ledger_file: Option<File>,
+    env: KindEnv,
+) -> anyhow::Result<Outcome_> {
+    // The recorder goes in before the pool: the pool takes its metric handles when built.
+    let metrics = if plan.metrics_addr.is_some() || plan.pushgateway.is_some() {
+        Some(crate::exporter::install()?)
+    } else {
+        None
+    };
+    if let (Some(addr), Some(handle)) = (plan.metrics_addr, &metrics) {
+        let bound = crate::exporter::serve(addr, handle.clone()).await?;
+        eprintln!("conveyor: serving metrics on http://{bound}/metrics");
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(StopState::Running);
+    signals::listen(stop_tx.clone()).context("installing signal handlers")?;
+
+    let total = validated.job_count();
+    let limits = validated.limits().clone();
+    let progress = Progress::new(plan.progress, total);
+    let skipper = progress.skipper();
+    let fsync = plan.ledger.as_ref().is_some_and(|l| l.fsync);
+    let (records, writer) =
+        Writer::spawn(ledger_file, fsync, Observer { stats: Stats::default(), progress }, Observer::observe);
+
+    let table: Table = Arc::default();
+    let running = Arc::new(Running::default());
+    let started = Instant::now();
+    let mut builder = Pool::builder()
+        .workers(plan.workers)
+        .capacity(plan.capacity)
+        .grace(CANCEL_GRACE)
+        .event_buffer(0)
+        .metrics(metrics.is_some())
+        .default_kind("noop");
+    if let Some(t) = plan.default_timeout {
+        builder = builder.default_timeout(t);
+    }
+    let hook = {
+        let table = table.clone();
+        let records = records.clone();
+        let stop_tx = stop_tx.clone();
+        let fail_fast = plan.fail_fast;
+        move |f: &Finished| {
+            let Some(meta) = f.job.name.as_ref().and_then(|id| lock(&table).remove(id)) else {
+                return;
+            };
+            if fail_fast && !matches!(f.outcome, Outcome::Succeeded | Outcome::Cancelled) {
+                signals::abort(&stop_tx);
+            }
+            records.send(meta.finished(f));
+        }
+    };
+    let pool = builder.on_finish(hook).build();
+    for (key, n) in &limits.concurrency {
+        pool.set_concurrency_limit(key.as_str(), Some(*n as usize));
+    }
+    for (key, rate) in &limits.rate {
+        pool.set_rate_limit(key.as_str(), Some((rate.count, rate.period)));
+    }
+    let stopper = tokio::spawn(stopper(pool.clone(), stop_rx.clone(), running.clone(), plan.grace));
+
+    let (spec_tx, mut spec_rx) = mpsc::channel(READ_AHEAD);
+    let reader = spawn_reader(validated, resume, skipper.clone(), spec_tx);
+    let shared = Shared { env: Arc::new(env), running: running.clone(), max_attempts: plan.max_attempts };
+    let mut stop = stop_rx.clone();
+    while let Some(spec) = spec_rx.recv().await {
+        let meta = Arc::new(Meta::of(&spec));
+        let state = *stop.borrow();
+        if state.is_stopping() {
+            records.send(meta.unstarted(stop_reason(state)));
+            continue;
+        }
+        let job = pool_job(spec, &meta, &shared);
+        lock(&table).insert(meta.id.clone(), meta.clone());
+        let submitted = tokio::select! {
+            biased;
+            r = pool.submit(job) => r.is_ok(),
+            _ = stop.wait_for(|s| s.is_stopping()) => false,
+        };
+        if !submitted && lock(&table).remove(&meta.id).is_some() {
+            records.send(meta.unstarted(stop_reason(*stop.borrow())));
+        }
+    }
+    let read = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+
+    pool.join().await;
+    if stop.borrow().is_stopping() {
+        // The stopper is cancelling; let it finish.
+        let _ = stopper.await;
+    } else {
+        stopper.abort();
+    }
+    pool.shutdown(Duration::ZERO).await;
+    let elapsed = started.elapsed();
+    let final_stop = *stop.borrow();
+    drop(pool);
+
+    drop(records);
+    let (observer, ledger_result) = writer.finish();
+    let Observer { mut stats, mut progress } = observer;
+    progress.finish();
+    stats.skipped = skipper.count();
+
+    if let (Some(url), Some(handle)) = (&plan.pushgateway, &metrics)
+        && let Err(e) = crate::exporter::push(url, handle).await
+    {
+        eprintln!("conveyor: warning: {e:#}");
+    }
+    Ok(Outcome_ {
+        summary: Summary { stats, elapsed },
+        stop: final_stop,
+        ledger_result,
+        read_error: read.err(),
+    })
+}

@@ -1,0 +1,156 @@
+//! SIGINT and SIGTERM: the first asks for a graceful stop, the second for an abort.
+//!
+//! The run loop watches a [`StopState`] (a `tokio::sync::watch`): `Graceful` stops intake
+//! and lets running jobs finish within `--grace`; `Abort` cancels everything at once.
+//! `--fail-fast` uses the same channel (an abort caused by a failure).
+
+use tokio::sync::watch;
+
+/// Which signal stopped the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT (Ctrl-C): exit 130.
+    Interrupt,
+    /// SIGTERM: exit 143.
+    Terminate,
+}
+
+/// Why the run is stopping, if it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StopState {
+    /// Running normally.
+    #[default]
+    Running,
+    /// A first signal: no new jobs; running ones may finish within the grace period.
+    Graceful(Signal),
+    /// Cancel everything now: a second signal (`Some(first signal)`), or `--fail-fast`
+    /// (`None`).
+    Abort(Option<Signal>),
+}
+
+impl StopState {
+    /// The signal that started the stop, if a signal did.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor::signals::{Signal, StopState};
+    /// assert_eq!(StopState::Abort(Some(Signal::Terminate)).signal(), Some(Signal::Terminate));
+    /// assert_eq!(StopState::Abort(None).signal(), None);
+    /// ```
+    pub fn signal(self) -> Option<Signal> {
+        match self {
+            StopState::Running | StopState::Abort(None) => None,
+            StopState::Graceful(s) | StopState::Abort(Some(s)) => Some(s),
+        }
+    }
+
+    /// Whether the run is stopping.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!conveyor::signals::StopState::Running.is_stopping());
+    /// ```
+    pub fn is_stopping(self) -> bool {
+        self != StopState::Running
+    }
+}
+
+/// Moves `stop` on: `Running` → `Graceful(sig)` → `Abort(first sig)`.
+fn escalate(stop: &watch::Sender<StopState>, sig: Signal) {
+    stop.send_modify(|state| {
+        *state = match *state {
+            StopState::Running => StopState::Graceful(sig),
+            StopState::Graceful(first) => StopState::Abort(Some(first)),
+            StopState::Abort(None) => StopState::Abort(Some(sig)),
+            abort @ StopState::Abort(Some(_)) => abort,
+        }
+    });
+}
+
+/// Asks for an abort without a signal (`--fail-fast`); a no-op if already aborting.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor::signals::{abort, StopState};
+/// let (tx, rx) = tokio::sync::watch::channel(StopState::Running);
+/// abort(&tx);
+/// assert_eq!(*rx.borrow(), StopState::Abort(None));
+/// ```
+pub fn abort(stop: &watch::Sender<StopState>) {
+    stop.send_if_modified(|state| match *state {
+        StopState::Running => {
+            *state = StopState::Abort(None);
+            true
+        }
+        StopState::Graceful(first) => {
+            *state = StopState::Abort(Some(first));
+            true
+        }
+        StopState::Abort(_) => false,
+    });
+}
+
+/// Listens for SIGINT and SIGTERM for the rest of the process and escalates `stop` on each.
+/// Must be called inside a tokio runtime.
+///
+/// # Errors
+///
+/// If the signal handlers cannot be installed.
+pub fn listen(stop: watch::Sender<StopState>) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        loop {
+            let sig = tokio::select! {
+                Some(()) = int.recv() => Signal::Interrupt,
+                Some(()) = term.recv() => Signal::Terminate,
+                else => return,
+            };
+            if sig == Signal::Interrupt && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                // Ctrl-C echoes `^C` without a newline; start the next message on its own line.
+                eprintln!();
+            }
+            escalate(&stop, sig);
+            let now = *stop.borrow();
+            match now {
+                StopState::Graceful(_) => eprintln!(
+                    "conveyor: stopping: no new jobs; running jobs may finish (press Ctrl-C again to cancel them)"
+                ),
+                StopState::Abort(_) => eprintln!("conveyor: cancelling running jobs"),
+                StopState::Running => {}
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_escalate() {
+        let (tx, rx) = watch::channel(StopState::Running);
+        escalate(&tx, Signal::Terminate);
+        assert_eq!(*rx.borrow(), StopState::Graceful(Signal::Terminate));
+        escalate(&tx, Signal::Interrupt);
+        assert_eq!(*rx.borrow(), StopState::Abort(Some(Signal::Terminate)));
+        escalate(&tx, Signal::Interrupt);
+        assert_eq!(*rx.borrow(), StopState::Abort(Some(Signal::Terminate)));
+    }
+
+    #[test]
+    fn fail_fast_keeps_the_signal() {
+        let (tx, rx) = watch::channel(StopState::Graceful(Signal::Interrupt));
+        abort(&tx);
+        assert_eq!(*rx.borrow(), StopState::Abort(Some(Signal::Interrupt)));
+        let (tx, rx) = watch::channel(StopState::Running);
+        abort(&tx);
+        escalate(&tx, Signal::Interrupt);
+        assert_eq!(*rx.borrow(), StopState::Abort(Some(Signal::Interrupt)));
+    }
+}

@@ -1,0 +1,83 @@
+//! `conveyor validate` and `conveyor schema`, and how job-file errors are printed.
+//!
+//! Human format: every error as `PATH:LINE:COL: FIELD: message` on stderr (the compiler
+//! convention, so editors can jump to it), then one `conveyor:` line with the count.
+//! JSON format (`--format json`): JSON Lines on stdout, one object per error, exactly
+//! [`SpecError`]'s serialised form `{"path", "line", "column", "field", "message"}`
+//! (`line`/`column` are 0 and `field` is null when they do not apply); nothing else.
+
+use std::io::Write as _;
+
+use crate::cli::{Format, ValidateArgs};
+use crate::exit::Exit;
+use crate::spec::{Loader, ParseOptions, SpecError, json_schema};
+
+/// Prints `errors` in `format` (see the module docs).
+///
+/// # Errors
+///
+/// Writing to stdout or stderr failed (a broken pipe, say).
+pub fn print_errors(errors: &[SpecError], format: Format) -> std::io::Result<()> {
+    match format {
+        Format::Human => {
+            let mut err = std::io::stderr().lock();
+            for e in errors {
+                writeln!(err, "{e}")?;
+            }
+            let files: std::collections::BTreeSet<_> = errors.iter().map(|e| &e.path).collect();
+            let (n, s) = (errors.len(), if errors.len() == 1 { "" } else { "s" });
+            let (f, fs) = (files.len(), if files.len() == 1 { "" } else { "s" });
+            writeln!(err, "conveyor: {n} error{s} in {f} file{fs}; nothing was run")?;
+        }
+        Format::Json => {
+            let mut out = std::io::stdout().lock();
+            for e in errors {
+                serde_json::to_writer(&mut out, e)?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// `conveyor validate`: checks the files, prints every error; exit 0 or 2.
+///
+/// # Errors
+///
+/// Writing the output failed.
+pub fn validate(args: ValidateArgs) -> anyhow::Result<Exit> {
+    match Loader::new(ParseOptions::default()).paths(&args.paths).validate() {
+        Ok(v) => {
+            if args.format == Format::Human {
+                let files = v.files().count();
+                let jobs = v.job_count();
+                let mut out = std::io::stdout().lock();
+                writeln!(
+                    out,
+                    "ok: {jobs} job{} in {files} file{}",
+                    if jobs == 1 { "" } else { "s" },
+                    if files == 1 { "" } else { "s" }
+                )?;
+            }
+            Ok(Exit::Success)
+        }
+        Err(errors) => {
+            print_errors(&errors, args.format)?;
+            Ok(Exit::Usage)
+        }
+    }
+}
+
+/// `conveyor schema`: the JSON Schema of job files, pretty-printed on stdout.
+///
+/// # Errors
+///
+/// Writing the output failed.
+pub fn schema() -> anyhow::Result<Exit> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &json_schema())?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(Exit::Success)
+}
