@@ -1,0 +1,365 @@
+//! The `conveyor` command line end to end: exit codes 0, 1 and 2, `--help`/`--version`,
+//! `validate`, `schema`, the JSON summary, stdin, the bad-input corpus, every kind, and the
+//! metrics endpoints.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::Duration;
+
+use conveyor_e2e::{Dir, by_id, code, conveyor, describe, jsonl, ledger, repo, run, summary};
+use serde_json::{Value, json};
+
+#[test]
+fn version_and_help_exit_0_and_show_examples() {
+    let out = conveyor().arg("--version").output().unwrap();
+    assert_eq!(code(&out), 0);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("conveyor "));
+    for args in [&["--help"][..], &["run", "--help"], &["validate", "--help"], &["schema", "--help"]] {
+        let out = conveyor().args(args).output().unwrap();
+        assert_eq!(code(&out), 0, "{args:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("Examples:"), "{args:?}: {help}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_conveyor_prefix_and_run_nothing() {
+    let dir = Dir::new();
+    dir.write("a.jsonl", "{\"id\": \"a\", \"kind\": \"noop\"}\n");
+    let cases: &[(&[&str], &str)] = &[
+        (&["a.jsonl", "--resume"], "conveyor: --resume needs --ledger PATH"),
+        (&["a.jsonl", "-w", "0"], "conveyor: --workers must be at least 1"),
+        (&["a.jsonl", "--timeout", "soon"], "conveyor: --timeout \"soon\""),
+        (&["a.jsonl", "--metrics-addr", "nowhere"], "conveyor: --metrics-addr"),
+        (&["a.jsonl", "--pushgateway", "https://x"], "only http://"),
+        (&["a.jsonl", "--no-such-flag"], "unexpected argument"),
+        (&[], "required"),
+        (&["missing.json"], "missing.json: no such file or directory"),
+    ];
+    for (args, want) in cases {
+        let out = dir.run(args);
+        assert_eq!(code(&out), 2, "{args:?}\n{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} printed a summary");
+    }
+}
+
+#[test]
+fn all_succeeded_exits_0_with_a_human_summary() {
+    let dir = Dir::new();
+    dir.write("ok.jsonl", &jsonl(5, |i| json!({"id": format!("n{i}"), "kind": "noop"})));
+    let out = dir.run(&["ok.jsonl"]);
+    assert_eq!(code(&out), 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("succeeded 5, failed 0"), "{text}");
+    for label in ["jobs", "retries", "elapsed", "p50", "p99", "wait", "run"] {
+        assert!(text.contains(label), "{label} missing: {text}");
+    }
+}
+
+#[test]
+fn a_failed_job_exits_1() {
+    let dir = Dir::new();
+    dir.write(
+        "f.json",
+        r#"[{"id": "ok", "kind": "noop"},
+            {"id": "bad", "kind": "fail", "probability": 1, "message": "boom",
+             "retry": {"max_attempts": 2, "initial": "1ms"}}]"#,
+    );
+    let out = dir.run(&["--format", "json", "--ledger", "l.jsonl", "f.json"]);
+    assert_eq!(code(&out), 1);
+    let s = summary(&out);
+    assert_eq!(
+        (s["jobs"].as_u64(), s["succeeded"].as_u64(), s["failed"].as_u64()),
+        (Some(2), Some(1), Some(1))
+    );
+    assert_eq!(s["retries"], 1);
+    let lines = by_id(&ledger(&dir.join("l.jsonl")));
+    assert_eq!(lines["bad"][0]["error"], "boom");
+    assert_eq!(lines["bad"][0]["attempts"], 2);
+}
+
+#[test]
+fn json_summary_is_the_last_line_with_every_promised_field() {
+    let dir = Dir::new();
+    dir.write("j.jsonl", &jsonl(20, |i| json!({"id": format!("s{i}"), "kind": "sleep", "duration": "5ms"})));
+    let out = dir.run(&["--format", "json", "-w", "4", "j.jsonl"]);
+    assert_eq!(code(&out), 0);
+    let s = summary(&out);
+    for key in [
+        "jobs",
+        "succeeded",
+        "failed",
+        "panicked",
+        "timed_out",
+        "cancelled",
+        "skipped",
+        "retries",
+        "elapsed_seconds",
+        "jobs_per_second",
+    ] {
+        assert!(s[key].is_number(), "{key}: {s}");
+    }
+    for key in ["wait_seconds", "run_seconds"] {
+        for p in ["p50", "p90", "p99", "max"] {
+            assert!(s[key][p].is_number(), "{key}.{p}: {s}");
+        }
+    }
+    assert_eq!(s["jobs"], 20);
+    assert_eq!(s["succeeded"], 20);
+    let run_p50 = s["run_seconds"]["p50"].as_f64().unwrap();
+    assert!((0.004..0.5).contains(&run_p50), "{run_p50}");
+    assert_eq!(s.as_object().unwrap().len(), 12);
+}
+
+#[test]
+fn stdin_is_read_as_json_lines_or_a_document() {
+    for input in [
+        "{\"id\": \"a\", \"kind\": \"noop\"}\n{\"id\": \"b\", \"kind\": \"noop\"}\n",
+        "[{\"id\": \"a\", \"kind\": \"noop\"}, {\"id\": \"b\", \"kind\": \"noop\"}]",
+        "{\"jobs\": [{\"id\": \"a\", \"kind\": \"noop\"}, {\"id\": \"b\", \"kind\": \"noop\"}]}",
+    ] {
+        let mut child = run(&["--format", "json", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(code(&out), 0, "{}", describe(&out));
+        assert_eq!(summary(&out)["succeeded"], 2);
+    }
+}
+
+#[test]
+fn validate_prints_every_error_and_exits_2_or_0() {
+    let dir = Dir::new();
+    dir.write("good.jsonl", "{\"kind\": \"noop\"}\n");
+    dir.write(
+        "bad.jsonl",
+        "{\"kind\": \"noop\", \"timout\": \"1s\"}\n{\"kind\": \"sleep\", \"duration\": \"soon\"}\n",
+    );
+    let out = dir.cmd(conveyor()).args(["validate", "good.jsonl"]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok: 1 job in 1 file\n");
+
+    let out = dir.cmd(conveyor()).args(["validate", "good.jsonl", "bad.jsonl"]).output().unwrap();
+    assert_eq!(code(&out), 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "bad.jsonl:1:18: timout: unknown field `timout`; did you mean `timeout`?",
+            "bad.jsonl:2:31: duration: invalid duration `soon`: expected a number followed by a unit, such as \"250ms\" or \"1m30s\"",
+            "conveyor: 2 errors in 1 file; nothing was run",
+        ]
+    );
+
+    let out = dir.cmd(conveyor()).args(["validate", "--format", "json", "bad.jsonl"]).output().unwrap();
+    assert_eq!(code(&out), 2);
+    let errors: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(errors.len(), 2);
+    assert_eq!(
+        errors[0],
+        json!({"path": "bad.jsonl", "line": 1, "column": 18, "field": "timout",
+               "message": "unknown field `timout`; did you mean `timeout`?"})
+    );
+}
+
+#[test]
+fn schema_is_valid_json_schema() {
+    let out = conveyor().arg("schema").output().unwrap();
+    assert_eq!(code(&out), 0);
+    let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert!(schema["$defs"]["Job"].is_object());
+}
+
+/// `expected.txt` of the bad corpus: entry → its error lines.
+fn corpus_expectations() -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(repo().join("tests/corpus/bad/expected.txt")).unwrap();
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let entry = line.split([':', '/']).next().unwrap().to_owned();
+        match out.last_mut() {
+            Some((e, lines)) if *e == entry => lines.push(line.to_owned()),
+            _ => out.push((entry, vec![line.to_owned()])),
+        }
+    }
+    out
+}
+
+#[test]
+fn every_bad_file_exits_2_prints_its_located_errors_and_runs_nothing() {
+    let bad = repo().join("tests/corpus/bad");
+    let expectations = corpus_expectations();
+    assert!(expectations.len() >= 30, "only {} corpus entries", expectations.len());
+    let scratch = Dir::new();
+    let ledger_path = scratch.join("ledger.jsonl");
+    let mut failures = Vec::new();
+    for (entry, want) in &expectations {
+        let out =
+            run(&["--ledger", ledger_path.to_str().unwrap(), entry]).current_dir(&bad).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let got: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("conveyor: ")).collect();
+        if out.status.code() != Some(2) || got != *want || !out.stdout.is_empty() {
+            failures.push(format!("{entry}: want exit 2 and\n  {}\n{}", want.join("\n  "), describe(&out)));
+        }
+        assert!(!ledger_path.exists(), "{entry}: a ledger was written, so something ran");
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn the_bundled_jobs_folder_runs_and_exits_0() {
+    let dir = Dir::new();
+    let jobs = repo().join("jobs");
+    let out = dir.run(&["--format", "json", "--ledger", "l.jsonl", jobs.to_str().unwrap()]);
+    assert_eq!(code(&out), 0);
+    let lines = ledger(&dir.join("l.jsonl"));
+    let s = summary(&out);
+    assert_eq!(s["jobs"].as_u64().unwrap() as usize, lines.len());
+    assert_eq!(s["succeeded"], s["jobs"]);
+    let kinds: std::collections::BTreeSet<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["cpu", "exec", "fail", "noop", "sleep"]);
+}
+
+#[test]
+fn the_failing_examples_fail() {
+    let dir = Dir::new();
+    let failing = repo().join("jobs/failing");
+    let out = dir.run(&["--format", "json", "--ledger", "l.jsonl", failing.to_str().unwrap()]);
+    assert_eq!(code(&out), 1);
+    let lines = by_id(&ledger(&dir.join("l.jsonl")));
+    assert_eq!(lines["always-fails"][0]["outcome"], "failed");
+    assert_eq!(lines["exit-3"][0]["outcome"], "failed");
+    assert_eq!(lines["exit-3"][0]["exit_code"], 3);
+    assert_eq!(lines["exit-3"][0]["output_tail"], "doomed\n");
+    assert_eq!(lines["too-slow"][0]["outcome"], "timed_out");
+}
+
+#[test]
+fn exec_and_shell_record_exit_code_and_output_and_shell_needs_allow_shell() {
+    let dir = Dir::new();
+    dir.write(
+        "k.json",
+        r#"[{"id": "echo", "kind": "exec", "program": "echo", "args": ["hi"]},
+            {"id": "false", "kind": "exec", "program": "false"},
+            {"id": "missing", "kind": "exec", "program": "definitely-not-a-program-7f3a"},
+            {"id": "sh", "kind": "shell", "script": "echo from-shell; exit 4"},
+            {"id": "cpu", "kind": "cpu", "rounds": 100},
+            {"id": "nap", "kind": "sleep", "duration": "1ms"}]"#,
+    );
+    let out = dir.run(&["--ledger", "no-shell.jsonl", "k.json"]);
+    assert_eq!(code(&out), 1);
+    let lines = by_id(&ledger(&dir.join("no-shell.jsonl")));
+    assert_eq!(lines["echo"][0]["outcome"], "succeeded");
+    assert_eq!(lines["echo"][0]["exit_code"], 0);
+    assert_eq!(lines["echo"][0]["output_tail"], "hi\n");
+    assert_eq!(lines["false"][0]["outcome"], "failed");
+    assert_eq!(lines["false"][0]["exit_code"], 1);
+    assert_eq!(lines["missing"][0]["outcome"], "failed");
+    assert_eq!(lines["sh"][0]["outcome"], "failed");
+    assert!(lines["sh"][0]["error"].as_str().unwrap().contains("--allow-shell"), "{}", lines["sh"][0]);
+    assert_eq!(lines["cpu"][0]["outcome"], "succeeded");
+    assert!(lines["cpu"][0].get("exit_code").is_none(), "only exec and shell have exit_code");
+    assert_eq!(lines["nap"][0]["outcome"], "succeeded");
+
+    let out = dir.run(&["--allow-shell", "--ledger", "shell.jsonl", "k.json"]);
+    assert_eq!(code(&out), 1);
+    let lines = by_id(&ledger(&dir.join("shell.jsonl")));
+    assert_eq!(lines["sh"][0]["exit_code"], 4);
+    assert_eq!(lines["sh"][0]["output_tail"], "from-shell\n");
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn metrics_addr_serves_prometheus_histograms_while_the_run_lasts() {
+    let dir = Dir::new();
+    dir.write("m.jsonl", &jsonl(4, |i| json!({"id": format!("s{i}"), "kind": "sleep", "duration": "400ms"})));
+    dir.write("first.jsonl", &jsonl(3, |i| json!({"id": format!("n{i}"), "kind": "noop"})));
+    let mut child = dir.spawn(&["-w", "1", "--metrics-addr", "0", "first.jsonl", "m.jsonl"]);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("conveyor: serving metrics on http://")
+        .and_then(|l| l.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected first stderr line: {line:?}"))
+        .to_owned();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    // Let the no-op jobs finish, so that their histograms have samples.
+    std::thread::sleep(Duration::from_millis(300));
+    let response = http_get(&addr, "/metrics");
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    for want in [
+        "conveyor_jobs_submitted_total{kind=\"noop\"}",
+        "conveyor_job_run_seconds_bucket{kind=\"noop\",le=\"0.001\"}",
+        "conveyor_job_wait_seconds_bucket",
+        "conveyor_workers 1",
+    ] {
+        assert!(response.contains(want), "{want} missing:\n{response}");
+    }
+    assert!(http_get(&addr, "/nope").starts_with("HTTP/1.1 404"));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+}
+
+#[test]
+fn pushgateway_gets_the_final_metrics_with_a_put() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let gateway = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 8192];
+        // Read the head, then the body by Content-Length.
+        loop {
+            let n = stream.read(&mut buf).unwrap();
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request);
+            if let Some(head_end) = text.find("\r\n\r\n") {
+                let length: usize = text[..head_end]
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if request.len() >= head_end + 4 + length {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
+        String::from_utf8_lossy(&request).into_owned()
+    });
+    let dir = Dir::new();
+    dir.write("p.jsonl", &jsonl(3, |i| json!({"id": format!("n{i}"), "kind": "noop"})));
+    let url = format!("http://{addr}");
+    let out = dir.run(&["--pushgateway", &url, "p.jsonl"]);
+    assert_eq!(code(&out), 0);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "{}", describe(&out));
+    let request = gateway.join().unwrap();
+    assert!(request.starts_with("PUT /metrics/job/conveyor HTTP/1.1\r\n"), "{request}");
+    assert!(
+        request.contains("conveyor_jobs_finished_total{kind=\"noop\",outcome=\"succeeded\"} 3"),
+        "{request}"
+    );
+}

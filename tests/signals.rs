@@ -1,0 +1,98 @@
+//! SIGINT and SIGTERM sent to a running `conveyor run`: exit 130 / 143, running jobs finish
+//! within the grace period, the rest are cancelled, every id is in the ledger once, and the
+//! summary is still printed. A second SIGINT cancels running jobs at once.
+
+use std::time::{Duration, Instant};
+
+use conveyor_e2e::{Dir, by_id, finish, jsonl, ledger, line_count, signal, summary, wait_until};
+use serde_json::json;
+
+/// 2 quick no-op jobs first (so a ledger line says the run has started), then `n` sleeps.
+fn batch(dir: &Dir, n: usize, sleep: &str) {
+    let mut text = jsonl(2, |i| json!({"id": format!("first{i}"), "kind": "noop", "priority": -1}));
+    text.push_str(&jsonl(n, |i| json!({"id": format!("s{i:02}"), "kind": "sleep", "duration": sleep})));
+    dir.write("b.jsonl", &text);
+}
+
+fn started(dir: &Dir) {
+    let path = dir.join("l.jsonl");
+    wait_until(Duration::from_secs(20), "the first ledger lines", || line_count(&path) >= 2);
+    // Let the sleeps start.
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+#[test]
+fn sigint_lets_running_jobs_finish_cancels_the_rest_and_exits_130() {
+    let dir = Dir::new();
+    batch(&dir, 20, "1s");
+    let child = dir.spawn(&["-w", "2", "--format", "json", "--ledger", "l.jsonl", "b.jsonl"]);
+    started(&dir);
+    let sent = Instant::now();
+    signal(&child, "INT");
+    let out = finish(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(130));
+    assert!(sent.elapsed() < Duration::from_secs(5), "took {:?}", sent.elapsed());
+    let ids = by_id(&ledger(&dir.join("l.jsonl")));
+    assert_eq!(ids.len(), 22, "every id is in the ledger");
+    assert!(ids.values().all(|v| v.len() == 1), "and only once");
+    let count = |o: &str| ids.values().filter(|v| v[0]["outcome"] == o).count();
+    // The two sleeps running at the signal finish within the grace period; the rest never start.
+    assert_eq!(count("succeeded"), 4, "{ids:?}");
+    assert_eq!(count("cancelled"), 18);
+    let never = ids.values().filter(|v| v[0]["outcome"] == "cancelled" && v[0]["attempts"] == 0).count();
+    assert_eq!(never, 18, "cancelled jobs never started");
+    let s = summary(&out);
+    assert_eq!((s["jobs"].as_u64(), s["cancelled"].as_u64()), (Some(22), Some(18)));
+}
+
+#[test]
+fn sigterm_exits_143() {
+    let dir = Dir::new();
+    batch(&dir, 10, "500ms");
+    let child = dir.spawn(&["-w", "2", "--format", "json", "--ledger", "l.jsonl", "b.jsonl"]);
+    started(&dir);
+    signal(&child, "TERM");
+    let out = finish(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(143));
+    let ids = by_id(&ledger(&dir.join("l.jsonl")));
+    assert_eq!(ids.len(), 12);
+    assert!(ids.values().all(|v| v.len() == 1));
+    assert_eq!(summary(&out)["jobs"], 12);
+}
+
+#[test]
+fn a_second_sigint_cancels_running_jobs_at_once() {
+    let dir = Dir::new();
+    batch(&dir, 6, "60s");
+    let child =
+        dir.spawn(&["-w", "2", "--grace", "60s", "--format", "json", "--ledger", "l.jsonl", "b.jsonl"]);
+    started(&dir);
+    signal(&child, "INT");
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    signal(&child, "INT");
+    let out = finish(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(130));
+    assert!(sent.elapsed() < Duration::from_secs(5), "took {:?}", sent.elapsed());
+    let ids = by_id(&ledger(&dir.join("l.jsonl")));
+    assert_eq!(ids.len(), 8);
+    let running_cancelled =
+        ids.values().filter(|v| v[0]["outcome"] == "cancelled" && v[0]["attempts"] == 1).count();
+    assert_eq!(running_cancelled, 2, "the two running sleeps were cancelled");
+}
+
+#[test]
+fn the_grace_period_ends_in_cancellation() {
+    let dir = Dir::new();
+    batch(&dir, 4, "60s");
+    let child =
+        dir.spawn(&["-w", "2", "--grace", "300ms", "--format", "json", "--ledger", "l.jsonl", "b.jsonl"]);
+    started(&dir);
+    let sent = Instant::now();
+    signal(&child, "INT");
+    let out = finish(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(130));
+    assert!(sent.elapsed() < Duration::from_secs(5), "took {:?}", sent.elapsed());
+    let s = summary(&out);
+    assert_eq!((s["succeeded"].as_u64(), s["cancelled"].as_u64()), (Some(2), Some(4)));
+}
