@@ -191,6 +191,25 @@ impl Limits {
         task
     }
 
+    /// A job that a release sent back to the queue was cancelled before a worker took it
+    /// again: gives its promised start back to the key (else the key's room stays one short
+    /// for good). Returns what may start now.
+    pub(crate) fn unrelease(&self, core: &Core) -> (Vec<Item>, Option<Duration>) {
+        let Some(key) = core.key.as_ref() else { return (Vec::new(), None) };
+        let mut keys = self.lock();
+        let Some(state) = keys.get_mut(key) else { return (Vec::new(), None) };
+        // The mark is swapped under the lock, as in `acquire`: one of them counts it out.
+        if !core.take_released() {
+            return (Vec::new(), None);
+        }
+        state.released = state.released.saturating_sub(1);
+        let out = take_ready(state);
+        if state.is_idle() {
+            keys.remove(key);
+        }
+        out
+    }
+
     /// Takes every parked job out (for shutdown).
     pub(crate) fn drain(&self) -> Vec<Item> {
         let mut keys = self.lock();
@@ -215,6 +234,9 @@ impl Settings<'_> {
 
     pub(crate) fn rate(&mut self, rate: Option<(u32, Duration)>) {
         self.state.rate = rate.map(|(count, per)| Bucket::new(count, per));
+        // A timer armed for the old rate's next token may be far off (or never come): let
+        // the next `take_ready` arm one for the new rate. A stale one firing is harmless.
+        self.state.timer_armed = false;
     }
 
     pub(crate) fn paused(&mut self, paused: bool) {

@@ -70,6 +70,8 @@ pub(crate) struct Inner {
     /// The whole pool paused: workers take no job until resumed.
     paused: AtomicBool,
     resumed: Notify,
+    /// Wakes workers waiting for a job when the pool is paused, so that they take none.
+    pausing: Notify,
     workers: usize,
     live_workers: AtomicUsize,
     worker_tasks: Mutex<Vec<TokioJoinHandle<()>>>,
@@ -294,7 +296,7 @@ impl Inner {
         });
     }
 
-    pub(crate) fn cancel(&self, core: &Core) -> bool {
+    pub(crate) fn cancel(self: &Arc<Self>, core: &Core) -> bool {
         if core.state() == FINISHED || !core.request_cancel() {
             return false;
         }
@@ -302,6 +304,10 @@ impl Inner {
             self.remove_queued(core);
             if let Some(task) = self.limits.unpark(core) {
                 task.abandon(self, JobError::Cancelled);
+            }
+            if let Some(key) = &core.key {
+                let (ready, timer) = self.limits.unrelease(core);
+                self.start_released(key, ready, timer);
             }
         }
         true
@@ -469,9 +475,21 @@ async fn work(pool: &Arc<Inner>) {
                 // Before sleeping, let the other tasks on this thread (often the submitter)
                 // run once: a job pushed meanwhile is taken without a sleep and a wake-up.
                 tokio::task::yield_now().await;
-                match pool.queue.pop().await {
-                    Some(task) => task,
-                    None => return,
+                // Leave the queue when the pool pauses: a job taken then would have to go
+                // back behind the jobs of its priority queued after it (no longer FIFO).
+                let pausing = pool.pausing.notified();
+                tokio::pin!(pausing);
+                pausing.as_mut().enable();
+                if pool.paused.load(SeqCst) {
+                    continue;
+                }
+                tokio::select! {
+                    biased;
+                    _ = pausing => continue,
+                    task = pool.queue.pop() => match task {
+                        Some(task) => task,
+                        None => return,
+                    },
                 }
             }
         };
@@ -633,6 +651,7 @@ impl Pool {
             limits: Limits::default(),
             paused: AtomicBool::new(false),
             resumed: Notify::new(),
+            pausing: Notify::new(),
             workers: b.workers,
             live_workers: AtomicUsize::new(b.workers),
             worker_tasks: Mutex::new(Vec::with_capacity(b.workers)),
@@ -1078,7 +1097,9 @@ impl Pool {
     /// # }
     /// ```
     pub fn pause(&self) {
-        self.inner().paused.store(true, SeqCst);
+        let inner = self.inner();
+        inner.paused.store(true, SeqCst);
+        inner.pausing.notify_waiters();
     }
 
     /// Resumes a paused pool.
