@@ -282,8 +282,10 @@ impl PoolBuilder {
         self
     }
 
-    /// At most `count` jobs of `key` start per `per`, as a token bucket: bursts of up to
-    /// `count`, then one start every `per / count`. A job waiting for a token holds no worker.
+    /// Rate-limits starts of `key`'s jobs to `count` per `per` on average, as a token bucket:
+    /// a burst of up to `count` at once, then one start every `per / count` (so a window of
+    /// length `per` can see up to `2 * count - 1` starts right after an idle spell, never
+    /// more). A job waiting for a token holds no worker.
     /// Change it later with [`Pool::set_rate_limit`]. Default: no limits.
     ///
     /// # Panics

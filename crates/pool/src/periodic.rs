@@ -259,7 +259,9 @@ impl ScheduleHandle {
         self.control.runs.load(Relaxed)
     }
 
-    /// Ticks skipped because the previous run was still going.
+    /// Ticks skipped because the previous run was still going ([`Overlap::Skip`]). Under
+    /// [`Overlap::Delay`] the ticks that pass while a run waits for the previous one are
+    /// dropped without being counted here.
     ///
     /// # Examples
     ///
