@@ -32,11 +32,7 @@ impl AddAssign for Tally {
 /// a benchmark that loses or duplicates items measures nothing.
 pub(crate) fn verify(what: &str, n: usize, tally: Tally) {
     let n = n as u64;
-    let expected_sum = if n == 0 {
-        0
-    } else {
-        (n - 1).wrapping_mul(n) / 2
-    };
+    let expected_sum = if n == 0 { 0 } else { (n - 1).wrapping_mul(n) / 2 };
     assert!(
         tally.count == n && tally.sum == expected_sum,
         "{what}: sent {n} items (sum {expected_sum}) but received {} (sum {})",
@@ -75,12 +71,9 @@ where
     CFut: Future<Output = Tally> + Send + 'static,
 {
     let start = Instant::now();
-    let consumer_tasks: Vec<_> = (0..consumers)
-        .map(|_| tokio::spawn(make_consumer()))
-        .collect();
-    let producer_tasks: Vec<_> = (0..producers)
-        .map(|p| tokio::spawn(make_producer(split(n, producers, p))))
-        .collect();
+    let consumer_tasks: Vec<_> = (0..consumers).map(|_| tokio::spawn(make_consumer())).collect();
+    let producer_tasks: Vec<_> =
+        (0..producers).map(|p| tokio::spawn(make_producer(split(n, producers, p)))).collect();
     drop(make_producer);
     drop(make_consumer);
     for task in producer_tasks {
@@ -102,11 +95,7 @@ pub(crate) fn median(samples: &[f64]) -> f64 {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    }
+    if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 }
 }
 
 /// Nanoseconds per item.
@@ -116,9 +105,7 @@ pub(crate) fn ns_per_item(elapsed: Duration, items: usize) -> f64 {
 
 fn command_line(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// One line describing the machine, toolchain and commit, for pasting above the table.
@@ -127,10 +114,7 @@ pub(crate) fn machine_info() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .and_then(|rest| rest.split_once(':'))
-        })
+        .find_map(|l| l.strip_prefix("model name").and_then(|rest| rest.split_once(':')))
         .map_or("unknown CPU", |(_, model)| model.trim())
         .to_owned();
     let rustc = command_line("rustc", &["-V"]).unwrap_or_else(|| "rustc unknown".to_owned());

@@ -84,13 +84,8 @@ fn parse_count(what: &str, value: &str) -> usize {
 
 impl Config {
     fn from_env_and_args() -> Config {
-        let env = |name: &str, default: usize| {
-            std::env::var(name).map_or(default, |v| parse_count(name, &v))
-        };
-        let mut cfg = Config {
-            reps: env("BENCH_REPS", 5),
-            items: env("BENCH_ITEMS", 1_000_000),
-        };
+        let env = |name: &str, default: usize| std::env::var(name).map_or(default, |v| parse_count(name, &v));
+        let mut cfg = Config { reps: env("BENCH_REPS", 5), items: env("BENCH_ITEMS", 1_000_000) };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -159,9 +154,7 @@ fn concurrent_once(
                     let (q, prios) = (qp.clone(), prios.clone());
                     async move {
                         for i in range {
-                            q.push(i as u64, prios[i])
-                                .await
-                                .expect("queue closed early");
+                            q.push(i as u64, prios[i]).await.expect("queue closed early");
                         }
                     }
                 };
@@ -175,17 +168,9 @@ fn concurrent_once(
                         tally
                     }
                 };
-                run_concurrent(
-                    &what,
-                    items,
-                    producers,
-                    consumers,
-                    producer,
-                    consumer,
-                    || {
-                        q.close();
-                    },
-                )
+                run_concurrent(&what, items, producers, consumers, producer, consumer, || {
+                    q.close();
+                })
                 .await
             }
             Impl::Naive => {
@@ -196,9 +181,7 @@ fn concurrent_once(
                     let (q, prios) = (qp.clone(), prios.clone());
                     async move {
                         for i in range {
-                            q.push(i as u64, prios[i])
-                                .await
-                                .expect("queue closed early");
+                            q.push(i as u64, prios[i]).await.expect("queue closed early");
                         }
                     }
                 };
@@ -212,17 +195,9 @@ fn concurrent_once(
                         tally
                     }
                 };
-                run_concurrent(
-                    &what,
-                    items,
-                    producers,
-                    consumers,
-                    producer,
-                    consumer,
-                    || {
-                        q.close();
-                    },
-                )
+                run_concurrent(&what, items, producers, consumers, producer, consumer, || {
+                    q.close();
+                })
                 .await
             }
             Impl::AsyncChannel => {
@@ -247,16 +222,7 @@ fn concurrent_once(
                         tally
                     }
                 };
-                run_concurrent(
-                    &what,
-                    items,
-                    producers,
-                    consumers,
-                    producer,
-                    consumer,
-                    || {},
-                )
-                .await
+                run_concurrent(&what, items, producers, consumers, producer, consumer, || {}).await
             }
             Impl::Mpsc => {
                 let (tx, rx) = tokio::sync::mpsc::channel::<u64>(CAPACITY);
@@ -310,10 +276,7 @@ impl Sink<'_> {
                 let (a, b) = (w[0] as usize, w[1] as usize);
                 prios[a] < prios[b] || (prios[a] == prios[b] && a < b)
             });
-            assert!(
-                sorted,
-                "{what}: items did not come out in (priority, push) order"
-            );
+            assert!(sorted, "{what}: items did not come out in (priority, push) order");
         }
     }
 }
@@ -336,8 +299,7 @@ fn depth_once(which: Impl, prios: &[i32], check_order: bool) -> Vec<Duration> {
             let q: Queue<u64> = Queue::unbounded();
             let t = Instant::now();
             for (i, &p) in prios.iter().enumerate() {
-                q.try_push(i as u64, p)
-                    .expect("unbounded queue refused an item");
+                q.try_push(i as u64, p).expect("unbounded queue refused an item");
             }
             push = t.elapsed();
             let t = Instant::now();
@@ -350,8 +312,7 @@ fn depth_once(which: Impl, prios: &[i32], check_order: bool) -> Vec<Duration> {
             let q = NaiveQueue::<u64>::bounded(usize::MAX);
             let t = Instant::now();
             for (i, &p) in prios.iter().enumerate() {
-                q.try_push(i as u64, p)
-                    .expect("unbounded queue refused an item");
+                q.try_push(i as u64, p).expect("unbounded queue refused an item");
             }
             push = t.elapsed();
             let t = Instant::now();
@@ -364,8 +325,7 @@ fn depth_once(which: Impl, prios: &[i32], check_order: bool) -> Vec<Duration> {
             let (tx, rx) = async_channel::unbounded::<u64>();
             let t = Instant::now();
             for i in 0..n {
-                tx.try_send(i as u64)
-                    .expect("unbounded channel refused an item");
+                tx.try_send(i as u64).expect("unbounded channel refused an item");
             }
             push = t.elapsed();
             let t = Instant::now();
@@ -378,8 +338,7 @@ fn depth_once(which: Impl, prios: &[i32], check_order: bool) -> Vec<Duration> {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
             let t = Instant::now();
             for i in 0..n {
-                tx.send(i as u64)
-                    .expect("unbounded channel refused an item");
+                tx.send(i as u64).expect("unbounded channel refused an item");
             }
             push = t.elapsed();
             let t = Instant::now();
@@ -455,12 +414,7 @@ struct Row {
 impl Row {
     fn new(name: String, short: &'static str, medians: &Medians, phase: usize) -> Row {
         let cells = std::array::from_fn(|c| medians[c].as_ref().map(|m| m[phase]));
-        Row {
-            name,
-            short,
-            cells,
-            mpsc_note: "",
-        }
+        Row { name, short, cells, mpsc_note: "" }
     }
 
     fn ours(&self) -> f64 {
@@ -485,21 +439,14 @@ fn print_table(rows: &[Row]) {
             Some(ns) => format!("{ns:.1}"),
             None => "n/a".to_owned(),
         };
-        let ratios: Vec<String> = [
-            (Impl::AsyncChannel, "async-channel"),
-            (Impl::Mpsc, "mpsc"),
-            (Impl::Naive, "naive"),
-        ]
-        .into_iter()
-        .filter_map(|(which, short)| {
-            let note = if which == Impl::Mpsc {
-                row.mpsc_note
-            } else {
-                ""
-            };
-            row.ratio(which).map(|r| format!("{short} {r:.2}x{note}"))
-        })
-        .collect();
+        let ratios: Vec<String> =
+            [(Impl::AsyncChannel, "async-channel"), (Impl::Mpsc, "mpsc"), (Impl::Naive, "naive")]
+                .into_iter()
+                .filter_map(|(which, short)| {
+                    let note = if which == Impl::Mpsc { row.mpsc_note } else { "" };
+                    row.ratio(which).map(|r| format!("{short} {r:.2}x{note}"))
+                })
+                .collect();
         println!(
             "| {} | {} | {} | {} | {} | {} |",
             row.name,
@@ -520,20 +467,13 @@ fn print_targets(rows: &[Row], spsc: usize, mpmc: usize, depth_pop: usize, items
     let (s, m, d) = (rows[spsc].ours(), rows[mpmc].ours(), rows[depth_pop].ours());
     let slower: Vec<String> = rows
         .iter()
-        .filter_map(|r| {
-            r.ratio(Impl::AsyncChannel)
-                .filter(|&x| x < 1.0)
-                .map(|x| (r, x))
-        })
+        .filter_map(|r| r.ratio(Impl::AsyncChannel).filter(|&x| x < 1.0).map(|x| (r, x)))
         .map(|(r, x)| format!("{} {x:.2}x", r.short))
         .collect();
     let scale = if items == 1_000_000 {
         String::new()
     } else {
-        format!(
-            " (targets are stated for 1M items; this run used {})",
-            human(items)
-        )
+        format!(" (targets are stated for 1M items; this run used {})", human(items))
     };
     println!();
     println!(
@@ -543,11 +483,7 @@ fn print_targets(rows: &[Row], spsc: usize, mpmc: usize, depth_pop: usize, items
         mark(s <= TARGET_CONCURRENT_NS),
         mark(m <= TARGET_CONCURRENT_NS),
         mark(slower.is_empty()),
-        if slower.is_empty() {
-            String::new()
-        } else {
-            format!(" (slower: {})", slower.join("; "))
-        },
+        if slower.is_empty() { String::new() } else { format!(" (slower: {})", slower.join("; ")) },
         human(items),
         mark(d < TARGET_DEPTH_POP_NS),
     );
@@ -563,10 +499,8 @@ fn main() {
     let prios: Arc<[i32]> = (0..n).map(|_| rng.random_range(0..PRIORITIES)).collect();
     // Distinct random i32 priorities, so that neither queue can share work between equal ones.
     let mut seen = HashSet::with_capacity(n);
-    let distinct: Vec<i32> = std::iter::repeat_with(|| rng.random::<i32>())
-        .filter(|p| seen.insert(*p))
-        .take(n)
-        .collect();
+    let distinct: Vec<i32> =
+        std::iter::repeat_with(|| rng.random::<i32>()).filter(|p| seen.insert(*p)).take(n).collect();
     drop(seen);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -580,61 +514,27 @@ fn main() {
     let k = human(n);
 
     eprintln!("spsc 1P/1C ...");
-    let spsc = measure("spsc", all, &cfg, |which, items, _| {
-        vec![concurrent_once(&rt, which, 1, 1, &prios, items)]
-    });
+    let spsc =
+        measure("spsc", all, &cfg, |which, items, _| vec![concurrent_once(&rt, which, 1, 1, &prios, items)]);
     eprintln!("mpmc 4P/4C ...");
-    let mpmc = measure("mpmc", all, &cfg, |which, items, _| {
-        vec![concurrent_once(&rt, which, 4, 4, &prios, items)]
-    });
+    let mpmc =
+        measure("mpmc", all, &cfg, |which, items, _| vec![concurrent_once(&rt, which, 4, 4, &prios, items)]);
     eprintln!("depth, priorities 0..10 ...");
-    let depth = measure("depth", all, &cfg, |which, items, check| {
-        depth_once(which, &prios[..items], check)
-    });
+    let depth = measure("depth", all, &cfg, |which, items, check| depth_once(which, &prios[..items], check));
     eprintln!("depth, distinct priorities ...");
     let wide = measure("depth-distinct", heaps, &cfg, |which, items, check| {
         depth_once(which, &distinct[..items], check)
     });
 
-    let mut mpmc_row = Row::new(
-        format!("mpmc 4P/4C, {k} items, prio 0..{PRIORITIES}"),
-        "mpmc",
-        &mpmc,
-        0,
-    );
+    let mut mpmc_row = Row::new(format!("mpmc 4P/4C, {k} items, prio 0..{PRIORITIES}"), "mpmc", &mpmc, 0);
     mpmc_row.mpsc_note = " (4P/1C)†";
     let rows = [
-        Row::new(
-            format!("spsc 1P/1C, {k} items, prio 0..{PRIORITIES}"),
-            "spsc",
-            &spsc,
-            0,
-        ),
+        Row::new(format!("spsc 1P/1C, {k} items, prio 0..{PRIORITIES}"), "spsc", &spsc, 0),
         mpmc_row,
-        Row::new(
-            format!("depth {k}: try_push, prio 0..{PRIORITIES}"),
-            "depth push",
-            &depth,
-            0,
-        ),
-        Row::new(
-            format!("depth {k}: try_pop, prio 0..{PRIORITIES}"),
-            "depth pop",
-            &depth,
-            1,
-        ),
-        Row::new(
-            format!("depth {k}: try_push, {k} distinct i32 prios"),
-            "",
-            &wide,
-            0,
-        ),
-        Row::new(
-            format!("depth {k}: try_pop, {k} distinct i32 prios"),
-            "",
-            &wide,
-            1,
-        ),
+        Row::new(format!("depth {k}: try_push, prio 0..{PRIORITIES}"), "depth push", &depth, 0),
+        Row::new(format!("depth {k}: try_pop, prio 0..{PRIORITIES}"), "depth pop", &depth, 1),
+        Row::new(format!("depth {k}: try_push, {k} distinct i32 prios"), "", &wide, 0),
+        Row::new(format!("depth {k}: try_pop, {k} distinct i32 prios"), "", &wide, 1),
     ];
 
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());

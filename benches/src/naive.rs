@@ -42,11 +42,7 @@ impl<T: Ord> NaiveQueue<T> {
     /// A queue holding at most `capacity` items.
     pub(crate) fn bounded(capacity: usize) -> Self {
         NaiveQueue {
-            inner: Mutex::new(Inner {
-                heap: BinaryHeap::new(),
-                next_seq: 0,
-                closed: false,
-            }),
+            inner: Mutex::new(Inner { heap: BinaryHeap::new(), next_seq: 0, closed: false }),
             not_empty: Notify::new(),
             not_full: Notify::new(),
             capacity,
@@ -54,9 +50,7 @@ impl<T: Ord> NaiveQueue<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner<T>> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Pushes if there is room now.

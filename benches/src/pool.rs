@@ -38,11 +38,7 @@ fn expected_sum(n: usize) -> u64 {
 }
 
 fn check(what: &str, n: usize, sum: u64) {
-    assert_eq!(
-        sum,
-        expected_sum(n),
-        "{what}: results do not add up: a job was lost or doubled"
-    );
+    assert_eq!(sum, expected_sum(n), "{what}: results do not add up: a job was lost or doubled");
 }
 
 async fn conveyor(n: usize, workers: usize, metrics: bool, events: bool) -> Duration {
@@ -67,11 +63,7 @@ async fn conveyor(n: usize, workers: usize, metrics: bool, events: bool) -> Dura
     let mut handles = Vec::with_capacity(n);
     for i in 0..n as u64 {
         let job = Job::new(move |_ctx| async move { Ok::<_, std::convert::Infallible>(i) });
-        handles.push(
-            pool.submit(job)
-                .await
-                .unwrap_or_else(|_| panic!("pool refused job {i}")),
-        );
+        handles.push(pool.submit(job).await.unwrap_or_else(|_| panic!("pool refused job {i}")));
     }
     let mut sum = 0u64;
     for h in handles {
@@ -156,11 +148,7 @@ fn arg(name: &str, env: &str, default: usize) -> usize {
 /// Runs `fut` as a task on the runtime's workers, as an embedding program's code would run
 /// (`block_on` would run it on the main thread, outside the runtime's worker threads).
 fn run_on(rt: &Runtime, fut: Pin<Box<dyn Future<Output = Duration> + Send>>) -> Duration {
-    rt.block_on(async {
-        tokio::spawn(fut)
-            .await
-            .unwrap_or_else(|e| panic!("benchmark task failed: {e}"))
-    })
+    rt.block_on(async { tokio::spawn(fut).await.unwrap_or_else(|e| panic!("benchmark task failed: {e}")) })
 }
 
 fn measure(
@@ -185,11 +173,7 @@ fn measure(
 fn main() {
     let reps = arg("--reps", "BENCH_REPS", 5);
     let n = arg("--jobs", "BENCH_JOBS", 1_000_000);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start a tokio runtime: {e}");
@@ -203,13 +187,9 @@ fn main() {
     }
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "conveyor") {
         // For profiling: the plain pool only.
-        let ns = measure(
-            &rt,
-            reps,
-            "conveyor 2 workers, metrics+events off",
-            n,
-            || Box::pin(conveyor(n, 2, false, false)),
-        );
+        let ns = measure(&rt, reps, "conveyor 2 workers, metrics+events off", n, || {
+            Box::pin(conveyor(n, 2, false, false))
+        });
         println!("conveyor-pool, 2 workers, metrics & events off: {ns:.1} ns/job");
         return;
     }
@@ -222,57 +202,31 @@ fn main() {
     let mut rows: Vec<(String, f64)> = Vec::new();
     let mut naive_by_workers = Vec::new();
     for workers in [2, 8] {
-        let ns = measure(
-            &rt,
-            reps,
-            &format!("naive pool, {workers} workers"),
-            n,
-            || Box::pin(naive(n, workers)),
-        );
+        let ns =
+            measure(&rt, reps, &format!("naive pool, {workers} workers"), n, || Box::pin(naive(n, workers)));
         naive_by_workers.push((workers, ns));
     }
     let mut off_by_workers = Vec::new();
     for workers in [2, 4, 8] {
-        let ns = measure(
-            &rt,
-            reps,
-            &format!("conveyor {workers} workers, metrics+events off"),
-            n,
-            || Box::pin(conveyor(n, workers, false, false)),
-        );
+        let ns = measure(&rt, reps, &format!("conveyor {workers} workers, metrics+events off"), n, || {
+            Box::pin(conveyor(n, workers, false, false))
+        });
         off_by_workers.push((workers, ns));
-        rows.push((
-            format!("conveyor-pool, {workers} workers, metrics & events off"),
-            ns,
-        ));
+        rows.push((format!("conveyor-pool, {workers} workers, metrics & events off"), ns));
     }
     // Metrics on: a real Prometheus recorder, as the `conveyor` binary installs.
     if let Err(e) = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
         eprintln!("could not install the Prometheus recorder: {e}");
     }
-    let metrics_ns = measure(&rt, reps, "conveyor 2 workers, metrics on", n, || {
-        Box::pin(conveyor(n, 2, true, false))
+    let metrics_ns =
+        measure(&rt, reps, "conveyor 2 workers, metrics on", n, || Box::pin(conveyor(n, 2, true, false)));
+    rows.push(("conveyor-pool, 2 workers, metrics on (Prometheus recorder)".into(), metrics_ns));
+    let events_ns = measure(&rt, reps, "conveyor 2 workers, metrics+events on", n, || {
+        Box::pin(conveyor(n, 2, true, true))
     });
-    rows.push((
-        "conveyor-pool, 2 workers, metrics on (Prometheus recorder)".into(),
-        metrics_ns,
-    ));
-    let events_ns = measure(
-        &rt,
-        reps,
-        "conveyor 2 workers, metrics+events on",
-        n,
-        || Box::pin(conveyor(n, 2, true, true)),
-    );
-    rows.push((
-        "conveyor-pool, 2 workers, metrics & events on (1 subscriber)".into(),
-        events_ns,
-    ));
+    rows.push(("conveyor-pool, 2 workers, metrics & events on (1 subscriber)".into(), events_ns));
     for (workers, ns) in &naive_by_workers {
-        rows.push((
-            format!("naive pool (async-channel + oneshot), {workers} workers"),
-            *ns,
-        ));
+        rows.push((format!("naive pool (async-channel + oneshot), {workers} workers"), *ns));
     }
     rows.push(("tokio JoinSet (spawn + join_next)".into(), js));
 
@@ -280,17 +234,10 @@ fn main() {
     println!("| scenario | ns/job | jobs/s | vs JoinSet | vs naive pool (2 workers) |");
     println!("|---|---:|---:|---:|---:|");
     for (name, ns) in &rows {
-        println!(
-            "| {name} | {ns:.1} | {:.2}M | {:.2}x | {:.2}x |",
-            1e3 / ns,
-            js / ns,
-            naive2 / ns
-        );
+        println!("| {name} | {ns:.1} | {:.2}M | {:.2}x | {:.2}x |", 1e3 / ns, js / ns, naive2 / ns);
     }
     let off = off_by_workers.iter().map(|&(_, ns)| ns);
-    let (lo, hi) = off
-        .clone()
-        .fold((f64::MAX, 0.0f64), |(lo, hi), ns| (lo.min(ns), hi.max(ns)));
+    let (lo, hi) = off.clone().fold((f64::MAX, 0.0f64), |(lo, hi), ns| (lo.min(ns), hi.max(ns)));
     let spread = (hi - lo) / lo * 100.0;
     let off2 = off_by_workers[0].1;
     let mark = |ok: bool| if ok { "✓" } else { "✗" };

@@ -49,13 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     sleep(Duration::from_millis(1000)).await;
     say(t0, format!("main: cancel (status {:?})", handle.status()));
     handle.cancel();
-    say(
-        t0,
-        format!(
-            "main: cancel requested (status {:?}), awaiting the job",
-            handle.status()
-        ),
-    );
+    say(t0, format!("main: cancel requested (status {:?}), awaiting the job", handle.status()));
     let result = handle.await;
     say(t0, format!("main: job ended: {:?}", result));
     Ok(())

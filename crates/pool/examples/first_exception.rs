@@ -51,11 +51,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // asyncio.wait(..., return_when=FIRST_EXCEPTION)
     let mut done = vec![false; handles.len()];
     let mut failure: Option<(usize, JobError)> = None;
-    let mut waiting: FuturesUnordered<_> = handles
-        .iter_mut()
-        .enumerate()
-        .map(|(i, h)| async move { (i, h.await) })
-        .collect();
+    let mut waiting: FuturesUnordered<_> =
+        handles.iter_mut().enumerate().map(|(i, h)| async move { (i, h.await) }).collect();
     while let Some((i, result)) = waiting.next().await {
         done[i] = true;
         if let Err(err) = result {
@@ -64,16 +61,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
     }
     drop(waiting); // gives the handles back
-    let pending: Vec<_> = handles
-        .into_iter()
-        .zip(1..)
-        .filter(|(_, n)| !done[n - 1])
-        .collect();
-    println!(
-        "done({}) pending({}): cancelling the rest",
-        4 - pending.len(),
-        pending.len()
-    );
+    let pending: Vec<_> = handles.into_iter().zip(1..).filter(|(_, n)| !done[n - 1]).collect();
+    println!("done({}) pending({}): cancelling the rest", 4 - pending.len(), pending.len());
     for (h, _) in &pending {
         h.cancel();
     }

@@ -35,10 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let results = try_join_all(handles).await?; // asyncio.gather(*tasks)
-    println!(
-        "{:>5} ms  gathered, in submit order:",
-        t0.elapsed().as_millis()
-    );
+    println!("{:>5} ms  gathered, in submit order:", t0.elapsed().as_millis());
     for r in results {
         println!("          {r}");
     }

@@ -21,11 +21,7 @@ use conveyor_pool::{Job, JobError, Pool};
 use tokio::time::sleep;
 
 /// A call to a service that answers after `latency`, and aborts when told to stop.
-fn request(
-    t0: Instant,
-    service: &'static str,
-    latency: Duration,
-) -> Job<impl conveyor_pool::Run<String>> {
+fn request(t0: Instant, service: &'static str, latency: Duration) -> Job<impl conveyor_pool::Run<String>> {
     Job::new(move |ctx| async move {
         tokio::select! {
             _ = sleep(latency) => Ok::<_, std::io::Error>(format!("{service} data")),
@@ -45,29 +41,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ms = || t0.elapsed().as_millis();
     let pool = Pool::builder().workers(2).build();
 
-    let map = pool
-        .submit(request(t0, "city_map", Duration::from_millis(200)))
-        .await?;
-    let jams = pool
-        .submit(request(t0, "traffic_jams", Duration::from_secs(10)))
-        .await?;
+    let map = pool.submit(request(t0, "city_map", Duration::from_millis(200))).await?;
+    let jams = pool.submit(request(t0, "traffic_jams", Duration::from_secs(10))).await?;
 
     let map = map.await?; // the main data: an error here would fail the request
     println!("{:>5} ms  got {map:?} (in time)", ms());
     let jams = match jams.await {
         Ok(jams) => Some(jams),
         Err(JobError::TimedOut) => {
-            println!(
-                "{:>5} ms  Problems with traffic_jams service: timed out",
-                ms()
-            );
+            println!("{:>5} ms  Problems with traffic_jams service: timed out", ms());
             None
         }
         Err(other) => return Err(other.into()),
     };
-    println!(
-        "{:>5} ms  response: map = {map:?}, traffic jams = {jams:?}",
-        ms()
-    );
+    println!("{:>5} ms  response: map = {map:?}, traffic jams = {jams:?}", ms());
     Ok(())
 }

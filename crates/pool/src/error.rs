@@ -120,13 +120,8 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in a fixed order.
-    pub const ALL: [Outcome; 5] = [
-        Outcome::Succeeded,
-        Outcome::Failed,
-        Outcome::Panicked,
-        Outcome::TimedOut,
-        Outcome::Cancelled,
-    ];
+    pub const ALL: [Outcome; 5] =
+        [Outcome::Succeeded, Outcome::Failed, Outcome::Panicked, Outcome::TimedOut, Outcome::Cancelled];
 
     /// The snake_case name used in metrics labels and ledgers.
     ///

@@ -191,9 +191,7 @@ impl Stream for Events {
                 }
                 Poll::Ready(Some(Ok(event)))
             }
-            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
-                Poll::Ready(Some(Err(Missed(n))))
-            }
+            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => Poll::Ready(Some(Err(Missed(n)))),
             Poll::Ready(None) => {
                 self.inner = None;
                 Poll::Ready(None)

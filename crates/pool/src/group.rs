@@ -152,7 +152,12 @@ impl<T: Send + 'static> JobSet<T> {
     /// # }
     /// ```
     pub fn new(pool: &Pool) -> Self {
-        JobSet { pool: pool.clone(), running: FuturesUnordered::new(), cancellers: Vec::new(), on_drop: OnDrop::Cancel }
+        JobSet {
+            pool: pool.clone(),
+            running: FuturesUnordered::new(),
+            cancellers: Vec::new(),
+            on_drop: OnDrop::Cancel,
+        }
     }
 
     /// Chooses what dropping the set does to its unfinished jobs. Default: [`OnDrop::Cancel`].

@@ -294,9 +294,6 @@ impl<T> Unpin for JobHandle<T> {}
 
 impl<T> fmt::Debug for JobHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JobHandle")
-            .field("id", &self.id())
-            .field("status", &self.status())
-            .finish()
+        f.debug_struct("JobHandle").field("id", &self.id()).field("status", &self.status()).finish()
     }
 }

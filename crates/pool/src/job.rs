@@ -257,7 +257,8 @@ impl<F> Job<Blocking<F>> {
 impl<R> Job<R> {
     /// How long after submission the job becomes runnable, if it has to wait at all.
     pub(crate) fn start_delay(&self) -> Option<Duration> {
-        let until = self.options.not_before.and_then(|at| at.duration_since(std::time::SystemTime::now()).ok());
+        let until =
+            self.options.not_before.and_then(|at| at.duration_since(std::time::SystemTime::now()).ok());
         let delay = match (self.options.delay, until) {
             (Some(a), Some(b)) => a.max(b),
             (a, b) => a.or(b)?,

@@ -40,7 +40,12 @@ struct Bucket {
 impl Bucket {
     fn new(count: u32, per: Duration) -> Self {
         let count = count.max(1);
-        Bucket { capacity: f64::from(count), tokens: f64::from(count), refill: per / count, last: Instant::now() }
+        Bucket {
+            capacity: f64::from(count),
+            tokens: f64::from(count),
+            refill: per / count,
+            last: Instant::now(),
+        }
     }
 
     fn refresh(&mut self, now: Instant) {
@@ -49,7 +54,8 @@ impl Bucket {
         if self.refill.is_zero() {
             self.tokens = self.capacity;
         } else {
-            self.tokens = (self.tokens + elapsed.as_secs_f64() / self.refill.as_secs_f64()).min(self.capacity);
+            self.tokens =
+                (self.tokens + elapsed.as_secs_f64() / self.refill.as_secs_f64()).min(self.capacity);
         }
     }
 
@@ -168,7 +174,11 @@ impl Limits {
     }
 
     /// Applies `change` to `key`'s settings; returns what may start now.
-    pub(crate) fn configure(&self, key: &Arc<str>, change: impl FnOnce(&mut Settings<'_>)) -> (Vec<Item>, Option<Duration>) {
+    pub(crate) fn configure(
+        &self,
+        key: &Arc<str>,
+        change: impl FnOnce(&mut Settings<'_>),
+    ) -> (Vec<Item>, Option<Duration>) {
         let mut keys = self.lock();
         let state = keys.entry(key.clone()).or_default();
         change(&mut Settings { state });

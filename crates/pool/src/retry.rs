@@ -230,10 +230,7 @@ impl RetryPolicy {
     /// });
     /// # let _ = p;
     /// ```
-    pub fn retry_if(
-        mut self,
-        predicate: impl Fn(&AttemptError<'_>) -> bool + Send + Sync + 'static,
-    ) -> Self {
+    pub fn retry_if(mut self, predicate: impl Fn(&AttemptError<'_>) -> bool + Send + Sync + 'static) -> Self {
         self.retry_if = Some(Arc::new(predicate));
         self
     }
@@ -297,8 +294,8 @@ mod tests {
 
     #[test]
     fn exponential_doubles_then_caps() {
-        let p = RetryPolicy::exponential(10, Duration::from_millis(100))
-            .max_delay(Duration::from_millis(500));
+        let p =
+            RetryPolicy::exponential(10, Duration::from_millis(100)).max_delay(Duration::from_millis(500));
         let delays: Vec<_> = (1..=5).map(|a| p.delay(a).as_millis()).collect();
         assert_eq!(delays, [100, 200, 400, 500, 500]);
     }

@@ -63,16 +63,9 @@ fn two_poppers_one_pusher_then_close() {
         q.try_push(1, 0).unwrap();
         q.try_push(2, 0).unwrap();
         assert!(q.close());
-        let mut all: Vec<u32> = poppers
-            .into_iter()
-            .flat_map(|p| p.join().unwrap())
-            .collect();
+        let mut all: Vec<u32> = poppers.into_iter().flat_map(|p| p.join().unwrap()).collect();
         all.sort_unstable();
-        assert_eq!(
-            all,
-            [1, 2],
-            "each item delivered exactly once, and both poppers ended"
-        );
+        assert_eq!(all, [1, 2], "each item delivered exactly once, and both poppers ended");
     });
 }
 
@@ -159,10 +152,7 @@ fn permit_after_close_with_two_poppers_all_terminate() {
             .collect();
         assert!(q.close());
         permit.push(7, 0);
-        let all: Vec<u32> = poppers
-            .into_iter()
-            .flat_map(|p| p.join().unwrap())
-            .collect();
+        let all: Vec<u32> = poppers.into_iter().flat_map(|p| p.join().unwrap()).collect();
         assert_eq!(all, [7]);
     });
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use crate::error::{ClosedError, PushError, TryPopError, TryPushError};
 use crate::future::{Pop, Push, Reserve};
 use crate::loom::{Arc, Mutex, lock};
-use crate::stream::PopStream;
 use crate::store::{Aging, Order, Store};
+use crate::stream::PopStream;
 use crate::waiters::WaitList;
 
 /// Identifies a queued item so that [`Queue::remove`] can take it out again.
@@ -534,8 +534,7 @@ impl<T> Queue<T> {
         let mut state = lock(&self.shared.state);
         match state.store.pop() {
             Some(item) => {
-                let waker =
-                    state.pushers.has_sleepers().then(|| state.pushers.notify_one()).flatten();
+                let waker = state.pushers.has_sleepers().then(|| state.pushers.notify_one()).flatten();
                 let finished = state.finished().then(|| state.poppers.notify_all());
                 drop(state);
                 wake(waker);

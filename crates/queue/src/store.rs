@@ -162,11 +162,7 @@ pub(crate) struct Store<T> {
 }
 
 fn dense_index(priority: i32) -> Option<usize> {
-    if (DENSE_MIN..=DENSE_MAX).contains(&priority) {
-        Some((priority - DENSE_MIN) as usize)
-    } else {
-        None
-    }
+    if (DENSE_MIN..=DENSE_MAX).contains(&priority) { Some((priority - DENSE_MIN) as usize) } else { None }
 }
 
 impl<T> Store<T> {

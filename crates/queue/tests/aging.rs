@@ -15,11 +15,7 @@ async fn a_stream_of_priority_0_items_cannot_starve_a_priority_9_item() {
     // Every step a fresh priority-0 item arrives and one item is served.
     for tick in 0..9 {
         q.try_push("new", 0).unwrap();
-        assert_eq!(
-            q.try_pop(),
-            Ok("new"),
-            "tick {tick}: the old item is still behind"
-        );
+        assert_eq!(q.try_pop(), Ok("new"), "tick {tick}: the old item is still behind");
         advance(STEP).await;
     }
     // 9 steps have passed: the old item's effective priority is 9 - 9 = 0, equal to a fresh
@@ -35,11 +31,7 @@ async fn just_before_nine_steps_the_priority_9_item_still_waits() {
     q.try_push("old", 9).unwrap();
     advance(9 * STEP - Duration::from_nanos(1)).await;
     q.try_push("new", 0).unwrap();
-    assert_eq!(
-        q.try_pop(),
-        Ok("new"),
-        "effective priority 1 still loses to 0"
-    );
+    assert_eq!(q.try_pop(), Ok("new"), "effective priority 1 still loses to 0");
     advance(Duration::from_nanos(1)).await;
     q.try_push("newer", 0).unwrap();
     assert_eq!(q.try_pop(), Ok("old"));
@@ -54,11 +46,7 @@ async fn with_aging_off_order_is_strict_forever() {
         assert_eq!(q.try_pop(), Ok("new"), "tick {tick}");
         advance(STEP).await;
     }
-    assert_eq!(
-        q.try_pop(),
-        Ok("old"),
-        "served only once nothing better is queued"
-    );
+    assert_eq!(q.try_pop(), Ok("old"), "served only once nothing better is queued");
 }
 
 #[tokio::test(start_paused = true)]
@@ -88,11 +76,7 @@ async fn aging_reaches_sparse_priorities() {
     q.try_push("floor", i32::MIN).unwrap();
     advance(Duration::from_millis(999)).await;
     q.try_push("zero", 0).unwrap();
-    assert_eq!(
-        q.try_pop(),
-        Ok("floor"),
-        "i32::MIN ages without overflow and stays first"
-    );
+    assert_eq!(q.try_pop(), Ok("floor"), "i32::MIN ages without overflow and stays first");
     assert_eq!(q.try_pop(), Ok("zero"), "far is at effective priority 1");
     advance(Duration::from_millis(1)).await;
     q.try_push("zero again", 0).unwrap();

@@ -84,10 +84,7 @@ fn push_waits_while_full_and_pop_wakes_it() {
     assert_eq!(q.len(), 2, "a waiting push queues nothing");
 
     assert_eq!(q.try_pop(), Ok(0));
-    assert!(
-        push.is_woken(),
-        "pop frees a slot and wakes the waiting pusher"
-    );
+    assert!(push.is_woken(), "pop frees a slot and wakes the waiting pusher");
     assert_ready_ok!(push.poll());
     assert_eq!(q.len(), 2);
     assert_eq!(q.try_pop(), Ok(1));
@@ -113,10 +110,7 @@ fn remove_wakes_a_waiting_push() {
     let mut push = task::spawn(q.push(3, 0));
     assert_pending!(push.poll());
     assert_eq!(q.remove(k), Some(1));
-    assert!(
-        push.is_woken(),
-        "remove frees a slot and wakes the waiting pusher"
-    );
+    assert!(push.is_woken(), "remove frees a slot and wakes the waiting pusher");
     assert_ready_ok!(push.poll());
     assert_eq!(q.drain(), [2, 3]);
 }
@@ -206,10 +200,7 @@ async fn dropping_a_permit_frees_the_slot_and_wakes_a_pusher() {
     let mut push = task::spawn(q.push(2, 0));
     assert_pending!(push.poll());
     drop(permit);
-    assert!(
-        push.is_woken(),
-        "a dropped permit gives its slot to a waiting pusher"
-    );
+    assert!(push.is_woken(), "a dropped permit gives its slot to a waiting pusher");
     assert_ready_ok!(push.poll());
     assert_eq!(q.try_pop(), Ok(2));
 }

@@ -183,15 +183,8 @@ fn dropped_push_loses_nothing_and_passes_its_wake_up_on() {
     assert!(!second.is_woken());
     drop(first);
     assert!(q.is_empty(), "the dropped push queued nothing");
-    assert_eq!(
-        Arc::strong_count(&dropped_item),
-        1,
-        "its item dropped with the future"
-    );
-    assert!(
-        second.is_woken(),
-        "the freed slot's wake-up passes to the next pusher"
-    );
+    assert_eq!(Arc::strong_count(&dropped_item), 1, "its item dropped with the future");
+    assert!(second.is_woken(), "the freed slot's wake-up passes to the next pusher");
     assert_ready_ok!(second.poll());
     assert_eq!(q.len(), 1);
     assert_eq!(*q.try_pop().unwrap(), 2);
@@ -290,8 +283,5 @@ async fn pop_with_timeout_in_select_loses_nothing() {
     q.close();
     let (got, timeouts) = consumer.await.unwrap();
     assert_eq!(got, (0..10).collect::<Vec<_>>());
-    assert!(
-        timeouts >= 10,
-        "the consumer really gave up in between ({timeouts})"
-    );
+    assert!(timeouts >= 10, "the consumer really gave up in between ({timeouts})");
 }

@@ -57,10 +57,7 @@ async fn push_after_close_hands_the_item_back() {
     q.close();
     let PushError(item) = q.push(String::from("job"), 0).await.unwrap_err();
     assert_eq!(item, "job");
-    assert_eq!(
-        q.try_push(String::from("j2"), 0),
-        Err(TryPushError::Closed("j2".into()))
-    );
+    assert_eq!(q.try_push(String::from("j2"), 0), Err(TryPushError::Closed("j2".into())));
     assert_eq!(q.reserve().await.unwrap_err(), ClosedError);
     assert!(q.is_empty());
 }
@@ -160,10 +157,7 @@ async fn last_pop_after_close_wakes_the_other_waiting_consumers() {
     permit.push(1, 0);
     assert!(pop1.is_woken());
     assert_ready_eq!(pop1.poll(), Some(1));
-    assert!(
-        pop2.is_woken(),
-        "the queue is finished: the other consumer must be told"
-    );
+    assert!(pop2.is_woken(), "the queue is finished: the other consumer must be told");
     assert_ready_eq!(pop2.poll(), None);
 }
 
@@ -180,10 +174,7 @@ async fn last_try_pop_after_close_wakes_waiting_consumers() {
     permit.push(1, 0);
     assert_eq!(q.try_pop(), Ok(1));
     assert!(pop1.is_woken());
-    assert!(
-        pop2.is_woken(),
-        "the queue is finished: every consumer must be told"
-    );
+    assert!(pop2.is_woken(), "the queue is finished: every consumer must be told");
     assert_ready_eq!(pop1.poll(), None);
     assert_ready_eq!(pop2.poll(), None);
 }

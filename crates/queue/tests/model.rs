@@ -65,8 +65,7 @@ struct Model {
 
 impl Model {
     fn has_room(&self) -> bool {
-        self.capacity
-            .is_none_or(|c| self.items.len() + self.reserved < c)
+        self.capacity.is_none_or(|c| self.items.len() + self.reserved < c)
     }
 
     fn finished(&self) -> bool {
@@ -119,14 +118,7 @@ fn run(ops: Vec<Op>, capacity: Option<usize>, lifo: bool) -> Result<(), TestCase
         builder = builder.lifo();
     }
     let q: Queue<u32> = builder.build();
-    let mut m = Model {
-        items: Vec::new(),
-        next_seq: 0,
-        reserved: 0,
-        closed: false,
-        capacity,
-        lifo,
-    };
+    let mut m = Model { items: Vec::new(), next_seq: 0, reserved: 0, closed: false, capacity, lifo };
     let mut permits: Vec<Permit<'_, u32>> = Vec::new();
     // Every key handed out, with the model's sequence number for it.
     let mut keys: Vec<(Key, u64)> = Vec::new();
@@ -270,11 +262,7 @@ fn run(ops: Vec<Op>, capacity: Option<usize>, lifo: bool) -> Result<(), TestCase
     }
     prop_assert_eq!(q.try_pop(), Err(TryPopError::Closed));
     prop_assert_eq!(q.pop().now_or_never(), Some(None));
-    prop_assert_eq!(
-        accepted,
-        delivered,
-        "every accepted item came out exactly once"
-    );
+    prop_assert_eq!(accepted, delivered, "every accepted item came out exactly once");
     Ok(())
 }
 

@@ -51,26 +51,13 @@ fn negative_priorities_come_before_zero() {
     q.try_push("minus one", -1).unwrap();
     q.try_push("minus sixty-four", -64).unwrap();
     q.try_push("plus one", 1).unwrap();
-    assert_eq!(
-        drain_by_try_pop(&q),
-        ["minus sixty-four", "minus one", "zero", "plus one"]
-    );
+    assert_eq!(drain_by_try_pop(&q), ["minus sixty-four", "minus one", "zero", "plus one"]);
 }
 
 #[test]
 fn huge_priorities_use_the_sparse_path_and_stay_ordered() {
     let q = Queue::unbounded();
-    let prios = [
-        i32::MAX,
-        64,
-        -65,
-        i32::MIN,
-        1_000_000,
-        -1_000_000,
-        64,
-        i32::MAX,
-        i32::MIN,
-    ];
+    let prios = [i32::MAX, 64, -65, i32::MIN, 1_000_000, -1_000_000, 64, i32::MAX, i32::MIN];
     for (i, p) in prios.iter().enumerate() {
         q.try_push(i, *p).unwrap();
     }

@@ -65,11 +65,7 @@ fn key_from_another_queue_matches_nothing_of_a_different_priority() {
 #[test]
 fn remove_head_middle_and_tail_of_a_bucket() {
     for lifo in [false, true] {
-        let q = if lifo {
-            Queue::builder().lifo().build()
-        } else {
-            Queue::unbounded()
-        };
+        let q = if lifo { Queue::builder().lifo().build() } else { Queue::unbounded() };
         let keys: Vec<_> = (0..6).map(|i| q.try_push(i, 2).unwrap()).collect();
         assert_eq!(q.remove(keys[0]), Some(0));
         assert_eq!(q.remove(keys[5]), Some(5));
@@ -133,11 +129,7 @@ fn remove_after_drain_and_after_close() {
     let c = q.try_push(3, 0).unwrap();
     q.close();
     assert_eq!(q.remove(b), None);
-    assert_eq!(
-        q.remove(c),
-        Some(3),
-        "a closed queue still gives queued items back"
-    );
+    assert_eq!(q.remove(c), Some(3), "a closed queue still gives queued items back");
     assert_eq!(q.try_pop(), Err(conveyor_queue::TryPopError::Closed));
 }
 

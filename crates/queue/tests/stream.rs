@@ -32,11 +32,7 @@ fn stream_waits_while_open_and_ends_only_when_drained() {
     q.try_push(2, 0).unwrap();
     q.close();
     assert!(s.is_woken());
-    assert_ready_eq!(
-        s.poll_next(),
-        Some(2),
-        "close does not cut off queued items"
-    );
+    assert_ready_eq!(s.poll_next(), Some(2), "close does not cut off queued items");
     assert_ready_eq!(s.poll_next(), None);
     assert_ready_eq!(s.poll_next(), None, "stays ended");
 }

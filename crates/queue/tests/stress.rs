@@ -92,9 +92,7 @@ async fn consume(q: Queue<u32>, id: u32) -> ConsumerReport {
 
 async fn run(producers: u32, consumers: u32, per_producer: u32, capacity: usize) {
     let q = Queue::bounded(capacity);
-    let consumer_tasks: Vec<_> = (0..consumers)
-        .map(|id| tokio::spawn(consume(q.clone(), id)))
-        .collect();
+    let consumer_tasks: Vec<_> = (0..consumers).map(|id| tokio::spawn(consume(q.clone(), id))).collect();
     let producer_tasks: Vec<_> = (0..producers)
         .map(|id| {
             let range = id * per_producer..(id + 1) * per_producer;
@@ -121,15 +119,11 @@ async fn run(producers: u32, consumers: u32, per_producer: u32, capacity: usize)
             }
         }
         let missing: Vec<_> = (0..total).filter(|&i| !seen[i]).take(10).collect();
-        assert!(
-            missing.is_empty(),
-            "items never popped (first 10): {missing:?}"
-        );
+        assert!(missing.is_empty(), "items never popped (first 10): {missing:?}");
         (cancelled_reserves, cancelled_pops)
     };
-    let (cancelled_reserves, cancelled_pops) = tokio::time::timeout(WATCHDOG, work)
-        .await
-        .expect("stress run hung: a wake-up was lost");
+    let (cancelled_reserves, cancelled_pops) =
+        tokio::time::timeout(WATCHDOG, work).await.expect("stress run hung: a wake-up was lost");
     assert!(q.is_empty());
     assert_eq!(q.try_pop(), Err(conveyor_queue::TryPopError::Closed));
     // The cancellation paths were really exercised.
