@@ -14,6 +14,8 @@
 //! events on (one subscriber draining them). Every run checks that every job's result came
 //! back exactly once.
 
+// Shared with the queue benchmark, which uses more of it.
+#[allow(dead_code)]
 mod harness;
 
 use std::future::Future;
