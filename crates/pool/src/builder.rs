@@ -35,7 +35,7 @@ pub struct PoolBuilder {
     pub(crate) workers: usize,
     pub(crate) capacity: usize,
     pub(crate) default_timeout: Option<Duration>,
-    pub(crate) default_retry: Option<RetryPolicy>,
+    pub(crate) default_retry: Option<Arc<RetryPolicy>>,
     pub(crate) default_kind: Arc<str>,
     pub(crate) grace: Duration,
     pub(crate) event_buffer: usize,
@@ -158,7 +158,7 @@ impl PoolBuilder {
     /// # }
     /// ```
     pub fn default_retry(mut self, policy: RetryPolicy) -> Self {
-        self.default_retry = Some(policy);
+        self.default_retry = Some(Arc::new(policy));
         self
     }
 

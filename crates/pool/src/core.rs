@@ -93,7 +93,7 @@ pub(crate) struct Core {
     pub(crate) kind: Option<Arc<str>>,
     pub(crate) priority: i32,
     pub(crate) timeout: Option<Duration>,
-    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) retry: Option<Arc<RetryPolicy>>,
     pub(crate) shield: bool,
     /// The concurrency/rate key, if any.
     pub(crate) key: Option<Arc<str>>,
@@ -129,7 +129,7 @@ impl Core {
         kind: Option<Arc<str>>,
         priority: i32,
         timeout: Option<Duration>,
-        retry: Option<RetryPolicy>,
+        retry: Option<Arc<RetryPolicy>>,
         shield: bool,
         key: Option<Arc<str>>,
         metrics: Option<Arc<KindMetrics>>,

@@ -147,7 +147,7 @@ pub(crate) struct JobOptions {
     pub(crate) kind: Option<Arc<str>>,
     pub(crate) priority: i32,
     pub(crate) timeout: Option<Duration>,
-    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) retry: Option<Arc<RetryPolicy>>,
     pub(crate) shield: bool,
     pub(crate) delay: Option<Duration>,
     pub(crate) not_before: Option<std::time::SystemTime>,
@@ -340,7 +340,7 @@ impl<R> Job<R> {
     /// # let _ = job;
     /// ```
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.options.retry = Some(policy);
+        self.options.retry = Some(Arc::new(policy));
         self
     }
 

@@ -56,7 +56,7 @@ pub(crate) struct Inner {
     pub(crate) signal: Notify,
     pub(crate) grace: Duration,
     default_timeout: Option<Duration>,
-    default_retry: Option<crate::RetryPolicy>,
+    default_retry: Option<Arc<crate::RetryPolicy>>,
     default_kind: Arc<str>,
     epoch: Instant,
     epoch_wall: SystemTime,
