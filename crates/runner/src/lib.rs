@@ -28,6 +28,7 @@
 pub mod cli;
 pub mod exit;
 pub mod exporter;
+pub mod kind;
 pub mod ledger;
 pub mod plan;
 pub mod progress;

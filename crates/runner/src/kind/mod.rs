@@ -1,0 +1,164 @@
+//! Job kinds: what each `kind` of a job file does when it runs.
+//!
+//! [`run`] turns one [`JobSpec`] into one attempt's work, the async body of a pool job:
+//! the runner wraps it in [`Job::new`](conveyor_pool::Job::new) and maps its result to the
+//! ledger — [`KindOutput`] on success, [`KindError`] (whose `Display` is the ledger's
+//! `error`) on failure, both carrying `exit_code` and `output_tail` for `exec` and `shell`.
+//! [`KindEnv`] holds what all jobs of a run share: `--allow-shell`, `--seed`, the output
+//! bound and the HTTP client.
+//!
+//! ```
+//! use conveyor::kind::{self, KindEnv};
+//! use conveyor::spec::{parse_str, ParseOptions};
+//! use conveyor_pool::{Job, Pool};
+//! use std::sync::Arc;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> anyhow::Result<()> {
+//! let batch = parse_str("jobs.jsonl", r#"{"id": "n", "kind": "noop"}"#, &ParseOptions::default())
+//!     .unwrap();
+//! let spec = Arc::new(batch.jobs[0].clone());
+//! let env = KindEnv::new(false, 42)?;
+//!
+//! let pool = Pool::builder().workers(1).build();
+//! let handle = pool
+//!     .submit(Job::new(move |ctx| {
+//!         let (spec, env) = (spec.clone(), env.clone());
+//!         async move { kind::run(&spec, &ctx, &env).await }
+//!     }))
+//!     .await?;
+//! let output = handle.await?;
+//! assert_eq!(output.exit_code, None);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The kinds
+//!
+//! | kind | does | fails when |
+//! |---|---|---|
+//! | `sleep` | waits `duration` | cancelled |
+//! | `noop` | nothing, without allocating | never |
+//! | `fail` | fails with chance `probability`, seeded by `--seed`, the job id and the attempt | the draw says so |
+//! | `cpu` | `rounds` of SHA-256 on tokio's blocking threads | cancelled |
+//! | `exec` | runs `program` with `args`, `env`, `cwd`, no shell | not startable, non-zero exit, signal, cancelled |
+//! | `shell` | runs `sh -c script` | without `--allow-shell`; as `exec` |
+//! | `http` | one request: `method`, `url`, `headers`, `body` | transport error, status not `expect_status` (any 2xx by default), cancelled |
+//!
+//! # Cancellation
+//!
+//! Every kind stops when [`JobContext::cancelled`] fires (the pool fires it for a cancel, a
+//! timeout and a shutdown) and returns [`KindError`] `"cancelled"`; the pool then reports
+//! the job as cancelled or timed out, whatever the error says.
+//!
+//! `cpu` runs on tokio's blocking threads through `spawn_blocking` *inside* [`run`], so the
+//! runner submits every kind the same way, with [`Job::new`](conveyor_pool::Job::new); the
+//! hashing loop checks [`JobContext::is_cancelled`] every 4096 rounds.
+//!
+//! # Processes (`exec`, `shell`)
+//!
+//! A program runs as the leader of its own process group, stdin from `/dev/null`, stdout and
+//! stderr into one pipe (as `2>&1` does, so they interleave in the order they were written),
+//! read as it arrives into a buffer that keeps the last [`KindEnv::output_limit`] bytes.
+//! The whole group is stopped — `SIGTERM`, then `SIGKILL` after [`KindEnv::kill_grace`] —
+//! when the attempt is cancelled or times out, and also when the program exits while
+//! processes it started in its group still run (a job is its process group, as a systemd
+//! unit is its cgroup): no job leaves processes behind, and its output always ends. If the
+//! future is dropped (the pool's grace period ran out), the group gets `SIGKILL` at once.
+//! A program that must outlive its job has to leave the group (`setsid`).
+//!
+//! Exit code 0 succeeds. Anything else fails, with the ledger's `exit_code` set: ``"`make`
+//! exited with code 2"`` (`"shell script exited with code 2"` for `shell`). A program
+//! killed by a signal has no exit code: ``"`make` was killed by SIGKILL"``. A program that
+//! cannot start says why: ``"program `convert` not found in PATH"``, ``"working directory
+//! `out` not found"``.
+//!
+//! # Cancel safety
+//!
+//! Dropping the future of [`run`] abandons the attempt: a process group is killed
+//! (`SIGKILL`), an HTTP request is aborted, a `sleep` just ends. A `cpu` loop cannot be
+//! interrupted: it runs on its blocking thread until its next check sees the attempt
+//! cancelled (the pool signals before it drops), or to its end.
+
+mod cpu;
+mod env;
+mod error;
+mod exec;
+mod fail;
+mod http;
+mod noop;
+mod process;
+mod shell;
+mod sleep;
+mod tail;
+
+pub use env::{DEFAULT_KILL_GRACE, DEFAULT_OUTPUT_LIMIT, KindEnv};
+pub use error::{KindError, KindOutput};
+
+use conveyor_pool::JobContext;
+
+use crate::spec::{JobKind, JobSpec};
+
+/// Runs one attempt of `spec`: the async body of the job's pool job.
+///
+/// Call it once per attempt (the closure given to [`Job::new`](conveyor_pool::Job::new) is
+/// called once per attempt); the `fail` kind draws anew for each attempt.
+///
+/// The future is small (64 bytes): the kinds that need much state (`sleep` — a timer —,
+/// `exec`, `shell`, `http`) box their own, so a `noop` job costs neither an allocation nor
+/// a large future.
+///
+/// # Errors
+///
+/// [`KindError`] when the job failed; its `Display` is the ledger's `error` text, and for
+/// `exec` and `shell` it carries the exit code and output tail. See the [module
+/// docs](self) for when each kind fails.
+///
+/// # Cancel safety
+///
+/// Dropping the future abandons the attempt and cleans up: see the [module docs](self).
+///
+/// # Examples
+///
+/// ```
+/// use conveyor::kind::{self, KindEnv};
+/// use conveyor::spec::{parse_str, ParseOptions};
+/// use conveyor_pool::{Job, JobError, Pool};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> anyhow::Result<()> {
+/// let text = r#"{"id": "f", "kind": "fail", "message": "disk on fire"}"#;
+/// let spec = parse_str("jobs.jsonl", text, &ParseOptions::default()).unwrap().jobs.remove(0);
+/// let env = KindEnv::new(false, 7)?;
+///
+/// let pool = Pool::builder().build();
+/// let handle = pool
+///     .submit(Job::new(move |ctx| {
+///         let (spec, env) = (spec.clone(), env.clone());
+///         async move { kind::run(&spec, &ctx, &env).await }
+///     }))
+///     .await?;
+/// let Err(JobError::Failed(err)) = handle.await else { panic!("should fail") };
+/// assert_eq!(err.to_string(), "disk on fire");
+/// # Ok(())
+/// # }
+/// ```
+pub async fn run(spec: &JobSpec, ctx: &JobContext, env: &KindEnv) -> Result<KindOutput, KindError> {
+    match &spec.kind {
+        JobKind::Noop => noop::run(),
+        JobKind::Sleep { duration } => Box::pin(sleep::run(*duration, ctx)).await,
+        JobKind::Fail { probability, message } => {
+            fail::run(*probability, message.as_deref(), &spec.id, ctx, env)
+        }
+        JobKind::Cpu { rounds } => cpu::run(*rounds, ctx).await,
+        JobKind::Exec { program, args, env: vars, cwd } => {
+            Box::pin(exec::run(program, args, vars, cwd.as_deref(), ctx, env)).await
+        }
+        JobKind::Shell { script } => Box::pin(shell::run(script, ctx, env)).await,
+        JobKind::Http { method, url, headers, body, expect_status } => {
+            let request =
+                http::Request { method, url, headers, body: body.as_deref(), expect_status: *expect_status };
+            Box::pin(http::run(request, ctx, env)).await
+        }
+    }
+}
