@@ -363,3 +363,26 @@ fn pushgateway_gets_the_final_metrics_with_a_put() {
         "{request}"
     );
 }
+
+#[test]
+fn a_closed_stdout_is_not_an_error_and_keeps_the_exit_code() {
+    let dir = Dir::new();
+    dir.write(
+        "f.json",
+        r#"[{"id": "slow", "kind": "sleep", "duration": "200ms"}, {"id": "bad", "kind": "fail"}]"#,
+    );
+    dir.write("bad.jsonl", "{\"kind\": \"nop\"}\n");
+    let cases: &[(&[&str], i32)] = &[
+        (&["run", "--progress", "never", "f.json"], 1),
+        (&["validate", "--format", "json", "bad.jsonl"], 2),
+        (&["schema"], 0),
+    ];
+    for (args, want) in cases {
+        let mut child =
+            dir.cmd(conveyor()).args(*args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take()); // the reader goes away, like `| head -0`
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(code(&out), *want, "{args:?}\n{}", describe(&out));
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("Broken pipe"), "{}", describe(&out));
+    }
+}

@@ -20,6 +20,27 @@ pub struct Progress {
     last_message: Instant,
 }
 
+/// Prints lines on stderr above the progress bar (or plainly, when there is none).
+#[derive(Debug, Clone)]
+pub struct Printer {
+    bar: Option<ProgressBar>,
+}
+
+impl Printer {
+    /// Whether a bar is drawn (then the bar's line is cleared before each message).
+    pub fn has_bar(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    /// Prints `line` on stderr.
+    pub fn eprintln(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
 /// Counts jobs `--resume` skipped, from any thread (the reader's), on the bar too.
 #[derive(Debug, Clone)]
 pub struct Skipper {
@@ -60,12 +81,15 @@ impl Progress {
     pub fn new(show: bool, total: u64) -> Progress {
         let bar = show.then(|| {
             let template = if colour() {
-                "{elapsed_precise} {bar:30.cyan/blue} {pos}/{len} {per_sec:.dim} ETA {eta} {msg}"
+                "{elapsed_precise} {bar:30.cyan/blue} {pos}/{len} {rate:.dim} ETA {eta} {msg}"
             } else {
-                "{elapsed_precise} {bar:30} {pos}/{len} {per_sec} ETA {eta} {msg}"
+                "{elapsed_precise} {bar:30} {pos}/{len} {rate} ETA {eta} {msg}"
             };
             let style = ProgressStyle::with_template(template)
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} jobs/s", state.per_sec());
+                })
                 .progress_chars("=> ");
             let bar =
                 ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()).with_style(style);
@@ -84,6 +108,18 @@ impl Progress {
             self.last_message = Instant::now();
             bar.set_message(self.message());
         }
+    }
+
+    /// A way to print messages on stderr from any thread without garbling the bar.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = conveyor::progress::Progress::new(false, 3);
+    /// p.printer().eprintln("conveyor: hello");
+    /// ```
+    pub fn printer(&self) -> Printer {
+        Printer { bar: self.bar.clone() }
     }
 
     /// A counter of skipped jobs for another thread.

@@ -39,7 +39,7 @@ use crate::exit::{Exit, UsageError};
 use crate::kind::{self, KindEnv};
 use crate::ledger::{self, ExecOutput, Record, ResumeSet, Writer};
 use crate::plan::RunPlan;
-use crate::progress::{Progress, Skipper};
+use crate::progress::{Printer, Progress, Skipper};
 use crate::signals::{self, Signal, StopState};
 use crate::spec::{self, JobKind, JobSpec, Loader, ParseOptions, StartAt};
 use crate::summary::{Stats, Summary};
@@ -104,11 +104,16 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
 
     let summary = outcome.summary;
     let mut stdout = std::io::stdout().lock();
-    match plan.format {
-        Format::Human => stdout.write_all(summary.to_human().as_bytes())?,
-        Format::Json => writeln!(stdout, "{}", summary.to_json())?,
+    let printed = match plan.format {
+        Format::Human => stdout.write_all(summary.to_human().as_bytes()),
+        Format::Json => writeln!(stdout, "{}", summary.to_json()),
     }
-    stdout.flush()?;
+    .and_then(|()| stdout.flush());
+    match printed {
+        // Nobody reads the summary (`| head`): the exit code still tells how the jobs went.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.context("printing the summary")?,
+    }
     outcome.ledger_result.with_context(|| match &plan.ledger {
         Some(l) => format!("writing the ledger {}", l.path.display()),
         None => "writing the ledger".to_owned(),
@@ -372,7 +377,13 @@ fn stop_reason(state: StopState) -> &'static str {
 
 /// Waits for the first stop request; then pauses the pool, lets running attempts finish
 /// within `grace` (unless an abort comes), and cancels whatever is left.
-async fn stopper(pool: Pool, mut stop: watch::Receiver<StopState>, running: Arc<Running>, grace: Duration) {
+async fn stopper(
+    pool: Pool,
+    mut stop: watch::Receiver<StopState>,
+    running: Arc<Running>,
+    grace: Duration,
+    printer: Printer,
+) {
     let state = match stop.wait_for(|s| s.is_stopping()).await {
         Ok(s) => *s,
         Err(_) => return,
@@ -382,7 +393,7 @@ async fn stopper(pool: Pool, mut stop: watch::Receiver<StopState>, running: Arc<
         tokio::select! {
             () = running.idle() => {}
             () = tokio::time::sleep(grace) => {
-                eprintln!("conveyor: grace period over; cancelling running jobs");
+                printer.eprintln("conveyor: grace period over; cancelling running jobs");
             }
             _ = stop.wait_for(|s| matches!(s, StopState::Abort(_))) => {}
         }
@@ -408,13 +419,13 @@ async fn run_async(
         eprintln!("conveyor: serving metrics on http://{bound}/metrics");
     }
 
-    let (stop_tx, stop_rx) = watch::channel(StopState::Running);
-    signals::listen(stop_tx.clone()).context("installing signal handlers")?;
-
     let total = validated.job_count();
     let limits = validated.limits().clone();
     let progress = Progress::new(plan.progress, total);
     let skipper = progress.skipper();
+    let printer = progress.printer();
+    let (stop_tx, stop_rx) = watch::channel(StopState::Running);
+    signals::listen(stop_tx.clone(), printer.clone()).context("installing signal handlers")?;
     let fsync = plan.ledger.as_ref().is_some_and(|l| l.fsync);
     let (records, writer) =
         Writer::spawn(ledger_file, fsync, Observer { stats: Stats::default(), progress }, Observer::observe);
@@ -454,7 +465,7 @@ async fn run_async(
     for (key, rate) in &limits.rate {
         pool.set_rate_limit(key.as_str(), Some((rate.count, rate.period)));
     }
-    let stopper = tokio::spawn(stopper(pool.clone(), stop_rx.clone(), running.clone(), plan.grace));
+    let stopper = tokio::spawn(stopper(pool.clone(), stop_rx.clone(), running.clone(), plan.grace, printer));
 
     let (spec_tx, mut spec_rx) = mpsc::channel(READ_AHEAD);
     let reader = spawn_reader(validated, resume, skipper.clone(), spec_tx);

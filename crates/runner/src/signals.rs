@@ -93,13 +93,14 @@ pub fn abort(stop: &watch::Sender<StopState>) {
     });
 }
 
-/// Listens for SIGINT and SIGTERM for the rest of the process and escalates `stop` on each.
+/// Listens for SIGINT and SIGTERM for the rest of the process and escalates `stop` on each,
+/// saying so on stderr through `printer`.
 /// Must be called inside a tokio runtime.
 ///
 /// # Errors
 ///
 /// If the signal handlers cannot be installed.
-pub fn listen(stop: watch::Sender<StopState>) -> std::io::Result<()> {
+pub fn listen(stop: watch::Sender<StopState>, printer: crate::progress::Printer) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
@@ -110,17 +111,22 @@ pub fn listen(stop: watch::Sender<StopState>) -> std::io::Result<()> {
                 Some(()) = term.recv() => Signal::Terminate,
                 else => return,
             };
-            if sig == Signal::Interrupt && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                // Ctrl-C echoes `^C` without a newline; start the next message on its own line.
-                eprintln!();
-            }
             escalate(&stop, sig);
             let now = *stop.borrow();
+            // Ctrl-C echoes `^C` without a newline: start on a line of our own.
+            let nl = if sig == Signal::Interrupt
+                && !printer.has_bar()
+                && std::io::IsTerminal::is_terminal(&std::io::stderr())
+            {
+                "\n"
+            } else {
+                ""
+            };
             match now {
-                StopState::Graceful(_) => eprintln!(
-                    "conveyor: stopping: no new jobs; running jobs may finish (press Ctrl-C again to cancel them)"
-                ),
-                StopState::Abort(_) => eprintln!("conveyor: cancelling running jobs"),
+                StopState::Graceful(_) => printer.eprintln(&format!(
+                    "{nl}conveyor: stopping: no new jobs; running jobs may finish (Ctrl-C again cancels them)"
+                )),
+                StopState::Abort(_) => printer.eprintln(&format!("{nl}conveyor: cancelling running jobs")),
                 StopState::Running => {}
             }
         }

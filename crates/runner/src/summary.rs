@@ -262,7 +262,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Jobs finished per second of `elapsed` (skipped jobs not counted).
+    /// Jobs run per second of `elapsed`: jobs that started (whatever their outcome); skipped
+    /// jobs and jobs cancelled before they started are not counted.
     ///
     /// # Examples
     ///
@@ -272,7 +273,7 @@ impl Summary {
     /// assert_eq!(s.jobs_per_second(), 0.0);
     /// ```
     pub fn jobs_per_second(&self) -> f64 {
-        let done = self.stats.jobs() - self.stats.skipped;
+        let done = self.stats.wait.count();
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 { done as f64 / secs } else { 0.0 }
     }

@@ -12,12 +12,20 @@ use crate::cli::{Format, ValidateArgs};
 use crate::exit::Exit;
 use crate::spec::{Loader, ParseOptions, SpecError, json_schema};
 
-/// Prints `errors` in `format` (see the module docs).
+/// Prints `errors` in `format` (see the module docs). A closed output (a broken pipe) is
+/// not an error: the exit code (2) still says the input was invalid.
 ///
 /// # Errors
 ///
-/// Writing to stdout or stderr failed (a broken pipe, say).
+/// Writing to stdout or stderr failed for another reason.
 pub fn print_errors(errors: &[SpecError], format: Format) -> std::io::Result<()> {
+    match write_errors(errors, format) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+fn write_errors(errors: &[SpecError], format: Format) -> std::io::Result<()> {
     match format {
         Format::Human => {
             let mut err = std::io::stderr().lock();
