@@ -101,13 +101,14 @@ impl KeyState {
     }
 
     /// How many more jobs may start now (not counting those already released).
-    fn room(&mut self, now: Instant) -> usize {
+    fn room(&mut self) -> usize {
         if self.paused {
             return 0;
         }
         let mut room = self.concurrency.map_or(usize::MAX, |limit| limit.saturating_sub(self.running));
         if let Some(bucket) = &mut self.rate {
-            room = room.min(bucket.available(now));
+            // The clock is read only for rate-limited keys.
+            room = room.min(bucket.available(Instant::now()));
         }
         room.saturating_sub(self.released)
     }
@@ -121,26 +122,34 @@ pub(crate) enum Acquire {
     Parked(Option<Duration>),
 }
 
+/// Keys hash with FxHash: the map is looked up twice per keyed job, and SipHash's DoS
+/// resistance buys nothing for keys the embedding program chose.
+type KeyMap = HashMap<Arc<str>, KeyState, rustc_hash::FxBuildHasher>;
+
 /// The per-key state of a pool.
 #[derive(Default)]
 pub(crate) struct Limits {
-    keys: Mutex<HashMap<Arc<str>, KeyState>>,
+    keys: Mutex<KeyMap>,
 }
 
 impl Limits {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, KeyState>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeyMap> {
         self.keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Decides whether `task` (which has a key) may start now.
     pub(crate) fn acquire(&self, key: &Arc<str>, task: Item) -> Acquire {
-        let now = Instant::now();
         let mut keys = self.lock();
-        let state = keys.entry(key.clone()).or_default();
+        // `get_mut` first: cloning the key (a shared `Arc`) on every job would make all
+        // threads fight over its reference count.
+        if !keys.contains_key(key) {
+            keys.insert(key.clone(), KeyState::default());
+        }
+        let Some(state) = keys.get_mut(key) else { return Acquire::Run(task) };
         if task.core().take_released() {
             state.released = state.released.saturating_sub(1);
         }
-        if state.room(now) > 0 {
+        if state.room() > 0 {
             state.running += 1;
             if let Some(bucket) = &mut state.rate {
                 bucket.take();
@@ -270,7 +279,11 @@ fn arm_timer(state: &mut KeyState) -> Option<Duration> {
 }
 
 fn take_ready(state: &mut KeyState) -> (Vec<Item>, Option<Duration>) {
-    let room = state.room(Instant::now());
+    if state.parked.is_empty() {
+        // Nothing waits: skip the clock read and the bookkeeping (the common case).
+        return (Vec::new(), None);
+    }
+    let room = state.room();
     let mut ready = Vec::new();
     while ready.len() < room {
         let Some((_, task)) = state.parked.pop_first() else { break };

@@ -499,16 +499,21 @@ async fn work(pool: &Arc<Inner>) {
             pool.requeue_now(task);
             continue;
         }
-        match task.core().key.clone() {
-            None => task.run(pool).await,
-            Some(key) => match pool.limits.acquire(&key, task) {
-                Acquire::Run(task) => {
-                    task.run(pool).await;
-                    let (ready, timer) = pool.limits.release(&key);
-                    pool.start_released(&key, ready, timer);
-                }
-                Acquire::Parked(timer) => pool.start_released(&key, Vec::new(), timer),
-            },
+        if task.core().key.is_none() {
+            task.run(pool).await;
+            continue;
+        }
+        // Borrow the key through a second reference to the job (its own reference count,
+        // which only this thread touches now) rather than cloning the key's shared `Arc`.
+        let held = task.clone();
+        let Some(key) = held.core().key.as_ref() else { continue };
+        match pool.limits.acquire(key, task) {
+            Acquire::Run(task) => {
+                task.run(pool).await;
+                let (ready, timer) = pool.limits.release(key);
+                pool.start_released(key, ready, timer);
+            }
+            Acquire::Parked(timer) => pool.start_released(key, Vec::new(), timer),
         }
     }
 }
