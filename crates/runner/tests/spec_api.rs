@@ -1,8 +1,8 @@
 //! Compile-time promises of the `spec` API: which types cross threads.
 
 use conveyor::spec::{
-    Backoff, IntoJobs, JobBatch, JobKind, JobSpec, Jobs, Limits, Loader, Origin, ParseOptions,
-    Rate, RetrySpec, Schedule, SpecError, StartAt, Validated,
+    Backoff, IntoJobs, JobBatch, JobKind, JobSpec, Jobs, Limits, Loader, Origin, ParseOptions, Rate,
+    RetrySpec, Schedule, SpecError, StartAt, Validated,
 };
 
 fn send_sync_unpin<T: Send + Sync + Unpin>() {}

@@ -119,39 +119,24 @@ fn a_folder_reports_every_error_of_every_file_in_one_pass() {
         }
     }
     assert!(missing.is_empty(), "not reported:\n{}", missing.join("\n"));
-    let cross_file = got
-        .iter()
-        .filter(|e| e.contains("duplicate id `a` (first defined at"))
-        .count();
+    let cross_file = got.iter().filter(|e| e.contains("duplicate id `a` (first defined at")).count();
     assert!(cross_file > 1, "{got:#?}");
 }
 
 #[test]
 fn errors_serialise_to_the_documented_json_objects() {
     let bad = corpus().join("bad");
-    let errors = Loader::new(ParseOptions::default())
-        .path(bad.join("many_errors.json"))
-        .validate()
-        .unwrap_err();
+    let errors =
+        Loader::new(ParseOptions::default()).path(bad.join("many_errors.json")).validate().unwrap_err();
     let json = serde_json::to_value(&errors).unwrap();
     let first = &json[0];
-    let mut keys: Vec<&str> = first
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(|k| k.as_str())
-        .collect();
+    let mut keys: Vec<&str> = first.as_object().unwrap().keys().map(|k| k.as_str()).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["column", "field", "line", "message", "path"]);
     assert_eq!(first["line"], 4);
     assert_eq!(first["column"], 50);
     assert_eq!(first["field"], "jobs[1].duration");
-    assert!(
-        first["path"]
-            .as_str()
-            .unwrap()
-            .ends_with("many_errors.json")
-    );
+    assert!(first["path"].as_str().unwrap().ends_with("many_errors.json"));
     assert_eq!(json.as_array().unwrap().len(), 5);
 }
 
@@ -168,10 +153,7 @@ fn every_good_file_parses_alone_and_together() {
         assert_eq!(jobs.len() as u64, validated.job_count(), "{name}");
         total += jobs.len();
     }
-    let all = Loader::new(ParseOptions::default())
-        .path(&good)
-        .validate()
-        .unwrap();
+    let all = Loader::new(ParseOptions::default()).path(&good).validate().unwrap();
     assert_eq!(all.job_count(), total as u64);
     assert_eq!(all.limits().concurrency["db"], 2);
     assert_eq!(all.jobs().count(), total);
@@ -183,54 +165,30 @@ fn good_document_resolves_defaults_kinds_and_limits() {
     use std::time::Duration;
 
     let good = corpus().join("good");
-    let v = Loader::new(ParseOptions::default())
-        .path(good.join("document.json"))
-        .validate()
-        .unwrap();
-    let jobs: BTreeMap<String, _> = v
-        .jobs()
-        .map(|j| j.unwrap())
-        .map(|j| (j.id.clone(), j))
-        .collect();
+    let v = Loader::new(ParseOptions::default()).path(good.join("document.json")).validate().unwrap();
+    let jobs: BTreeMap<String, _> = v.jobs().map(|j| j.unwrap()).map(|j| (j.id.clone(), j)).collect();
     assert_eq!(jobs.len(), 7);
     let exec = &jobs["doc-exec"];
     assert_eq!(exec.priority, 2);
     assert_eq!(exec.timeout, Some(Duration::from_secs(90)));
     assert_eq!(exec.retry.backoff, Some(Backoff::Exponential));
     assert_eq!(exec.concurrency_key.as_deref(), Some("convert"));
-    let JobKind::Exec { args, env, cwd, .. } = &exec.kind else {
-        panic!("not exec")
-    };
+    let JobKind::Exec { args, env, cwd, .. } = &exec.kind else { panic!("not exec") };
     assert_eq!(args.len(), 4);
     assert_eq!(env["MAGICK_THREAD_LIMIT"], "1");
     assert_eq!(cwd.as_deref(), Some(Path::new("/tmp")));
-    let JobKind::Http {
-        method,
-        headers,
-        expect_status,
-        ..
-    } = &jobs["doc-http"].kind
-    else {
+    let JobKind::Http { method, headers, expect_status, .. } = &jobs["doc-http"].kind else {
         panic!("not http")
     };
     assert_eq!(method, "POST");
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(*expect_status, Some(204));
     assert_eq!(jobs["doc-noop"].priority, -10);
-    assert_eq!(
-        jobs["doc-noop"].start,
-        Some(StartAt::Delay(Duration::from_secs(5)))
-    );
+    assert_eq!(jobs["doc-noop"].start, Some(StartAt::Delay(Duration::from_secs(5))));
     assert_eq!(jobs["doc-sleep"].priority, 5, "from defaults");
     assert_eq!(jobs["doc-fail"].retry.max_attempts, Some(5));
-    assert_eq!(
-        jobs["doc-fail"].retry.initial,
-        Some(Duration::from_millis(200))
-    );
-    assert!(matches!(
-        jobs["doc-fail"].start,
-        Some(StartAt::NotBefore(_))
-    ));
+    assert_eq!(jobs["doc-fail"].retry.initial, Some(Duration::from_millis(200)));
+    assert!(matches!(jobs["doc-fail"].start, Some(StartAt::NotBefore(_))));
     assert_eq!(v.limits().rate["slow"].period, Duration::from_secs(60));
     assert_eq!(jobs["doc-sleep"].origin.line, 12);
 }
@@ -238,18 +196,9 @@ fn good_document_resolves_defaults_kinds_and_limits() {
 #[test]
 fn stdin_is_sniffed_and_read_twice() {
     let good = corpus().join("good");
-    for name in [
-        "document.json",
-        "array.json",
-        "batch.jsonl",
-        "bom.json",
-        "unicode.jsonl",
-    ] {
+    for name in ["document.json", "array.json", "batch.jsonl", "bom.json", "unicode.jsonl"] {
         let bytes = std::fs::read(good.join(name)).unwrap();
-        let from_file = Loader::new(ParseOptions::default())
-            .path(good.join(name))
-            .validate()
-            .unwrap();
+        let from_file = Loader::new(ParseOptions::default()).path(good.join(name)).validate().unwrap();
         let from_stdin = Loader::new(ParseOptions::default())
             .path("-")
             .stdin(std::io::Cursor::new(bytes))
@@ -258,10 +207,6 @@ fn stdin_is_sniffed_and_read_twice() {
         let file_jobs: Vec<_> = from_file.jobs().map(|j| j.unwrap().spec_hash).collect();
         let stdin_jobs: Vec<_> = from_stdin.jobs().map(|j| j.unwrap().spec_hash).collect();
         assert_eq!(file_jobs, stdin_jobs, "{name}");
-        assert_eq!(
-            from_stdin.jobs().count(),
-            stdin_jobs.len(),
-            "{name}: second read"
-        );
+        assert_eq!(from_stdin.jobs().count(), stdin_jobs.len(), "{name}: second read");
     }
 }

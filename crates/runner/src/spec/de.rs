@@ -21,23 +21,14 @@ pub(crate) struct PathCtx<'p> {
 }
 
 impl<'p> PathCtx<'p> {
-    pub(crate) const ROOT: PathCtx<'static> = PathCtx {
-        parent: None,
-        segment: None,
-    };
+    pub(crate) const ROOT: PathCtx<'static> = PathCtx { parent: None, segment: None };
 
     pub(crate) fn key(&'p self, key: &'p str) -> PathCtx<'p> {
-        PathCtx {
-            parent: Some(self),
-            segment: Some(SegmentRef::Key(key)),
-        }
+        PathCtx { parent: Some(self), segment: Some(SegmentRef::Key(key)) }
     }
 
     pub(crate) fn index(&'p self, index: usize) -> PathCtx<'p> {
-        PathCtx {
-            parent: Some(self),
-            segment: Some(SegmentRef::Index(index)),
-        }
+        PathCtx { parent: Some(self), segment: Some(SegmentRef::Index(index)) }
     }
 
     pub(crate) fn segments(&self) -> Vec<Segment> {
@@ -60,15 +51,9 @@ impl<'p> PathCtx<'p> {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum DeErrorKind {
     Message(String),
-    UnknownField {
-        field: String,
-        expected: &'static [&'static str],
-    },
+    UnknownField { field: String, expected: &'static [&'static str] },
     MissingField(&'static str),
-    UnknownVariant {
-        variant: String,
-        expected: &'static [&'static str],
-    },
+    UnknownVariant { variant: String, expected: &'static [&'static str] },
 }
 
 /// A deserialization error, located at the innermost node it passed through.
@@ -81,11 +66,7 @@ pub(crate) struct DeError {
 
 impl DeError {
     pub(crate) fn message(message: impl Into<String>) -> DeError {
-        DeError {
-            kind: DeErrorKind::Message(message.into()),
-            at: None,
-            path: Vec::new(),
-        }
+        DeError { kind: DeErrorKind::Message(message.into()), at: None, path: Vec::new() }
     }
 
     fn locate(mut self, at: usize, path: &PathCtx<'_>) -> DeError {
@@ -136,29 +117,19 @@ impl de::Error for DeError {
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         DeError {
-            kind: DeErrorKind::UnknownField {
-                field: field.to_owned(),
-                expected,
-            },
+            kind: DeErrorKind::UnknownField { field: field.to_owned(), expected },
             at: None,
             path: Vec::new(),
         }
     }
 
     fn missing_field(field: &'static str) -> Self {
-        DeError {
-            kind: DeErrorKind::MissingField(field),
-            at: None,
-            path: Vec::new(),
-        }
+        DeError { kind: DeErrorKind::MissingField(field), at: None, path: Vec::new() }
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
         DeError {
-            kind: DeErrorKind::UnknownVariant {
-                variant: variant.to_owned(),
-                expected,
-            },
+            kind: DeErrorKind::UnknownVariant { variant: variant.to_owned(), expected },
             at: None,
             path: Vec::new(),
         }
@@ -210,10 +181,9 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, '_, '_> {
             Value::Bool(b) => visitor.visit_bool(*b),
             Value::Number(text) => number(text, visitor),
             Value::String(s) => visitor.visit_str(s),
-            Value::Array(items) => visitor.visit_seq(SeqDe {
-                items: items.iter().enumerate(),
-                path: self.path,
-            }),
+            Value::Array(items) => {
+                visitor.visit_seq(SeqDe { items: items.iter().enumerate(), path: self.path })
+            }
             Value::Object(members) => visitor.visit_map(MapDe {
                 members: members.iter(),
                 current: None,
@@ -227,10 +197,8 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, '_, '_> {
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match self.node.value {
             // `null` never means "use the default": a field is either given or left out.
-            Value::Null => Err(DeError::message(
-                "`null` is not allowed; leave the field out instead",
-            )
-            .locate(self.node.start, self.path)),
+            Value::Null => Err(DeError::message("`null` is not allowed; leave the field out instead")
+                .locate(self.node.start, self.path)),
             _ => visitor.visit_some(self),
         }
     }
@@ -272,22 +240,15 @@ struct SeqDe<'n, 'a, 'p> {
 impl<'de> de::SeqAccess<'de> for SeqDe<'_, '_, '_> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
         let Some((i, node)) = self.items.next() else {
             return Ok(None);
         };
         let path = self.path.index(i);
-        seed.deserialize(NodeDe {
-            node,
-            path: &path,
-            skip: &[],
-        })
-        .map(Some)
-        // Errors raised after the value was read (a newtype's own check) belong to it too.
-        .map_err(|e| e.locate(node.start, &path))
+        seed.deserialize(NodeDe { node, path: &path, skip: &[] })
+            .map(Some)
+            // Errors raised after the value was read (a newtype's own check) belong to it too.
+            .map_err(|e| e.locate(node.start, &path))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -305,10 +266,7 @@ struct MapDe<'n, 'a, 'p> {
 impl<'de> de::MapAccess<'de> for MapDe<'_, '_, '_> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
         let member = loop {
             match self.members.next() {
                 None => return Ok(None),
@@ -318,9 +276,7 @@ impl<'de> de::MapAccess<'de> for MapDe<'_, '_, '_> {
         };
         self.current = Some(member);
         let path = self.path.key(&member.key);
-        seed.deserialize(KeyDe { key: &member.key })
-            .map(Some)
-            .map_err(|e| e.locate(member.key_start, &path))
+        seed.deserialize(KeyDe { key: &member.key }).map(Some).map_err(|e| e.locate(member.key_start, &path))
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
@@ -328,13 +284,9 @@ impl<'de> de::MapAccess<'de> for MapDe<'_, '_, '_> {
             return Err(DeError::message("value requested before its key"));
         };
         let path = self.path.key(&member.key);
-        seed.deserialize(NodeDe {
-            node: &member.value,
-            path: &path,
-            skip: &[],
-        })
-        // Errors raised after the value was read (a newtype's own check) belong to it too.
-        .map_err(|e| e.locate(member.value.start, &path))
+        seed.deserialize(NodeDe { node: &member.value, path: &path, skip: &[] })
+            // Errors raised after the value was read (a newtype's own check) belong to it too.
+            .map_err(|e| e.locate(member.value.start, &path))
     }
 }
 
@@ -394,10 +346,7 @@ mod tests {
         let e = de(text).unwrap_err();
         assert_eq!(e.at, Some(text.find('7').unwrap()));
         assert_eq!(e.path, vec![Segment::Key("tags".into()), Segment::Index(1)]);
-        assert_eq!(
-            e.to_string(),
-            "invalid type: integer `7`, expected a string"
-        );
+        assert_eq!(e.to_string(), "invalid type: integer `7`, expected a string");
     }
 
     #[test]
@@ -419,15 +368,9 @@ mod tests {
     #[test]
     fn null_is_refused_and_big_numbers_are_out_of_range() {
         let e = de(r#"{"count": 1, "env": null}"#).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "`null` is not allowed; leave the field out instead"
-        );
+        assert_eq!(e.to_string(), "`null` is not allowed; leave the field out instead");
         let e = de(r#"{"count": 123456789012345678901234567890}"#).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "number `123456789012345678901234567890` is out of range"
-        );
+        assert_eq!(e.to_string(), "number `123456789012345678901234567890` is out of range");
         let e = de(r#"{"count": 1e999}"#).unwrap_err();
         assert_eq!(e.to_string(), "number `1e999` is out of range");
     }
@@ -436,10 +379,7 @@ mod tests {
     fn map_values_carry_their_key_in_the_path() {
         let text = r#"{"count": 1, "env": {"A": "x", "B": false}}"#;
         let e = de(text).unwrap_err();
-        assert_eq!(
-            e.path,
-            vec![Segment::Key("env".into()), Segment::Key("B".into())]
-        );
+        assert_eq!(e.path, vec![Segment::Key("env".into()), Segment::Key("B".into())]);
         assert_eq!(e.at, Some(text.find("false").unwrap()));
     }
 }

@@ -130,19 +130,10 @@ mod tests {
             ("30", "missing unit: write e.g. \"30s\" or \"250ms\""),
             ("1.5", "missing unit: write e.g. \"30s\" or \"250ms\""),
             ("5x", "unknown unit `x` (use ns, us, ms, s, m, h or d)"),
-            (
-                "soon",
-                "expected a number followed by a unit, such as \"250ms\" or \"1m30s\"",
-            ),
-            (
-                "+5s",
-                "expected a number followed by a unit, such as \"250ms\" or \"1m30s\"",
-            ),
+            ("soon", "expected a number followed by a unit, such as \"250ms\" or \"1m30s\""),
+            ("+5s", "expected a number followed by a unit, such as \"250ms\" or \"1m30s\""),
             ("101y", "duration is too long (at most 100 years)"),
-            (
-                "99999999999999999999999s",
-                "duration is too long (at most 100 years)",
-            ),
+            ("99999999999999999999999s", "duration is too long (at most 100 years)"),
         ];
         for (text, want) in cases {
             assert_eq!(parse_duration(text).unwrap_err(), want, "{text:?}");

@@ -88,13 +88,7 @@ impl SpecError {
     /// assert_eq!(e.to_string(), "missing.json: no such file or directory");
     /// ```
     pub fn file(path: impl Into<PathBuf>, message: impl Into<String>) -> SpecError {
-        SpecError {
-            path: path.into(),
-            line: 0,
-            column: 0,
-            field: None,
-            message: message.into(),
-        }
+        SpecError { path: path.into(), line: 0, column: 0, field: None, message: message.into() }
     }
 
     /// `PATH:LINE:COL` (or `PATH` without a position): where the error is.
@@ -113,11 +107,7 @@ impl SpecError {
 }
 
 pub(crate) fn location(path: &Path, line: usize, column: usize) -> String {
-    if line == 0 {
-        format!("{}", path.display())
-    } else {
-        format!("{}:{line}:{column}", path.display())
-    }
+    if line == 0 { format!("{}", path.display()) } else { format!("{}:{line}:{column}", path.display()) }
 }
 
 impl fmt::Display for SpecError {
@@ -137,9 +127,7 @@ fn lossy_path<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// Renders a field path (see [`SpecError`]'s "Field paths"); `None` for the empty path.
-pub(crate) fn render_path<'s>(
-    segments: impl IntoIterator<Item = SegmentRef<'s>>,
-) -> Option<String> {
+pub(crate) fn render_path<'s>(segments: impl IntoIterator<Item = SegmentRef<'s>>) -> Option<String> {
     let mut out = String::new();
     for segment in segments {
         match segment {
@@ -194,15 +182,9 @@ mod tests {
     fn renders_paths() {
         use SegmentRef::{Index, Key};
         assert_eq!(render_path([]), None);
-        assert_eq!(
-            render_path([Key("jobs"), Index(3), Key("timeout")]).as_deref(),
-            Some("jobs[3].timeout")
-        );
+        assert_eq!(render_path([Key("jobs"), Index(3), Key("timeout")]).as_deref(), Some("jobs[3].timeout"));
         assert_eq!(render_path([Index(0)]).as_deref(), Some("[0]"));
-        assert_eq!(
-            render_path([Key("headers"), Key("x api\"")]).as_deref(),
-            Some(r#"headers["x api\""]"#)
-        );
+        assert_eq!(render_path([Key("headers"), Key("x api\"")]).as_deref(), Some(r#"headers["x api\""]"#));
     }
 
     #[test]

@@ -65,10 +65,7 @@ impl Format {
             b'[' => Format::Document,
             b'{' => {
                 let rest = &bytes[start..];
-                let line = rest
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(rest, |end| &rest[..end]);
+                let line = rest.iter().position(|&b| b == b'\n').map_or(rest, |end| &rest[..end]);
                 let mut de = serde_json::Deserializer::from_slice(line);
                 match de::Deserializer::deserialize_map(&mut de, HasJobsKey) {
                     Ok(true) => Format::Document,
@@ -194,9 +191,7 @@ impl Rate {
         if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
             return Err(SHAPE.to_owned());
         }
-        let count: u32 = count
-            .parse()
-            .map_err(|_| format!("{count} is too many (at most {})", u32::MAX))?;
+        let count: u32 = count.parse().map_err(|_| format!("{count} is too many (at most {})", u32::MAX))?;
         if count == 0 {
             return Err("N must be at least 1".to_owned());
         }
@@ -216,12 +211,7 @@ impl Rate {
 
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}/{}",
-            self.count,
-            format_duration(self.period).replace(' ', "")
-        )
+        write!(f, "{}/{}", self.count, format_duration(self.period).replace(' ', ""))
     }
 }
 
@@ -280,12 +270,7 @@ pub(crate) enum Event {
     /// The explicit id of a job that had errors: it still takes part in duplicate checks.
     Id { id: String, pos: Pos, path: JobPath },
     /// A limit from `limits`.
-    Limit {
-        key: String,
-        value: LimitValue,
-        pos: Pos,
-        field: Option<String>,
-    },
+    Limit { key: String, value: LimitValue, pos: Pos, field: Option<String> },
     /// An error.
     Error(SpecError),
 }
@@ -310,14 +295,7 @@ impl SourceCtx<'_> {
     }
 
     fn error_at(&self, index: &LineIndex<'_>, at: usize, message: impl Into<String>) -> Event {
-        self.error(
-            index,
-            Issue {
-                at,
-                path: Vec::new(),
-                message: message.into(),
-            },
-        )
+        self.error(index, Issue { at, path: Vec::new(), message: message.into() })
     }
 }
 
@@ -364,10 +342,7 @@ fn syntax(text: &str, index: &LineIndex<'_>) -> Option<Syntax> {
     let bytes = text.as_bytes();
     match bytes.get(at) {
         Some(b']' | b'}')
-            if matches!(
-                message.as_str(),
-                "expected value" | "key must be a string" | "trailing comma"
-            ) =>
+            if matches!(message.as_str(), "expected value" | "key must be a string" | "trailing comma") =>
         {
             let before = bytes[..at].iter().rposition(|b| !b.is_ascii_whitespace());
             if let Some(comma) = before.filter(|&i| bytes[i] == b',') {
@@ -376,9 +351,7 @@ fn syntax(text: &str, index: &LineIndex<'_>) -> Option<Syntax> {
             }
         }
         Some(b'/') => message = "comments are not allowed in JSON".to_owned(),
-        Some(b'\'') => {
-            message = "strings must be in double quotes (\"), not single quotes".to_owned()
-        }
+        Some(b'\'') => message = "strings must be in double quotes (\"), not single quotes".to_owned(),
         // serde_json read `nul…` as the start of `null`: point at the word, not its 2nd letter.
         _ if message == "expected ident" => {
             message = "expected value".to_owned();
@@ -388,11 +361,7 @@ fn syntax(text: &str, index: &LineIndex<'_>) -> Option<Syntax> {
         }
         _ => {}
     }
-    Some(Syntax {
-        at,
-        message,
-        eof: e.is_eof(),
-    })
+    Some(Syntax { at, message, eof: e.is_eof() })
 }
 
 /// Parses a whole document (`.json`, or sniffed as one).
@@ -428,15 +397,7 @@ pub(crate) fn parse_document(ctx: &SourceCtx<'_>, bytes: &[u8], out: &mut Vec<Ev
             let base = PathCtx::ROOT;
             for (i, job) in jobs.iter().enumerate() {
                 let path = base.index(i);
-                parse_job(
-                    ctx,
-                    &index,
-                    job,
-                    &path,
-                    JobPath::Array(i),
-                    &Defaults::default(),
-                    out,
-                );
+                parse_job(ctx, &index, job, &path, JobPath::Array(i), &Defaults::default(), out);
             }
         }
         // A lone job where a document was expected: one clear error, not one per job field.
@@ -483,10 +444,7 @@ pub(crate) fn parse_document(ctx: &SourceCtx<'_>, bytes: &[u8], out: &mut Vec<Ev
             }
             out.extend(issues.into_iter().map(|i| ctx.error(&index, i)));
             match root.member("jobs").map(|m| &m.value) {
-                Some(Node {
-                    value: Value::Array(jobs),
-                    ..
-                }) => {
+                Some(Node { value: Value::Array(jobs), .. }) => {
                     let base = root_path.key("jobs");
                     for (i, job) in jobs.iter().enumerate() {
                         let path = base.index(i);
@@ -521,11 +479,7 @@ pub(crate) fn parse_document(ctx: &SourceCtx<'_>, bytes: &[u8], out: &mut Vec<Ev
 /// nothing.
 pub(crate) fn parse_line(ctx: &SourceCtx<'_>, line: &[u8], line_no: usize, out: &mut Vec<Event>) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let line = if line_no == 1 {
-        line.strip_prefix(BOM).unwrap_or(line)
-    } else {
-        line
-    };
+    let line = if line_no == 1 { line.strip_prefix(BOM).unwrap_or(line) } else { line };
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
     }
@@ -535,8 +489,7 @@ pub(crate) fn parse_line(ctx: &SourceCtx<'_>, line: &[u8], line_no: usize, out: 
     let index = LineIndex::new(line, line_no);
     if let Some(mut e) = syntax(text, &index) {
         if e.eof {
-            e.message
-                .push_str(" (JSON Lines: each job is one complete object on one line)");
+            e.message.push_str(" (JSON Lines: each job is one complete object on one line)");
         }
         out.push(ctx.error_at(&index, e.at, e.message));
         return;
@@ -567,15 +520,7 @@ pub(crate) fn parse_line(ctx: &SourceCtx<'_>, line: &[u8], line_no: usize, out: 
                 );
                 return;
             }
-            parse_job(
-                ctx,
-                &index,
-                root,
-                &PathCtx::ROOT,
-                JobPath::Line,
-                &Defaults::default(),
-                out,
-            );
+            parse_job(ctx, &index, root, &PathCtx::ROOT, JobPath::Line, &Defaults::default(), out);
         }
         Value::Array(_) => out.push(ctx.error_at(
             &index,
@@ -594,12 +539,7 @@ pub(crate) fn parse_line(ctx: &SourceCtx<'_>, line: &[u8], line_no: usize, out: 
     }
 }
 
-fn duplicates(
-    ctx: &SourceCtx<'_>,
-    index: &LineIndex<'_>,
-    tree: &json::Tree<'_>,
-    out: &mut Vec<Event>,
-) {
+fn duplicates(ctx: &SourceCtx<'_>, index: &LineIndex<'_>, tree: &json::Tree<'_>, out: &mut Vec<Event>) {
     for dup in &tree.duplicates {
         let (line, column) = index.position(dup.first);
         out.push(ctx.error(
@@ -624,9 +564,7 @@ fn limits(index: &LineIndex<'_>, node: &Node<'_>, issues: &mut Vec<Issue>, out: 
         }
     };
     let at = |section: &str, key: &str| -> Pos {
-        let offset = node
-            .find(&[section, key])
-            .map_or(node.start, |m| m.value.start);
+        let offset = node.find(&[section, key]).map_or(node.start, |m| m.value.start);
         let (line, column) = index.position(offset);
         Pos { line, column }
     };
@@ -672,30 +610,18 @@ fn parse_job(
             && let Value::String(id) = &m.value.value
         {
             let (line, column) = index.position(m.value.start);
-            out.push(Event::Id {
-                id: id.to_string(),
-                pos: Pos { line, column },
-                path: job_path,
-            });
+            out.push(Event::Id { id: id.to_string(), pos: Pos { line, column }, path: job_path });
         }
     };
     let job_issue = |at: usize, keys: &[&str], message: String| {
         let mut segments = path.segments();
         segments.extend(keys.iter().map(|k| json::Segment::Key((*k).to_owned())));
-        Issue {
-            at,
-            path: segments,
-            message,
-        }
+        Issue { at, path: segments, message }
     };
     let Value::Object(members) = &node.value else {
         out.push(ctx.error(
             index,
-            job_issue(
-                node.start,
-                &[],
-                format!("expected a job object, found {}", node.type_name()),
-            ),
+            job_issue(node.start, &[], format!("expected a job object, found {}", node.type_name())),
         ));
         return;
     };
@@ -706,10 +632,8 @@ fn parse_job(
                 .find(|m| did_you_mean(&m.key, ["kind"]).is_some())
                 .map(|m| format!("; is `{}` a typo?", m.key))
                 .unwrap_or_default();
-            let message = format!(
-                "missing field `kind` (one of {}){typo}",
-                super::suggest::one_of(JobKind::NAMES)
-            );
+            let message =
+                format!("missing field `kind` (one of {}){typo}", super::suggest::one_of(JobKind::NAMES));
             fail(vec![job_issue(node.start, &[], message)], out);
             return;
         }
@@ -727,10 +651,7 @@ fn parse_job(
                 return;
             }
             _ => {
-                let message = format!(
-                    "expected a job kind such as \"sleep\", found {}",
-                    m.value.type_name()
-                );
+                let message = format!("expected a job kind such as \"sleep\", found {}", m.value.type_name());
                 fail(vec![job_issue(m.value.start, &["kind"], message)], out);
                 return;
             }
@@ -739,36 +660,17 @@ fn parse_job(
     let parsed = match wire::job_from_node(kind, node, path) {
         Some(Ok(parsed)) => parsed,
         Some(Err(e)) => {
-            fail(
-                vec![resolve::explain(e, node.start, Context::Job(kind))],
-                out,
-            );
+            fail(vec![resolve::explain(e, node.start, Context::Job(kind))], out);
             return;
         }
         None => {
-            fail(
-                vec![job_issue(
-                    node.start,
-                    &["kind"],
-                    format!("unknown kind `{kind}`"),
-                )],
-                out,
-            );
+            fail(vec![job_issue(node.start, &["kind"], format!("unknown kind `{kind}`"))], out);
             return;
         }
     };
     let (common, kind) = parsed;
     let (line, column) = index.position(node.start);
-    match resolve::job(
-        common,
-        kind,
-        defaults,
-        node,
-        path,
-        ctx.allow_periodic,
-        ctx.path,
-        (line, column),
-    ) {
+    match resolve::job(common, kind, defaults, node, path, ctx.allow_periodic, ctx.path, (line, column)) {
         Ok(resolved) => {
             let (line, column) = index.position(resolved.id_at);
             out.push(Event::Job {
@@ -806,48 +708,23 @@ mod tests {
 
     #[test]
     fn names_decide_the_format() {
-        assert_eq!(
-            Format::from_name(Path::new("a/b.JSONL")),
-            Some(Format::Lines)
-        );
-        assert_eq!(
-            Format::from_name(Path::new("b.json")),
-            Some(Format::Document)
-        );
+        assert_eq!(Format::from_name(Path::new("a/b.JSONL")), Some(Format::Lines));
+        assert_eq!(Format::from_name(Path::new("b.json")), Some(Format::Document));
         assert_eq!(Format::from_name(Path::new("b.txt")), None);
     }
 
     #[test]
     fn rates() {
-        assert_eq!(
-            Rate::parse(" 10 / 1s "),
-            Ok(Rate {
-                count: 10,
-                period: Duration::from_secs(1)
-            })
-        );
+        assert_eq!(Rate::parse(" 10 / 1s "), Ok(Rate { count: 10, period: Duration::from_secs(1) }));
         assert_eq!(Rate::parse("1/1m30s").unwrap().to_string(), "1/1m30s");
-        for bad in [
-            "",
-            "10",
-            "x/1s",
-            "-1/1s",
-            "0/1s",
-            "10/0s",
-            "10/-1s",
-            "10/xyz",
-            "99999999999/1s",
-        ] {
+        for bad in ["", "10", "x/1s", "-1/1s", "0/1s", "10/0s", "10/-1s", "10/xyz", "99999999999/1s"] {
             assert!(Rate::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn job_paths() {
-        assert_eq!(
-            JobPath::Jobs(3).render(Some("id")).as_deref(),
-            Some("jobs[3].id")
-        );
+        assert_eq!(JobPath::Jobs(3).render(Some("id")).as_deref(), Some("jobs[3].id"));
         assert_eq!(JobPath::Array(0).render(None).as_deref(), Some("[0]"));
         assert_eq!(JobPath::Line.render(None), None);
         assert_eq!(JobPath::Line.render(Some("id")).as_deref(), Some("id"));

@@ -108,10 +108,7 @@ fn canonical_value(job: &JobSpec, with_id: bool) -> Value {
         }
         Some(StartAt::NotBefore(t)) => {
             let t: DateTime<Utc> = t.into();
-            m.insert(
-                "not_before".into(),
-                t.to_rfc3339_opts(SecondsFormat::AutoSi, true).into(),
-            );
+            m.insert("not_before".into(), t.to_rfc3339_opts(SecondsFormat::AutoSi, true).into());
         }
         None => {}
     }
@@ -129,12 +126,7 @@ fn canonical_value(job: &JobSpec, with_id: bool) -> Value {
     }
     let params = match &job.kind {
         JobKind::Sleep { duration } => json!({"duration": format_duration(*duration)}),
-        JobKind::Exec {
-            program,
-            args,
-            env,
-            cwd,
-        } => {
+        JobKind::Exec { program, args, env, cwd } => {
             let mut p = json!({"program": program, "args": args, "env": env});
             if let (Some(cwd), Value::Object(p)) = (cwd, &mut p) {
                 p.insert("cwd".into(), cwd.to_string_lossy().into_owned().into());
@@ -142,13 +134,7 @@ fn canonical_value(job: &JobSpec, with_id: bool) -> Value {
             p
         }
         JobKind::Shell { script } => json!({"script": script}),
-        JobKind::Http {
-            method,
-            url,
-            headers,
-            body,
-            expect_status,
-        } => {
+        JobKind::Http { method, url, headers, body, expect_status } => {
             let mut p = json!({"method": method, "url": url, "headers": headers});
             if let Value::Object(p) = &mut p {
                 if let Some(body) = body {
@@ -162,10 +148,7 @@ fn canonical_value(job: &JobSpec, with_id: bool) -> Value {
         }
         JobKind::Cpu { rounds } => json!({"rounds": rounds}),
         JobKind::Noop => json!({}),
-        JobKind::Fail {
-            probability,
-            message,
-        } => {
+        JobKind::Fail { probability, message } => {
             let mut p = json!({"probability": probability});
             if let (Some(message), Value::Object(p)) = (message, &mut p) {
                 p.insert("message".into(), message.clone().into());
@@ -271,14 +254,9 @@ mod tests {
 
     #[test]
     fn defaults_are_part_of_the_hash() {
-        let with = hashes(
-            "d.json",
-            r#"{"defaults": {"timeout": "5s"}, "jobs": [{"kind": "noop", "id": "n"}]}"#,
-        );
-        let inline = hashes(
-            "d.json",
-            r#"[{"kind": "noop", "id": "n", "timeout": "5s"}]"#,
-        );
+        let with =
+            hashes("d.json", r#"{"defaults": {"timeout": "5s"}, "jobs": [{"kind": "noop", "id": "n"}]}"#);
+        let inline = hashes("d.json", r#"[{"kind": "noop", "id": "n", "timeout": "5s"}]"#);
         let without = hashes("d.json", r#"[{"kind": "noop", "id": "n"}]"#);
         assert_eq!(with, inline);
         assert_ne!(with, without);
@@ -291,19 +269,8 @@ mod tests {
         assert_ne!(a[0].1, b[0].1);
         // Pinned: changing the canonical form invalidates every ledger's `--resume`. The value is
         // `printf '%s' '{"id":"a","kind":"noop","priority":0,"v":1}' | sha256sum`.
-        let batch = parse_str(
-            "i.jsonl",
-            r#"{"kind": "noop", "id": "a"}"#,
-            &ParseOptions::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            batch.jobs[0].canonical_json(),
-            r#"{"id":"a","kind":"noop","priority":0,"v":1}"#
-        );
-        assert_eq!(
-            a[0].1,
-            "04bebcdc43913a8e8dd301a3f819bb4394d222b3cef69ef254f93249bc12f636"
-        );
+        let batch = parse_str("i.jsonl", r#"{"kind": "noop", "id": "a"}"#, &ParseOptions::default()).unwrap();
+        assert_eq!(batch.jobs[0].canonical_json(), r#"{"id":"a","kind":"noop","priority":0,"v":1}"#);
+        assert_eq!(a[0].1, "04bebcdc43913a8e8dd301a3f819bb4394d222b3cef69ef254f93249bc12f636");
     }
 }

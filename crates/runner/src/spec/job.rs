@@ -294,8 +294,7 @@ impl JobKind {
     /// ```
     /// assert!(conveyor::spec::JobKind::NAMES.contains(&"sleep"));
     /// ```
-    pub const NAMES: &'static [&'static str] =
-        &["sleep", "exec", "shell", "http", "cpu", "noop", "fail"];
+    pub const NAMES: &'static [&'static str] = &["sleep", "exec", "shell", "http", "cpu", "noop", "fail"];
 
     /// This kind's name (a low-cardinality label for metrics and the ledger).
     ///

@@ -95,11 +95,7 @@ impl<'a> Node<'a> {
     pub(crate) fn find(&self, keys: &[&str]) -> Option<&Member<'a>> {
         let (first, rest) = keys.split_first()?;
         let member = self.member(first)?;
-        if rest.is_empty() {
-            Some(member)
-        } else {
-            member.value.find(rest)
-        }
+        if rest.is_empty() { Some(member) } else { member.value.find(rest) }
     }
 
     /// A short description of the value's type, for messages (`"an array"`).
@@ -117,23 +113,15 @@ impl<'a> Node<'a> {
 
 /// Parses one complete JSON value (surrounded by optional whitespace) from `text`.
 pub(crate) fn parse(text: &str) -> Result<Tree<'_>, SyntaxError> {
-    let mut parser = Parser {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-        path: Vec::new(),
-        duplicates: Vec::new(),
-    };
+    let mut parser =
+        Parser { text, bytes: text.as_bytes(), pos: 0, path: Vec::new(), duplicates: Vec::new() };
     parser.skip_ws();
     let root = parser.value(0)?;
     parser.skip_ws();
     if parser.pos < parser.bytes.len() {
         return Err(parser.error("trailing characters"));
     }
-    Ok(Tree {
-        root,
-        duplicates: parser.duplicates,
-    })
+    Ok(Tree { root, duplicates: parser.duplicates })
 }
 
 struct Parser<'a> {
@@ -153,10 +141,7 @@ enum PathStep<'a> {
 
 impl<'a> Parser<'a> {
     fn error(&self, message: &str) -> SyntaxError {
-        SyntaxError {
-            at: self.pos.min(self.bytes.len()),
-            message: message.to_owned(),
-        }
+        SyntaxError { at: self.pos.min(self.bytes.len()), message: message.to_owned() }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -233,18 +218,9 @@ impl<'a> Parser<'a> {
                 Some(first) => {
                     let mut path = self.segments();
                     path.push(Segment::Key(key.clone().into_owned()));
-                    self.duplicates.push(Duplicate {
-                        path,
-                        key: key.into_owned(),
-                        at: key_start,
-                        first,
-                    });
+                    self.duplicates.push(Duplicate { path, key: key.into_owned(), at: key_start, first });
                 }
-                None => members.push(Member {
-                    key,
-                    key_start,
-                    value,
-                }),
+                None => members.push(Member { key, key_start, value }),
             }
             self.skip_ws();
             match self.peek() {
@@ -321,9 +297,7 @@ impl<'a> Parser<'a> {
             }
             self.digits();
         }
-        self.text
-            .get(start..self.pos)
-            .ok_or_else(|| self.error("invalid number"))
+        self.text.get(start..self.pos).ok_or_else(|| self.error("invalid number"))
     }
 
     fn digits(&mut self) {
@@ -340,28 +314,22 @@ impl<'a> Parser<'a> {
         loop {
             match self.peek() {
                 Some(b'"') => {
-                    let s = self
-                        .text
-                        .get(start..self.pos)
-                        .ok_or_else(|| self.error("invalid string"))?;
+                    let s = self.text.get(start..self.pos).ok_or_else(|| self.error("invalid string"))?;
                     self.pos += 1;
                     return Ok(Cow::Borrowed(s));
                 }
                 Some(b'\\') => break,
                 Some(0x00..=0x1f) => {
-                    return Err(self.error(
-                        "control character (\\u0000-\\u001F) found while parsing a string",
-                    ));
+                    return Err(
+                        self.error("control character (\\u0000-\\u001F) found while parsing a string")
+                    );
                 }
                 Some(_) => self.pos += 1,
                 None => return Err(self.error("EOF while parsing a string")),
             }
         }
-        let mut out = String::from(
-            self.text
-                .get(start..self.pos)
-                .ok_or_else(|| self.error("invalid string"))?,
-        );
+        let mut out =
+            String::from(self.text.get(start..self.pos).ok_or_else(|| self.error("invalid string"))?);
         loop {
             let run_start = self.pos;
             while let Some(b) = self.peek() {
@@ -370,11 +338,7 @@ impl<'a> Parser<'a> {
                 }
                 self.pos += 1;
             }
-            out.push_str(
-                self.text
-                    .get(run_start..self.pos)
-                    .ok_or_else(|| self.error("invalid string"))?,
-            );
+            out.push_str(self.text.get(run_start..self.pos).ok_or_else(|| self.error("invalid string"))?);
             match self.peek() {
                 Some(b'"') => {
                     self.pos += 1;
@@ -385,9 +349,9 @@ impl<'a> Parser<'a> {
                     self.escape(&mut out)?;
                 }
                 Some(_) => {
-                    return Err(self.error(
-                        "control character (\\u0000-\\u001F) found while parsing a string",
-                    ));
+                    return Err(
+                        self.error("control character (\\u0000-\\u001F) found while parsing a string")
+                    );
                 }
                 None => return Err(self.error("EOF while parsing a string")),
             }
@@ -408,8 +372,7 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 let high = self.hex4()?;
                 let c = if (0xD800..0xDC00).contains(&high) {
-                    if !(self.peek() == Some(b'\\') && self.bytes.get(self.pos + 1) == Some(&b'u'))
-                    {
+                    if !(self.peek() == Some(b'\\') && self.bytes.get(self.pos + 1) == Some(&b'u')) {
                         return Err(self.error("lone leading surrogate in hex escape"));
                     }
                     self.pos += 2;
@@ -421,8 +384,8 @@ impl<'a> Parser<'a> {
                 } else {
                     high
                 };
-                let c = char::from_u32(c)
-                    .ok_or_else(|| self.error("lone trailing surrogate in hex escape"))?;
+                let c =
+                    char::from_u32(c).ok_or_else(|| self.error("lone trailing surrogate in hex escape"))?;
                 out.push(c);
                 return Ok(());
             }
@@ -465,17 +428,8 @@ pub(crate) struct LineIndex<'a> {
 impl<'a> LineIndex<'a> {
     pub(crate) fn new(text: &'a [u8], first_line: usize) -> Self {
         let mut starts = vec![0];
-        starts.extend(
-            text.iter()
-                .enumerate()
-                .filter(|(_, b)| **b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
-        LineIndex {
-            text,
-            starts,
-            first_line,
-        }
+        starts.extend(text.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1));
+        LineIndex { text, starts, first_line }
     }
 
     /// The 1-based line and column of byte offset `at` (clamped to the text).
@@ -514,9 +468,7 @@ mod tests {
         let a = tree.root.member("a").unwrap();
         assert_eq!(a.key_start, 2);
         assert_eq!(a.value.start, 7);
-        let Value::Array(items) = &a.value.value else {
-            panic!("not an array")
-        };
+        let Value::Array(items) = &a.value.value else { panic!("not an array") };
         assert_eq!(items[1].start, 11);
         assert_eq!(tree.root.find(&["b", "c"]).unwrap().value.start, 28);
     }
@@ -524,9 +476,7 @@ mod tests {
     #[test]
     fn decodes_escapes() {
         let tree = parse(r#""a\n\u00e9\ud83d\ude00""#).unwrap();
-        let Value::String(s) = tree.root.value else {
-            panic!("not a string")
-        };
+        let Value::String(s) = tree.root.value else { panic!("not a string") };
         assert_eq!(s, "a\né😀");
     }
 
@@ -535,24 +485,14 @@ mod tests {
         let tree = parse(r#"{"jobs": [{"a": 1, "a": 2}]}"#).unwrap();
         assert_eq!(tree.duplicates.len(), 1);
         let dup = &tree.duplicates[0];
-        assert_eq!(
-            dup.path,
-            vec![
-                Segment::Key("jobs".into()),
-                Segment::Index(0),
-                Segment::Key("a".into())
-            ]
-        );
+        assert_eq!(dup.path, vec![Segment::Key("jobs".into()), Segment::Index(0), Segment::Key("a".into())]);
         assert_eq!((dup.first, dup.at), (11, 19));
     }
 
     #[test]
     fn refuses_deep_nesting_without_overflowing() {
         let deep = "[".repeat(100_000);
-        assert_eq!(
-            parse(&deep).unwrap_err().message,
-            "recursion limit exceeded"
-        );
+        assert_eq!(parse(&deep).unwrap_err().message, "recursion limit exceeded");
     }
 
     #[test]

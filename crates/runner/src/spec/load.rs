@@ -26,8 +26,8 @@ use std::sync::Arc;
 
 use super::error::location;
 use super::file::{
-    Event, Format, JobPath, LimitValue, Limits, MAX_DOCUMENT, MAX_LINE, Pos, SourceCtx,
-    parse_document, parse_line,
+    Event, Format, JobPath, LimitValue, Limits, MAX_DOCUMENT, MAX_LINE, Pos, SourceCtx, parse_document,
+    parse_line,
 };
 use super::{JobSpec, SpecError};
 
@@ -56,10 +56,7 @@ pub struct ParseOptions {
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        ParseOptions {
-            allow_periodic: false,
-            max_errors: 1000,
-        }
+        ParseOptions { allow_periodic: false, max_errors: 1000 }
     }
 }
 
@@ -144,11 +141,7 @@ pub struct JobBatch {
 ///     "request:2:8: id: duplicate id `a` (first defined at request:1:8)"
 /// );
 /// ```
-pub fn parse_bytes(
-    name: &str,
-    input: &[u8],
-    options: &ParseOptions,
-) -> Result<JobBatch, Vec<SpecError>> {
+pub fn parse_bytes(name: &str, input: &[u8], options: &ParseOptions) -> Result<JobBatch, Vec<SpecError>> {
     let path: Arc<Path> = Path::new(name).into();
     let format = Format::from_name(&path).unwrap_or_else(|| Format::sniff(input));
     let source = Source {
@@ -159,10 +152,7 @@ pub fn parse_bytes(
     };
     let mut jobs = Vec::new();
     let checked = check(vec![source], options, |job| jobs.push(job))?;
-    Ok(JobBatch {
-        jobs,
-        limits: checked.limits,
-    })
+    Ok(JobBatch { jobs, limits: checked.limits })
 }
 
 /// [`parse_bytes`] for text.
@@ -182,11 +172,7 @@ pub fn parse_bytes(
 /// assert_eq!(batch.jobs[1].id, format!("{}-2", batch.jobs[0].id));
 /// assert!(batch.jobs[0].id.starts_with("batch-"));
 /// ```
-pub fn parse_str(
-    name: &str,
-    text: &str,
-    options: &ParseOptions,
-) -> Result<JobBatch, Vec<SpecError>> {
+pub fn parse_str(name: &str, text: &str, options: &ParseOptions) -> Result<JobBatch, Vec<SpecError>> {
     parse_bytes(name, text.as_bytes(), options)
 }
 
@@ -239,11 +225,7 @@ impl Loader {
     /// assert_eq!(validated.job_count(), 0);
     /// ```
     pub fn new(options: ParseOptions) -> Loader {
-        Loader {
-            options,
-            inputs: Vec::new(),
-            stdin: None,
-        }
+        Loader { options, inputs: Vec::new(), stdin: None }
     }
 
     /// Adds a file, a folder, or `-` for standard input.
@@ -333,11 +315,7 @@ impl Loader {
     /// ]);
     /// ```
     pub fn validate(self) -> Result<Validated, Vec<SpecError>> {
-        let Loader {
-            options,
-            inputs,
-            stdin,
-        } = self;
+        let Loader { options, inputs, stdin } = self;
         let mut stdin = stdin;
         let mut sources = Vec::new();
         let mut errors = Vec::new();
@@ -345,16 +323,11 @@ impl Loader {
         for input in inputs {
             if input.as_os_str() == "-" {
                 if stdin_seen {
-                    errors.push(SpecError::file(
-                        STDIN,
-                        "standard input (`-`) is given twice",
-                    ));
+                    errors.push(SpecError::file(STDIN, "standard input (`-`) is given twice"));
                     continue;
                 }
                 stdin_seen = true;
-                let reader = stdin
-                    .take()
-                    .unwrap_or_else(|| Box::new(io::stdin()) as Box<dyn Read + Send>);
+                let reader = stdin.take().unwrap_or_else(|| Box::new(io::stdin()) as Box<dyn Read + Send>);
                 match spool(reader) {
                     Ok(source) => sources.push(source),
                     Err(e) => errors.push(SpecError::file(STDIN, io_message(&e))),
@@ -363,10 +336,9 @@ impl Loader {
             }
             match std::fs::metadata(&input) {
                 Ok(meta) if meta.is_dir() => match folder(&input) {
-                    Ok(files) if files.is_empty() => errors.push(SpecError::file(
-                        &input,
-                        "no *.json or *.jsonl files in this folder",
-                    )),
+                    Ok(files) if files.is_empty() => {
+                        errors.push(SpecError::file(&input, "no *.json or *.jsonl files in this folder"))
+                    }
                     Ok(files) => sources.extend(files.into_iter().map(Source::file)),
                     Err(e) => errors.push(SpecError::file(&input, io_message(&e))),
                 },
@@ -587,20 +559,13 @@ struct JobCursor<V> {
 
 impl<V> std::fmt::Debug for JobCursor<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobCursor")
-            .field("next_source", &self.next_source)
-            .finish_non_exhaustive()
+        f.debug_struct("JobCursor").field("next_source", &self.next_source).finish_non_exhaustive()
     }
 }
 
 impl<V: std::borrow::Borrow<Validated>> JobCursor<V> {
     fn new(validated: V) -> Self {
-        JobCursor {
-            validated,
-            next_source: 0,
-            current: None,
-            counters: HashMap::default(),
-        }
+        JobCursor { validated, next_source: 0, current: None, counters: HashMap::default() }
     }
 
     fn next(&mut self) -> Option<Result<JobSpec, SpecError>> {
@@ -728,9 +693,7 @@ fn check(
             message,
         };
         let first_at = |entry: &IdEntry| {
-            let path = sources
-                .get(entry.source as usize)
-                .map_or(Path::new("?"), |s| &s.display);
+            let path = sources.get(entry.source as usize).map_or(Path::new("?"), |s| &s.display);
             location(path, entry.line as usize, entry.column as usize)
         };
         let entry_at = |pos: Pos, generated: u32| IdEntry {
@@ -741,11 +704,7 @@ fn check(
         };
         for event in SourceEvents::open(source, options) {
             match event {
-                Event::Job {
-                    mut spec,
-                    id_pos,
-                    path,
-                } => {
+                Event::Job { mut spec, id_pos, path } => {
                     job_count += 1;
                     if spec.id_generated {
                         let base = generated_base(&source.stem, &spec.spec_hash);
@@ -784,9 +743,7 @@ fn check(
                             }
                             ids.insert(key, entry_at(id_pos, 0));
                         }
-                    } else if let Some(message) =
-                        claim(&mut ids, &spec.id, entry_at(id_pos, 0), &first_at)
-                    {
+                    } else if let Some(message) = claim(&mut ids, &spec.id, entry_at(id_pos, 0), &first_at) {
                         file_errors.push(here(id_pos, path, Some("id"), message));
                         continue;
                     }
@@ -799,12 +756,7 @@ fn check(
                         file_errors.push(here(pos, path, Some("id"), message));
                     }
                 }
-                Event::Limit {
-                    key,
-                    value,
-                    pos,
-                    field,
-                } => {
+                Event::Limit { key, value, pos, field } => {
                     let is_rate = matches!(value, LimitValue::Rate(_));
                     let at = location(&source.display, pos.line, pos.column);
                     match declared.get(&(is_rate, key.clone())) {
@@ -855,17 +807,8 @@ fn check(
             }
         }
     }
-    let repeated = ids
-        .iter()
-        .filter(|(_, e)| e.generated > 1)
-        .map(|(k, _)| *k)
-        .collect();
-    Ok(Checked {
-        sources,
-        job_count,
-        limits,
-        repeated,
-    })
+    let repeated = ids.iter().filter(|(_, e)| e.generated > 1).map(|(k, _)| *k).collect();
+    Ok(Checked { sources, job_count, limits, repeated })
 }
 
 /// Records an id written in a file; the duplicate message when it was seen before.
@@ -876,10 +819,9 @@ fn claim(
     first_at: &dyn Fn(&IdEntry) -> String,
 ) -> Option<String> {
     match ids.entry(id_key(id)) {
-        std::collections::hash_map::Entry::Occupied(first) => Some(format!(
-            "duplicate id `{id}` (first defined at {})",
-            first_at(first.get())
-        )),
+        std::collections::hash_map::Entry::Occupied(first) => {
+            Some(format!("duplicate id `{id}` (first defined at {})", first_at(first.get())))
+        }
         std::collections::hash_map::Entry::Vacant(slot) => {
             slot.insert(entry);
             None
@@ -897,12 +839,7 @@ struct Errors {
 
 impl Errors {
     fn new(max: usize) -> Errors {
-        Errors {
-            max: max.max(1),
-            kept: Vec::new(),
-            omitted: 0,
-            omitted_path: None,
-        }
+        Errors { max: max.max(1), kept: Vec::new(), omitted: 0, omitted_path: None }
     }
 
     fn is_empty(&self) -> bool {
@@ -922,10 +859,7 @@ impl Errors {
         if let Some(path) = self.omitted_path {
             let n = self.omitted;
             let s = if n == 1 { "" } else { "s" };
-            self.kept.push(SpecError::file(
-                path,
-                format!("{n} more error{s} not shown"),
-            ));
+            self.kept.push(SpecError::file(path, format!("{n} more error{s} not shown")));
         }
         self.kept
     }
@@ -953,12 +887,7 @@ enum Data {
 impl Source {
     fn file(path: PathBuf) -> Source {
         let display: Arc<Path> = path.as_path().into();
-        Source {
-            stem: stem(&display),
-            format: Format::from_name(&display),
-            display,
-            data: Data::File(path),
-        }
+        Source { stem: stem(&display), format: Format::from_name(&display), display, data: Data::File(path) }
     }
 
     /// A fresh reader from the start (its own cursor: pass 2 may run several times at once).
@@ -996,12 +925,7 @@ fn spool(mut reader: Box<dyn Read + Send>) -> io::Result<Source> {
             Data::Memory(buffer.into())
         }
     };
-    Ok(Source {
-        stem: stem(&path),
-        display: path,
-        data,
-        format: None,
-    })
+    Ok(Source { stem: stem(&path), display: path, data, format: None })
 }
 
 /// The files of a folder that hold jobs, sorted by name.
@@ -1061,11 +985,7 @@ impl SourceEvents {
     fn open(source: &Source, options: &ParseOptions) -> SourceEvents {
         let fail = |e: io::Error| {
             SourceEvents::Buffered(
-                vec![Event::Error(SpecError::file(
-                    source.display.to_path_buf(),
-                    io_message(&e),
-                ))]
-                .into_iter(),
+                vec![Event::Error(SpecError::file(source.display.to_path_buf(), io_message(&e)))].into_iter(),
             )
         };
         let mut reader = match source.open() {
@@ -1087,10 +1007,7 @@ impl SourceEvents {
                 Err(e) => return fail(e),
             },
         };
-        let ctx = SourceCtx {
-            path: &source.display,
-            allow_periodic: options.allow_periodic,
-        };
+        let ctx = SourceCtx { path: &source.display, allow_periodic: options.allow_periodic };
         match format {
             Format::Document => {
                 let mut bytes = Vec::new();
@@ -1128,9 +1045,7 @@ fn first_line(reader: &mut dyn BufRead) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         let start = out.len();
-        let n = reader
-            .take((MAX_LINE - out.len().min(MAX_LINE)) as u64)
-            .read_until(b'\n', &mut out)?;
+        let n = reader.take((MAX_LINE - out.len().min(MAX_LINE)) as u64).read_until(b'\n', &mut out)?;
         if n == 0 || out.len() >= MAX_LINE || !out[start..].iter().all(u8::is_ascii_whitespace) {
             return Ok(out);
         }
@@ -1178,11 +1093,7 @@ fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<LineRead
         }
         reader.consume(if found { take + 1 } else { take });
         if found {
-            return Ok(if too_long {
-                LineRead::TooLong
-            } else {
-                LineRead::Line
-            });
+            return Ok(if too_long { LineRead::TooLong } else { LineRead::Line });
         }
     }
 }
@@ -1193,55 +1104,45 @@ impl Iterator for SourceEvents {
     fn next(&mut self) -> Option<Event> {
         match self {
             SourceEvents::Buffered(events) => events.next(),
-            SourceEvents::Lines {
-                path,
-                allow_periodic,
-                reader,
-                line,
-                line_no,
-                pending,
-                scratch,
-                done,
-            } => loop {
-                if let Some(event) = pending.pop_front() {
-                    return Some(event);
-                }
-                if *done {
-                    return None;
-                }
-                let read = read_line(&mut **reader, line);
-                *line_no += 1;
-                match read {
-                    Ok(LineRead::End) => {
-                        *done = true;
+            SourceEvents::Lines { path, allow_periodic, reader, line, line_no, pending, scratch, done } => {
+                loop {
+                    if let Some(event) = pending.pop_front() {
+                        return Some(event);
                     }
-                    Ok(LineRead::TooLong) => pending.push_back(Event::Error(SpecError {
-                        path: path.to_path_buf(),
-                        line: *line_no,
-                        column: 1,
-                        field: None,
-                        message: "line is longer than 16 MiB".to_owned(),
-                    })),
-                    Ok(LineRead::Line) => {
-                        let ctx = SourceCtx {
-                            path,
-                            allow_periodic: *allow_periodic,
-                        };
-                        parse_line(&ctx, line, *line_no, scratch);
-                        pending.extend(scratch.drain(..));
+                    if *done {
+                        return None;
                     }
-                    Err(e) => {
-                        *done = true;
-                        pending.push_back(Event::Error(SpecError {
+                    let read = read_line(&mut **reader, line);
+                    *line_no += 1;
+                    match read {
+                        Ok(LineRead::End) => {
+                            *done = true;
+                        }
+                        Ok(LineRead::TooLong) => pending.push_back(Event::Error(SpecError {
                             path: path.to_path_buf(),
                             line: *line_no,
                             column: 1,
                             field: None,
-                            message: io_message(&e),
-                        }));
+                            message: "line is longer than 16 MiB".to_owned(),
+                        })),
+                        Ok(LineRead::Line) => {
+                            let ctx = SourceCtx { path, allow_periodic: *allow_periodic };
+                            parse_line(&ctx, line, *line_no, scratch);
+                            pending.extend(scratch.drain(..));
+                        }
+                        Err(e) => {
+                            *done = true;
+                            pending.push_back(Event::Error(SpecError {
+                                path: path.to_path_buf(),
+                                line: *line_no,
+                                column: 1,
+                                field: None,
+                                message: io_message(&e),
+                            }));
+                        }
                     }
                 }
-            },
+            }
         }
     }
 }
@@ -1252,8 +1153,7 @@ mod tests {
 
     #[test]
     fn generated_ids_are_stem_hash_and_counter() {
-        let text =
-            "{\"kind\": \"noop\"}\n{\"kind\": \"cpu\", \"rounds\": 1}\n{\"kind\": \"noop\"}\n";
+        let text = "{\"kind\": \"noop\"}\n{\"kind\": \"cpu\", \"rounds\": 1}\n{\"kind\": \"noop\"}\n";
         let batch = parse_str("dir/batch.jsonl", text, &ParseOptions::default()).unwrap();
         let ids: Vec<&str> = batch.jobs.iter().map(|j| j.id.as_str()).collect();
         let noop = format!("batch-{}", &batch.jobs[0].spec_hash[..12]);
@@ -1290,11 +1190,8 @@ mod tests {
             .validate()
             .unwrap();
         let streamed: Vec<String> = validated.jobs().map(|j| j.unwrap().id).collect();
-        let stdin_ids: Vec<String> = in_memory
-            .jobs
-            .iter()
-            .map(|j| j.id.replacen("s-", "stdin-", 1))
-            .collect();
+        let stdin_ids: Vec<String> =
+            in_memory.jobs.iter().map(|j| j.id.replacen("s-", "stdin-", 1)).collect();
         assert_eq!(streamed, stdin_ids);
         assert!(streamed[3].ends_with("-3"), "{streamed:?}");
     }
@@ -1305,24 +1202,12 @@ mod tests {
         data.extend_from_slice(b"\nok\nlast");
         let mut reader = BufReader::with_capacity(1000, &data[..]);
         let mut buf = Vec::new();
-        assert!(matches!(
-            read_line(&mut reader, &mut buf).unwrap(),
-            LineRead::TooLong
-        ));
-        assert!(matches!(
-            read_line(&mut reader, &mut buf).unwrap(),
-            LineRead::Line
-        ));
+        assert!(matches!(read_line(&mut reader, &mut buf).unwrap(), LineRead::TooLong));
+        assert!(matches!(read_line(&mut reader, &mut buf).unwrap(), LineRead::Line));
         assert_eq!(buf, b"ok");
-        assert!(matches!(
-            read_line(&mut reader, &mut buf).unwrap(),
-            LineRead::Line
-        ));
+        assert!(matches!(read_line(&mut reader, &mut buf).unwrap(), LineRead::Line));
         assert_eq!(buf, b"last");
-        assert!(matches!(
-            read_line(&mut reader, &mut buf).unwrap(),
-            LineRead::End
-        ));
+        assert!(matches!(read_line(&mut reader, &mut buf).unwrap(), LineRead::End));
     }
 
     #[test]

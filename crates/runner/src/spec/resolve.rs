@@ -39,14 +39,10 @@ pub(crate) fn explain(error: DeError, fallback_at: usize, context: Context<'_>) 
     let at = error.at.unwrap_or(fallback_at);
     let message = match &error.kind {
         DeErrorKind::Message(m) => m.clone(),
-        DeErrorKind::UnknownField { field, expected } => {
-            unknown_field(field, expected, context, &error.path)
-        }
+        DeErrorKind::UnknownField { field, expected } => unknown_field(field, expected, context, &error.path),
         DeErrorKind::MissingField(field) => match context {
             // Only direct members of the job are the kind's required parameters.
-            Context::Job(kind)
-                if error.path.len() <= 2 && wire::kind_fields(kind).contains(field) =>
-            {
+            Context::Job(kind) if error.path.len() <= 2 && wire::kind_fields(kind).contains(field) => {
                 format!("missing field `{field}` (required by kind `{kind}`)")
             }
             _ => format!("missing field `{field}`"),
@@ -58,11 +54,7 @@ pub(crate) fn explain(error: DeError, fallback_at: usize, context: Context<'_>) 
             }
         }
     };
-    Issue {
-        at,
-        path: error.path,
-        message,
-    }
+    Issue { at, path: error.path, message }
 }
 
 fn unknown_field(
@@ -76,16 +68,10 @@ fn unknown_field(
     if let Some(suggestion) = did_you_mean(field, expected.iter().copied()) {
         return format!("unknown field `{field}`; did you mean `{suggestion}`?");
     }
-    let owners: Vec<&str> = JobKind::NAMES
-        .iter()
-        .copied()
-        .filter(|k| wire::kind_fields(k).contains(&field))
-        .collect();
+    let owners: Vec<&str> =
+        JobKind::NAMES.iter().copied().filter(|k| wire::kind_fields(k).contains(&field)).collect();
     match context {
-        _ if in_retry => format!(
-            "unknown field `{field}`; `retry` takes {}",
-            one_of(wire::RETRY_FIELDS)
-        ),
+        _ if in_retry => format!("unknown field `{field}`; `retry` takes {}", one_of(wire::RETRY_FIELDS)),
         Context::Job(_) if field == "kind" => "`kind` is given twice".to_owned(),
         Context::Job(kind) if !owners.is_empty() => format!(
             "unknown field `{field}` for kind `{kind}` (`{field}` belongs to {})",
@@ -199,11 +185,7 @@ fn issue_at(node: &Node<'_>, path: &PathCtx<'_>, keys: &[&str], message: String)
         }
         None => node.start,
     };
-    Issue {
-        at,
-        path: segments,
-        message,
-    }
+    Issue { at, path: segments, message }
 }
 
 /// A job resolved from its file, before the loader gives it an id when it has none.
@@ -271,10 +253,7 @@ pub(crate) fn job(
     let own_retry = own.retry.as_ref().unwrap_or(&empty);
     let default_retry = d.retry.as_ref().unwrap_or(&empty);
     let retry = RetrySpec {
-        max_attempts: own_retry
-            .max_attempts
-            .or(default_retry.max_attempts)
-            .map(|a| a.0),
+        max_attempts: own_retry.max_attempts.or(default_retry.max_attempts).map(|a| a.0),
         backoff: own_retry.backoff.or(default_retry.backoff),
         initial: own_retry.initial.or(default_retry.initial).map(|x| x.0),
         max: own_retry.max.or(default_retry.max).map(|x| x.0),
@@ -285,15 +264,8 @@ pub(crate) fn job(
         if max < initial && (own_retry.initial.is_some() || own_retry.max.is_some()) {
             let (i, m) = (format_duration(initial), format_duration(max));
             issues.push(if own_retry.max.is_some() {
-                let from = if own_retry.initial.is_some() {
-                    ""
-                } else {
-                    ", from defaults"
-                };
-                here(
-                    &["retry", "max"],
-                    format!("retry.max ({m}) is less than retry.initial ({i}{from})"),
-                )
+                let from = if own_retry.initial.is_some() { "" } else { ", from defaults" };
+                here(&["retry", "max"], format!("retry.max ({m}) is less than retry.initial ({i}{from})"))
             } else {
                 here(
                     &["retry", "initial"],
@@ -316,18 +288,11 @@ pub(crate) fn job(
         timeout: own.timeout.or(d.timeout).map(|t| t.0),
         retry,
         start,
-        concurrency_key: own
-            .concurrency_key
-            .or_else(|| d.concurrency_key.clone())
-            .map(|k| k.0),
+        concurrency_key: own.concurrency_key.or_else(|| d.concurrency_key.clone()).map(|k| k.0),
         schedule,
         kind,
         spec_hash: String::new(),
-        origin: Origin {
-            path: Arc::clone(file),
-            line: origin.0,
-            column: origin.1,
-        },
+        origin: Origin { path: Arc::clone(file), line: origin.0, column: origin.1 },
     };
     spec.spec_hash = super::hash::spec_hash(&spec);
     Ok(Resolved { spec, id_at })
@@ -338,36 +303,22 @@ mod tests {
     use super::*;
     use crate::spec::json;
 
-    fn resolve(
-        defaults_text: &str,
-        job_text: &str,
-        periodic: bool,
-    ) -> Result<JobSpec, Vec<String>> {
+    fn resolve(defaults_text: &str, job_text: &str, periodic: bool) -> Result<JobSpec, Vec<String>> {
         let d_tree = json::parse(defaults_text).unwrap();
         let mut issues = Vec::new();
         let d = defaults(&d_tree.root, &PathCtx::ROOT, periodic, &mut issues);
         assert!(issues.is_empty(), "{issues:?}");
         let tree = json::parse(job_text).unwrap();
-        let Some(json::Value::String(kind)) = tree.root.member("kind").map(|m| &m.value.value)
-        else {
+        let Some(json::Value::String(kind)) = tree.root.member("kind").map(|m| &m.value.value) else {
             panic!("no kind")
         };
         let (common, kind) = wire::job_from_node(kind, &tree.root, &PathCtx::ROOT)
             .unwrap()
             .map_err(|e| vec![e.to_string()])?;
         let file: Arc<Path> = Path::new("t.json").into();
-        job(
-            common,
-            kind,
-            &d,
-            &tree.root,
-            &PathCtx::ROOT,
-            periodic,
-            &file,
-            (1, 1),
-        )
-        .map(|r| r.spec)
-        .map_err(|issues| issues.into_iter().map(|i| i.message).collect())
+        job(common, kind, &d, &tree.root, &PathCtx::ROOT, periodic, &file, (1, 1))
+            .map(|r| r.spec)
+            .map_err(|issues| issues.into_iter().map(|i| i.message).collect())
     }
 
     #[test]
@@ -412,16 +363,10 @@ mod tests {
 
     #[test]
     fn mixed_retry_bounds_are_checked_after_merging() {
-        let errors = resolve(
-            r#"{"retry": {"max": "1s"}}"#,
-            r#"{"kind": "noop", "retry": {"initial": "5s"}}"#,
-            false,
-        )
-        .unwrap_err();
-        assert_eq!(
-            errors,
-            ["retry.initial (5s) is more than retry.max (1s, from defaults)"]
-        );
+        let errors =
+            resolve(r#"{"retry": {"max": "1s"}}"#, r#"{"kind": "noop", "retry": {"initial": "5s"}}"#, false)
+                .unwrap_err();
+        assert_eq!(errors, ["retry.initial (5s) is more than retry.max (1s, from defaults)"]);
     }
 
     #[test]

@@ -32,10 +32,7 @@ pub fn json_schema() -> serde_json::Value {
     let _ = generator.subschema_for::<JobWire>();
     let mut root = generator.into_root_schema_for::<JobFileWire>();
     root.insert("title".into(), "Conveyor job file".into());
-    root.insert(
-        "$id".into(),
-        "https://conveyor.invalid/schema/job-file.json".into(),
-    );
+    root.insert("$id".into(), "https://conveyor.invalid/schema/job-file.json".into());
     let mut value = root.to_value();
     // schemars lets every `Option` be `null`; the parser refuses `null` for a field (leave
     // it out instead), so the schema must too.

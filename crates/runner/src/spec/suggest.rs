@@ -37,9 +37,7 @@ pub(crate) fn did_you_mean<'c>(
 fn is_plural_of(input: &str, candidate: &str) -> bool {
     input.strip_suffix('s') == Some(candidate)
         || input.strip_suffix("es") == Some(candidate)
-        || (input
-            .strip_suffix("ies")
-            .is_some_and(|stem| candidate.strip_suffix('y') == Some(stem)))
+        || (input.strip_suffix("ies").is_some_and(|stem| candidate.strip_suffix('y') == Some(stem)))
 }
 
 /// `` `a`, `b` or `c` ``: a list of names for messages.
@@ -87,11 +85,7 @@ mod tests {
             ("ID", "id"),
         ];
         for (typo, want) in cases {
-            assert_eq!(
-                did_you_mean(typo, FIELDS.iter().copied()),
-                Some(want),
-                "{typo}"
-            );
+            assert_eq!(did_you_mean(typo, FIELDS.iter().copied()), Some(want), "{typo}");
         }
     }
 

@@ -116,13 +116,9 @@ impl<'de> Deserialize<'de> for PositiveDur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = string(d, DURATION_EXPECTED)?;
         match parse_duration(&text) {
-            Ok(Duration::ZERO) => Err(de::Error::custom(format!(
-                "must be greater than zero (got `{text}`)"
-            ))),
+            Ok(Duration::ZERO) => Err(de::Error::custom(format!("must be greater than zero (got `{text}`)"))),
             Ok(duration) => Ok(PositiveDur(duration)),
-            Err(reason) => Err(de::Error::custom(format!(
-                "invalid duration `{text}`: {reason}"
-            ))),
+            Err(reason) => Err(de::Error::custom(format!("invalid duration `{text}`: {reason}"))),
         }
     }
 }
@@ -182,9 +178,7 @@ impl<'de> Deserialize<'de> for CronExpr {
                     })
                     .collect::<Vec<_>>()
                     .join(": ");
-                Err(de::Error::custom(format!(
-                    "invalid cron expression `{text}`: {reason}"
-                )))
+                Err(de::Error::custom(format!("invalid cron expression `{text}`: {reason}")))
             }
         }
     }
@@ -268,11 +262,7 @@ impl<'de> Deserialize<'de> for Priority {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let n = integer(d, "an integer priority (lower runs first)")?;
         in_range(n, i32::MIN.into(), i32::MAX.into(), || {
-            format!(
-                "priority {n} is out of range ({} to {})",
-                i32::MIN,
-                i32::MAX
-            )
+            format!("priority {n} is out of range ({} to {})", i32::MIN, i32::MAX)
         })
         .map(Priority)
     }
@@ -294,14 +284,10 @@ impl<'de> Deserialize<'de> for Attempts {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let n = integer(d, "a whole number of attempts (at least 1)")?;
         if n < 1 {
-            return Err(de::Error::custom(format!(
-                "must be at least 1 (got {n}); 1 means no retries"
-            )));
+            return Err(de::Error::custom(format!("must be at least 1 (got {n}); 1 means no retries")));
         }
-        in_range(n, 1, u32::MAX.into(), || {
-            format!("{n} attempts is too many (at most {})", u32::MAX)
-        })
-        .map(Attempts)
+        in_range(n, 1, u32::MAX.into(), || format!("{n} attempts is too many (at most {})", u32::MAX))
+            .map(Attempts)
     }
 }
 
@@ -364,9 +350,7 @@ impl<'de> Deserialize<'de> for Probability {
         if (0.0..=1.0).contains(&p) {
             Ok(Probability(p))
         } else {
-            Err(de::Error::custom(format!(
-                "probability must be between 0 and 1 (got {p})"
-            )))
+            Err(de::Error::custom(format!("probability must be between 0 and 1 (got {p})")))
         }
     }
 }
@@ -386,10 +370,7 @@ pub(crate) struct Status(pub(crate) u16);
 impl<'de> Deserialize<'de> for Status {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let n = integer(d, "an HTTP status code such as 200")?;
-        in_range(n, 100, 599, || {
-            format!("{n} is not an HTTP status code (100 to 599)")
-        })
-        .map(Status)
+        in_range(n, 100, 599, || format!("{n} is not an HTTP status code (100 to 599)")).map(Status)
     }
 }
 
@@ -405,9 +386,7 @@ schema!(Status, "StatusCode", {
 pub(crate) struct Method(pub(crate) String);
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 impl<'de> Deserialize<'de> for Method {
@@ -506,9 +485,7 @@ impl<'de> Deserialize<'de> for NoBreak {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = string(d, "a string header value")?;
         if value.contains(['\r', '\n', '\0']) {
-            Err(de::Error::custom(
-                "header values must not contain line breaks or NUL characters",
-            ))
+            Err(de::Error::custom("header values must not contain line breaks or NUL characters"))
         } else {
             Ok(NoBreak(value))
         }
@@ -552,9 +529,7 @@ impl<'de> Deserialize<'de> for EnvName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = string(d, "a variable name")?;
         if name.is_empty() || name.contains(['=', '\0']) {
-            Err(de::Error::custom(format!(
-                "invalid environment variable name `{name}`"
-            )))
+            Err(de::Error::custom(format!("invalid environment variable name `{name}`")))
         } else {
             Ok(EnvName(name))
         }
@@ -882,10 +857,8 @@ pub(crate) struct DocumentWire {
 /// `Job` per line).
 #[derive(JsonSchema)]
 #[serde(untagged)]
-#[schemars(
-    description = "A Conveyor job file: a document object, or a bare array of jobs. (A JSON \
-                   Lines file holds one `#/$defs/Job` per line.)"
-)]
+#[schemars(description = "A Conveyor job file: a document object, or a bare array of jobs. (A JSON \
+                   Lines file holds one `#/$defs/Job` per line.)")]
 #[allow(dead_code)]
 pub(crate) enum JobFileWire {
     /// `{"defaults": …, "limits": …, "jobs": […]}`
