@@ -77,6 +77,8 @@ fn a_failed_job_exits_1() {
         (Some(2), Some(1), Some(1))
     );
     assert_eq!(s["retries"], 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr, "conveyor: job bad failed after 2 attempts: boom\n", "each failure is reported");
     let lines = by_id(&ledger(&dir.join("l.jsonl")));
     assert_eq!(lines["bad"][0]["error"], "boom");
     assert_eq!(lines["bad"][0]["attempts"], 2);
@@ -109,6 +111,8 @@ fn json_summary_is_the_last_line_with_every_promised_field() {
         }
     }
     assert_eq!(s["jobs"], 20);
+    let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_owned();
+    assert!(last.starts_with("{\"jobs\":20,\"succeeded\":20,\"failed\":0,"), "DESIGN.md's order: {last}");
     assert_eq!(s["succeeded"], 20);
     let run_p50 = s["run_seconds"]["p50"].as_f64().unwrap();
     assert!((0.004..0.5).contains(&run_p50), "{run_p50}");

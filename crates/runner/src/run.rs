@@ -106,7 +106,7 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
     let mut stdout = std::io::stdout().lock();
     let printed = match plan.format {
         Format::Human => stdout.write_all(summary.to_human().as_bytes()),
-        Format::Json => writeln!(stdout, "{}", summary.to_json()),
+        Format::Json => writeln!(stdout, "{}", summary.to_json_line()),
     }
     .and_then(|()| stdout.flush());
     match printed {
@@ -257,10 +257,13 @@ impl Drop for RunningGuard {
     }
 }
 
-/// The writer thread's observer: summary statistics and the progress bar.
+/// The writer thread's observer: summary statistics, the progress bar, and a line on stderr
+/// for every job that failed, panicked or timed out (cancelled ones are counted only: a
+/// stopped run may cancel a million).
 struct Observer {
     stats: Stats,
     progress: Progress,
+    printer: Printer,
 }
 
 impl Observer {
@@ -268,6 +271,16 @@ impl Observer {
         let times = r.started_at.is_some().then_some((r.wait, r.run));
         self.stats.record(r.outcome, r.attempts, times);
         self.progress.finished(r.outcome);
+        if !matches!(r.outcome, Outcome::Succeeded | Outcome::Cancelled) {
+            let s = if r.attempts == 1 { "" } else { "s" };
+            self.printer.eprintln(&format!(
+                "conveyor: job {} {} after {} attempt{s}: {}",
+                r.id,
+                r.outcome.as_str().replace('_', " "),
+                r.attempts,
+                r.error.as_deref().unwrap_or("no error message")
+            ));
+        }
     }
 }
 
@@ -427,8 +440,12 @@ async fn run_async(
     let (stop_tx, stop_rx) = watch::channel(StopState::Running);
     signals::listen(stop_tx.clone(), printer.clone()).context("installing signal handlers")?;
     let fsync = plan.ledger.as_ref().is_some_and(|l| l.fsync);
-    let (records, writer) =
-        Writer::spawn(ledger_file, fsync, Observer { stats: Stats::default(), progress }, Observer::observe);
+    let (records, writer) = Writer::spawn(
+        ledger_file,
+        fsync,
+        Observer { stats: Stats::default(), progress, printer: printer.clone() },
+        Observer::observe,
+    );
 
     let table: Table = Arc::default();
     let running = Arc::new(Running::default());
@@ -465,7 +482,8 @@ async fn run_async(
     for (key, rate) in &limits.rate {
         pool.set_rate_limit(key.as_str(), Some((rate.count, rate.period)));
     }
-    let stopper = tokio::spawn(stopper(pool.clone(), stop_rx.clone(), running.clone(), plan.grace, printer));
+    let stopper =
+        tokio::spawn(stopper(pool.clone(), stop_rx.clone(), running.clone(), plan.grace, printer.clone()));
 
     let (spec_tx, mut spec_rx) = mpsc::channel(READ_AHEAD);
     let reader = spawn_reader(validated, resume, skipper.clone(), spec_tx);
@@ -505,7 +523,7 @@ async fn run_async(
 
     drop(records);
     let (observer, ledger_result) = writer.finish();
-    let Observer { mut stats, mut progress } = observer;
+    let Observer { mut stats, mut progress, .. } = observer;
     progress.finish();
     stats.skipped = skipper.count();
 

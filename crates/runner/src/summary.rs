@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use conveyor_pool::Outcome;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 /// Sub-buckets per power of two: 2^7 = 128, so a value is known to within 1/128.
 const SUB_BITS: u32 = 7;
@@ -243,13 +244,38 @@ fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e6
 }
 
-fn percentiles(h: &Histogram) -> Value {
-    json!({
-        "p50": secs(h.percentile(0.50)),
-        "p90": secs(h.percentile(0.90)),
-        "p99": secs(h.percentile(0.99)),
-        "max": secs(h.max()),
-    })
+/// The JSON summary, fields in DESIGN.md's order.
+#[derive(Serialize)]
+struct JsonSummary {
+    jobs: u64,
+    succeeded: u64,
+    failed: u64,
+    panicked: u64,
+    timed_out: u64,
+    cancelled: u64,
+    skipped: u64,
+    retries: u64,
+    elapsed_seconds: f64,
+    jobs_per_second: f64,
+    wait_seconds: Percentiles,
+    run_seconds: Percentiles,
+}
+
+#[derive(Serialize)]
+struct Percentiles {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+}
+
+fn percentiles(h: &Histogram) -> Percentiles {
+    Percentiles {
+        p50: secs(h.percentile(0.50)),
+        p90: secs(h.percentile(0.90)),
+        p99: secs(h.percentile(0.99)),
+        max: secs(h.max()),
+    }
 }
 
 /// A finished run's summary.
@@ -293,21 +319,36 @@ impl Summary {
     /// assert_eq!(v["wait_seconds"]["p99"], 0.0);
     /// ```
     pub fn to_json(&self) -> Value {
+        serde_json::from_str(&self.to_json_line()).unwrap_or(Value::Null)
+    }
+
+    /// [`to_json`](Self::to_json) as one line of text, fields in DESIGN.md's order (`jobs`
+    /// first, `run_seconds` last), no newline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor::summary::{Stats, Summary};
+    /// let s = Summary { stats: Stats::default(), elapsed: std::time::Duration::ZERO };
+    /// assert!(s.to_json_line().starts_with(r#"{"jobs":0,"succeeded":0,"failed":0,"#));
+    /// ```
+    pub fn to_json_line(&self) -> String {
         let s = &self.stats;
-        json!({
-            "jobs": s.jobs(),
-            "succeeded": s.count(Outcome::Succeeded),
-            "failed": s.count(Outcome::Failed),
-            "panicked": s.count(Outcome::Panicked),
-            "timed_out": s.count(Outcome::TimedOut),
-            "cancelled": s.count(Outcome::Cancelled),
-            "skipped": s.skipped,
-            "retries": s.retries,
-            "elapsed_seconds": secs(self.elapsed),
-            "jobs_per_second": (self.jobs_per_second() * 100.0).round() / 100.0,
-            "wait_seconds": percentiles(&s.wait),
-            "run_seconds": percentiles(&s.run),
-        })
+        let summary = JsonSummary {
+            jobs: s.jobs(),
+            succeeded: s.count(Outcome::Succeeded),
+            failed: s.count(Outcome::Failed),
+            panicked: s.count(Outcome::Panicked),
+            timed_out: s.count(Outcome::TimedOut),
+            cancelled: s.count(Outcome::Cancelled),
+            skipped: s.skipped,
+            retries: s.retries,
+            elapsed_seconds: secs(self.elapsed),
+            jobs_per_second: (self.jobs_per_second() * 100.0).round() / 100.0,
+            wait_seconds: percentiles(&s.wait),
+            run_seconds: percentiles(&s.run),
+        };
+        serde_json::to_string(&summary).unwrap_or_default()
     }
 
     /// The table for people.
