@@ -242,3 +242,49 @@ fn fsync_ledger_is_complete() {
     assert_eq!(code(&out), 0);
     assert_eq!(by_id(&ledger(&dir.join("l.jsonl"))).len(), 50);
 }
+
+fn millis(v: &Value) -> i64 {
+    // 2025-06-01T12:00:00.123Z → milliseconds since midnight (runs never span midnight here
+    // by more than the test's few seconds; good enough for differences).
+    let s = v.as_str().unwrap();
+    let h: i64 = s[11..13].parse().unwrap();
+    let m: i64 = s[14..16].parse().unwrap();
+    let sec: i64 = s[17..19].parse().unwrap();
+    let ms: i64 = s[20..23].parse().unwrap();
+    ((h * 60 + m) * 60 + sec) * 1000 + ms
+}
+
+#[test]
+fn file_limits_bound_concurrency_and_rate() {
+    let dir = Dir::new();
+    let mut jobs = Vec::new();
+    for i in 0..6 {
+        jobs.push(json!({"id": format!("disk{i}"), "kind": "sleep", "duration": "200ms", "concurrency_key": "disk"}));
+    }
+    for i in 0..7 {
+        jobs.push(json!({"id": format!("api{i}"), "kind": "noop", "concurrency_key": "api"}));
+    }
+    let file = json!({"limits": {"concurrency": {"disk": 2}, "rate": {"api": "5/1s"}}, "jobs": jobs});
+    dir.write("lim.json", &file.to_string());
+    let out = dir.run(&["-w", "8", "--ledger", "l.jsonl", "lim.json"]);
+    assert_eq!(code(&out), 0);
+    let lines = ledger(&dir.join("l.jsonl"));
+    // At most 2 `disk` jobs overlap at any instant.
+    let disk: Vec<(i64, i64)> = lines
+        .iter()
+        .filter(|l| l["id"].as_str().unwrap().starts_with("disk"))
+        .map(|l| (millis(&l["started_at"]), millis(&l["finished_at"])))
+        .collect();
+    for &(start, _) in &disk {
+        let overlapping = disk.iter().filter(|&&(s, f)| s <= start && start < f).count();
+        assert!(overlapping <= 2, "{overlapping} disk jobs at once: {disk:?}");
+    }
+    // 7 `api` starts at 5 per second, a token bucket: a burst of 5, then one start per 200 ms.
+    let mut api: Vec<i64> = lines
+        .iter()
+        .filter(|l| l["id"].as_str().unwrap().starts_with("api"))
+        .map(|l| millis(&l["started_at"]))
+        .collect();
+    api.sort_unstable();
+    assert!(api[6] - api[0] >= 350, "rate limit not applied: {api:?}");
+}

@@ -460,6 +460,13 @@ async fn run_async(
     if let Some(t) = plan.default_timeout {
         builder = builder.default_timeout(t);
     }
+    // The job files' `limits`: a job's `concurrency_key` selects both kinds.
+    for (key, n) in &limits.concurrency {
+        builder = builder.concurrency_limit(key.as_str(), *n as usize);
+    }
+    for (key, rate) in &limits.rate {
+        builder = builder.rate_limit(key.as_str(), rate.count, rate.period);
+    }
     let hook = {
         let table = table.clone();
         let records = records.clone();
@@ -476,12 +483,6 @@ async fn run_async(
         }
     };
     let pool = builder.on_finish(hook).build();
-    for (key, n) in &limits.concurrency {
-        pool.set_concurrency_limit(key.as_str(), Some(*n as usize));
-    }
-    for (key, rate) in &limits.rate {
-        pool.set_rate_limit(key.as_str(), Some((rate.count, rate.period)));
-    }
     let stopper =
         tokio::spawn(stopper(pool.clone(), stop_rx.clone(), running.clone(), plan.grace, printer.clone()));
 
