@@ -2,12 +2,13 @@
 //! Shown when stderr is a terminal (`--progress auto`), or always / never; plain text
 //! without colours when `NO_COLOR` is set.
 
+use std::io::{IsTerminal, Write as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use conveyor_pool::Outcome;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use crate::summary::outcome_index;
 
@@ -18,6 +19,41 @@ pub struct Progress {
     counts: [u64; 5],
     skipped: Arc<AtomicU64>,
     last_message: Instant,
+}
+
+/// Stderr that is not a terminal, as indicatif sees it: every draw becomes a line of its
+/// own (no cursor movement, no escape codes), so `--progress always` logs progress.
+#[derive(Debug)]
+struct LineLog;
+
+impl TermLike for LineLog {
+    fn width(&self) -> u16 {
+        120
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        writeln!(std::io::stderr(), "{s}")
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        if s.trim().is_empty() { Ok(()) } else { writeln!(std::io::stderr(), "{s}") }
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// Prints lines on stderr above the progress bar (or plainly, when there is none).
@@ -91,8 +127,13 @@ impl Progress {
                     let _ = write!(w, "{:.0} jobs/s", state.per_sec());
                 })
                 .progress_chars("=> ");
-            let bar =
-                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()).with_style(style);
+            let target = if std::io::stderr().is_terminal() {
+                ProgressDrawTarget::stderr()
+            } else {
+                // `--progress always` into a file or pipe: a plain line per second, a log.
+                ProgressDrawTarget::term_like_with_hz(Box::new(LineLog), 1)
+            };
+            let bar = ProgressBar::with_draw_target(Some(total), target).with_style(style);
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
