@@ -193,7 +193,7 @@ fn resume_after_kill_9_runs_every_job_to_exactly_one_success_and_none_twice_afte
     let dir = Dir::new();
     let marks = dir.join("marks");
     std::fs::create_dir(&marks).unwrap();
-    let n = 400;
+    let n = 1000;
     // Each run of a job leaves a file of its own (mktemp), so a second run shows up.
     dir.write(
         "k.jsonl",

@@ -61,6 +61,8 @@ pub async fn serve(addr: SocketAddr, handle: PrometheusHandle) -> anyhow::Result
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of file descriptors, say: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
             let handle = handle.clone();
