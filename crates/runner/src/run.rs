@@ -130,7 +130,7 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
 }
 
 /// What the async part hands back.
-struct Outcome_ {
+struct RunEnd {
     summary: Summary,
     stop: StopState,
     ledger_result: std::io::Result<()>,
@@ -420,7 +420,7 @@ async fn run_async(
     resume: Option<ResumeSet>,
     ledger_file: Option<File>,
     env: KindEnv,
-) -> anyhow::Result<Outcome_> {
+) -> anyhow::Result<RunEnd> {
     // The recorder goes in before the pool: the pool takes its metric handles when built.
     let metrics = if plan.metrics_addr.is_some() || plan.pushgateway.is_some() {
         Some(crate::exporter::install()?)
@@ -533,7 +533,7 @@ async fn run_async(
     {
         eprintln!("conveyor: warning: {e:#}");
     }
-    Ok(Outcome_ {
+    Ok(RunEnd {
         summary: Summary { stats, elapsed },
         stop: final_stop,
         ledger_result,
