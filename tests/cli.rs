@@ -390,3 +390,16 @@ fn a_closed_stdout_is_not_an_error_and_keeps_the_exit_code() {
         assert!(!String::from_utf8_lossy(&out.stderr).contains("Broken pipe"), "{}", describe(&out));
     }
 }
+
+#[test]
+fn progress_always_logs_plain_lines_and_never_prints_nothing() {
+    let dir = Dir::new();
+    dir.write("p.jsonl", &jsonl(3, |i| json!({"id": format!("s{i}"), "kind": "sleep", "duration": "50ms"})));
+    let out = dir.cmd(conveyor()).args(["run", "--progress", "always", "p.jsonl"]).output().unwrap();
+    assert_eq!(code(&out), 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/3 "), "no progress lines: {stderr:?}");
+    assert!(!stderr.contains('\u{1b}'), "escape codes with NO_COLOR on a non-terminal: {stderr:?}");
+    let out = dir.run(&["p.jsonl"]);
+    assert!(out.stderr.is_empty(), "{}", describe(&out));
+}
