@@ -11,6 +11,7 @@ Examples:
   conveyor run -w 8 --ledger run.ledger.jsonl batch.jsonl
   conveyor validate jobs/ --format json       check files, errors as JSON Lines
   conveyor schema > conveyor.schema.json      the JSON Schema of job files
+  conveyor serve --ledger serve.ledger.jsonl  a daemon: POST job files to /jobs
 
 Exit codes: 0 all jobs succeeded, 1 some job did not succeed, 2 invalid input or usage
 (nothing ran), 130 interrupted by SIGINT, 143 stopped by SIGTERM.";
@@ -35,6 +36,23 @@ Examples:
 Prints every error as PATH:LINE:COL: FIELD: message on stderr (with --format json: one JSON
 object {\"path\",\"line\",\"column\",\"field\",\"message\"} per line on stdout) and exits 0
 when all files are valid, 2 otherwise. Runs nothing.";
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  conveyor serve --ledger serve.ledger.jsonl             # http://127.0.0.1:9480
+  curl --data-binary @jobs/batch.jsonl http://127.0.0.1:9480/jobs    # 202 {\"ids\": [...]}
+  curl http://127.0.0.1:9480/jobs/thumb-17                # {\"id\", \"status\", ...}
+  conveyor serve --listen 0.0.0.0:9480 --token \"$TOKEN\" -w 16
+  curl -H \"Authorization: Bearer $TOKEN\" --data-binary @batch.json http://HOST:9480/jobs
+
+Endpoints: POST /jobs (a job file, JSON or JSON Lines: 202 {\"ids\"}, 400 {\"errors\"}
+located as by `validate`, 409 for an id the server already accepted, 401 without the
+--token, 413 over --max-body, 503 while stopping), GET /jobs/ID (status: queued,
+scheduled, running, retrying, or the outcome with the ledger fields; 404 if unknown),
+GET /metrics (Prometheus), GET /healthz.
+
+SIGTERM (or Ctrl-C) stops intake (POST answers 503), lets running jobs finish within
+--grace, cancels the rest, writes every ledger line and exits 143 (130 after SIGINT).";
 
 const SCHEMA_EXAMPLES: &str = "\
 Examples:
@@ -67,6 +85,9 @@ pub enum Command {
     /// Check job files and print every error; run nothing. Exit 0 or 2.
     #[command(after_help = VALIDATE_EXAMPLES)]
     Validate(ValidateArgs),
+    /// Run as a daemon: take job files over HTTP, run them, serve status and metrics.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
     /// Print the JSON Schema of job files (for editors).
     #[command(after_help = SCHEMA_EXAMPLES)]
     Schema,
@@ -160,6 +181,49 @@ pub struct ValidateArgs {
     pub format: Format,
 }
 
+/// The flags of `conveyor serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the HTTP listener: HOST:PORT, or a bare port (binds 127.0.0.1; port 0
+    /// picks a free one, printed on stderr). A non-loopback address needs --token.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9480")]
+    pub listen: String,
+
+    /// How many jobs run at once [default: the number of CPUs].
+    #[arg(short = 'w', long, value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// How many submitted jobs may wait in the pool's queue (accepted jobs beyond it wait
+    /// in the server, still `queued`).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub capacity: usize,
+
+    /// Append one JSON line per finished job to PATH (created if missing), as `run` does.
+    #[arg(long, value_name = "PATH")]
+    pub ledger: Option<PathBuf>,
+
+    /// Require `Authorization: Bearer TOKEN` on POST requests (needed off loopback).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body: usize,
+
+    /// After SIGTERM or Ctrl-C, how long running jobs may still finish before they are
+    /// cancelled.
+    #[arg(long, value_name = "DUR", default_value = "10s")]
+    pub grace: String,
+
+    /// Allow `shell` jobs (scripts run with `sh -c`); they fail without it.
+    #[arg(long)]
+    pub allow_shell: bool,
+
+    /// Seed for the randomness of `fail` jobs [default: 0].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
 /// Output format for people or programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -228,6 +292,35 @@ mod tests {
         assert_eq!(run.paths, [PathBuf::from("a.json"), PathBuf::from("-")]);
         assert_eq!(run.format, Format::Json);
         assert!(run.resume && run.fail_fast && run.allow_shell && run.fsync);
+    }
+
+    #[test]
+    fn serve_takes_every_flag() {
+        let cli = Cli::try_parse_from([
+            "conveyor",
+            "serve",
+            "--listen",
+            "0",
+            "-w",
+            "2",
+            "--capacity",
+            "5",
+            "--ledger",
+            "l.jsonl",
+            "--token",
+            "t",
+            "--max-body",
+            "10",
+            "--grace",
+            "1s",
+            "--allow-shell",
+            "--seed",
+            "3",
+        ])
+        .unwrap();
+        let Command::Serve(serve) = cli.command else { panic!("not serve") };
+        assert_eq!((serve.listen.as_str(), serve.workers, serve.max_body), ("0", Some(2), 10));
+        assert!(serve.allow_shell && serve.token.is_some());
     }
 
     #[test]

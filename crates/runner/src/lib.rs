@@ -3,7 +3,7 @@
 //! For now it holds [`spec`], which turns job files (JSON documents or JSON Lines, from
 //! files, folders, stdin or memory) into validated, typed job specs, and reports every
 //! mistake in them as `PATH:LINE:COL: FIELD: message`. The command line, job kinds, ledger,
-//! metrics and `serve` build on it.
+//! metrics and [`serve`] (the HTTP daemon) build on it.
 //!
 //! ```
 //! use conveyor::spec::{parse_str, ParseOptions};
@@ -33,6 +33,7 @@ pub mod ledger;
 pub mod plan;
 pub mod progress;
 pub mod run;
+pub mod serve;
 pub mod signals;
 pub mod spec;
 pub mod summary;

@@ -9,6 +9,7 @@ use clap::Parser;
 use conveyor::cli::{Cli, Command};
 use conveyor::exit::{Exit, is_broken_pipe};
 use conveyor::plan::RunPlan;
+use conveyor::serve::ServePlan;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -27,6 +28,9 @@ fn main() -> ExitCode {
             RunPlan::from_args(args).map_err(anyhow::Error::from).and_then(conveyor::run::run)
         }
         Command::Validate(args) => conveyor::validate::validate(args),
+        Command::Serve(args) => {
+            ServePlan::from_args(args).map_err(anyhow::Error::from).and_then(conveyor::serve::serve)
+        }
         Command::Schema => conveyor::validate::schema(),
     };
     match result {

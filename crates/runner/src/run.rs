@@ -138,9 +138,10 @@ struct RunEnd {
     read_error: Option<spec::SpecError>,
 }
 
-/// What the finish hook needs to know about a job beyond the pool's report.
-struct Meta {
-    id: Arc<str>,
+/// What the finish hook needs to know about a job beyond the pool's report (`serve` uses it
+/// too).
+pub(crate) struct Meta {
+    pub(crate) id: Arc<str>,
     name: Option<Arc<str>>,
     kind: &'static str,
     priority: i32,
@@ -150,7 +151,7 @@ struct Meta {
 }
 
 impl Meta {
-    fn of(spec: &JobSpec) -> Meta {
+    pub(crate) fn of(spec: &JobSpec) -> Meta {
         let is_process = matches!(spec.kind, JobKind::Exec { .. } | JobKind::Shell { .. });
         Meta {
             id: Arc::from(spec.id.as_str()),
@@ -173,7 +174,7 @@ impl Meta {
     }
 
     /// The record of a job that reached its final state in the pool.
-    fn finished(&self, f: &Finished) -> Record {
+    pub(crate) fn finished(&self, f: &Finished) -> Record {
         Record {
             id: self.id.clone(),
             name: self.name.clone(),
@@ -193,7 +194,7 @@ impl Meta {
     }
 
     /// The record of a job that was never submitted: the run stopped first.
-    fn unstarted(&self, why: &str) -> Record {
+    pub(crate) fn unstarted(&self, why: &str) -> Record {
         let now = SystemTime::now();
         Record {
             id: self.id.clone(),
@@ -223,7 +224,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Counts attempts running now, so a graceful stop knows when they are all done.
 #[derive(Default)]
-struct Running {
+pub(crate) struct Running {
     n: AtomicUsize,
     idle: Notify,
 }
@@ -300,15 +301,19 @@ fn retry_policy(spec: &JobSpec, default_attempts: u32) -> Option<RetryPolicy> {
 }
 
 /// Everything the intake task shares with the jobs it makes.
-struct Shared {
-    env: Arc<KindEnv>,
-    running: Arc<Running>,
-    max_attempts: u32,
+pub(crate) struct Shared {
+    pub(crate) env: Arc<KindEnv>,
+    pub(crate) running: Arc<Running>,
+    pub(crate) max_attempts: u32,
 }
 
 /// The pool job for `spec`: its options, and a body that runs its kind and notes an exec
 /// job's exit code and output in `meta`.
-fn pool_job(spec: JobSpec, meta: &Arc<Meta>, shared: &Shared) -> Job<impl conveyor_pool::Run<()> + use<>> {
+pub(crate) fn pool_job(
+    spec: JobSpec,
+    meta: &Arc<Meta>,
+    shared: &Shared,
+) -> Job<impl conveyor_pool::Run<()> + use<>> {
     let timeout = spec.timeout;
     let retry = retry_policy(&spec, shared.max_attempts);
     let start = spec.start;
@@ -390,7 +395,7 @@ fn stop_reason(state: StopState) -> &'static str {
 
 /// Waits for the first stop request; then pauses the pool, lets running attempts finish
 /// within `grace` (unless an abort comes), and cancels whatever is left.
-async fn stopper(
+pub(crate) async fn stopper(
     pool: Pool,
     mut stop: watch::Receiver<StopState>,
     running: Arc<Running>,

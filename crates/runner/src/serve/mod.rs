@@ -1,0 +1,201 @@
+//! `conveyor serve`: a long-running runner that takes job files over HTTP.
+//!
+//! # Shape
+//!
+//! ```text
+//!  POST /jobs ─ parse ─► JobTable ── batches ──► intake task ── submit ──► Pool
+//!  GET /jobs/{id} ◄──── (id → status / ledger line)      ▲                    │ on_finish
+//!                                 └──────────────────────┴──── record ◄───────┘
+//!                                                              ledger writer thread
+//! ```
+//!
+//! - [`plan`]: the flags, checked ([`ServePlan`]).
+//! - [`routes`]: the HTTP API on one listener (axum): `POST /jobs`, `GET /jobs/{id}`,
+//!   `GET /metrics`, `GET /healthz`; see that module for every status code.
+//! - [`state`]: the job table (every accepted id; ids are unique across the server's life)
+//!   and the intake gate.
+//! - [`intake`]: the task that feeds accepted jobs to the pool.
+//!
+//! Jobs run as in `conveyor run` (the same kinds, retry defaults and ledger lines: the
+//! pool job and the ledger record are `run`'s). Metrics are `run`'s recorder (histograms
+//! with buckets), always installed.
+//!
+//! # Stopping
+//!
+//! The first SIGTERM or SIGINT closes intake (`POST /jobs` answers 503; `GET`s still work
+//! while the server drains), pauses the pool (nothing new starts), lets running jobs finish
+//! within `--grace`, then cancels everything left; jobs that never started are written to
+//! the ledger as `cancelled` (attempts 0). Once every accepted job has its ledger line the
+//! listener closes and the process exits 143 (130 after SIGINT). A second signal cancels
+//! running jobs at once.
+
+mod intake;
+mod plan;
+mod routes;
+mod state;
+
+pub use plan::ServePlan;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use conveyor_pool::{Finished, Pool};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::exit::{Exit, UsageError};
+use crate::kind::KindEnv;
+use crate::ledger::{self, Writer};
+use crate::progress::Progress;
+use crate::run::{Running, Shared, stopper};
+use crate::signals::{self, Signal, StopState};
+use state::JobTable;
+
+/// How long a cancelled attempt may clean up before the pool drops it (as in `run`).
+const CANCEL_GRACE: Duration = Duration::from_secs(3);
+/// How long open HTTP connections may take to finish once every job is done.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs the server until SIGTERM or SIGINT, then drains it; returns 143 or 130.
+///
+/// Prints `conveyor: serving on http://ADDR` on stderr once the listener is bound (with
+/// the real port when `--listen` asked for port 0).
+///
+/// # Errors
+///
+/// Set-up failures (a ledger that cannot be opened, an address that cannot be bound, a
+/// metrics recorder already installed) and ledger write failures; `main` prints them and
+/// exits 2.
+pub fn serve(plan: ServePlan) -> anyhow::Result<Exit> {
+    let ledger_file = match &plan.ledger {
+        Some(path) => Some(
+            ledger::open_for_append(path)
+                .map_err(|e| UsageError::new(format!("--ledger {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("conveyor-serve")
+        .build()
+        .context("starting the tokio runtime")?;
+    let env = KindEnv::new(plan.allow_shell, plan.seed)?;
+    let result = runtime.block_on(daemon(&plan, ledger_file, env));
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    let (stop, ledger_result) = result?;
+    ledger_result.with_context(|| match &plan.ledger {
+        Some(path) => format!("writing the ledger {}", path.display()),
+        None => "writing the ledger".to_owned(),
+    })?;
+    Ok(match stop.signal() {
+        Some(Signal::Interrupt) => Exit::Interrupted,
+        _ => Exit::Terminated,
+    })
+}
+
+async fn daemon(
+    plan: &ServePlan,
+    ledger_file: Option<std::fs::File>,
+    env: KindEnv,
+) -> anyhow::Result<(StopState, std::io::Result<()>)> {
+    // The recorder goes in before the pool: the pool takes its metric handles when built.
+    let metrics = crate::exporter::install()?;
+    let listener = TcpListener::bind(plan.listen)
+        .await
+        .map_err(|e| UsageError::new(format!("--listen {}: cannot listen: {e}", plan.listen)))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+
+    let printer = Progress::new(false, 0).printer();
+    let (stop_tx, mut stop_rx) = watch::channel(StopState::Running);
+    signals::listen(stop_tx.clone(), printer.clone()).context("installing signal handlers")?;
+    let (records, writer) = Writer::spawn(ledger_file, false, (), |(), _| {});
+
+    let (batch_tx, batch_rx) = mpsc::unbounded_channel();
+    let table = Arc::new(JobTable::new(batch_tx));
+    let running = Arc::new(Running::default());
+    let hook = {
+        let table = table.clone();
+        let records = records.clone();
+        move |f: &Finished| {
+            let Some(id) = f.job.name.as_ref() else { return };
+            if let Some(record) = table.finish(id, |meta| meta.finished(f)) {
+                records.send(record);
+            }
+        }
+    };
+    let pool = Pool::builder()
+        .workers(plan.workers)
+        .capacity(plan.capacity)
+        .grace(CANCEL_GRACE)
+        .event_buffer(0)
+        .metrics(true)
+        .default_kind("noop")
+        .on_finish(hook)
+        .build();
+    let stopper =
+        tokio::spawn(stopper(pool.clone(), stop_rx.clone(), running.clone(), plan.grace, printer.clone()));
+    let shared = Shared { env: Arc::new(env), running, max_attempts: 1 };
+    let intake = tokio::spawn(intake::run(
+        batch_rx,
+        pool.clone(),
+        table.clone(),
+        shared,
+        records.clone(),
+        stop_rx.clone(),
+    ));
+    let upkeep = {
+        let handle = metrics.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        })
+    };
+
+    let app = routes::App {
+        table: table.clone(),
+        pool: pool.clone(),
+        metrics,
+        token: plan.token.as_deref().map(Arc::from),
+    };
+    let (close_tx, close_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, routes::router(app, plan.max_body))
+            .with_graceful_shutdown(async move {
+                let _ = close_rx.await;
+            })
+            .into_future(),
+    );
+    eprintln!("conveyor: serving on http://{bound}");
+
+    // Until a signal: the server, the intake and the pool do the work.
+    let stop = match stop_rx.wait_for(|s| s.is_stopping()).await {
+        Ok(s) => *s,
+        Err(_) => StopState::Graceful(Signal::Terminate),
+    };
+    table.close();
+    // The intake finishes (as cancelled) whatever it had not submitted yet; the stopper
+    // lets running jobs finish within --grace and cancels the rest.
+    let _ = intake.await;
+    let _ = stopper.await;
+    pool.shutdown(Duration::ZERO).await;
+    drop(pool);
+    // A second signal during the drain turned the stop into an abort: same signal.
+    let stop = if stop_rx.borrow().is_stopping() { *stop_rx.borrow() } else { stop };
+
+    // Every job has its record; close the listener (in-flight requests may finish).
+    let _ = close_tx.send(());
+    match tokio::time::timeout(CLOSE_GRACE, server).await {
+        Ok(Ok(Err(e))) => printer.eprintln(&format!("conveyor: warning: the HTTP server failed: {e}")),
+        Ok(_) => {}
+        Err(_) => printer.eprintln("conveyor: warning: HTTP connections still open at exit; closing them"),
+    }
+    upkeep.abort();
+    drop(records);
+    let ((), ledger_result) =
+        tokio::task::spawn_blocking(move || writer.finish()).await.context("finishing the ledger")?;
+    Ok((stop, ledger_result))
+}

@@ -1,0 +1,323 @@
+//! End-to-end tests of `conveyor serve`: the real binary on a free port, spoken to with a
+//! few lines of HTTP/1.1 over a `TcpStream`. Waits are bounded polls, never fixed sleeps.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Output, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use conveyor_e2e::{Dir, by_id, code, conveyor, describe, finish, jsonl, ledger, signal, wait_until};
+use serde_json::{Value, json};
+
+/// How long any one wait may take before the test fails.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A running `conveyor serve`.
+struct Server {
+    child: Child,
+    addr: String,
+    stderr: JoinHandle<String>,
+}
+
+impl Server {
+    /// Starts `conveyor serve --listen 127.0.0.1:0 ARGS...` in `dir` and reads the bound
+    /// address from its first stderr line.
+    fn start(dir: &Dir, args: &[&str]) -> Server {
+        Server::start_on(dir, "127.0.0.1:0", args)
+    }
+
+    fn start_on(dir: &Dir, listen: &str, args: &[&str]) -> Server {
+        let mut child = dir
+            .cmd(conveyor())
+            .args(["serve", "--listen", listen])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn conveyor serve");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        stderr.read_line(&mut line).expect("read stderr");
+        let Some(bound) = line.trim().strip_prefix("conveyor: serving on http://") else {
+            let _ = child.kill();
+            let mut rest = String::new();
+            let _ = stderr.read_to_string(&mut rest);
+            panic!("unexpected first stderr line: {line:?}{rest}");
+        };
+        // Listening on 0.0.0.0: talk to it over loopback.
+        let port = bound.rsplit(':').next().expect("port");
+        let addr = format!("127.0.0.1:{port}");
+        let stderr = std::thread::spawn(move || {
+            let mut rest = line;
+            let _ = stderr.read_to_string(&mut rest);
+            rest
+        });
+        Server { child, addr, stderr }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        request(&self.addr, "GET", path, &[], b"")
+    }
+
+    fn post(&self, body: &str) -> (u16, Value) {
+        self.post_with(&[], body)
+    }
+
+    fn post_with(&self, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+        let (status, text) = request(&self.addr, "POST", "/jobs", headers, body.as_bytes());
+        let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        (status, value)
+    }
+
+    /// `GET /jobs/{id}` until its status is final.
+    fn wait_final(&self, id: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let (status, text) = self.get(&format!("/jobs/{id}"));
+            assert_eq!(status, 200, "{text}");
+            let v: Value = serde_json::from_str(&text).expect("status JSON");
+            if !matches!(v["status"].as_str(), Some("queued" | "scheduled" | "running" | "retrying")) {
+                return v;
+            }
+            assert!(start.elapsed() < LIMIT, "{id} not final after {LIMIT:?}: {v}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `sig` and waits for the exit; stderr is in the output.
+    fn stop(self, sig: &str) -> Output {
+        signal(&self.child, sig);
+        let mut out = finish(self.child, LIMIT);
+        out.stderr = self.stderr.join().expect("stderr thread").into_bytes();
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+}
+
+/// One HTTP/1.1 exchange (`Connection: close`); returns the status and the body.
+fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream.set_read_timeout(Some(LIMIT)).expect("timeout");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("write head");
+    // A server that refuses a large body may answer and close before reading it all.
+    let _ = stream.write_all(body);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer:?}"));
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["ids"].as_array().expect("ids").iter().map(|i| i.as_str().expect("id").to_owned()).collect()
+}
+
+#[test]
+fn posted_jobs_run_and_show_their_status_metrics_and_ledger() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &["-w", "2", "--ledger", "serve.ledger.jsonl"]);
+    assert_eq!(server.get("/healthz"), (200, "ok\n".to_owned()));
+
+    let body = concat!(
+        "{\"id\": \"nap\", \"kind\": \"sleep\", \"duration\": \"50ms\"}\n",
+        "{\"id\": \"boom\", \"kind\": \"fail\", \"message\": \"disk on fire\"}\n",
+        "{\"kind\": \"noop\"}\n",
+    );
+    let (status, v) = server.post(body);
+    assert_eq!(status, 202, "{v}");
+    let accepted = ids(&v);
+    assert_eq!(accepted.len(), 3);
+    assert_eq!(accepted[..2], ["nap", "boom"]);
+    assert!(accepted[2].starts_with("request-"), "{accepted:?}");
+
+    let nap = server.wait_final("nap");
+    assert_eq!(nap["status"], "succeeded", "{nap}");
+    assert_eq!(nap["outcome"], "succeeded");
+    assert_eq!(nap["kind"], "sleep");
+    assert_eq!(nap["attempts"], 1);
+    assert!(nap["run_seconds"].as_f64().expect("run_seconds") >= 0.05, "{nap}");
+    let boom = server.wait_final("boom");
+    assert_eq!(boom["status"], "failed", "{boom}");
+    assert_eq!(boom["error"], "disk on fire");
+    assert_eq!(server.wait_final(&accepted[2])["status"], "succeeded");
+
+    // The same id-less job again runs again, under an id of its own.
+    let (status, again) = server.post("{\"kind\": \"noop\"}\n");
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(ids(&again), [format!("{}-2", accepted[2])]);
+    assert_eq!(server.wait_final(&ids(&again)[0])["status"], "succeeded");
+
+    let (status, text) = server.get("/jobs/no-such-job");
+    assert_eq!(status, 404, "{text}");
+
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    for want in [
+        "conveyor_jobs_finished_total{kind=\"sleep\",outcome=\"succeeded\"} 1",
+        "conveyor_jobs_finished_total{kind=\"fail\",outcome=\"failed\"} 1",
+        "conveyor_job_run_seconds_bucket{kind=\"sleep\",le=\"0.1\"}",
+        "conveyor_job_wait_seconds_bucket",
+        "conveyor_workers 2",
+    ] {
+        assert!(metrics.contains(want), "{want} missing:\n{metrics}");
+    }
+
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+    let lines = ledger(&dir.join("serve.ledger.jsonl"));
+    let per_id = by_id(&lines);
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for id in accepted.iter().chain(&ids(&again)) {
+        assert_eq!(per_id.get(id).map(Vec::len), Some(1), "{id}: {lines:?}");
+    }
+    assert_eq!(per_id["boom"][0]["outcome"], "failed");
+}
+
+#[test]
+fn invalid_files_get_located_errors_and_nothing_is_queued() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &[]);
+    let body = r#"{"jobs": [
+  {"id": "good", "kind": "noop"},
+  {"id": "bad", "kind": "sleep", "duration": "soon"},
+  {"id": "typo", "kind": "noop", "timout": "1s"}
+]}"#;
+    let (status, v) = server.post(body);
+    assert_eq!(status, 400, "{v}");
+    let errors = v["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 2, "{v}");
+    assert_eq!(
+        errors[0],
+        json!({"path": "request", "line": 3, "column": 46, "field": "jobs[1].duration",
+               "message": "invalid duration `soon`: expected a number followed by a unit, such as \"250ms\" or \"1m30s\""})
+    );
+    assert_eq!(errors[1]["line"], 4);
+    assert_eq!(errors[1]["field"], "jobs[2].timout");
+    // Nothing of the file was queued, not even its good job.
+    assert_eq!(server.get("/jobs/good").0, 404);
+
+    // Not JSON at all: one located syntax error.
+    let (status, v) = server.post("{\"kind\": \"noop\"\n");
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["errors"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["errors"][0]["path"], "request");
+    assert_eq!(v["errors"][0]["line"], 2, "{v}"); // where the JSON parser stopped
+
+    // Periodic jobs need a scheduler serve does not have yet.
+    let (status, v) = server.post("{\"id\": \"tick\", \"kind\": \"noop\", \"every\": \"1m\"}\n");
+    assert_eq!(status, 400, "{v}");
+    assert!(v["errors"][0]["message"].as_str().expect("message").contains("periodic"), "{v}");
+
+    // An id the server already has: 409, and again nothing of the request is queued.
+    let (status, v) = server.post("{\"id\": \"a\", \"kind\": \"noop\"}\n");
+    assert_eq!(status, 202, "{v}");
+    let (status, v) =
+        server.post("{\"id\": \"b\", \"kind\": \"noop\"}\n{\"id\": \"a\", \"kind\": \"noop\"}\n");
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["errors"][0]["line"], 2);
+    assert!(v["errors"][0]["message"].as_str().expect("message").contains("duplicate id `a`"), "{v}");
+    assert_eq!(server.get("/jobs/b").0, 404);
+
+    let out = server.stop("INT");
+    assert_eq!(code(&out), 130, "{}", describe(&out));
+}
+
+#[test]
+fn a_token_is_required_off_loopback() {
+    let dir = Dir::new();
+    let out = dir.cmd(conveyor()).args(["serve", "--listen", "0.0.0.0:0"]).output().expect("spawn");
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--listen 0.0.0.0:0: a non-loopback address needs --token"), "{stderr}");
+
+    let server = Server::start_on(&dir, "0.0.0.0:0", &["--token", "s3cret"]);
+    let job = "{\"kind\": \"noop\"}\n";
+    assert_eq!(server.post(job).0, 401);
+    assert_eq!(server.post_with(&[("Authorization", "Bearer guess")], job).0, 401);
+    assert_eq!(server.post_with(&[("Authorization", "s3cret")], job).0, 401);
+    let (status, v) = server.post_with(&[("Authorization", "Bearer s3cret")], job);
+    assert_eq!(status, 202, "{v}");
+    // Reading needs no token.
+    assert_eq!(server.wait_final(&ids(&v)[0])["status"], "succeeded");
+    assert_eq!(server.get("/healthz").0, 200);
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+}
+
+#[test]
+fn oversized_bodies_are_refused_with_413() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &["--max-body", "1000"]);
+    let big = jsonl(40, |i| json!({"id": format!("n{i}"), "kind": "noop"}));
+    assert!(big.len() > 1000);
+    let (status, v) = server.post(&big);
+    assert_eq!(status, 413, "{v}");
+    assert_eq!(server.get("/jobs/n0").0, 404);
+    let small = jsonl(3, |i| json!({"id": format!("n{i}"), "kind": "noop"}));
+    assert_eq!(server.post(&small).0, 202);
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+}
+
+#[test]
+fn sigterm_mid_batch_drains_and_writes_every_ledger_line() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &["-w", "2", "--grace", "5s", "--ledger", "l.jsonl"]);
+    // Two short jobs finish within the grace period, two long ones are cancelled after it,
+    // and the rest never start.
+    let mut body = String::new();
+    for (i, duration) in ["800ms", "800ms", "1h", "1h"].iter().enumerate() {
+        body.push_str(&json!({"id": format!("first{i}"), "kind": "sleep", "duration": duration}).to_string());
+        body.push('\n');
+    }
+    body.push_str(&jsonl(30, |i| json!({"id": format!("later{i}"), "kind": "sleep", "duration": "1h"})));
+    let (status, v) = server.post(&body);
+    assert_eq!(status, 202, "{v}");
+    let mut accepted: BTreeSet<String> = ids(&v).into_iter().collect();
+    assert_eq!(accepted.len(), 34);
+    wait_until(LIMIT, "first0 running", || server.get("/jobs/first0").1.contains("\"running\""));
+
+    signal(&server.child, "TERM");
+    // Intake closes as soon as the signal is seen; a request that came first still counts.
+    let start = Instant::now();
+    loop {
+        let (status, v) = server.post("{\"kind\": \"noop\"}\n");
+        if status == 503 {
+            break;
+        }
+        assert_eq!(status, 202, "{v}");
+        accepted.extend(ids(&v));
+        assert!(start.elapsed() < LIMIT, "intake never closed");
+    }
+    let mut out = finish(server.child, LIMIT);
+    out.stderr = server.stderr.join().expect("stderr thread").into_bytes();
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+
+    let lines = ledger(&dir.join("l.jsonl"));
+    let per_id = by_id(&lines);
+    let seen: BTreeSet<String> = per_id.keys().cloned().collect();
+    assert_eq!(seen, accepted, "every accepted job has a ledger line, and nothing else");
+    assert!(per_id.values().all(|l| l.len() == 1), "one line per job: {lines:?}");
+    let outcome = |id: &str| per_id[id][0]["outcome"].as_str().expect("outcome").to_owned();
+    assert_eq!(outcome("first0"), "succeeded");
+    assert_eq!(outcome("first1"), "succeeded");
+    assert_eq!(outcome("first2"), "cancelled");
+    assert_eq!(outcome("later29"), "cancelled");
+    assert_eq!(per_id["later29"][0]["attempts"], 0);
+}
