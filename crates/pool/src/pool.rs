@@ -834,25 +834,16 @@ impl Pool {
         R: Run<T>,
         T: Send + 'static,
     {
-        let inner = self.inner();
-        if !inner.accepting.load(SeqCst) {
-            return Err(SubmitError::shutdown(job));
-        }
-        if let Some(delay) = job.start_delay() {
-            return Ok(self.submit_scheduled(job, delay));
-        }
-        let job = match self.submit_fast(job) {
-            Ok(handle) => return Ok(handle),
-            Err(e) if e.is_shutdown() => return Err(e),
-            Err(full) => full.into_inner(),
+        // The fast path is `try_submit`; only a full queue makes us wait, for a reserved slot
+        // (cancel safe: a dropped wait holds nothing, and the job drops with the future).
+        let job = match self.try_submit(job) {
+            Err(refused) if refused.is_full() => refused.into_inner(),
+            done => return done,
         };
-        let permit = match inner.queue.try_reserve() {
+        let inner = self.inner();
+        let permit = match inner.queue.reserve().await {
             Ok(permit) => permit,
-            Err(e) if e.is_closed() => return Err(SubmitError::shutdown(job)),
-            Err(_full) => match inner.queue.reserve().await {
-                Ok(permit) => permit,
-                Err(_closed) => return Err(SubmitError::shutdown(job)),
-            },
+            Err(_closed) => return Err(SubmitError::shutdown(job)),
         };
         if !inner.accepting.load(SeqCst) {
             return Err(SubmitError::shutdown(job));
