@@ -77,7 +77,9 @@ impl Key {
     }
 }
 
+#[repr(C)]
 pub(crate) struct State<T> {
+    /// First: its hot fields share the lock's cache line.
     pub(crate) store: Store<T>,
     /// Slots promised to outstanding [`Permit`]s; they count against capacity.
     reserved: usize,
@@ -93,6 +95,9 @@ impl<T> State<T> {
     }
 }
 
+/// Cache-line aligned, lock first: the lock word and the store's hot fields (see `Store`)
+/// are one line, which is what a push or pop on another core has to fetch.
+#[repr(C, align(64))]
 pub(crate) struct Shared<T> {
     state: Mutex<State<T>>,
     capacity: usize,

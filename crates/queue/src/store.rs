@@ -50,20 +50,24 @@ struct Entry<T> {
     item: Option<T>,
 }
 
+/// One priority's items. Cache-line aligned, with the fields every push and pop writes first,
+/// so that a producer and a consumer on different cores move one line per bucket operation,
+/// and two priorities never share (and falsely bounce) a line.
+#[repr(C, align(64))]
 struct Bucket<T> {
     entries: VecDeque<Entry<T>>,
+    live: u32,
+    /// Removed entries still in `entries`; while 0, no trimming is needed (and a pop does not
+    /// touch the back of the bucket, the producers' cache line).
+    tombstones: u32,
     /// When each entry was pushed, in nanoseconds since the store's epoch, index for index
     /// with `entries`; kept only when aging is on, so that entries stay small without it.
     stamps: VecDeque<u64>,
-    live: usize,
-    /// Removed entries still in `entries`; while 0, no trimming is needed (and a pop does not
-    /// touch the back of the bucket, the producers' cache line).
-    tombstones: usize,
 }
 
 impl<T> Bucket<T> {
     const fn new() -> Self {
-        Bucket { entries: VecDeque::new(), stamps: VecDeque::new(), live: 0, tombstones: 0 }
+        Bucket { entries: VecDeque::new(), live: 0, tombstones: 0, stamps: VecDeque::new() }
     }
 
     fn push(&mut self, seq: u64, stamp: Option<u64>, item: T) {
@@ -149,16 +153,19 @@ impl Aging {
     }
 }
 
+/// The fields every push and pop writes (`mask`, `len`, `next_seq`) come first, so that with
+/// the queue's lock they share one cache line (see `Shared`); the rest is read-mostly.
+#[repr(C)]
 pub(crate) struct Store<T> {
-    dense: Box<[Bucket<T>]>,
     /// Bit `i` set iff `dense[i]` holds a live item.
     mask: u128,
-    /// Buckets for priorities outside the dense range; only non-empty ones are kept.
-    sparse: Sparse<T>,
     len: usize,
     next_seq: u64,
+    dense: Box<[Bucket<T>]>,
     order: Order,
     aging: Option<Aging>,
+    /// Items with priorities outside the dense range.
+    sparse: Sparse<T>,
 }
 
 fn dense_index(priority: i32) -> Option<usize> {
@@ -226,7 +233,7 @@ impl<T> Store<T> {
     /// The number of queued items of `priority`.
     pub(crate) fn count(&self, priority: i32) -> usize {
         match dense_index(priority) {
-            Some(i) => self.dense[i].live,
+            Some(i) => self.dense[i].live as usize,
             None => self.sparse.count(priority),
         }
     }
