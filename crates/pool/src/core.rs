@@ -188,6 +188,14 @@ impl Core {
         self.key_seq.store(key.seq(), SeqCst);
     }
 
+    /// The key of the job's latest push, without clearing it.
+    pub(crate) fn queued_key(&self) -> Option<Key> {
+        match self.key_seq.load(SeqCst) {
+            NO_KEY => None,
+            seq => Some(Key::from_parts(self.priority, seq)),
+        }
+    }
+
     pub(crate) fn take_key(&self) -> Option<Key> {
         match self.key_seq.swap(NO_KEY, SeqCst) {
             NO_KEY => None,

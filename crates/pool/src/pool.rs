@@ -71,7 +71,6 @@ pub(crate) struct Inner {
     paused: AtomicBool,
     resumed: Notify,
     /// Wakes workers waiting for a job when the pool is paused, so that they take none.
-    pausing: Notify,
     workers: usize,
     live_workers: AtomicUsize,
     worker_tasks: Mutex<Vec<TokioJoinHandle<()>>>,
@@ -476,27 +475,20 @@ async fn work(pool: &Arc<Inner>) {
                 // Before sleeping, let the other tasks on this thread (often the submitter)
                 // run once: a job pushed meanwhile is taken without a sleep and a wake-up.
                 tokio::task::yield_now().await;
-                // Leave the queue when the pool pauses: a job taken then would have to go
-                // back behind the jobs of its priority queued after it (no longer FIFO).
-                let pausing = pool.pausing.notified();
-                tokio::pin!(pausing);
-                pausing.as_mut().enable();
-                if pool.paused.load(SeqCst) {
-                    continue;
-                }
-                tokio::select! {
-                    biased;
-                    _ = pausing => continue,
-                    task = pool.queue.pop() => match task {
-                        Some(task) => task,
-                        None => return,
-                    },
+                match pool.queue.pop().await {
+                    Some(task) => task,
+                    None => return,
                 }
             }
         };
         if pool.paused.load(SeqCst) {
-            // Paused while this worker waited in `pop`: put the job back, run nothing.
-            pool.requeue_now(task);
+            // Paused while this worker waited in `pop`: put the job back in its very place
+            // (same priority, same push order) and run nothing. (Waking idle workers on
+            // pause instead would cost every idle worker a registration per wait.)
+            match task.core().queued_key() {
+                Some(key) => pool.queue.unpop(task, key),
+                None => pool.requeue_now(task),
+            }
             continue;
         }
         if task.core().key.is_none() {
@@ -657,7 +649,6 @@ impl Pool {
             limits: Limits::default(),
             paused: AtomicBool::new(false),
             resumed: Notify::new(),
-            pausing: Notify::new(),
             workers: b.workers,
             live_workers: AtomicUsize::new(b.workers),
             worker_tasks: Mutex::new(Vec::with_capacity(b.workers)),
@@ -1096,7 +1087,6 @@ impl Pool {
     pub fn pause(&self) {
         let inner = self.inner();
         inner.paused.store(true, SeqCst);
-        inner.pausing.notify_waiters();
     }
 
     /// Resumes a paused pool.

@@ -605,6 +605,32 @@ impl<T> Queue<T> {
         PopStream::new(self.clone())
     }
 
+    /// Puts an item that was popped back in its old place — its key's priority and push
+    /// order — as if it had never been taken (for a consumer that popped, then found it must
+    /// not handle the item yet). It does not wait for room and ignores `close`: the slot was
+    /// the item's a moment ago. Wakes a waiting consumer.
+    ///
+    /// Passing a key that did not come with this item breaks nothing but order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::Queue;
+    /// let q = Queue::bounded(4);
+    /// let a = q.try_push("a", 0).unwrap();
+    /// q.try_push("b", 0).unwrap();
+    /// let item = q.try_pop().unwrap();
+    /// q.unpop(item, a);
+    /// assert_eq!(q.try_pop(), Ok("a")); // still before "b"
+    /// ```
+    pub fn unpop(&self, item: T, key: Key) {
+        let mut state = lock(&self.shared.state);
+        state.store.unpop(item, key);
+        let waker = state.poppers.has_sleepers().then(|| state.poppers.notify_one()).flatten();
+        drop(state);
+        wake(waker);
+    }
+
     /// Takes a still-queued item out by its key, without scanning the queue.
     ///
     /// Returns `None` if the item was already popped or removed: removing a popped key is a

@@ -215,6 +215,26 @@ impl<T> Store<T> {
         self.take(priority, from_back)
     }
 
+    /// Puts an item back under its old key, in its old place in push order (used to undo a
+    /// pop). With aging on, it counts as pushed now.
+    pub(crate) fn unpop(&mut self, item: T, key: Key) {
+        let stamp = self.aging.map(|a| a.now());
+        match dense_index(key.priority) {
+            Some(i) => {
+                let bucket = &mut self.dense[i];
+                let at = bucket.entries.partition_point(|e| e.seq < key.seq);
+                bucket.entries.insert(at, Entry { seq: key.seq, item: Some(item) });
+                if let Some(stamp) = stamp {
+                    bucket.stamps.insert(at.min(bucket.stamps.len()), stamp);
+                }
+                bucket.live += 1;
+                self.mask |= 1 << i;
+            }
+            None => self.sparse.push(key.priority, key.seq, stamp.unwrap_or(0), item),
+        }
+        self.len += 1;
+    }
+
     pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
         let item = match dense_index(key.priority) {
             Some(i) => {
