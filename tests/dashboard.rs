@@ -2,18 +2,11 @@
 //! and every metric it selects is present in a real scrape of `conveyor serve`.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Stdio};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use conveyor_e2e::{Dir, code, conveyor, describe, finish, repo, signal};
+use conveyor_e2e::server::Server;
+use conveyor_e2e::{Dir, code, describe, repo};
 use promql_parser::parser::{self, Expr};
 use serde_json::Value;
-
-/// How long any one wait may take before the test fails.
-const LIMIT: Duration = Duration::from_secs(30);
 
 /// The dashboard, parsed as JSON.
 fn dashboard() -> Value {
@@ -183,104 +176,18 @@ fn every_dashboard_query_parses_and_selects_metrics_a_real_scrape_has() {
         "\"retry\": {\"max_attempts\": 2, \"backoff\": \"fixed\", \"initial\": \"10ms\"}}\n",
         "{\"id\": \"nap\", \"kind\": \"sleep\", \"duration\": \"50ms\"}\n",
     );
-    let (status, text) = server.request("POST", "/jobs", body);
-    assert_eq!(status, 202, "{text}");
+    let (status, answer) = server.post(body);
+    assert_eq!(status, 202, "{answer}");
     for (id, want) in [("nothing", "succeeded"), ("doomed", "failed"), ("nap", "succeeded")] {
         let v = server.wait_final(id);
         assert_eq!(v["status"], want, "{v}");
     }
-    let (status, metrics) = server.request("GET", "/metrics", "");
+    let (status, metrics) = server.get("/metrics");
     assert_eq!(status, 200, "{metrics}");
     let have = scraped(&metrics);
     let missing: Vec<_> = wanted.iter().filter(|m| !have.contains(*m)).collect();
     assert!(missing.is_empty(), "selected by the dashboard, absent from the scrape: {missing:?}\n{metrics}");
 
-    let out = server.stop();
+    let out = server.stop("TERM");
     assert_eq!(code(&out), 143, "{}", describe(&out));
-}
-
-/// A running `conveyor serve`.
-struct Server {
-    child: Child,
-    addr: String,
-    stderr: JoinHandle<String>,
-}
-
-impl Server {
-    /// Starts `conveyor serve --listen 127.0.0.1:0 ARGS...` in `dir` and reads the bound
-    /// address from its first stderr line.
-    fn start(dir: &Dir, args: &[&str]) -> Server {
-        let mut child = dir
-            .cmd(conveyor())
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn conveyor serve");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut line = String::new();
-        stderr.read_line(&mut line).expect("read stderr");
-        let Some(bound) = line.trim().strip_prefix("conveyor: serving on http://") else {
-            let _ = child.kill();
-            let mut rest = String::new();
-            let _ = stderr.read_to_string(&mut rest);
-            panic!("unexpected first stderr line: {line:?}{rest}");
-        };
-        let port = bound.rsplit(':').next().expect("port");
-        let addr = format!("127.0.0.1:{port}");
-        let stderr = std::thread::spawn(move || {
-            let mut rest = line;
-            let _ = stderr.read_to_string(&mut rest);
-            rest
-        });
-        Server { child, addr, stderr }
-    }
-
-    /// One HTTP/1.1 exchange (`Connection: close`); returns the status and the body.
-    fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        let addr = &self.addr;
-        let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        stream.set_read_timeout(Some(LIMIT)).expect("timeout");
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).expect("write head");
-        stream.write_all(body.as_bytes()).expect("write body");
-        let mut answer = Vec::new();
-        let _ = stream.read_to_end(&mut answer);
-        let answer = String::from_utf8_lossy(&answer);
-        let status = answer
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status line: {answer:?}"));
-        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
-        (status, body)
-    }
-
-    /// `GET /jobs/{id}` until its status is final.
-    fn wait_final(&self, id: &str) -> Value {
-        let start = Instant::now();
-        loop {
-            let (status, text) = self.request("GET", &format!("/jobs/{id}"), "");
-            assert_eq!(status, 200, "{text}");
-            let v: Value = serde_json::from_str(&text).expect("status JSON");
-            if !matches!(v["status"].as_str(), Some("queued" | "scheduled" | "running" | "retrying")) {
-                return v;
-            }
-            assert!(start.elapsed() < LIMIT, "{id} not final after {LIMIT:?}: {v}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Sends SIGTERM and waits for the exit; stderr is in the output.
-    fn stop(self) -> std::process::Output {
-        signal(&self.child, "TERM");
-        let mut out = finish(self.child, LIMIT);
-        out.stderr = self.stderr.join().expect("stderr thread").into_bytes();
-        out
-    }
 }

@@ -7,6 +7,8 @@
 //! for a test, and `CARGO_BIN_EXE_*` exists only inside the binary's own package), into the
 //! target folder the tests themselves were built in.
 
+pub mod server;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

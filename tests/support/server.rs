@@ -1,0 +1,139 @@
+//! A running `conveyor serve` and a minimal HTTP/1.1 client for talking to it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Output, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{Dir, conveyor, finish, signal};
+
+/// How long any one wait may take before the test fails.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// A running `conveyor serve`.
+pub struct Server {
+    child: Child,
+    /// The loopback address it listens on (`127.0.0.1:PORT`).
+    pub addr: String,
+    stderr: JoinHandle<String>,
+}
+
+impl Server {
+    /// Starts `conveyor serve --listen 127.0.0.1:0 ARGS...` in `dir` and reads the bound
+    /// address from its first stderr line.
+    pub fn start(dir: &Dir, args: &[&str]) -> Server {
+        Server::start_on(dir, "127.0.0.1:0", args)
+    }
+
+    /// Starts `conveyor serve --listen LISTEN ARGS...` in `dir`.
+    pub fn start_on(dir: &Dir, listen: &str, args: &[&str]) -> Server {
+        let mut child = dir
+            .cmd(conveyor())
+            .args(["serve", "--listen", listen])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn conveyor serve");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        stderr.read_line(&mut line).expect("read stderr");
+        let Some(bound) = line.trim().strip_prefix("conveyor: serving on http://") else {
+            let _ = child.kill();
+            let mut rest = String::new();
+            let _ = stderr.read_to_string(&mut rest);
+            panic!("unexpected first stderr line: {line:?}{rest}");
+        };
+        // Listening on 0.0.0.0: talk to it over loopback.
+        let port = bound.rsplit(':').next().expect("port");
+        let addr = format!("127.0.0.1:{port}");
+        let stderr = std::thread::spawn(move || {
+            let mut rest = line;
+            let _ = stderr.read_to_string(&mut rest);
+            rest
+        });
+        Server { child, addr, stderr }
+    }
+
+    /// `GET path`: the status and the body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        request(&self.addr, "GET", path, &[], b"")
+    }
+
+    /// `POST /jobs` with `body`: the status and the JSON answer.
+    pub fn post(&self, body: &str) -> (u16, Value) {
+        self.post_with(&[], body)
+    }
+
+    /// `POST /jobs` with extra headers.
+    pub fn post_with(&self, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+        let (status, text) = request(&self.addr, "POST", "/jobs", headers, body.as_bytes());
+        let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        (status, value)
+    }
+
+    /// `GET /jobs/{id}` until its status is final.
+    pub fn wait_final(&self, id: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let (status, text) = self.get(&format!("/jobs/{id}"));
+            assert_eq!(status, 200, "{text}");
+            let v: Value = serde_json::from_str(&text).expect("status JSON");
+            if !matches!(v["status"].as_str(), Some("queued" | "scheduled" | "running" | "retrying")) {
+                return v;
+            }
+            assert!(start.elapsed() < LIMIT, "{id} not final after {LIMIT:?}: {v}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `sig` and waits for the exit; stderr is in the output.
+    pub fn stop(self, sig: &str) -> Output {
+        self.signal(sig);
+        self.wait()
+    }
+
+    /// Sends `sig` (`TERM`, `INT`, …) without waiting.
+    pub fn signal(&self, sig: &str) {
+        signal(&self.child, sig);
+    }
+
+    /// Waits for the exit (bounded); stderr is in the output.
+    pub fn wait(self) -> Output {
+        let mut out = finish(self.child, LIMIT);
+        out.stderr = self.stderr.join().expect("stderr thread").into_bytes();
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+}
+
+/// One HTTP/1.1 exchange (`Connection: close`); returns the status and the body.
+pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream.set_read_timeout(Some(LIMIT)).expect("timeout");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("write head");
+    // A server that refuses a large body may answer and close before reading it all.
+    let _ = stream.write_all(body);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer:?}"));
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}
