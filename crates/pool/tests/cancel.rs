@@ -10,24 +10,13 @@ use std::time::Duration;
 
 use conveyor_pool::{Job, JobError, JobStatus, Pool, RetryPolicy};
 use futures_util::FutureExt;
-use support::{DropFlag, Gate, Io, Log, Signal, settle, within};
+use support::{DropFlag, Gate, Io, Log, Signal, settle, signal_then_wait, within};
 use tokio::time::Instant;
 
 /// Submits a job that signals it started and then waits at `gate`; returns its handle.
 async fn occupy(pool: &Pool, gate: &Gate) -> conveyor_pool::JobHandle<()> {
     let started = Signal::new();
-    let (s, g) = (started.clone(), gate.clone());
-    let h = pool
-        .submit(Job::new(move |_| {
-            let (s, g) = (s.clone(), g.clone());
-            async move {
-                s.send();
-                g.wait().await;
-                Io::Ok(())
-            }
-        }))
-        .await
-        .unwrap();
+    let h = pool.submit(signal_then_wait(&started, gate)).await.unwrap();
     started.recv().await;
     h
 }

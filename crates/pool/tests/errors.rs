@@ -9,7 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use conveyor_pool::{Job, JobError, Outcome, Pool};
-use support::{Gate, Io, Signal, within};
+use support::{Gate, Io, Signal, signal_then_wait, within};
 
 #[derive(Debug, PartialEq)]
 struct DiskFull {
@@ -131,18 +131,7 @@ async fn timed_out_cancelled_and_shutdown_come_from_their_situations() {
     // `queued` may have started by now; block the worker again so one job stays queued.
     within(queued).await.unwrap();
     let (started, g2) = (Signal::new(), Gate::new());
-    let (s, g) = (started.clone(), g2.clone());
-    let _busy = pool
-        .submit(Job::new(move |_| {
-            let (s, g) = (s.clone(), g.clone());
-            async move {
-                s.send();
-                g.wait().await;
-                Io::Ok(())
-            }
-        }))
-        .await
-        .unwrap();
+    let _busy = pool.submit(signal_then_wait(&started, &g2)).await.unwrap();
     started.recv().await;
     let never = pool.submit(Job::new(|_| async { Io::Ok(()) })).await.unwrap();
     pool.shutdown_now().await;

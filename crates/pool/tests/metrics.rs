@@ -15,7 +15,7 @@ use conveyor_pool::metrics::{
 };
 use conveyor_pool::{Job, JobError, Pool, RetryPolicy};
 use metrics_util::debugging::DebuggingRecorder;
-use support::{Gate, Io, Signal, Totals, paused_runtime, settle, within};
+use support::{Gate, Io, Signal, Totals, paused_runtime, settle, signal_then_wait, within};
 
 #[test]
 fn the_names_are_designs() {
@@ -144,18 +144,7 @@ fn gauges_follow_the_queue_and_the_running_jobs_back_to_zero() {
     recorded(&recorder, || async {
         let pool = Pool::builder().workers(1).build();
         let (started, gate) = (Signal::new(), Gate::new());
-        let (s, g) = (started.clone(), gate.clone());
-        let blocker = pool
-            .submit(Job::new(move |_| {
-                let (s, g) = (s.clone(), g.clone());
-                async move {
-                    s.send();
-                    g.wait().await;
-                    Io::Ok(())
-                }
-            }))
-            .await
-            .unwrap();
+        let blocker = pool.submit(signal_then_wait(&started, &gate)).await.unwrap();
         started.recv().await;
         let mut queued = Vec::new();
         for _ in 0..3 {

@@ -5,7 +5,7 @@ mod support;
 
 use conveyor_pool::{Job, Pool};
 use proptest::prelude::*;
-use support::{Gate, Io, Log, Signal, within};
+use support::{Gate, Io, Log, Signal, signal_then_wait, within};
 
 /// Blocks the only worker, submits jobs with `priorities`, releases the worker, and returns
 /// the indices of the jobs in the order they started.
@@ -14,18 +14,7 @@ fn start_order(priorities: &[i32]) -> Vec<usize> {
     rt.block_on(async {
         let pool = Pool::builder().workers(1).build();
         let (started, gate) = (Signal::new(), Gate::new());
-        let (s, g) = (started.clone(), gate.clone());
-        let blocker = pool
-            .submit(Job::new(move |_| {
-                let (s, g) = (s.clone(), g.clone());
-                async move {
-                    s.send();
-                    g.wait().await;
-                    Io::Ok(())
-                }
-            }))
-            .await
-            .unwrap();
+        let blocker = pool.submit(signal_then_wait(&started, &gate)).await.unwrap();
         started.recv().await;
 
         let order = Log::new();

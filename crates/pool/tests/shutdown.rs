@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use conveyor_pool::{Event, Job, JobError, JobHandle, Pool, RetryPolicy, ShutdownReport};
 use futures_util::{FutureExt, StreamExt};
-use support::{Gate, Io, Log, Signal, settle, within};
+use support::{Gate, Io, Log, Signal, settle, signal_then_wait, within};
 use tokio::time::Instant;
 use tokio_test::{assert_pending, assert_ready};
 
@@ -52,18 +52,7 @@ async fn join_returns_only_when_nothing_is_queued_or_running() {
     within(pool.join()).await; // idle: at once
 
     let (started, gate) = (Signal::new(), Gate::new());
-    let (s, g) = (started.clone(), gate.clone());
-    let running = pool
-        .submit(Job::new(move |_| {
-            let (s, g) = (s.clone(), g.clone());
-            async move {
-                s.send();
-                g.wait().await;
-                Io::Ok(())
-            }
-        }))
-        .await
-        .unwrap();
+    let running = pool.submit(signal_then_wait(&started, &gate)).await.unwrap();
     let queued = pool.submit(sleeper(0)).await.unwrap();
     started.recv().await;
 

@@ -242,3 +242,17 @@ impl Rng {
         self.next_u64() % n
     }
 }
+
+/// A job that sends `started` when it runs, then waits at `gate` (the usual way to hold a
+/// worker busy at a known point).
+pub fn signal_then_wait(started: &Signal, gate: &Gate) -> conveyor_pool::Job<impl conveyor_pool::Run<()>> {
+    let (s, g) = (started.clone(), gate.clone());
+    conveyor_pool::Job::new(move |_| {
+        let (s, g) = (s.clone(), g.clone());
+        async move {
+            s.send();
+            g.wait().await;
+            Io::Ok(())
+        }
+    })
+}
