@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::Duration;
 
-use conveyor_e2e::{Dir, by_id, code, conveyor, describe, jsonl, ledger, repo, run, summary};
+use conveyor_e2e::{Dir, by_id, code, conveyor, describe, jsonl, ledger, repo, run, summary, wait_until};
 use serde_json::{Value, json};
 
 #[test]
@@ -306,8 +306,10 @@ fn metrics_addr_serves_prometheus_histograms_while_the_run_lasts() {
         .unwrap_or_else(|| panic!("unexpected first stderr line: {line:?}"))
         .to_owned();
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-    // Let the no-op jobs finish, so that their histograms have samples.
-    std::thread::sleep(Duration::from_millis(300));
+    // Wait (bounded) until the no-op jobs have finished, so that their histograms have samples.
+    wait_until(Duration::from_secs(20), "noop run-time samples in /metrics", || {
+        http_get(&addr, "/metrics").contains("conveyor_job_run_seconds_count{kind=\"noop\"}")
+    });
     let response = http_get(&addr, "/metrics");
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     for want in [
