@@ -103,10 +103,11 @@ fn invalid_files_get_located_errors_and_nothing_is_queued() {
     assert_eq!(v["errors"][0]["path"], "request");
     assert_eq!(v["errors"][0]["line"], 2, "{v}"); // where the JSON parser stopped
 
-    // Periodic jobs need a scheduler serve does not have yet.
-    let (status, v) = server.post("{\"id\": \"tick\", \"kind\": \"noop\", \"every\": \"1m\"}\n");
+    // A periodic job with a cron expression that is not one.
+    let (status, v) = server.post("{\"id\": \"tick\", \"kind\": \"noop\", \"cron\": \"every day\"}\n");
     assert_eq!(status, 400, "{v}");
-    assert!(v["errors"][0]["message"].as_str().expect("message").contains("periodic"), "{v}");
+    assert_eq!(v["errors"][0]["field"], "cron", "{v}");
+    assert_eq!(server.get("/jobs/tick").0, 404);
 
     // An id the server already has: 409, and again nothing of the request is queued.
     let (status, v) = server.post("{\"id\": \"a\", \"kind\": \"noop\"}\n");
@@ -203,4 +204,129 @@ fn sigterm_mid_batch_drains_and_writes_every_ledger_line() {
     assert_eq!(outcome("first2"), "cancelled");
     assert_eq!(outcome("later29"), "cancelled");
     assert_eq!(per_id["later29"][0]["attempts"], 0);
+}
+
+#[test]
+fn periodic_jobs_run_on_schedule_never_overlap_and_each_run_has_a_line() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &["-w", "4", "--ledger", "l.jsonl"]);
+    // A run takes longer than the period: ticks that find it running are skipped.
+    let (status, v) = server
+        .post("{\"id\": \"tick\", \"kind\": \"sleep\", \"duration\": \"250ms\", \"every\": \"100ms\"}\n");
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(ids(&v), ["tick"]);
+    let periodic = |field: &str| {
+        let (status, text) = server.get("/jobs/tick");
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(v["status"], "periodic", "{v}");
+        v[field].as_u64().expect("a count")
+    };
+    wait_until(LIMIT, "three runs and a skipped tick", || periodic("runs") >= 3 && periodic("skipped") >= 1);
+
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+    let lines = ledger(&dir.join("l.jsonl"));
+    assert!(lines.len() >= 3, "{lines:?}");
+    let per_id = by_id(&lines);
+    assert_eq!(per_id.len(), lines.len(), "a run id appears twice: {lines:?}");
+    for id in per_id.keys() {
+        let time = id.strip_prefix("tick@").unwrap_or_else(|| panic!("run id {id:?}"));
+        // Sub-second periods name the millisecond: 2026-11-25T12:00:00.250Z.
+        assert!(time.ends_with('Z') && time.len() == 24, "{id}");
+    }
+    // Runs that started never overlap: each starts after the one before finished.
+    let mut spans: Vec<(String, String)> = lines
+        .iter()
+        .filter(|l| !l["started_at"].is_null())
+        .map(|l| {
+            (
+                l["started_at"].as_str().expect("start").to_owned(),
+                l["finished_at"].as_str().expect("end").to_owned(),
+            )
+        })
+        .collect();
+    spans.sort();
+    assert!(spans.len() >= 3, "{lines:?}");
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "runs overlap: {pair:?}");
+    }
+    assert!(lines.iter().filter(|l| l["outcome"] == "succeeded").count() >= 2, "{lines:?}");
+}
+
+#[test]
+fn run_and_validate_refuse_periodic_jobs_with_a_located_error() {
+    let dir = Dir::new();
+    dir.write("p.jsonl", "{\"kind\": \"noop\"}\n{\"kind\": \"noop\", \"cron\": \"*/5 * * * *\"}\n");
+    for cmd in ["run", "validate"] {
+        let out = dir.run(&[cmd, "p.jsonl"]);
+        assert_eq!(code(&out), 2, "{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("p.jsonl:2:") && stderr.contains("needs `conveyor serve`"), "{stderr}");
+    }
+}
+
+#[test]
+fn cron_jobs_run_each_scheduled_second_under_their_own_id() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &["--ledger", "l.jsonl", "--log-format", "json"]);
+    // Six fields: the first is the second, so this runs every second.
+    let (status, v) = server.post("{\"id\": \"beat\", \"kind\": \"noop\", \"cron\": \"* * * * * *\"}\n");
+    assert_eq!(status, 202, "{v}");
+    wait_until(LIMIT, "two runs", || server.get("/jobs/beat").1.contains("\"runs\":2"));
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+    let lines = ledger(&dir.join("l.jsonl"));
+    assert!(lines.len() >= 2, "{lines:?}");
+    for line in &lines {
+        let id = line["id"].as_str().expect("id");
+        // Whole seconds: beat@2026-11-25T12:00:01Z.
+        assert!(id.starts_with("beat@") && id.len() == "beat@".len() + 20, "{id}");
+        assert_eq!(line["outcome"], "succeeded", "{line}");
+    }
+
+    // --log-format json: every log line on stderr is one JSON object.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let logs: Vec<Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("JSON log"))
+        .collect();
+    assert!(
+        logs.iter().any(|l| l["level"] == "INFO" && l["message"] == "serving" && l["workers"].is_u64()),
+        "{stderr}"
+    );
+    assert!(logs.iter().any(|l| l["message"].as_str().is_some_and(|m| m.starts_with("stopped"))), "{stderr}");
+}
+
+#[test]
+fn quiet_serve_logs_nothing_but_its_address() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &["-q"]);
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("INFO"), "-q still logs info:\n{stderr}");
+}
+
+#[test]
+fn metrics_addr_adds_a_metrics_only_listener() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &["--metrics-addr", "0"]);
+    let addr = server
+        .preamble
+        .lines()
+        .find_map(|l| l.strip_prefix("conveyor: serving metrics on http://"))
+        .and_then(|l| l.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics address in {:?}", server.preamble))
+        .to_owned();
+    assert_ne!(addr, server.addr);
+    let (status, v) = server.post("{\"id\": \"m\", \"kind\": \"noop\"}\n");
+    assert_eq!(status, 202, "{v}");
+    server.wait_final("m");
+    let (status, text) = conveyor_e2e::server::request(&addr, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    assert!(text.contains("conveyor_jobs_finished_total{kind=\"noop\",outcome=\"succeeded\"} 1"), "{text}");
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
 }

@@ -18,6 +18,8 @@ pub struct Server {
     child: Child,
     /// The loopback address it listens on (`127.0.0.1:PORT`).
     pub addr: String,
+    /// What it printed on stderr before its address (logs, a metrics listener's address).
+    pub preamble: String,
     stderr: JoinHandle<String>,
 }
 
@@ -40,23 +42,32 @@ impl Server {
             .spawn()
             .expect("spawn conveyor serve");
         let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut line = String::new();
-        stderr.read_line(&mut line).expect("read stderr");
-        let Some(bound) = line.trim().strip_prefix("conveyor: serving on http://") else {
-            let _ = child.kill();
-            let mut rest = String::new();
-            let _ = stderr.read_to_string(&mut rest);
-            panic!("unexpected first stderr line: {line:?}{rest}");
+        // Log lines (spool recovery, a metrics listener) may come first.
+        let mut before = String::new();
+        let bound = loop {
+            let mut line = String::new();
+            let n = stderr.read_line(&mut line).expect("read stderr");
+            if let Some(bound) = line.trim().strip_prefix("conveyor: serving on http://") {
+                break bound.to_owned();
+            }
+            before.push_str(&line);
+            if n == 0 || before.lines().count() > 50 {
+                let _ = child.kill();
+                let mut rest = String::new();
+                let _ = stderr.read_to_string(&mut rest);
+                panic!("conveyor serve did not say where it listens:\n{before}{rest}");
+            }
         };
         // Listening on 0.0.0.0: talk to it over loopback.
         let port = bound.rsplit(':').next().expect("port");
         let addr = format!("127.0.0.1:{port}");
+        let preamble = before.clone();
         let stderr = std::thread::spawn(move || {
-            let mut rest = line;
+            let mut rest = before;
             let _ = stderr.read_to_string(&mut rest);
             rest
         });
-        Server { child, addr, stderr }
+        Server { child, addr, preamble, stderr }
     }
 
     /// `GET path`: the status and the body.

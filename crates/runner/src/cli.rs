@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 const ROOT_EXAMPLES: &str = "\
 Examples:
@@ -74,6 +74,19 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+
+    /// More log output on stderr, once per level (-v, -vv); `serve` logs `info` by default,
+    /// the others `warn`. RUST_LOG, when set, decides instead.
+    #[arg(short = 'v', long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Less log output (-q errors only, -qq none).
+    #[arg(short = 'q', long, action = ArgAction::Count, global = true, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    /// Log format on stderr: lines for people, or one JSON object per event.
+    #[arg(long, value_enum, value_name = "FORMAT", global = true, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
 }
 
 /// The subcommands.
@@ -222,6 +235,25 @@ pub struct ServeArgs {
     /// Seed for the randomness of `fail` jobs [default: 0].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+
+    /// Run job files dropped (written, then renamed) into DIR/inbox; each moves to DIR/done
+    /// or DIR/failed with NAME.ledger.jsonl (or NAME.errors.txt) beside it.
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+
+    /// Also serve `/metrics` (only) on ADDR, e.g. for a scrape port apart from the API; a
+    /// bare port binds 127.0.0.1. `/metrics` is on --listen in any case.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+}
+
+/// Log format on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Human,
+    /// One JSON object per event (`timestamp`, `level`, `message`, fields).
+    Json,
 }
 
 /// Output format for people or programs.
@@ -316,9 +348,19 @@ mod tests {
             "--allow-shell",
             "--seed",
             "3",
+            "--spool",
+            "spool",
+            "--metrics-addr",
+            "9100",
+            "-v",
+            "--log-format",
+            "json",
         ])
         .unwrap();
+        assert_eq!((cli.verbose, cli.quiet, cli.log_format), (1, 0, LogFormat::Json));
         let Command::Serve(serve) = cli.command else { panic!("not serve") };
+        assert_eq!(serve.spool, Some(PathBuf::from("spool")));
+        assert_eq!(serve.metrics_addr.as_deref(), Some("9100"));
         assert_eq!((serve.listen.as_str(), serve.workers, serve.max_body), ("0", Some(2), 10));
         assert!(serve.allow_shell && serve.token.is_some());
     }

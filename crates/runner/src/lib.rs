@@ -30,6 +30,7 @@ pub mod exit;
 pub mod exporter;
 pub mod kind;
 pub mod ledger;
+pub mod logging;
 pub mod plan;
 pub mod progress;
 pub mod run;

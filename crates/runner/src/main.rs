@@ -10,6 +10,7 @@ use conveyor::cli::{Cli, Command};
 use conveyor::exit::{Exit, is_broken_pipe};
 use conveyor::plan::RunPlan;
 use conveyor::serve::ServePlan;
+use tracing::level_filters::LevelFilter;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -23,6 +24,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let default_level = match cli.command {
+        Command::Serve(_) => LevelFilter::INFO,
+        _ => LevelFilter::WARN,
+    };
+    conveyor::logging::init(conveyor::logging::level(default_level, cli.verbose, cli.quiet), cli.log_format);
     let result = match cli.command {
         Command::Run(args) => {
             RunPlan::from_args(args).map_err(anyhow::Error::from).and_then(conveyor::run::run)

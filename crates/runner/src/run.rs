@@ -301,6 +301,7 @@ fn retry_policy(spec: &JobSpec, default_attempts: u32) -> Option<RetryPolicy> {
 }
 
 /// Everything the intake task shares with the jobs it makes.
+#[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) env: Arc<KindEnv>,
     pub(crate) running: Arc<Running>,

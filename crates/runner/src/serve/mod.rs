@@ -14,7 +14,9 @@
 //!   `GET /metrics`, `GET /healthz`; see that module for every status code.
 //! - [`state`]: the job table (every accepted id; ids are unique across the server's life)
 //!   and the intake gate.
-//! - [`intake`]: the task that feeds accepted jobs to the pool.
+//! - [`intake`]: the task that feeds accepted jobs to the pool, and schedules periodic
+//!   entries (`every`/`cron`; runs never overlap, each has its own ledger line).
+//! - [`spool`]: `--spool DIR`, job files dropped into `DIR/inbox`.
 //!
 //! Jobs run as in `conveyor run` (the same kinds, retry defaults and ledger lines: the
 //! pool job and the ledger record are `run`'s). Metrics are `run`'s recorder (histograms
@@ -25,13 +27,15 @@
 //! The first SIGTERM or SIGINT closes intake (`POST /jobs` answers 503; `GET`s still work
 //! while the server drains), pauses the pool (nothing new starts), lets running jobs finish
 //! within `--grace`, then cancels everything left; jobs that never started are written to
-//! the ledger as `cancelled` (attempts 0). Once every accepted job has its ledger line the
-//! listener closes and the process exits 143 (130 after SIGINT). A second signal cancels
-//! running jobs at once.
+//! the ledger as `cancelled` (attempts 0). Schedules stop (no new periodic runs) and the
+//! spool stops taking files; spool files whose jobs all have their lines are moved to
+//! `done`/`failed`. Once every accepted job has its ledger line the listener closes and the
+//! process exits 143 (130 after SIGINT). A second signal cancels running jobs at once.
 
 mod intake;
 mod plan;
 mod routes;
+mod spool;
 mod state;
 
 pub use plan::ServePlan;
@@ -81,7 +85,18 @@ pub fn serve(plan: ServePlan) -> anyhow::Result<Exit> {
         .build()
         .context("starting the tokio runtime")?;
     let env = KindEnv::new(plan.allow_shell, plan.seed)?;
-    let result = runtime.block_on(daemon(&plan, ledger_file, env));
+    let spool = match &plan.spool {
+        Some(dir) => {
+            let (dirs, back) = spool::SpoolDirs::prepare(dir)
+                .map_err(|e| UsageError::new(format!("--spool {}: {e}", dir.display())))?;
+            for name in back {
+                tracing::warn!(file = %name, "spool: a file the last server did not finish goes back to the inbox");
+            }
+            Some(dirs)
+        }
+        None => None,
+    };
+    let result = runtime.block_on(daemon(&plan, ledger_file, env, spool));
     runtime.shutdown_timeout(Duration::from_millis(100));
     let (stop, ledger_result) = result?;
     ledger_result.with_context(|| match &plan.ledger {
@@ -98,6 +113,7 @@ async fn daemon(
     plan: &ServePlan,
     ledger_file: Option<std::fs::File>,
     env: KindEnv,
+    spool: Option<spool::SpoolDirs>,
 ) -> anyhow::Result<(StopState, std::io::Result<()>)> {
     // The recorder goes in before the pool: the pool takes its metric handles when built.
     let metrics = crate::exporter::install()?;
@@ -105,6 +121,10 @@ async fn daemon(
         .await
         .map_err(|e| UsageError::new(format!("--listen {}: cannot listen: {e}", plan.listen)))?;
     let bound = listener.local_addr().context("reading the bound address")?;
+    if let Some(addr) = plan.metrics_addr {
+        let bound = crate::exporter::serve(addr, metrics.clone()).await?;
+        eprintln!("conveyor: serving metrics on http://{bound}/metrics");
+    }
 
     let printer = Progress::new(false, 0).printer();
     let (stop_tx, mut stop_rx) = watch::channel(StopState::Running);
@@ -112,7 +132,14 @@ async fn daemon(
     let (records, writer) = Writer::spawn(ledger_file, false, (), |(), _| {});
 
     let (batch_tx, batch_rx) = mpsc::unbounded_channel();
-    let table = Arc::new(JobTable::new(batch_tx));
+    let (spool_tx, spool_rx) = match spool {
+        Some(_) => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
+    let table = Arc::new(JobTable::new(batch_tx, spool_tx));
     let running = Arc::new(Running::default());
     let hook = {
         let table = table.clone();
@@ -144,6 +171,13 @@ async fn daemon(
         records.clone(),
         stop_rx.clone(),
     ));
+    let spooler = match (spool, spool_rx) {
+        (Some(dirs), Some(rx)) => {
+            tracing::info!(spool = %dirs.root().display(), "watching the spool inbox");
+            Some(tokio::spawn(spool::run(dirs, table.clone(), pool.clone(), rx, stop_rx.clone())))
+        }
+        _ => None,
+    };
     let upkeep = {
         let handle = metrics.clone();
         tokio::spawn(async move {
@@ -170,19 +204,32 @@ async fn daemon(
             .into_future(),
     );
     eprintln!("conveyor: serving on http://{bound}");
+    tracing::info!(listen = %bound, workers = plan.workers, "serving");
 
     // Until a signal: the server, the intake and the pool do the work.
     let stop = match stop_rx.wait_for(|s| s.is_stopping()).await {
         Ok(s) => *s,
         Err(_) => StopState::Graceful(Signal::Terminate),
     };
+    tracing::info!(grace = ?plan.grace, "stopping: no new jobs; draining");
     table.close();
+    for schedule in table.schedules() {
+        schedule.stop().await;
+    }
     // The intake finishes (as cancelled) whatever it had not submitted yet; the stopper
     // lets running jobs finish within --grace and cancels the rest.
     let _ = intake.await;
     let _ = stopper.await;
     pool.shutdown(Duration::ZERO).await;
     drop(pool);
+    // Whatever still has no line (a periodic run the stopping pool refused) gets one now.
+    for record in table.sweep("not started: the server stopped") {
+        records.send(record);
+    }
+    table.close_spool();
+    if let Some(spooler) = spooler {
+        let _ = spooler.await;
+    }
     // A second signal during the drain turned the stop into an abort: same signal.
     let stop = if stop_rx.borrow().is_stopping() { *stop_rx.borrow() } else { stop };
 
@@ -197,5 +244,6 @@ async fn daemon(
     drop(records);
     let ((), ledger_result) =
         tokio::task::spawn_blocking(move || writer.finish()).await.context("finishing the ledger")?;
+    tracing::info!("stopped: every accepted job has its ledger line");
     Ok((stop, ledger_result))
 }

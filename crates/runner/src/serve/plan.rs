@@ -32,6 +32,10 @@ pub struct ServePlan {
     pub allow_shell: bool,
     /// Seed for `fail` jobs.
     pub seed: u64,
+    /// The spool folder (`--spool`), if any.
+    pub spool: Option<PathBuf>,
+    /// A listener of its own for `/metrics` (`--metrics-addr`), if any.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl ServePlan {
@@ -86,8 +90,16 @@ impl ServePlan {
         }
         let grace = parse_duration(&args.grace)
             .map_err(|e| UsageError::new(format!("--grace {:?}: {e}", args.grace)))?;
+        let metrics_addr = args.metrics_addr.as_deref().map(parse_metrics_addr).transpose()?;
+        if let Some(dir) = &args.spool
+            && dir.as_os_str().is_empty()
+        {
+            return Err(UsageError::new("--spool needs a folder"));
+        }
         Ok(ServePlan {
             listen,
+            spool: args.spool,
+            metrics_addr,
             workers,
             capacity: args.capacity,
             ledger: args.ledger,

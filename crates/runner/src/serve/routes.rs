@@ -10,7 +10,8 @@
 //! Errors that are not about the job file are `{"error": "message"}`. The body is parsed as
 //! a file named `request` (errors say `request:LINE:COL`, generated ids start `request-`);
 //! a `limits` section applies to the whole server (the last request to set a key wins).
-//! Periodic jobs (`every`, `cron`) are refused for now, with a located error.
+//! Periodic jobs (`every`, `cron`) are scheduled (see [`super::intake`]); their status is
+//! `{"id", "status": "periodic", "runs", "skipped"}`, and each run has its own id.
 
 use std::sync::Arc;
 
@@ -85,20 +86,6 @@ fn authorized(app: &App, headers: &HeaderMap) -> bool {
         .is_some_and(|given| same_secret(given.trim().as_bytes(), token.as_bytes()))
 }
 
-/// A located error for each periodic job (`serve` does not schedule them yet).
-fn refuse_periodic(jobs: &[spec::JobSpec]) -> Vec<SpecError> {
-    jobs.iter()
-        .filter(|j| j.schedule.is_some())
-        .map(|j| SpecError {
-            path: j.origin.path.to_path_buf(),
-            line: j.origin.line,
-            column: j.origin.column,
-            field: None,
-            message: "periodic jobs (`every`, `cron`) are not supported by `conveyor serve` yet".into(),
-        })
-        .collect()
-}
-
 async fn post_jobs(
     State(app): State<App>,
     headers: HeaderMap,
@@ -129,12 +116,8 @@ async fn post_jobs(
         Ok(Err(errors)) => return located(StatusCode::BAD_REQUEST, &errors),
         Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "parsing the request failed"),
     };
-    let periodic = refuse_periodic(&batch.jobs);
-    if !periodic.is_empty() {
-        return located(StatusCode::BAD_REQUEST, &periodic);
-    }
     let limits = batch.limits;
-    match app.table.accept(batch.jobs) {
+    match app.table.accept(batch.jobs, None) {
         Ok(ids) => {
             for (key, n) in &limits.concurrency {
                 app.pool.set_concurrency_limit(key.as_str(), Some(*n as usize));
@@ -179,14 +162,5 @@ mod tests {
         assert!(same_secret(b"abc", b"abc"));
         assert!(!same_secret(b"abc", b"abd"));
         assert!(!same_secret(b"abc", b"abcd"));
-    }
-
-    #[test]
-    fn periodic_jobs_are_refused_where_they_are() {
-        let text = "{\"kind\": \"noop\"}\n{\"kind\": \"noop\", \"every\": \"1m\"}\n";
-        let batch = spec::parse_str("request", text, &ParseOptions::default().allow_periodic(true)).unwrap();
-        let errors = refuse_periodic(&batch.jobs);
-        assert_eq!(errors.len(), 1);
-        assert!(errors[0].to_string().starts_with("request:2:1: periodic jobs"), "{}", errors[0]);
     }
 }

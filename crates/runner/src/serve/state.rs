@@ -1,8 +1,12 @@
 //! [`JobTable`]: every job the server accepted, by id, from acceptance to its ledger line.
 //!
-//! An entry is `Waiting` (accepted, not yet handed to the pool: the intake task submits in
-//! acceptance order and waits while the pool's queue is full), `Pooled` (in the pool; its
-//! [`JobHandle`] tells the live status), or `Done` (its ledger line, kept as text).
+//! An entry is live (accepted; once the intake task has submitted it, its [`JobHandle`]
+//! tells the live status — the intake submits in acceptance order and waits while the pool's
+//! queue is full), periodic (a job file entry with `every`/`cron`: each of its runs is a live
+//! entry of its own, `ID@TIME`), or done (its ledger line, kept as text).
+//!
+//! A job taken from a spool file carries that file's number ([`Origin`]): when it finishes,
+//! its ledger line also goes to the spool task, which writes the file's own ledger.
 //!
 //! The table is also where intake closes: [`JobTable::accept`] queues a batch for the intake
 //! task under the same lock that [`JobTable::close`] takes, so once `close` returns no batch
@@ -18,7 +22,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use conveyor_pool::{JobHandle, JobStatus};
+use conveyor_pool::{JobHandle, JobStatus, Outcome, ScheduleHandle};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
@@ -35,15 +39,30 @@ pub(crate) struct Accepted {
 /// What the intake task receives: one request's jobs, in file order.
 pub(crate) type Batch = Vec<Accepted>;
 
+/// The spool file a job came from (a number the spool task gives each file it takes).
+pub(crate) type Origin = u64;
+
+/// A finished job's ledger line, for the spool task that writes its file's own ledger.
+pub(crate) struct SpoolLine {
+    /// The file.
+    pub(crate) origin: Origin,
+    /// Whether the job succeeded.
+    pub(crate) succeeded: bool,
+    /// The ledger line, without its newline.
+    pub(crate) line: Box<str>,
+}
+
 enum Entry {
-    Waiting(Arc<Meta>),
-    Pooled(Arc<Meta>, JobHandle<()>),
+    Live { meta: Arc<Meta>, handle: Option<JobHandle<()>>, origin: Option<Origin> },
+    Periodic { schedule: Option<ScheduleHandle> },
     Done(Box<str>),
 }
 
 struct Inner {
     /// `None` once intake is closed.
     intake: Option<mpsc::UnboundedSender<Batch>>,
+    /// Where lines of spool jobs go; `None` without `--spool` or once the spool is done.
+    spool: Option<mpsc::UnboundedSender<SpoolLine>>,
     jobs: HashMap<Arc<str>, Entry>,
 }
 
@@ -62,9 +81,12 @@ pub(crate) struct JobTable {
 }
 
 impl JobTable {
-    /// An open table feeding `intake`.
-    pub(crate) fn new(intake: mpsc::UnboundedSender<Batch>) -> JobTable {
-        JobTable { inner: Mutex::new(Inner { intake: Some(intake), jobs: HashMap::new() }) }
+    /// An open table feeding `intake`, and `spool` with the lines of spool jobs.
+    pub(crate) fn new(
+        intake: mpsc::UnboundedSender<Batch>,
+        spool: Option<mpsc::UnboundedSender<SpoolLine>>,
+    ) -> JobTable {
+        JobTable { inner: Mutex::new(Inner { intake: Some(intake), spool, jobs: HashMap::new() }) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -75,7 +97,12 @@ impl JobTable {
     /// (else [`Refused::Duplicates`], one error per such job, at its opening `{`); a
     /// generated id that is already taken (the same id-less job posted again) gets `-2`,
     /// `-3`, … until it is free, so posting a file twice runs it twice. Returns the ids.
-    pub(crate) fn accept(&self, jobs: Vec<JobSpec>) -> Result<Vec<Arc<str>>, Refused> {
+    /// `origin` is the spool file the jobs come from, if any.
+    pub(crate) fn accept(
+        &self,
+        jobs: Vec<JobSpec>,
+        origin: Option<Origin>,
+    ) -> Result<Vec<Arc<str>>, Refused> {
         let mut inner = self.lock();
         let Some(intake) = inner.intake.clone() else { return Err(Refused::Closed) };
         let duplicates: Vec<SpecError> = jobs
@@ -104,7 +131,12 @@ impl JobTable {
                     .unwrap_or(base);
             }
             let meta = Arc::new(Meta::of(&spec));
-            inner.jobs.insert(meta.id.clone(), Entry::Waiting(meta.clone()));
+            let entry = if spec.schedule.is_some() {
+                Entry::Periodic { schedule: None }
+            } else {
+                Entry::Live { meta: meta.clone(), handle: None, origin }
+            };
+            inner.jobs.insert(meta.id.clone(), entry);
             ids.push(meta.id.clone());
             batch.push(Accepted { spec, meta });
         }
@@ -133,26 +165,96 @@ impl JobTable {
     /// dropped, which detaches nothing that still runs).
     pub(crate) fn pooled(&self, id: &str, handle: JobHandle<()>) {
         let mut inner = self.lock();
-        if let Some(entry) = inner.jobs.get_mut(id)
-            && let Entry::Waiting(meta) = entry
-        {
-            *entry = Entry::Pooled(meta.clone(), handle);
+        if let Some(Entry::Live { handle: slot, .. }) = inner.jobs.get_mut(id) {
+            *slot = Some(handle);
         }
+    }
+
+    /// Notes the schedule of the periodic entry `id`. Returns `false` (and stops nothing:
+    /// the caller does) when intake has closed meanwhile.
+    pub(crate) fn scheduled(&self, id: &str, schedule: ScheduleHandle) -> bool {
+        let mut inner = self.lock();
+        if inner.intake.is_none() {
+            return false;
+        }
+        if let Some(Entry::Periodic { schedule: slot }) = inner.jobs.get_mut(id) {
+            *slot = Some(schedule);
+        }
+        true
+    }
+
+    /// Registers one run of a periodic entry under `spec.id` (made unique with `-2`, `-3`,
+    /// … if it is taken) and returns its meta. Runs are registered even after intake
+    /// closed: the pool refuses them then, and [`sweep`](Self::sweep) finishes them.
+    pub(crate) fn register_run(&self, spec: &mut JobSpec) -> Arc<Meta> {
+        let mut inner = self.lock();
+        if inner.jobs.contains_key(spec.id.as_str()) {
+            let base = std::mem::take(&mut spec.id);
+            spec.id = (2u64..)
+                .map(|n| format!("{base}-{n}"))
+                .find(|id| !inner.jobs.contains_key(id.as_str()))
+                .unwrap_or(base);
+        }
+        let meta = Arc::new(Meta::of(spec));
+        inner.jobs.insert(meta.id.clone(), Entry::Live { meta: meta.clone(), handle: None, origin: None });
+        meta
+    }
+
+    /// The schedules of every periodic entry (to stop them when the server stops).
+    pub(crate) fn schedules(&self) -> Vec<ScheduleHandle> {
+        let inner = self.lock();
+        inner
+            .jobs
+            .values()
+            .filter_map(|e| match e {
+                Entry::Periodic { schedule } => schedule.clone(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Finishes every job that has no ledger line yet as `cancelled` with `why`, and returns
+    /// their records. The last step of a drain: once the pool has stopped, a job still
+    /// without its line (a periodic run the stopping pool refused) never gets one otherwise.
+    pub(crate) fn sweep(&self, why: &str) -> Vec<Record> {
+        let ids: Vec<Arc<str>> = {
+            let inner = self.lock();
+            inner
+                .jobs
+                .iter()
+                .filter(|(_, e)| matches!(e, Entry::Live { .. }))
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        ids.iter().filter_map(|id| self.finish(id, |m| m.unstarted(why))).collect()
+    }
+
+    /// Drops the sender of spool lines, so the spool task sees the end once it has every
+    /// line sent before.
+    pub(crate) fn close_spool(&self) {
+        self.lock().spool = None;
     }
 
     /// Finishes `id` once: builds its record with `make`, keeps its ledger line, and returns
     /// the record for the ledger writer. `None` if `id` is unknown or already finished.
     pub(crate) fn finish(&self, id: &str, make: impl FnOnce(&Meta) -> Record) -> Option<Record> {
         let mut inner = self.lock();
+        let inner = &mut *inner;
         let entry = inner.jobs.get_mut(id)?;
-        let record = match entry {
-            Entry::Waiting(meta) | Entry::Pooled(meta, _) => make(meta),
-            Entry::Done(_) => return None,
+        let (record, origin) = match entry {
+            Entry::Live { meta, origin, .. } => (make(meta), *origin),
+            Entry::Periodic { .. } | Entry::Done(_) => return None,
         };
         let mut line = Vec::with_capacity(256);
         record.write_line(&mut line);
-        let text = String::from_utf8_lossy(&line);
-        *entry = Entry::Done(text.trim_end().into());
+        let text: Box<str> = String::from_utf8_lossy(&line).trim_end().into();
+        if let (Some(origin), Some(spool)) = (origin, &inner.spool) {
+            let succeeded = record.outcome == Outcome::Succeeded;
+            // The spool task ends only after `close_spool`; a send error means it failed
+            // early, and the global ledger still has the line.
+            let _ = spool.send(SpoolLine { origin, succeeded, line: text.clone() });
+        }
+        *entry = Entry::Done(text);
         Some(record)
     }
 
@@ -162,14 +264,20 @@ impl JobTable {
     pub(crate) fn status(&self, id: &str) -> Option<Value> {
         let inner = self.lock();
         let status = match inner.jobs.get(id)? {
-            Entry::Waiting(_) => "queued",
-            Entry::Pooled(_, handle) => match handle.status() {
+            Entry::Live { handle: None, .. } => "queued",
+            Entry::Live { handle: Some(handle), .. } => match handle.status() {
                 JobStatus::Scheduled => "scheduled",
                 JobStatus::Queued => "queued",
                 JobStatus::Retrying => "retrying",
                 // `Finished` too: resolved, its ledger line is being made.
                 _ => "running",
             },
+            Entry::Periodic { schedule } => {
+                let (runs, skipped) = schedule.as_ref().map_or((0, 0), |s| (s.runs(), s.skipped()));
+                return Some(serde_json::json!({
+                    "id": id, "status": "periodic", "runs": runs, "skipped": skipped,
+                }));
+            }
             Entry::Done(line) => {
                 let mut fields = match serde_json::from_str::<Value>(line) {
                     Ok(Value::Object(map)) => map,
@@ -191,19 +299,23 @@ mod tests {
     use crate::spec::{ParseOptions, parse_str};
 
     fn jobs(text: &str) -> Vec<JobSpec> {
-        parse_str("request", text, &ParseOptions::default()).unwrap().jobs
+        parse_str("request", text, &ParseOptions::default().allow_periodic(true)).unwrap().jobs
+    }
+
+    fn accept(table: &JobTable, text: &str) -> Result<Vec<Arc<str>>, Refused> {
+        table.accept(jobs(text), None)
     }
 
     #[test]
     fn ids_are_unique_across_requests() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let table = JobTable::new(tx);
-        let ids = table.accept(jobs("{\"id\": \"a\", \"kind\": \"noop\"}\n{\"kind\": \"noop\"}\n")).unwrap();
+        let table = JobTable::new(tx, None);
+        let ids = accept(&table, "{\"id\": \"a\", \"kind\": \"noop\"}\n{\"kind\": \"noop\"}\n").unwrap();
         assert_eq!(ids[0].as_ref(), "a");
         assert_eq!(rx.try_recv().unwrap().len(), 2);
 
         let Err(Refused::Duplicates(errors)) =
-            table.accept(jobs("{\"kind\": \"noop\"}\n{\"id\": \"a\", \"kind\": \"noop\"}\n"))
+            accept(&table, "{\"kind\": \"noop\"}\n{\"id\": \"a\", \"kind\": \"noop\"}\n")
         else {
             panic!("duplicate accepted")
         };
@@ -214,7 +326,7 @@ mod tests {
         );
         assert!(rx.try_recv().is_err(), "nothing queued");
 
-        let again = table.accept(jobs("{\"kind\": \"noop\"}\n")).unwrap();
+        let again = accept(&table, "{\"kind\": \"noop\"}\n").unwrap();
         assert_eq!(again[0].as_ref(), format!("{}-2", ids[1]));
         assert_eq!(table.status("a").unwrap(), serde_json::json!({"id": "a", "status": "queued"}));
         assert!(table.status("nope").is_none());
@@ -223,8 +335,8 @@ mod tests {
     #[test]
     fn finished_jobs_show_their_ledger_line_once() {
         let (tx, _rx) = mpsc::unbounded_channel();
-        let table = JobTable::new(tx);
-        table.accept(jobs("{\"id\": \"a\", \"kind\": \"noop\"}")).unwrap();
+        let table = JobTable::new(tx, None);
+        accept(&table, "{\"id\": \"a\", \"kind\": \"noop\"}").unwrap();
         assert!(table.finish("a", |m| m.unstarted("stopped")).is_some());
         assert!(table.finish("a", |m| m.unstarted("stopped")).is_none());
         let status = table.status("a").unwrap();
@@ -235,11 +347,50 @@ mod tests {
     }
 
     #[test]
+    fn spool_jobs_send_their_line_once_and_sweep_finishes_the_rest() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let (lines_tx, mut lines) = mpsc::unbounded_channel();
+        let table = JobTable::new(tx, Some(lines_tx));
+        table
+            .accept(
+                jobs("{\"id\": \"s1\", \"kind\": \"noop\"}\n{\"id\": \"s2\", \"kind\": \"noop\"}"),
+                Some(7),
+            )
+            .unwrap();
+        accept(
+            &table,
+            "{\"id\": \"h\", \"kind\": \"noop\"}\n{\"id\": \"p\", \"kind\": \"noop\", \"every\": \"1m\"}",
+        )
+        .unwrap();
+        assert!(table.finish("s1", |m| m.unstarted("x")).is_some());
+        assert!(table.finish("h", |m| m.unstarted("x")).is_some());
+        let line = lines.try_recv().unwrap();
+        assert_eq!((line.origin, line.succeeded), (7, false));
+        assert!(line.line.starts_with("{\"id\":\"s1\""), "{}", line.line);
+        assert!(lines.try_recv().is_err(), "only spool jobs send lines");
+
+        // A periodic entry has no line of its own; its runs are live entries.
+        assert_eq!(table.status("p").unwrap()["status"], "periodic");
+        let mut run = jobs("{\"id\": \"p@t\", \"kind\": \"noop\"}").remove(0);
+        table.register_run(&mut run);
+        let mut again = run.clone();
+        assert_eq!(table.register_run(&mut again).id.as_ref(), "p@t-2");
+
+        let mut swept: Vec<String> = table.sweep("stopped").iter().map(|r| r.id.to_string()).collect();
+        swept.sort();
+        assert_eq!(swept, ["p@t", "p@t-2", "s2"]);
+        assert!(lines.try_recv().unwrap().line.contains("\"s2\""));
+        assert!(table.sweep("stopped").is_empty());
+        table.close_spool();
+        assert!(lines.try_recv().is_err());
+    }
+
+    #[test]
     fn a_closed_table_refuses() {
         let (tx, _rx) = mpsc::unbounded_channel();
-        let table = JobTable::new(tx);
+        let table = JobTable::new(tx, None);
         table.close();
         assert!(!table.is_open());
-        assert!(matches!(table.accept(jobs("{\"kind\": \"noop\"}")), Err(Refused::Closed)));
+        assert!(matches!(accept(&table, "{\"kind\": \"noop\"}"), Err(Refused::Closed)));
     }
 }
