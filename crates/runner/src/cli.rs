@@ -241,6 +241,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub spool: Option<PathBuf>,
 
+    /// How long `GET /jobs/{id}` remembers a finished job (its id may then be used again;
+    /// the ledger keeps every line).
+    #[arg(long, value_name = "DUR", default_value = "24h")]
+    pub keep: String,
+
     /// Also serve `/metrics` (only) on ADDR, e.g. for a scrape port apart from the API; a
     /// bare port binds 127.0.0.1. `/metrics` is on --listen in any case.
     #[arg(long, value_name = "ADDR")]
@@ -352,6 +357,8 @@ mod tests {
             "spool",
             "--metrics-addr",
             "9100",
+            "--keep",
+            "1h",
             "-v",
             "--log-format",
             "json",

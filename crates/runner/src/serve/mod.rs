@@ -146,6 +146,7 @@ async fn daemon(
         let records = records.clone();
         move |f: &Finished| {
             let Some(id) = f.job.name.as_ref() else { return };
+            tracing::debug!(id = %id, outcome = f.outcome.as_str(), attempts = f.attempts, "job finished");
             if let Some(record) = table.finish(id, |meta| meta.finished(f)) {
                 records.send(record);
             }
@@ -180,11 +181,19 @@ async fn daemon(
     };
     let upkeep = {
         let handle = metrics.clone();
+        let table = table.clone();
+        let keep = plan.keep;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             loop {
                 tick.tick().await;
                 handle.run_upkeep();
+                if let Some(cutoff) = std::time::Instant::now().checked_sub(keep) {
+                    let n = table.expire(cutoff);
+                    if n > 0 {
+                        tracing::debug!(jobs = n, "forgot finished jobs older than --keep");
+                    }
+                }
             }
         })
     };

@@ -34,6 +34,8 @@ pub struct ServePlan {
     pub seed: u64,
     /// The spool folder (`--spool`), if any.
     pub spool: Option<PathBuf>,
+    /// How long finished jobs stay in the job table (`--keep`).
+    pub keep: Duration,
     /// A listener of its own for `/metrics` (`--metrics-addr`), if any.
     pub metrics_addr: Option<SocketAddr>,
 }
@@ -96,8 +98,11 @@ impl ServePlan {
         {
             return Err(UsageError::new("--spool needs a folder"));
         }
+        let keep = parse_duration(&args.keep)
+            .map_err(|e| UsageError::new(format!("--keep {:?}: {e}", args.keep)))?;
         Ok(ServePlan {
             listen,
+            keep,
             spool: args.spool,
             metrics_addr,
             workers,
@@ -131,6 +136,7 @@ mod tests {
         assert_eq!(p.listen.to_string(), "127.0.0.1:9480");
         assert_eq!(p.max_body, 16 * 1024 * 1024);
         assert_eq!(p.grace, Duration::from_secs(10));
+        assert_eq!(p.keep, Duration::from_secs(24 * 3600));
         assert!(p.token.is_none() && p.ledger.is_none() && !p.allow_shell);
     }
 
@@ -143,6 +149,7 @@ mod tests {
         assert_eq!(msg(&["-w", "0"]), "--workers must be at least 1");
         assert!(msg(&["--max-body", "0"]).contains("at least 1"));
         assert!(msg(&["--grace", "soon"]).starts_with("--grace \"soon\""));
+        assert!(msg(&["--keep", "forever"]).starts_with("--keep \"forever\""));
     }
 
     #[test]

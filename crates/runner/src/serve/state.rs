@@ -14,13 +14,14 @@
 //!
 //! # Memory
 //!
-//! The table keeps one entry per accepted job for the life of the process (a finished job
-//! costs its ledger line, a few hundred bytes), so ids stay unique and `GET /jobs/{id}`
-//! answers for every job ever accepted. It grows with the number of accepted jobs; a
-//! long-lived server with millions of jobs would need expiry (not done yet).
+//! A finished job costs its ledger line (a few hundred bytes) until it is older than
+//! `--keep` (default 24 h): then [`JobTable::expire`] forgets it — `GET /jobs/{id}` answers
+//! 404 and its id may be used again (the ledger keeps every line). Jobs not yet finished
+//! and periodic entries are never expired.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use conveyor_pool::{JobHandle, JobStatus, Outcome, ScheduleHandle};
 use serde_json::{Map, Value};
@@ -53,9 +54,16 @@ pub(crate) struct SpoolLine {
 }
 
 enum Entry {
-    Live { meta: Arc<Meta>, handle: Option<JobHandle<()>>, origin: Option<Origin> },
-    Periodic { schedule: Option<ScheduleHandle> },
-    Done(Box<str>),
+    Live {
+        meta: Arc<Meta>,
+        handle: Option<JobHandle<()>>,
+        origin: Option<Origin>,
+    },
+    Periodic {
+        schedule: Option<ScheduleHandle>,
+    },
+    /// The ledger line, and when the job finished (for [`JobTable::expire`]).
+    Done(Box<str>, Instant),
 }
 
 struct Inner {
@@ -229,6 +237,14 @@ impl JobTable {
         ids.iter().filter_map(|id| self.finish(id, |m| m.unstarted(why))).collect()
     }
 
+    /// Forgets finished jobs that finished before `cutoff`; returns how many.
+    pub(crate) fn expire(&self, cutoff: Instant) -> usize {
+        let mut inner = self.lock();
+        let before = inner.jobs.len();
+        inner.jobs.retain(|_, e| !matches!(e, Entry::Done(_, at) if *at < cutoff));
+        before - inner.jobs.len()
+    }
+
     /// Drops the sender of spool lines, so the spool task sees the end once it has every
     /// line sent before.
     pub(crate) fn close_spool(&self) {
@@ -243,7 +259,7 @@ impl JobTable {
         let entry = inner.jobs.get_mut(id)?;
         let (record, origin) = match entry {
             Entry::Live { meta, origin, .. } => (make(meta), *origin),
-            Entry::Periodic { .. } | Entry::Done(_) => return None,
+            Entry::Periodic { .. } | Entry::Done(..) => return None,
         };
         let mut line = Vec::with_capacity(256);
         record.write_line(&mut line);
@@ -254,7 +270,7 @@ impl JobTable {
             // early, and the global ledger still has the line.
             let _ = spool.send(SpoolLine { origin, succeeded, line: text.clone() });
         }
-        *entry = Entry::Done(text);
+        *entry = Entry::Done(text, Instant::now());
         Some(record)
     }
 
@@ -278,7 +294,7 @@ impl JobTable {
                     "id": id, "status": "periodic", "runs": runs, "skipped": skipped,
                 }));
             }
-            Entry::Done(line) => {
+            Entry::Done(line, _) => {
                 let mut fields = match serde_json::from_str::<Value>(line) {
                     Ok(Value::Object(map)) => map,
                     _ => Map::new(),
@@ -383,6 +399,22 @@ mod tests {
         assert!(table.sweep("stopped").is_empty());
         table.close_spool();
         assert!(lines.try_recv().is_err());
+    }
+
+    #[test]
+    fn finished_jobs_expire_and_their_ids_can_be_used_again() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let table = JobTable::new(tx, None);
+        accept(&table, "{\"id\": \"old\", \"kind\": \"noop\"}\n{\"id\": \"live\", \"kind\": \"noop\"}")
+            .unwrap();
+        assert!(table.finish("old", |m| m.unstarted("x")).is_some());
+        let cutoff = Instant::now();
+        assert!(table.finish("live", |m| m.unstarted("x")).is_some());
+        assert_eq!(table.expire(cutoff), 1);
+        assert!(table.status("old").is_none());
+        assert_eq!(table.status("live").unwrap()["status"], "cancelled");
+        assert_eq!(accept(&table, "{\"id\": \"old\", \"kind\": \"noop\"}").unwrap()[0].as_ref(), "old");
+        assert_eq!(table.expire(Instant::now()), 1, "only finished jobs expire");
     }
 
     #[test]
