@@ -44,12 +44,14 @@ Examples:
   curl http://127.0.0.1:9480/jobs/thumb-17                # {\"id\", \"status\", ...}
   conveyor serve --listen 0.0.0.0:9480 --token \"$TOKEN\" -w 16
   curl -H \"Authorization: Bearer $TOKEN\" --data-binary @batch.json http://HOST:9480/jobs
+  conveyor serve --spool spool     # then: mv batch.jsonl spool/inbox/ (write, then rename)
 
 Endpoints: POST /jobs (a job file, JSON or JSON Lines: 202 {\"ids\"}, 400 {\"errors\"}
 located as by `validate`, 409 for an id the server already accepted, 401 without the
 --token, 413 over --max-body, 503 while stopping), GET /jobs/ID (status: queued,
-scheduled, running, retrying, or the outcome with the ledger fields; 404 if unknown),
-GET /metrics (Prometheus), GET /healthz.
+scheduled, running, retrying, periodic, or the outcome with the ledger fields; 404 if
+unknown), GET /metrics (Prometheus), GET /healthz. Jobs with `every` or `cron` run on
+schedule, never overlapping; each run has its own id, ID@TIME.
 
 SIGTERM (or Ctrl-C) stops intake (POST answers 503), lets running jobs finish within
 --grace, cancels the rest, writes every ledger line and exits 143 (130 after SIGINT).";
