@@ -2,29 +2,55 @@
 //! within the grace period, the rest are cancelled, every id is in the ledger once, and the
 //! summary is still printed. A second SIGINT cancels running jobs at once.
 
+use std::io::{BufRead, BufReader};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use conveyor_e2e::{Dir, by_id, finish, jsonl, ledger, line_count, signal, summary, wait_until};
+use conveyor_e2e::{Dir, by_id, finish, jsonl, ledger, signal, summary, wait_until};
 use serde_json::json;
 
-/// 2 quick no-op jobs first (so a ledger line says the run has started), then `n` sleeps.
-fn batch(dir: &Dir, n: usize, sleep: &str) {
+/// 2 quick no-op jobs first, then `n` jobs that each create `started/ID` and sleep for
+/// `seconds` (a real process: `sh -c 'touch …; exec sleep …'`), so a test can see which
+/// have started.
+fn batch(dir: &Dir, n: usize, seconds: &str) {
+    std::fs::create_dir_all(dir.join("started")).expect("mkdir");
     let mut text = jsonl(2, |i| json!({"id": format!("first{i}"), "kind": "noop", "priority": -1}));
-    text.push_str(&jsonl(n, |i| json!({"id": format!("s{i:02}"), "kind": "sleep", "duration": sleep})));
+    text.push_str(&jsonl(n, |i| {
+        let id = format!("s{i:02}");
+        let script = format!("touch started/{id} && exec sleep {seconds}");
+        json!({"id": id, "kind": "exec", "program": "sh", "args": ["-c", script]})
+    }));
     dir.write("b.jsonl", &text);
 }
 
+/// Waits until two of the batch's sleeps run (one per worker).
 fn started(dir: &Dir) {
-    let path = dir.join("l.jsonl");
-    wait_until(Duration::from_secs(20), "the first ledger lines", || line_count(&path) >= 2);
-    // Let the sleeps start.
-    std::thread::sleep(Duration::from_millis(200));
+    let folder = dir.join("started");
+    wait_until(Duration::from_secs(20), "two sleeps running", || {
+        std::fs::read_dir(&folder).map(Iterator::count).unwrap_or(0) >= 2
+    });
+}
+
+/// Reads `child`'s stderr on a thread until it has printed a line containing `needle`
+/// (then returns), keeping the rest flowing so the child never blocks on a full pipe.
+fn wait_for_stderr(child: &mut Child, needle: &str) {
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let needle = needle.to_owned();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(&needle) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20)).expect("the expected stderr line");
 }
 
 #[test]
 fn sigint_lets_running_jobs_finish_cancels_the_rest_and_exits_130() {
     let dir = Dir::new();
-    batch(&dir, 20, "1s");
+    batch(&dir, 20, "1");
     let child = dir.spawn(&["-w", "2", "--format", "json", "--ledger", "l.jsonl", "b.jsonl"]);
     started(&dir);
     let sent = Instant::now();
@@ -48,7 +74,7 @@ fn sigint_lets_running_jobs_finish_cancels_the_rest_and_exits_130() {
 #[test]
 fn sigterm_exits_143() {
     let dir = Dir::new();
-    batch(&dir, 10, "500ms");
+    batch(&dir, 10, "0.5");
     let child = dir.spawn(&["-w", "2", "--format", "json", "--ledger", "l.jsonl", "b.jsonl"]);
     started(&dir);
     signal(&child, "TERM");
@@ -63,12 +89,13 @@ fn sigterm_exits_143() {
 #[test]
 fn a_second_sigint_cancels_running_jobs_at_once() {
     let dir = Dir::new();
-    batch(&dir, 6, "60s");
-    let child =
+    batch(&dir, 6, "60");
+    let mut child =
         dir.spawn(&["-w", "2", "--grace", "60s", "--format", "json", "--ledger", "l.jsonl", "b.jsonl"]);
     started(&dir);
     signal(&child, "INT");
-    std::thread::sleep(Duration::from_millis(300));
+    // The first signal is handled (intake stopped) before the second is sent.
+    wait_for_stderr(&mut child, "conveyor: stopping");
     let sent = Instant::now();
     signal(&child, "INT");
     let out = finish(child, Duration::from_secs(20));
@@ -84,7 +111,7 @@ fn a_second_sigint_cancels_running_jobs_at_once() {
 #[test]
 fn the_grace_period_ends_in_cancellation() {
     let dir = Dir::new();
-    batch(&dir, 4, "60s");
+    batch(&dir, 4, "60");
     let child =
         dir.spawn(&["-w", "2", "--grace", "300ms", "--format", "json", "--ledger", "l.jsonl", "b.jsonl"]);
     started(&dir);
