@@ -4,62 +4,19 @@
 use std::collections::BTreeSet;
 
 use conveyor_e2e::server::Server;
-use conveyor_e2e::{Dir, code, describe, repo};
+use conveyor_e2e::servers::{dashboard, dashboard_exprs, substitute};
+use conveyor_e2e::{Dir, code, describe};
 use promql_parser::parser::{self, Expr};
 use serde_json::Value;
 
-/// The dashboard, parsed as JSON.
-fn dashboard() -> Value {
-    let path = repo().join("dashboards/conveyor.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()))
-}
-
-/// Every panel target's `expr` (panels nested in rows included), with its panel title.
-fn exprs(dash: &Value) -> Vec<(String, String)> {
-    fn walk(panels: &Value, out: &mut Vec<(String, String)>) {
-        for panel in panels.as_array().into_iter().flatten() {
-            let title = panel["title"].as_str().unwrap_or("?").to_owned();
-            for target in panel["targets"].as_array().into_iter().flatten() {
-                if let Some(expr) = target["expr"].as_str() {
-                    out.push((title.clone(), expr.to_owned()));
-                }
-            }
-            walk(&panel["panels"], out);
-        }
-    }
-    let mut out = Vec::new();
-    walk(&dash["panels"], &mut out);
-    out
-}
-
-/// Replaces the Grafana variables with what Grafana would send Prometheus.
-fn substitute(expr: &str) -> String {
-    let mut s = expr.to_owned();
-    for (var, value) in [
-        ("${__rate_interval}", "1m"),
-        ("$__rate_interval", "1m"),
-        ("${__interval}", "1m"),
-        ("$__interval", "1m"),
-        ("${__range}", "1h"),
-        ("$__range", "1h"),
-        ("${instance}", ".*"),
-        ("$instance", ".*"),
-    ] {
-        s = s.replace(var, value);
-    }
-    assert!(!s.contains('$'), "unsubstituted variable left in {s:?}");
-    s
-}
-
 /// Parses every dashboard expression; panics naming the ones that do not parse.
 fn parsed(dash: &Value) -> Vec<(String, String, Expr)> {
-    let all = exprs(dash);
+    let all = dashboard_exprs(dash);
     assert!(!all.is_empty(), "the dashboard has no panel targets");
     let mut bad = Vec::new();
     let mut good = Vec::new();
     for (title, expr) in all {
-        let text = substitute(&expr);
+        let text = substitute(&expr, ".*");
         match parser::parse(&text) {
             Ok(ast) => good.push((title, expr, ast)),
             Err(e) => bad.push(format!("{title}: {text}: {e}")),

@@ -8,6 +8,7 @@
 //! target folder the tests themselves were built in.
 
 pub mod server;
+pub mod servers;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
