@@ -334,8 +334,12 @@ impl Spool {
         };
         let dir = if file.all_succeeded && flushed { &self.dirs.done } else { &self.dirs.failed };
         let to = free_name(dir, &file.name);
-        let moved = std::fs::rename(&file.ledger_path, ledger_beside(&to))
-            .and_then(|()| std::fs::rename(&file.path, &to));
+        // A ledger that could not be created is not there to move; the file still moves.
+        let ledger = match std::fs::rename(&file.ledger_path, ledger_beside(&to)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        };
+        let moved = ledger.and_then(|()| std::fs::rename(&file.path, &to));
         match moved {
             Ok(()) => tracing::info!(file = %to.display(), "spool: file done"),
             Err(e) => {
