@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use conveyor_e2e::server::{LIMIT, Server};
+use conveyor_e2e::server::{LIMIT, Server, request};
 use conveyor_e2e::{Dir, by_id, code, conveyor, describe, jsonl, ledger, wait_until};
 use serde_json::{Value, json};
 
@@ -141,6 +141,12 @@ fn a_token_is_required_off_loopback() {
     // Reading needs no token.
     assert_eq!(server.wait_final(&ids(&v)[0])["status"], "succeeded");
     assert_eq!(server.get("/healthz").0, 200);
+    // Cancelling is writing: it needs the token.
+    let id = ids(&v)[0].clone();
+    let path = format!("/jobs/{id}");
+    assert_eq!(request(&server.addr, "DELETE", &path, &[], b"").0, 401);
+    let (status, text) = request(&server.addr, "DELETE", &path, &[("Authorization", "Bearer s3cret")], b"");
+    assert_eq!(status, 409, "{text}"); // already finished
     let out = server.stop("TERM");
     assert_eq!(code(&out), 143, "{}", describe(&out));
 }
@@ -329,4 +335,62 @@ fn metrics_addr_adds_a_metrics_only_listener() {
     assert!(text.contains("conveyor_jobs_finished_total{kind=\"noop\",outcome=\"succeeded\"} 1"), "{text}");
     let out = server.stop("TERM");
     assert_eq!(code(&out), 143, "{}", describe(&out));
+}
+
+#[test]
+fn delete_cancels_jobs_wherever_they_are_and_stops_periodic_entries() {
+    let dir = Dir::new();
+    // One worker and a queue of one: `long` runs, `queued` waits in the pool's queue and
+    // `waiting` in the server, not yet handed to the pool.
+    let server = Server::start(&dir, &["-w", "1", "--capacity", "1", "--ledger", "l.jsonl"]);
+    let body = ["long", "queued", "waiting"]
+        .map(|id| json!({"id": id, "kind": "sleep", "duration": "1h"}).to_string() + "\n")
+        .concat();
+    assert_eq!(server.post(&body).0, 202);
+    let (status, v) = server.post("{\"id\": \"tick\", \"kind\": \"noop\", \"every\": \"100ms\"}\n");
+    assert_eq!(status, 202, "{v}");
+    wait_until(LIMIT, "long running", || server.get("/jobs/long").1.contains("\"running\""));
+    let delete = |id: &str| {
+        let (status, text) = request(&server.addr, "DELETE", &format!("/jobs/{id}"), &[], b"");
+        (status, serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{e}: {text}")))
+    };
+
+    // Not in the pool yet: final at once, never started.
+    let (status, v) = delete("waiting");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!((v["status"].as_str(), v["attempts"].as_u64()), (Some("cancelled"), Some(0)), "{v}");
+    // In the pool: told to stop; final soon after.
+    for (id, attempts) in [("queued", 0), ("long", 1)] {
+        let (status, v) = delete(id);
+        assert_eq!(status, 202, "{v}");
+        assert_eq!(v["status"], "cancelling");
+        let end = server.wait_final(id);
+        assert_eq!(
+            (end["status"].as_str(), end["attempts"].as_u64()),
+            (Some("cancelled"), Some(attempts)),
+            "{end}"
+        );
+    }
+    assert_eq!(delete("long").0, 409);
+    assert_eq!(delete("nobody").0, 404);
+
+    // A periodic entry stops: no run after the answer.
+    wait_until(LIMIT, "a run of tick", || !server.get("/jobs/tick").1.contains("\"runs\":0"));
+    let (status, stopped) = delete("tick");
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["status"], "stopped");
+    assert_eq!(delete("tick").0, 409);
+    let (_, again) = server.get("/jobs/tick");
+    assert_eq!(serde_json::from_str::<Value>(&again).expect("JSON")["runs"], stopped["runs"]);
+
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+    let lines = ledger(&dir.join("l.jsonl"));
+    let per_id = by_id(&lines);
+    assert!(per_id.values().all(|l| l.len() == 1), "{lines:?}");
+    for id in ["long", "queued", "waiting"] {
+        assert_eq!(per_id[id][0]["outcome"], "cancelled", "{id}");
+    }
+    let runs = per_id.keys().filter(|id| id.starts_with("tick@")).count() as u64;
+    assert_eq!(Some(runs), stopped["runs"].as_u64(), "{lines:?}");
 }

@@ -50,7 +50,8 @@ Endpoints: POST /jobs (a job file, JSON or JSON Lines: 202 {\"ids\"}, 400 {\"err
 located as by `validate`, 409 for an id the server already accepted, 401 without the
 --token, 413 over --max-body, 503 while stopping), GET /jobs/ID (status: queued,
 scheduled, running, retrying, periodic, or the outcome with the ledger fields; 404 if
-unknown), GET /metrics (Prometheus), GET /healthz. Jobs with `every` or `cron` run on
+unknown), DELETE /jobs/ID (cancel a job or stop a periodic entry; token as for POST),
+GET /metrics (Prometheus), GET /healthz. Jobs with `every` or `cron` run on
 schedule, never overlapping; each run has its own id, ID@TIME.
 
 SIGTERM (or Ctrl-C) stops intake (POST answers 503), lets running jobs finish within

@@ -58,6 +58,10 @@ pub(crate) async fn run(
                 }
                 continue;
             }
+            if !table.is_waiting(&id) {
+                // Cancelled by `DELETE /jobs/{id}` while it waited: it has its line.
+                continue;
+            }
             let job = pool_job(accepted.spec, &accepted.meta, &shared);
             let submitted = tokio::select! {
                 biased;
@@ -108,7 +112,7 @@ fn schedule(accepted: Accepted, pool: &Pool, table: &Arc<JobTable>, shared: &Sha
         pool_job(spec, &meta, &shared)
     });
     if !table.scheduled(&accepted.meta.id, handle.clone()) {
-        // Intake closed while this entry waited: no run may start.
+        // Intake closed, or the entry was stopped, while it waited: no run may start.
         tokio::spawn(async move { handle.stop().await });
     }
 }

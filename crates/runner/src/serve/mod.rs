@@ -203,6 +203,7 @@ async fn daemon(
         pool: pool.clone(),
         metrics,
         token: plan.token.as_deref().map(Arc::from),
+        records: records.clone(),
     };
     let (close_tx, close_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `POST /jobs` (a job file: JSON document or JSON Lines) | `202 {"ids": [...]}`; `400 {"errors": [...]}` (located as by `validate`, nothing queued); `409 {"errors": [...]}` for an `id` the server already accepted (nothing queued); `401` without the `--token`; `413` over `--max-body`; `503` while stopping |
 //! | `GET /jobs/{id}` | `200 {"id", "status"}`: `queued`, `scheduled`, `running`, `retrying`, or the outcome, then with the ledger fields; `404` unknown |
+//! | `DELETE /jobs/{id}` (token as for `POST`) | `202 {"id", "status": "cancelling"}` for a job in the pool (its line comes when it has stopped); `200` with the final status for a job that had not reached the pool (now `cancelled`, 0 attempts) or a periodic entry (now `stopped`); `409` already final; `404` unknown |
 //! | `GET /metrics` | the Prometheus exposition |
 //! | `GET /healthz` | `200 ok` |
 //!
@@ -27,7 +28,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use serde_json::json;
 
-use super::state::{JobTable, Refused};
+use super::state::{Cancelled, JobTable, Refused};
+use crate::ledger::RecordSender;
 use crate::spec::{self, ParseOptions, SpecError};
 
 /// What the handlers share.
@@ -37,13 +39,15 @@ pub(crate) struct App {
     pub(crate) pool: Pool,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) token: Option<Arc<str>>,
+    /// The ledger writer, for jobs `DELETE` finishes itself.
+    pub(crate) records: RecordSender,
 }
 
 /// The routes, with request bodies limited to `max_body` bytes.
 pub(crate) fn router(app: App, max_body: usize) -> Router {
     Router::new()
         .route("/jobs", post(post_jobs))
-        .route("/jobs/{id}", get(get_job))
+        .route("/jobs/{id}", get(get_job).delete(delete_job))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .fallback(not_found)
@@ -77,6 +81,12 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+fn unauthorized() -> Response {
+    let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
 fn authorized(app: &App, headers: &HeaderMap) -> bool {
     let Some(token) = &app.token else { return true };
     headers
@@ -92,9 +102,7 @@ async fn post_jobs(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if !authorized(&app, &headers) {
-        let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
+        return unauthorized();
     }
     if !app.table.is_open() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping; no new jobs");
@@ -137,6 +145,30 @@ async fn get_job(State(app): State<App>, Path(id): Path<String>) -> Response {
     match app.table.status(&id) {
         Some(status) => (StatusCode::OK, axum::Json(status)).into_response(),
         None => error(StatusCode::NOT_FOUND, &format!("no job with id `{id}`")),
+    }
+}
+
+/// `DELETE /jobs/{id}`: cancel a job or stop a periodic entry.
+async fn delete_job(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !authorized(&app, &headers) {
+        return unauthorized();
+    }
+    match app.table.cancel(&id) {
+        Cancelled::Requested => {
+            (StatusCode::ACCEPTED, axum::Json(json!({"id": id, "status": "cancelling"}))).into_response()
+        }
+        Cancelled::Unstarted(record) => {
+            app.records.send(record);
+            get_job(State(app), Path(id)).await
+        }
+        Cancelled::Periodic(schedule) => {
+            if let Some(schedule) = schedule {
+                schedule.stop().await;
+            }
+            get_job(State(app), Path(id)).await
+        }
+        Cancelled::AlreadyFinished => error(StatusCode::CONFLICT, &format!("job `{id}` already finished")),
+        Cancelled::Unknown => error(StatusCode::NOT_FOUND, &format!("no job with id `{id}`")),
     }
 }
 

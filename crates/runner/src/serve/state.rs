@@ -62,6 +62,10 @@ enum Entry {
     Periodic {
         schedule: Option<ScheduleHandle>,
     },
+    /// A periodic entry stopped by `DELETE /jobs/{id}` (its schedule keeps the counts).
+    Stopped {
+        schedule: Option<ScheduleHandle>,
+    },
     /// The ledger line, and when the job finished (for [`JobTable::expire`]).
     Done(Box<str>, Instant),
 }
@@ -81,6 +85,20 @@ pub(crate) enum Refused {
     Closed,
     /// Ids the server already accepted, located in the request.
     Duplicates(Vec<SpecError>),
+}
+
+/// What [`JobTable::cancel`] did.
+pub(crate) enum Cancelled {
+    /// The job is in the pool: it was told to stop (its line comes when it has).
+    Requested,
+    /// The job had not reached the pool: it is finished now, with this record.
+    Unstarted(Record),
+    /// A periodic entry: no run starts from now on (the caller stops the schedule).
+    Periodic(Option<ScheduleHandle>),
+    /// The job already has its ledger line, or its schedule was stopped.
+    AlreadyFinished,
+    /// No such id.
+    Unknown,
 }
 
 /// Every accepted job, by id. See the [module docs](self).
@@ -173,22 +191,73 @@ impl JobTable {
     /// dropped, which detaches nothing that still runs).
     pub(crate) fn pooled(&self, id: &str, handle: JobHandle<()>) {
         let mut inner = self.lock();
-        if let Some(Entry::Live { handle: slot, .. }) = inner.jobs.get_mut(id) {
-            *slot = Some(handle);
+        match inner.jobs.get_mut(id) {
+            Some(Entry::Live { handle: slot, .. }) => *slot = Some(handle),
+            // Cancelled (`DELETE`) while the intake submitted it: it has its line already,
+            // so it must not run. Cancelled outside the lock: the pool may finish it at
+            // once, and its finish hook comes back to this table.
+            Some(Entry::Done(..)) => {
+                drop(inner);
+                handle.cancel();
+            }
+            _ => {}
         }
     }
 
+    /// Whether `id` still waits for the intake (not cancelled meanwhile).
+    pub(crate) fn is_waiting(&self, id: &str) -> bool {
+        matches!(self.lock().jobs.get(id), Some(Entry::Live { handle: None, .. }))
+    }
+
+    /// `DELETE /jobs/{id}`: cancels a job that is not final yet, or stops a periodic entry.
+    /// A job that has not reached the pool is finished here, as `cancelled` with 0 attempts
+    /// (the caller sends the record to the ledger).
+    pub(crate) fn cancel(&self, id: &str) -> Cancelled {
+        let handle = {
+            let mut inner = self.lock();
+            match inner.jobs.get_mut(id) {
+                None => return Cancelled::Unknown,
+                Some(Entry::Done(..) | Entry::Stopped { .. }) => return Cancelled::AlreadyFinished,
+                Some(entry @ Entry::Periodic { .. }) => {
+                    let Entry::Periodic { schedule } =
+                        std::mem::replace(entry, Entry::Stopped { schedule: None })
+                    else {
+                        return Cancelled::AlreadyFinished;
+                    };
+                    *entry = Entry::Stopped { schedule: schedule.clone() };
+                    return Cancelled::Periodic(schedule);
+                }
+                Some(Entry::Live { handle: Some(handle), .. }) => handle.cancel_handle(),
+                Some(Entry::Live { handle: None, .. }) => {
+                    drop(inner);
+                    return match self
+                        .finish(id, |m| m.unstarted("cancelled by DELETE /jobs/{id} before it started"))
+                    {
+                        Some(record) => Cancelled::Unstarted(record),
+                        None => Cancelled::AlreadyFinished,
+                    };
+                }
+            }
+        };
+        // Outside the lock: the pool may finish the job (and call back into the table) at once.
+        handle.cancel();
+        Cancelled::Requested
+    }
+
     /// Notes the schedule of the periodic entry `id`. Returns `false` (and stops nothing:
-    /// the caller does) when intake has closed meanwhile.
+    /// the caller does) when intake has closed meanwhile or the entry was stopped.
     pub(crate) fn scheduled(&self, id: &str, schedule: ScheduleHandle) -> bool {
         let mut inner = self.lock();
         if inner.intake.is_none() {
             return false;
         }
-        if let Some(Entry::Periodic { schedule: slot }) = inner.jobs.get_mut(id) {
-            *slot = Some(schedule);
+        match inner.jobs.get_mut(id) {
+            Some(Entry::Periodic { schedule: slot @ None }) => {
+                *slot = Some(schedule);
+                true
+            }
+            _ => false,
         }
-        true
     }
 
     /// Registers one run of a periodic entry under `spec.id` (made unique with `-2`, `-3`,
@@ -259,7 +328,7 @@ impl JobTable {
         let entry = inner.jobs.get_mut(id)?;
         let (record, origin) = match entry {
             Entry::Live { meta, origin, .. } => (make(meta), *origin),
-            Entry::Periodic { .. } | Entry::Done(..) => return None,
+            Entry::Periodic { .. } | Entry::Stopped { .. } | Entry::Done(..) => return None,
         };
         let mut line = Vec::with_capacity(256);
         record.write_line(&mut line);
@@ -279,7 +348,8 @@ impl JobTable {
     /// ledger line's fields follow. `None` if unknown.
     pub(crate) fn status(&self, id: &str) -> Option<Value> {
         let inner = self.lock();
-        let status = match inner.jobs.get(id)? {
+        let entry = inner.jobs.get(id)?;
+        let status = match entry {
             Entry::Live { handle: None, .. } => "queued",
             Entry::Live { handle: Some(handle), .. } => match handle.status() {
                 JobStatus::Scheduled => "scheduled",
@@ -288,10 +358,11 @@ impl JobTable {
                 // `Finished` too: resolved, its ledger line is being made.
                 _ => "running",
             },
-            Entry::Periodic { schedule } => {
+            Entry::Periodic { schedule } | Entry::Stopped { schedule } => {
                 let (runs, skipped) = schedule.as_ref().map_or((0, 0), |s| (s.runs(), s.skipped()));
+                let status = if matches!(entry, Entry::Periodic { .. }) { "periodic" } else { "stopped" };
                 return Some(serde_json::json!({
-                    "id": id, "status": "periodic", "runs": runs, "skipped": skipped,
+                    "id": id, "status": status, "runs": runs, "skipped": skipped,
                 }));
             }
             Entry::Done(line, _) => {
