@@ -394,3 +394,33 @@ fn delete_cancels_jobs_wherever_they_are_and_stops_periodic_entries() {
     let runs = per_id.keys().filter(|id| id.starts_with("tick@")).count() as u64;
     assert_eq!(Some(runs), stopped["runs"].as_u64(), "{lines:?}");
 }
+
+#[test]
+fn a_running_periodic_run_shows_running_and_can_be_cancelled() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &["--grace", "0s", "--ledger", "l.jsonl"]);
+    let (status, v) =
+        server.post("{\"id\": \"slow\", \"kind\": \"sleep\", \"duration\": \"1h\", \"every\": \"100ms\"}\n");
+    assert_eq!(status, 202, "{v}");
+    let mut run = String::new();
+    wait_until(LIMIT, "the first run running", || {
+        let entry: Value = serde_json::from_str(&server.get("/jobs/slow").1).expect("JSON");
+        let Some(id) = entry["last_run"].as_str() else { return false };
+        run = id.to_owned();
+        server.get(&format!("/jobs/{run}")).1.contains("\"running\"")
+    });
+    let (status, text) = request(&server.addr, "DELETE", &format!("/jobs/{run}"), &[], b"");
+    assert_eq!(status, 202, "{text}");
+    let end = server.wait_final(&run);
+    assert_eq!((end["outcome"].as_str(), end["attempts"].as_u64()), (Some("cancelled"), Some(1)), "{end}");
+    // The schedule goes on: a later run starts.
+    wait_until(LIMIT, "a second run", || {
+        let entry: Value = serde_json::from_str(&server.get("/jobs/slow").1).expect("JSON");
+        entry["last_run"].as_str().is_some_and(|id| id != run)
+    });
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+    let per_id = by_id(&ledger(&dir.join("l.jsonl")));
+    assert!(per_id.len() >= 2 && per_id.values().all(|l| l.len() == 1), "{per_id:?}");
+    assert_eq!(per_id[&run][0]["error"], "job cancelled");
+}

@@ -117,14 +117,7 @@ impl<T> JobHandle<T> {
     /// # }
     /// ```
     pub fn status(&self) -> JobStatus {
-        match self.job.core().state() {
-            SCHEDULED => JobStatus::Scheduled,
-            QUEUED => JobStatus::Queued,
-            RETRYING => JobStatus::Retrying,
-            RUNNING => JobStatus::Running,
-            FINISHED => JobStatus::Finished,
-            _ => JobStatus::Finished,
-        }
+        status_of(self.job.core().state())
     }
 
     /// Whether the job has resolved (the handle will be ready when polled).
@@ -273,6 +266,36 @@ impl CancelHandle {
     /// ```
     pub fn is_finished(&self) -> bool {
         self.job.core().state() == FINISHED
+    }
+
+    /// The job's current status, as [`JobHandle::status`] tells it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use conveyor_pool::{Job, JobStatus, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+    /// let c = h.cancel_handle();
+    /// assert_eq!(c.status(), JobStatus::Queued);
+    /// h.await.unwrap();
+    /// assert_eq!(c.status(), JobStatus::Finished);
+    /// # }
+    /// ```
+    pub fn status(&self) -> JobStatus {
+        status_of(self.job.core().state())
+    }
+}
+
+fn status_of(state: u8) -> JobStatus {
+    match state {
+        SCHEDULED => JobStatus::Scheduled,
+        QUEUED => JobStatus::Queued,
+        RETRYING => JobStatus::Retrying,
+        RUNNING => JobStatus::Running,
+        _ => JobStatus::Finished,
     }
 }
 

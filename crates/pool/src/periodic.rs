@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::handle::CancelHandle;
 use crate::job::{Job, Run};
 use crate::pool::Pool;
 
@@ -177,6 +178,8 @@ struct Control {
     stopped: std::sync::atomic::AtomicBool,
     runs: AtomicU64,
     skipped: AtomicU64,
+    /// The last run submitted: its number and a handle on it.
+    current: std::sync::Mutex<Option<(u64, CancelHandle)>>,
 }
 
 /// Stops a schedule; from [`Pool::schedule`]. Dropping it leaves the schedule running (it
@@ -279,6 +282,32 @@ impl ScheduleHandle {
     pub fn skipped(&self) -> u64 {
         self.control.skipped.load(Relaxed)
     }
+
+    /// The last run submitted: its number ([`Tick::number`]) and a handle to watch or
+    /// cancel it (runs never overlap, so this is the one going, if any). `None` before the
+    /// first run is submitted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, JobStatus, Pool, Schedule};
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// let s = pool.schedule(Schedule::every(Duration::from_secs(60)), |_| {
+    ///     Job::new(|ctx| async move { ctx.cancelled().await; Ok::<_, std::io::Error>(()) })
+    /// });
+    /// assert!(s.current().is_none());
+    /// tokio::time::sleep(Duration::from_secs(61)).await;
+    /// let (number, run) = s.current().unwrap();
+    /// assert_eq!((number, run.status()), (1, JobStatus::Running));
+    /// run.cancel();
+    /// # }
+    /// ```
+    pub fn current(&self) -> Option<(u64, CancelHandle)> {
+        self.control.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
 }
 
 /// The next due time of a cron schedule, as a tokio instant and a wall-clock time.
@@ -325,6 +354,7 @@ impl Pool {
             stopped: std::sync::atomic::AtomicBool::new(false),
             runs: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
+            current: std::sync::Mutex::new(None),
         });
         let weak = self.downgrade();
         let inner = self.inner().clone();
@@ -379,7 +409,11 @@ impl Pool {
                 let number = ctl.runs.fetch_add(1, Relaxed) + 1;
                 let job = factory(Tick { number, scheduled_at: due_wall });
                 match pool.submit(job).await {
-                    Ok(handle) => previous = Some(handle),
+                    Ok(handle) => {
+                        let run = Some((number, handle.cancel_handle()));
+                        *ctl.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = run;
+                        previous = Some(handle);
+                    }
                     Err(_) => return,
                 }
             }

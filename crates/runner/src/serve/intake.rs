@@ -102,13 +102,14 @@ fn schedule(accepted: Accepted, pool: &Pool, table: &Arc<JobTable>, shared: &Sha
         None => return,
     };
     let base = template.id.clone();
+    let entry = accepted.meta.id.clone();
     let runs = table.clone();
     let shared = shared.clone();
     let handle = pool.schedule(when, move |tick| {
         let mut spec = template.clone();
         spec.id = run_id(&base, tick.scheduled_at, sub_second);
         spec.id_generated = false;
-        let meta = runs.register_run(&mut spec);
+        let meta = runs.register_run(&mut spec, &entry, tick.number);
         pool_job(spec, &meta, &shared)
     });
     if !table.scheduled(&accepted.meta.id, handle.clone()) {

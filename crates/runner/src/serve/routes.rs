@@ -168,6 +168,9 @@ async fn delete_job(State(app): State<App>, headers: HeaderMap, Path(id): Path<S
             get_job(State(app), Path(id)).await
         }
         Cancelled::AlreadyFinished => error(StatusCode::CONFLICT, &format!("job `{id}` already finished")),
+        Cancelled::Starting => {
+            error(StatusCode::CONFLICT, &format!("job `{id}` is being submitted by its schedule; try again"))
+        }
         Cancelled::Unknown => error(StatusCode::NOT_FOUND, &format!("no job with id `{id}`")),
     }
 }

@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use conveyor_pool::{JobHandle, JobStatus, Outcome, ScheduleHandle};
+use conveyor_pool::{CancelHandle, JobHandle, JobStatus, Outcome, ScheduleHandle};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
@@ -53,10 +53,20 @@ pub(crate) struct SpoolLine {
     pub(crate) line: Box<str>,
 }
 
+/// Where a live job is.
+enum Handle {
+    /// Accepted; the intake task has not handed it to the pool yet.
+    Waiting,
+    /// In the pool.
+    Pooled(JobHandle<()>),
+    /// Run `number` of the periodic entry `entry` (its schedule submits it).
+    Run { entry: Arc<str>, number: u64 },
+}
+
 enum Entry {
     Live {
         meta: Arc<Meta>,
-        handle: Option<JobHandle<()>>,
+        handle: Handle,
         origin: Option<Origin>,
     },
     Periodic {
@@ -76,6 +86,8 @@ struct Inner {
     /// Where lines of spool jobs go; `None` without `--spool` or once the spool is done.
     spool: Option<mpsc::UnboundedSender<SpoolLine>>,
     jobs: HashMap<Arc<str>, Entry>,
+    /// The id of each periodic entry's latest run.
+    last_run: HashMap<Arc<str>, Arc<str>>,
 }
 
 /// Why [`JobTable::accept`] refused a batch.
@@ -97,6 +109,8 @@ pub(crate) enum Cancelled {
     Periodic(Option<ScheduleHandle>),
     /// The job already has its ledger line, or its schedule was stopped.
     AlreadyFinished,
+    /// A periodic run its schedule is submitting at this instant: try again.
+    Starting,
     /// No such id.
     Unknown,
 }
@@ -112,7 +126,14 @@ impl JobTable {
         intake: mpsc::UnboundedSender<Batch>,
         spool: Option<mpsc::UnboundedSender<SpoolLine>>,
     ) -> JobTable {
-        JobTable { inner: Mutex::new(Inner { intake: Some(intake), spool, jobs: HashMap::new() }) }
+        JobTable {
+            inner: Mutex::new(Inner {
+                intake: Some(intake),
+                spool,
+                jobs: HashMap::new(),
+                last_run: HashMap::new(),
+            }),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -160,7 +181,7 @@ impl JobTable {
             let entry = if spec.schedule.is_some() {
                 Entry::Periodic { schedule: None }
             } else {
-                Entry::Live { meta: meta.clone(), handle: None, origin }
+                Entry::Live { meta: meta.clone(), handle: Handle::Waiting, origin }
             };
             inner.jobs.insert(meta.id.clone(), entry);
             ids.push(meta.id.clone());
@@ -192,7 +213,7 @@ impl JobTable {
     pub(crate) fn pooled(&self, id: &str, handle: JobHandle<()>) {
         let mut inner = self.lock();
         match inner.jobs.get_mut(id) {
-            Some(Entry::Live { handle: slot, .. }) => *slot = Some(handle),
+            Some(Entry::Live { handle: slot, .. }) => *slot = Handle::Pooled(handle),
             // Cancelled (`DELETE`) while the intake submitted it: it has its line already,
             // so it must not run. Cancelled outside the lock: the pool may finish it at
             // once, and its finish hook comes back to this table.
@@ -206,7 +227,7 @@ impl JobTable {
 
     /// Whether `id` still waits for the intake (not cancelled meanwhile).
     pub(crate) fn is_waiting(&self, id: &str) -> bool {
-        matches!(self.lock().jobs.get(id), Some(Entry::Live { handle: None, .. }))
+        matches!(self.lock().jobs.get(id), Some(Entry::Live { handle: Handle::Waiting, .. }))
     }
 
     /// `DELETE /jobs/{id}`: cancels a job that is not final yet, or stops a periodic entry.
@@ -227,8 +248,16 @@ impl JobTable {
                     *entry = Entry::Stopped { schedule: schedule.clone() };
                     return Cancelled::Periodic(schedule);
                 }
-                Some(Entry::Live { handle: Some(handle), .. }) => handle.cancel_handle(),
-                Some(Entry::Live { handle: None, .. }) => {
+                Some(Entry::Live { handle: Handle::Pooled(handle), .. }) => handle.cancel_handle(),
+                Some(Entry::Live { handle: Handle::Run { entry, number }, .. }) => {
+                    let (entry, number) = (entry.clone(), *number);
+                    match run_handle(&inner, &entry, number) {
+                        Some(handle) => handle,
+                        // Its schedule is submitting it right now.
+                        None => return Cancelled::Starting,
+                    }
+                }
+                Some(Entry::Live { handle: Handle::Waiting, .. }) => {
                     drop(inner);
                     return match self
                         .finish(id, |m| m.unstarted("cancelled by DELETE /jobs/{id} before it started"))
@@ -260,10 +289,11 @@ impl JobTable {
         }
     }
 
-    /// Registers one run of a periodic entry under `spec.id` (made unique with `-2`, `-3`,
-    /// … if it is taken) and returns its meta. Runs are registered even after intake
-    /// closed: the pool refuses them then, and [`sweep`](Self::sweep) finishes them.
-    pub(crate) fn register_run(&self, spec: &mut JobSpec) -> Arc<Meta> {
+    /// Registers run `number` of the periodic entry `entry` under `spec.id` (made unique
+    /// with `-2`, `-3`, … if it is taken) and returns its meta. Runs are registered even
+    /// after intake closed: the pool refuses them then, and [`sweep`](Self::sweep) finishes
+    /// them.
+    pub(crate) fn register_run(&self, spec: &mut JobSpec, entry: &Arc<str>, number: u64) -> Arc<Meta> {
         let mut inner = self.lock();
         if inner.jobs.contains_key(spec.id.as_str()) {
             let base = std::mem::take(&mut spec.id);
@@ -273,7 +303,9 @@ impl JobTable {
                 .unwrap_or(base);
         }
         let meta = Arc::new(Meta::of(spec));
-        inner.jobs.insert(meta.id.clone(), Entry::Live { meta: meta.clone(), handle: None, origin: None });
+        let handle = Handle::Run { entry: entry.clone(), number };
+        inner.jobs.insert(meta.id.clone(), Entry::Live { meta: meta.clone(), handle, origin: None });
+        inner.last_run.insert(entry.clone(), meta.id.clone());
         meta
     }
 
@@ -350,19 +382,17 @@ impl JobTable {
         let inner = self.lock();
         let entry = inner.jobs.get(id)?;
         let status = match entry {
-            Entry::Live { handle: None, .. } => "queued",
-            Entry::Live { handle: Some(handle), .. } => match handle.status() {
-                JobStatus::Scheduled => "scheduled",
-                JobStatus::Queued => "queued",
-                JobStatus::Retrying => "retrying",
-                // `Finished` too: resolved, its ledger line is being made.
-                _ => "running",
-            },
+            Entry::Live { handle: Handle::Waiting, .. } => "queued",
+            Entry::Live { handle: Handle::Pooled(handle), .. } => status_name(handle.status()),
+            Entry::Live { handle: Handle::Run { entry, number }, .. } => {
+                run_handle(&inner, entry, *number).map_or("queued", |h| status_name(h.status()))
+            }
             Entry::Periodic { schedule } | Entry::Stopped { schedule } => {
                 let (runs, skipped) = schedule.as_ref().map_or((0, 0), |s| (s.runs(), s.skipped()));
                 let status = if matches!(entry, Entry::Periodic { .. }) { "periodic" } else { "stopped" };
+                let last_run = inner.last_run.get(id).map(AsRef::as_ref);
                 return Some(serde_json::json!({
-                    "id": id, "status": status, "runs": runs, "skipped": skipped,
+                    "id": id, "status": status, "runs": runs, "skipped": skipped, "last_run": last_run,
                 }));
             }
             Entry::Done(line, _) => {
@@ -378,6 +408,27 @@ impl JobTable {
         };
         Some(serde_json::json!({"id": id, "status": status}))
     }
+}
+
+/// The status word of a job in the pool.
+fn status_name(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Scheduled => "scheduled",
+        JobStatus::Queued => "queued",
+        JobStatus::Retrying => "retrying",
+        // `Finished` too: resolved, its ledger line is being made.
+        _ => "running",
+    }
+}
+
+/// A handle on run `number` of the periodic entry `entry`, once its schedule submitted it.
+fn run_handle(inner: &Inner, entry: &str, number: u64) -> Option<CancelHandle> {
+    let (Entry::Periodic { schedule: Some(schedule) } | Entry::Stopped { schedule: Some(schedule) }) =
+        inner.jobs.get(entry)?
+    else {
+        return None;
+    };
+    schedule.current().filter(|(n, _)| *n == number).map(|(_, handle)| handle)
 }
 
 #[cfg(test)]
@@ -459,9 +510,12 @@ mod tests {
         // A periodic entry has no line of its own; its runs are live entries.
         assert_eq!(table.status("p").unwrap()["status"], "periodic");
         let mut run = jobs("{\"id\": \"p@t\", \"kind\": \"noop\"}").remove(0);
-        table.register_run(&mut run);
+        let parent: Arc<str> = Arc::from("p");
+        table.register_run(&mut run, &parent, 1);
+        assert_eq!(table.status("p@t").unwrap()["status"], "queued");
         let mut again = run.clone();
-        assert_eq!(table.register_run(&mut again).id.as_ref(), "p@t-2");
+        assert_eq!(table.register_run(&mut again, &parent, 2).id.as_ref(), "p@t-2");
+        assert_eq!(table.status("p").unwrap()["last_run"], "p@t-2");
 
         let mut swept: Vec<String> = table.sweep("stopped").iter().map(|r| r.id.to_string()).collect();
         swept.sort();
