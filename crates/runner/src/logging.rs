@@ -58,15 +58,37 @@ pub fn level(default: LevelFilter, verbose: u8, quiet: u8) -> LevelFilter {
 /// tracing::warn!(jobs = 3, "shown on stderr as one JSON object");
 /// ```
 pub fn init(level: LevelFilter, format: LogFormat) {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.trim().is_empty() => {
-            EnvFilter::builder().with_default_directive(level.into()).parse_lossy(spec)
-        }
-        _ => EnvFilter::default().add_directive(level.into()),
-    };
+    let filter = filter(level, std::env::var("RUST_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.with_target(false).with_ansi(std::io::stderr().is_terminal()).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
     };
+}
+
+/// `rust_log` (`RUST_LOG`) when set and not blank, else `level` for everything.
+fn filter(level: LevelFilter, rust_log: Option<&str>) -> EnvFilter {
+    match rust_log {
+        Some(spec) if !spec.trim().is_empty() => {
+            EnvFilter::builder().with_default_directive(level.into()).parse_lossy(spec)
+        }
+        _ => EnvFilter::default().add_directive(level.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_log_wins_over_the_flags() {
+        assert_eq!(filter(LevelFilter::WARN, None).max_level_hint(), Some(LevelFilter::WARN));
+        assert_eq!(filter(LevelFilter::WARN, Some(" ")).max_level_hint(), Some(LevelFilter::WARN));
+        assert_eq!(filter(LevelFilter::WARN, Some("debug")).max_level_hint(), Some(LevelFilter::DEBUG));
+        assert_eq!(
+            filter(LevelFilter::INFO, Some("conveyor=trace")).max_level_hint(),
+            Some(LevelFilter::TRACE)
+        );
+        assert_eq!(filter(LevelFilter::INFO, Some("off")).max_level_hint(), Some(LevelFilter::OFF));
+    }
 }
