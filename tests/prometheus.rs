@@ -212,6 +212,56 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
 }
 
 #[test]
+#[ignore = "runner bug: a kind's series appear at its first submit, so jobs of a new kind \
+            that finish between two scrapes never show in rate(); fix: export every built-in \
+            kind's series at 0 from the start"]
+fn failures_of_a_kind_first_seen_in_a_short_batch_show_in_the_dashboard() {
+    let Some(prom) = Prometheus::from_env() else { return };
+    let dir = Dir::new();
+    let server = Server::start(&dir, &["-w", "2"]);
+    let instance = server.addr.clone();
+    let _target = prom.register(&instance, "first-seen");
+    prom.wait_for(
+        "the first scrape of conveyor serve",
+        &format!("conveyor_workers{{instance=\"{instance}\"}}"),
+        |samples| if samples.is_empty() { Err("no sample".into()) } else { Ok(()) },
+    );
+    // One short batch, as a user's first: two of three jobs fail.
+    let mut tally = Tally::default();
+    let body = concat!(
+        "{\"id\": \"f1\", \"kind\": \"fail\"}\n",
+        "{\"id\": \"f2\", \"kind\": \"fail\"}\n",
+        "{\"id\": \"n1\", \"kind\": \"noop\"}\n",
+    );
+    run_batch(&server, body, &mut tally);
+    wait_scraped(&prom, &instance, &tally);
+    // Two samples of the final values in the window: rate() has all it will ever have.
+    prom.wait_for(
+        "two scrapes of the final values",
+        &format!(
+            "count_over_time(conveyor_jobs_finished_total{{instance=\"{instance}\",kind=\"fail\",outcome=\"failed\"}}[1m])"
+        ),
+        |s| match s {
+            [one] if one.value >= 2.0 => Ok(()),
+            _ => Err("want 2 samples".into()),
+        },
+    );
+    let selector = promql_regex_literal(&instance);
+    let dash = dashboard();
+    let (_, ratio) = dashboard_exprs(&dash)
+        .into_iter()
+        .find(|(title, _)| title == "Success ratio")
+        .expect("a Success ratio panel");
+    let ratio = prom.query(&substitute(&ratio, &selector));
+    assert!(
+        matches!(ratio.as_slice(), [one] if one.value < 0.5),
+        "2 of 3 jobs failed, the dashboard's success ratio says {ratio:?}"
+    );
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+}
+
+#[test]
 fn queue_depth_and_running_jobs_reach_prometheus_while_jobs_wait() {
     let Some(prom) = Prometheus::from_env() else { return };
     let dir = Dir::new();
