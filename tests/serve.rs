@@ -424,3 +424,19 @@ fn a_running_periodic_run_shows_running_and_can_be_cancelled() {
     assert!(per_id.len() >= 2 && per_id.values().all(|l| l.len() == 1), "{per_id:?}");
     assert_eq!(per_id[&run][0]["error"], "job cancelled");
 }
+
+#[test]
+fn the_bundled_periodic_file_is_accepted_by_serve() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &[]);
+    let text = std::fs::read_to_string(conveyor_e2e::repo().join("jobs/serve/periodic.jsonl")).expect("read");
+    let (status, v) = server.post(&text);
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(ids(&v), ["heartbeat", "disk-usage", "flaky-probe"]);
+    for id in ids(&v) {
+        let (_, text) = server.get(&format!("/jobs/{id}"));
+        assert!(text.contains("\"periodic\""), "{text}");
+    }
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+}
