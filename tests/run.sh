@@ -68,7 +68,12 @@ pg_bin=$(pg_bin_dir)
 
 # --- The temporary folder and cleanup ---------------------------------------------------
 
-tmp=$(mktemp -d -t conveyor-test-servers.XXXXXX)
+# As root the folder is in /tmp, which the `postgres` user can reach whatever TMPDIR says.
+if [[ $(id -u) -eq 0 ]]; then
+  tmp=$(mktemp -d /tmp/conveyor-test-servers.XXXXXX)
+else
+  tmp=$(mktemp -d -t conveyor-test-servers.XXXXXX)
+fi
 pids=()
 pg_data="$tmp/postgres"
 pg_started=0
