@@ -40,6 +40,7 @@ pub struct PoolBuilder {
     pub(crate) grace: Duration,
     pub(crate) event_buffer: usize,
     pub(crate) metrics: bool,
+    pub(crate) metric_kinds: Vec<Arc<str>>,
     pub(crate) on_finish: Option<FinishHook>,
     pub(crate) concurrency_limits: Vec<(Arc<str>, usize)>,
     pub(crate) rate_limits: Vec<(Arc<str>, u32, Duration)>,
@@ -56,6 +57,7 @@ impl fmt::Debug for PoolBuilder {
             .field("grace", &self.grace)
             .field("event_buffer", &self.event_buffer)
             .field("metrics", &self.metrics)
+            .field("metric_kinds", &self.metric_kinds)
             .field("on_finish", &self.on_finish.as_ref().map(|_| ".."))
             .field("concurrency_limits", &self.concurrency_limits)
             .field("rate_limits", &self.rate_limits)
@@ -74,6 +76,7 @@ impl Default for PoolBuilder {
             grace: Duration::from_secs(5),
             event_buffer: 1024,
             metrics: true,
+            metric_kinds: Vec::new(),
             on_finish: None,
             concurrency_limits: Vec::new(),
             rate_limits: Vec::new(),
@@ -228,6 +231,31 @@ impl PoolBuilder {
     /// ```
     pub fn metrics(mut self, on: bool) -> Self {
         self.metrics = on;
+        self
+    }
+
+    /// Kinds whose series (`conveyor_jobs_submitted_total`, every outcome of
+    /// `conveyor_jobs_finished_total`, retries, both histograms) are created at zero when
+    /// the pool is built, instead of with the kind's first job. Prometheus computes `rate()`
+    /// from the difference between samples, so a series that first appears with its final
+    /// value — a short batch of a new kind, finished between two scrapes — never shows in
+    /// a rate; give the kinds you know up front. The default kind is always created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().metric_kinds(["resize", "upload"]).build();
+    /// # let _ = pool;
+    /// # }
+    /// ```
+    pub fn metric_kinds<I, K>(mut self, kinds: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<Arc<str>>,
+    {
+        self.metric_kinds.extend(kinds.into_iter().map(Into::into));
         self
     }
 

@@ -90,10 +90,13 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn new(default_kind: &str) -> Self {
+    /// The handles of `default_kind` and of every kind in `known` are made now, so their
+    /// series start at zero.
+    pub(crate) fn new(default_kind: &str, known: &[Arc<str>]) -> Self {
         describe();
+        let kinds = known.iter().map(|k| (k.clone(), Arc::new(KindMetrics::new(k)))).collect();
         Metrics {
-            kinds: Mutex::new(HashMap::new()),
+            kinds: Mutex::new(kinds),
             default_kind: KindMetrics::new(default_kind),
             depth: metrics::gauge!(QUEUE_DEPTH),
             running: metrics::gauge!(JOBS_RUNNING),

@@ -623,7 +623,7 @@ impl Pool {
     #[track_caller]
     pub(crate) fn from_builder(b: PoolBuilder) -> Pool {
         let rt = tokio::runtime::Handle::current();
-        let metrics = b.metrics.then(|| Metrics::new(&b.default_kind));
+        let metrics = b.metrics.then(|| Metrics::new(&b.default_kind, &b.metric_kinds));
         let timing = metrics.is_some() || b.event_buffer > 0 || b.on_finish.is_some();
         let inner = Arc::new(Inner {
             queue: Queue::bounded(b.capacity),

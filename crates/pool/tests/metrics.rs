@@ -252,3 +252,27 @@ fn queue_depth_returns_to_zero_when_a_taken_job_is_refused_at_start() {
         assert_eq!(m.gauge(JOBS_RUNNING), Some(0.0));
     });
 }
+
+#[test]
+fn known_kinds_start_at_zero_before_their_first_job() {
+    let recorder = DebuggingRecorder::new();
+    let mut m = Totals::of(&recorder);
+    recorded(&recorder, || async {
+        let _pool = Pool::builder().workers(1).default_kind("job").metric_kinds(["resize"]).build();
+        m.read();
+        for kind in ["resize", "job"] {
+            assert!(m.has_counter(JOBS_SUBMITTED_TOTAL, &[("kind", kind)]), "{kind}");
+            assert!(m.has_counter(JOB_RETRIES_TOTAL, &[("kind", kind)]), "{kind}");
+            for outcome in ["succeeded", "failed", "panicked", "timed_out", "cancelled"] {
+                assert!(
+                    m.has_counter(JOBS_FINISHED_TOTAL, &[("kind", kind), ("outcome", outcome)]),
+                    "{kind} {outcome}"
+                );
+            }
+            assert!(m.has_histogram(JOB_WAIT_SECONDS, &[("kind", kind)]), "{kind}");
+            assert!(m.has_histogram(JOB_RUN_SECONDS, &[("kind", kind)]), "{kind}");
+        }
+        assert_eq!(m.counter_sum(JOBS_SUBMITTED_TOTAL), 0);
+        assert!(!m.has_counter(JOBS_SUBMITTED_TOTAL, &[("kind", "upload")]), "only the kinds given");
+    });
+}

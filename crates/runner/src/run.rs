@@ -462,6 +462,7 @@ async fn run_async(
         .grace(CANCEL_GRACE)
         .event_buffer(0)
         .metrics(metrics.is_some())
+        .metric_kinds(JobKind::NAMES.iter().copied())
         .default_kind("noop");
     if let Some(t) = plan.default_timeout {
         builder = builder.default_timeout(t);

@@ -205,6 +205,16 @@ impl Totals {
         self.counters.get(&key(name, labels)).copied().unwrap_or(0)
     }
 
+    /// Whether a counter with these labels was registered (even if never incremented).
+    pub fn has_counter(&self, name: &str, labels: &[(&str, &str)]) -> bool {
+        self.counters.contains_key(&key(name, labels))
+    }
+
+    /// Whether a histogram with these labels was registered (even if never recorded).
+    pub fn has_histogram(&self, name: &str, labels: &[(&str, &str)]) -> bool {
+        self.histograms.contains_key(&key(name, labels))
+    }
+
     /// The sum of a counter over every label set.
     pub fn counter_sum(&self, name: &str) -> u64 {
         self.counters.iter().filter(|((n, _), _)| n == name).map(|(_, v)| v).sum()

@@ -54,6 +54,7 @@ use crate::ledger::{self, Writer};
 use crate::progress::Progress;
 use crate::run::{Running, Shared, stopper};
 use crate::signals::{self, Signal, StopState};
+use crate::spec::JobKind;
 use state::JobTable;
 
 /// How long a cancelled attempt may clean up before the pool drops it (as in `run`).
@@ -158,6 +159,7 @@ async fn daemon(
         .grace(CANCEL_GRACE)
         .event_buffer(0)
         .metrics(true)
+        .metric_kinds(JobKind::NAMES.iter().copied())
         .default_kind("noop")
         .on_finish(hook)
         .build();
