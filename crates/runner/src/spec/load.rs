@@ -151,7 +151,7 @@ pub fn parse_bytes(name: &str, input: &[u8], options: &ParseOptions) -> Result<J
         format: Some(format),
     };
     let mut jobs = Vec::new();
-    let checked = check(vec![source], options, |job| jobs.push(job))?;
+    let checked = check(vec![source], options, true, |job| jobs.push(job))?;
     Ok(JobBatch { jobs, limits: checked.limits })
 }
 
@@ -346,7 +346,8 @@ impl Loader {
                 Err(e) => errors.push(SpecError::file(&input, io_message(&e))),
             }
         }
-        let checked = check(sources, &options, |_| {});
+        // The jobs are dropped: only generated ids need their hash in this pass.
+        let checked = check(sources, &options, false, |_| {});
         match checked {
             Ok(checked) if errors.is_empty() => Ok(Validated {
                 sources: checked.sources,
@@ -574,7 +575,7 @@ impl<V: std::borrow::Borrow<Validated>> JobCursor<V> {
             if self.current.is_none() {
                 let source = validated.sources.get(self.next_source)?;
                 self.next_source += 1;
-                self.current = Some(SourceEvents::open(source, &validated.options));
+                self.current = Some(SourceEvents::open(source, &validated.options, true));
             }
             let event = match self.current.as_mut().and_then(Iterator::next) {
                 Some(event) => event,
@@ -672,10 +673,12 @@ struct Checked {
     repeated: HashSet<IdKey, IdHasher>,
 }
 
-/// Pass 1 over `sources`; `on_job` sees every valid job with its final id.
+/// Pass 1 over `sources`; `on_job` sees every valid job with its final id (and, when `hash`,
+/// its `spec_hash`; without, only jobs with a generated id have one).
 fn check(
     sources: Vec<Source>,
     options: &ParseOptions,
+    hash: bool,
     mut on_job: impl FnMut(JobSpec),
 ) -> Result<Checked, Vec<SpecError>> {
     let mut ids: HashMap<IdKey, IdEntry, IdHasher> = HashMap::default();
@@ -702,7 +705,7 @@ fn check(
             column: u32::try_from(pos.column).unwrap_or(u32::MAX),
             generated,
         };
-        for event in SourceEvents::open(source, options) {
+        for event in SourceEvents::open(source, options, hash) {
             match event {
                 Event::Job { mut spec, id_pos, path } => {
                     job_count += 1;
@@ -972,6 +975,7 @@ enum SourceEvents {
     Lines {
         path: Arc<Path>,
         allow_periodic: bool,
+        hash: bool,
         reader: Box<dyn BufRead + Send>,
         line: Vec<u8>,
         line_no: usize,
@@ -982,7 +986,7 @@ enum SourceEvents {
 }
 
 impl SourceEvents {
-    fn open(source: &Source, options: &ParseOptions) -> SourceEvents {
+    fn open(source: &Source, options: &ParseOptions, hash: bool) -> SourceEvents {
         let fail = |e: io::Error| {
             SourceEvents::Buffered(
                 vec![Event::Error(SpecError::file(source.display.to_path_buf(), io_message(&e)))].into_iter(),
@@ -1007,7 +1011,7 @@ impl SourceEvents {
                 Err(e) => return fail(e),
             },
         };
-        let ctx = SourceCtx { path: &source.display, allow_periodic: options.allow_periodic };
+        let ctx = SourceCtx { path: &source.display, allow_periodic: options.allow_periodic, hash };
         match format {
             Format::Document => {
                 let mut bytes = Vec::new();
@@ -1029,6 +1033,7 @@ impl SourceEvents {
             Format::Lines => SourceEvents::Lines {
                 path: Arc::clone(&source.display),
                 allow_periodic: options.allow_periodic,
+                hash,
                 reader,
                 line: Vec::new(),
                 line_no: 0,
@@ -1104,45 +1109,53 @@ impl Iterator for SourceEvents {
     fn next(&mut self) -> Option<Event> {
         match self {
             SourceEvents::Buffered(events) => events.next(),
-            SourceEvents::Lines { path, allow_periodic, reader, line, line_no, pending, scratch, done } => {
-                loop {
-                    if let Some(event) = pending.pop_front() {
-                        return Some(event);
+            SourceEvents::Lines {
+                path,
+                allow_periodic,
+                hash,
+                reader,
+                line,
+                line_no,
+                pending,
+                scratch,
+                done,
+            } => loop {
+                if let Some(event) = pending.pop_front() {
+                    return Some(event);
+                }
+                if *done {
+                    return None;
+                }
+                let read = read_line(&mut **reader, line);
+                *line_no += 1;
+                match read {
+                    Ok(LineRead::End) => {
+                        *done = true;
                     }
-                    if *done {
-                        return None;
+                    Ok(LineRead::TooLong) => pending.push_back(Event::Error(SpecError {
+                        path: path.to_path_buf(),
+                        line: *line_no,
+                        column: 1,
+                        field: None,
+                        message: "line is longer than 16 MiB".to_owned(),
+                    })),
+                    Ok(LineRead::Line) => {
+                        let ctx = SourceCtx { path, allow_periodic: *allow_periodic, hash: *hash };
+                        parse_line(&ctx, line, *line_no, scratch);
+                        pending.extend(scratch.drain(..));
                     }
-                    let read = read_line(&mut **reader, line);
-                    *line_no += 1;
-                    match read {
-                        Ok(LineRead::End) => {
-                            *done = true;
-                        }
-                        Ok(LineRead::TooLong) => pending.push_back(Event::Error(SpecError {
+                    Err(e) => {
+                        *done = true;
+                        pending.push_back(Event::Error(SpecError {
                             path: path.to_path_buf(),
                             line: *line_no,
                             column: 1,
                             field: None,
-                            message: "line is longer than 16 MiB".to_owned(),
-                        })),
-                        Ok(LineRead::Line) => {
-                            let ctx = SourceCtx { path, allow_periodic: *allow_periodic };
-                            parse_line(&ctx, line, *line_no, scratch);
-                            pending.extend(scratch.drain(..));
-                        }
-                        Err(e) => {
-                            *done = true;
-                            pending.push_back(Event::Error(SpecError {
-                                path: path.to_path_buf(),
-                                line: *line_no,
-                                column: 1,
-                                field: None,
-                                message: io_message(&e),
-                            }));
-                        }
+                            message: io_message(&e),
+                        }));
                     }
                 }
-            }
+            },
         }
     }
 }

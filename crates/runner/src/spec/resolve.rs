@@ -280,7 +280,8 @@ pub(crate) fn job(
 
     let id_at = node.member("id").map_or(node.start, |m| m.value.start);
     let explicit = own.id.map(|id| id.0);
-    let mut spec = JobSpec {
+    // The caller hashes the spec when it needs the hash (see `SourceCtx::hash`).
+    let spec = JobSpec {
         id_generated: explicit.is_none(),
         id: explicit.unwrap_or_default(),
         name: own.name.or_else(|| d.name.clone()),
@@ -294,7 +295,6 @@ pub(crate) fn job(
         spec_hash: String::new(),
         origin: Origin { path: Arc::clone(file), line: origin.0, column: origin.1 },
     };
-    spec.spec_hash = super::hash::spec_hash(&spec);
     Ok(Resolved { spec, id_at })
 }
 
