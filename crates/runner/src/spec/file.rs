@@ -269,6 +269,9 @@ pub(crate) enum Event {
     },
     /// The explicit id of a job that had errors: it still takes part in duplicate checks.
     Id { id: String, pos: Pos, path: JobPath },
+    /// A valid job with an explicit id, whose spec was not built: only the check pass (which
+    /// drops specs, see [`SourceCtx::hash`]) gets these, from the JSON Lines fast path.
+    Valid { id: String, pos: Pos, path: JobPath },
     /// A limit from `limits`.
     Limit { key: String, value: LimitValue, pos: Pos, field: Option<String> },
     /// An error.
@@ -491,7 +494,23 @@ pub(crate) fn parse_document(ctx: &SourceCtx<'_>, bytes: &[u8], out: &mut Vec<Ev
 
 /// Parses one line of a JSON Lines file (`line` without its line break). Blank lines yield
 /// nothing.
+///
+/// The usual line — a flat job object — takes the fast path ([`super::fast`]); anything else,
+/// and every line with an error, goes through [`parse_line_full`].
 pub(crate) fn parse_line(ctx: &SourceCtx<'_>, line: &[u8], line_no: usize, out: &mut Vec<Event>) {
+    let text = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = if line_no == 1 { text.strip_prefix(BOM).unwrap_or(text) } else { text };
+    if let Ok(text) = std::str::from_utf8(text)
+        && let Some(event) = super::fast::job_line(ctx, text, line_no)
+    {
+        out.push(event);
+        return;
+    }
+    parse_line_full(ctx, line, line_no, out);
+}
+
+/// [`parse_line`] through the span-keeping tree, with every error located.
+pub(crate) fn parse_line_full(ctx: &SourceCtx<'_>, line: &[u8], line_no: usize, out: &mut Vec<Event>) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let line = if line_no == 1 { line.strip_prefix(BOM).unwrap_or(line) } else { line };
     if line.iter().all(u8::is_ascii_whitespace) {

@@ -601,7 +601,7 @@ impl<V: std::borrow::Borrow<Validated>> JobCursor<V> {
                     return Some(Ok(*spec));
                 }
                 Event::Error(e) => return Some(Err(e)),
-                Event::Id { .. } | Event::Limit { .. } => {}
+                Event::Id { .. } | Event::Valid { .. } | Event::Limit { .. } => {}
             }
         }
     }
@@ -752,6 +752,12 @@ fn check(
                     }
                     if errors.is_empty() && file_errors.is_empty() {
                         on_job(*spec);
+                    }
+                }
+                Event::Valid { id, pos, path } => {
+                    job_count += 1;
+                    if let Some(message) = claim(&mut ids, &id, entry_at(pos, 0), &first_at) {
+                        file_errors.push(here(pos, path, Some("id"), message));
                     }
                 }
                 Event::Id { id, pos, path } => {
