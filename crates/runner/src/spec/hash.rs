@@ -65,7 +65,8 @@ pub fn spec_hash(job: &JobSpec) -> String {
             pair[0] = HEX[usize::from(byte >> 4)];
             pair[1] = HEX[usize::from(byte & 0xf)];
         }
-        hex.iter().map(|&b| char::from(b)).collect()
+        // ASCII by construction, so never empty.
+        std::str::from_utf8(&hex).map(str::to_owned).unwrap_or_default()
     })
 }
 
@@ -80,175 +81,260 @@ pub(crate) fn canonical_json(job: &JobSpec, with_id: bool) -> String {
     out
 }
 
-/// A value of the canonical form, borrowed from the job where it can be.
-enum Item<'a> {
-    Str(&'a str),
-    Owned(String),
-    Int(i64),
-    Uint(u64),
-    Float(f64),
-    Bool(bool),
-    List(&'a [String]),
-    Map(&'a BTreeMap<String, String>),
-    Retry(&'a RetrySpec),
-}
-
-/// Writes the canonical JSON of `job` straight into `out`: no intermediate `serde_json::Value`.
-/// The members are collected on the stack and sorted by key bytes, as the canonical form
-/// wants (a `BTreeMap<String, String>` iterates in that order already).
-fn write_canonical_job<'j>(job: &'j JobSpec, with_id: bool, out: &mut String) {
-    // 12 common members at most, plus 5 kind parameters (`http`).
-    let mut items: [(&'static str, Option<Item<'j>>); 20] = Default::default();
-    let mut n = 0;
-    let mut push = |key: &'static str, item: Item<'j>| {
-        if let Some(slot) = items.get_mut(n) {
-            *slot = (key, Some(item));
-            n += 1;
+/// Writes the canonical JSON of `job` straight into `out`: no intermediate
+/// `serde_json::Value`, no sorting. The members are written in the canonical order (key
+/// bytes ascending) by construction: `args`, `body`, `concurrency_key`, `cron`, `cwd`,
+/// `delay`, `duration`, `env`, `every`, `expect_status`, `headers`, `id`, `kind`, `message`,
+/// `method`, `name`, `not_before`, `priority`, `probability`, `program`, `retry`, `rounds`,
+/// `script`, `timeout`, `url`, `v` (a test checks the list is sorted, and a proptest checks
+/// the bytes against the `Value`-based writer).
+fn write_canonical_job(job: &JobSpec, with_id: bool, out: &mut String) {
+    // The kind's parameters, each where the canonical order puts it.
+    let (mut args, mut body, mut cwd, mut duration, mut env) = (None, None, None, None, None);
+    let (mut expect_status, mut headers, mut message, mut method) = (None, None, None, None);
+    let (mut probability, mut program, mut rounds, mut script, mut url) = (None, None, None, None, None);
+    match &job.kind {
+        JobKind::Sleep { duration: d } => duration = Some(*d),
+        JobKind::Exec { program: p, args: a, env: e, cwd: c } => {
+            program = Some(p.as_str());
+            args = Some(a.as_slice());
+            env = Some(e);
+            cwd = c.as_ref();
         }
+        JobKind::Shell { script: s } => script = Some(s.as_str()),
+        JobKind::Http { method: m, url: u, headers: h, body: b, expect_status: e } => {
+            method = Some(m.as_str());
+            url = Some(u.as_str());
+            headers = Some(h);
+            body = b.as_deref();
+            expect_status = *e;
+        }
+        JobKind::Cpu { rounds: r } => rounds = Some(*r),
+        JobKind::Noop => {}
+        JobKind::Fail { probability: p, message: m } => {
+            probability = Some(*p);
+            message = m.as_deref();
+        }
+    }
+    let (delay, not_before) = match job.start {
+        Some(StartAt::Delay(d)) => (Some(d), None),
+        Some(StartAt::NotBefore(t)) => (None, Some(t)),
+        None => (None, None),
     };
-    push("v", Item::Uint(CANONICAL_VERSION));
-    if with_id {
-        push("id", Item::Str(&job.id));
+    let (every, cron) = match &job.schedule {
+        Some(Schedule::Every(d)) => (Some(*d), None),
+        Some(Schedule::Cron(c)) => (None, Some(c.as_str())),
+        None => (None, None),
+    };
+
+    let mut w = Members::new(out);
+    if let Some(args) = args {
+        w.key("args");
+        list(args, w.out);
     }
-    if let Some(name) = &job.name {
-        push("name", Item::Str(name));
-    }
-    push("kind", Item::Str(job.kind.name()));
-    push("priority", Item::Int(job.priority.into()));
-    if let Some(timeout) = job.timeout {
-        push("timeout", Item::Owned(format_duration(timeout)));
-    }
-    if !job.retry.is_empty() {
-        push("retry", Item::Retry(&job.retry));
-    }
-    match job.start {
-        Some(StartAt::Delay(d)) => push("delay", Item::Owned(format_duration(d))),
-        Some(StartAt::NotBefore(t)) => {
-            let t: DateTime<Utc> = t.into();
-            push("not_before", Item::Owned(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)));
-        }
-        None => {}
+    if let Some(body) = body {
+        w.key("body");
+        write_string(body, w.out);
     }
     if let Some(key) = &job.concurrency_key {
-        push("concurrency_key", Item::Str(key));
+        w.key("concurrency_key");
+        write_string(key, w.out);
     }
-    match &job.schedule {
-        Some(Schedule::Every(d)) => push("every", Item::Owned(format_duration(*d))),
-        Some(Schedule::Cron(c)) => push("cron", Item::Str(c)),
-        None => {}
+    if let Some(cron) = cron {
+        w.key("cron");
+        write_string(cron, w.out);
     }
-    match &job.kind {
-        JobKind::Sleep { duration } => push("duration", Item::Owned(format_duration(*duration))),
-        JobKind::Exec { program, args, env, cwd } => {
-            push("program", Item::Str(program));
-            push("args", Item::List(args));
-            push("env", Item::Map(env));
-            if let Some(cwd) = cwd {
-                push("cwd", Item::Owned(cwd.to_string_lossy().into_owned()));
-            }
-        }
-        JobKind::Shell { script } => push("script", Item::Str(script)),
-        JobKind::Http { method, url, headers, body, expect_status } => {
-            push("method", Item::Str(method));
-            push("url", Item::Str(url));
-            push("headers", Item::Map(headers));
-            if let Some(body) = body {
-                push("body", Item::Str(body));
-            }
-            if let Some(status) = expect_status {
-                push("expect_status", Item::Uint((*status).into()));
-            }
-        }
-        JobKind::Cpu { rounds } => push("rounds", Item::Uint(*rounds)),
-        JobKind::Noop => {}
-        JobKind::Fail { probability, message } => {
-            push("probability", Item::Float(*probability));
-            if let Some(message) = message {
-                push("message", Item::Str(message));
-            }
-        }
+    if let Some(cwd) = cwd {
+        w.key("cwd");
+        write_string(&cwd.to_string_lossy(), w.out);
     }
-    let items = &mut items[..n];
-    items.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    out.push('{');
-    for (i, (key, item)) in items.iter().enumerate() {
+    if let Some(d) = delay {
+        w.key("delay");
+        write_string(&format_duration(d), w.out);
+    }
+    if let Some(d) = duration {
+        w.key("duration");
+        write_string(&format_duration(d), w.out);
+    }
+    if let Some(env) = env {
+        w.key("env");
+        map(env, w.out);
+    }
+    if let Some(d) = every {
+        w.key("every");
+        write_string(&format_duration(d), w.out);
+    }
+    if let Some(status) = expect_status {
+        w.key("expect_status");
+        w.out.push_str(itoa::Buffer::new().format(status));
+    }
+    if let Some(headers) = headers {
+        w.key("headers");
+        map(headers, w.out);
+    }
+    if with_id {
+        w.key("id");
+        write_string(&job.id, w.out);
+    }
+    w.key("kind");
+    write_string(job.kind.name(), w.out);
+    if let Some(message) = message {
+        w.key("message");
+        write_string(message, w.out);
+    }
+    if let Some(method) = method {
+        w.key("method");
+        write_string(method, w.out);
+    }
+    if let Some(name) = &job.name {
+        w.key("name");
+        write_string(name, w.out);
+    }
+    if let Some(t) = not_before {
+        w.key("not_before");
+        let t: DateTime<Utc> = t.into();
+        write_string(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true), w.out);
+    }
+    w.key("priority");
+    w.out.push_str(itoa::Buffer::new().format(job.priority));
+    if let Some(p) = probability {
+        w.key("probability");
+        // As serde_json writes a number made from an f64 (`null` if not finite).
+        w.out.push_str(&Value::from(p).to_string());
+    }
+    if let Some(program) = program {
+        w.key("program");
+        write_string(program, w.out);
+    }
+    if !job.retry.is_empty() {
+        w.key("retry");
+        retry(&job.retry, w.out);
+    }
+    if let Some(rounds) = rounds {
+        w.key("rounds");
+        w.out.push_str(itoa::Buffer::new().format(rounds));
+    }
+    if let Some(script) = script {
+        w.key("script");
+        write_string(script, w.out);
+    }
+    if let Some(t) = job.timeout {
+        w.key("timeout");
+        write_string(&format_duration(t), w.out);
+    }
+    if let Some(url) = url {
+        w.key("url");
+        write_string(url, w.out);
+    }
+    w.key("v");
+    w.out.push_str(itoa::Buffer::new().format(CANONICAL_VERSION));
+    w.out.push('}');
+}
+
+/// The canonical keys in the order [`write_canonical_job`] writes them.
+#[cfg(test)]
+const KEY_ORDER: &[&str] = &[
+    "args",
+    "body",
+    "concurrency_key",
+    "cron",
+    "cwd",
+    "delay",
+    "duration",
+    "env",
+    "every",
+    "expect_status",
+    "headers",
+    "id",
+    "kind",
+    "message",
+    "method",
+    "name",
+    "not_before",
+    "priority",
+    "probability",
+    "program",
+    "retry",
+    "rounds",
+    "script",
+    "timeout",
+    "url",
+    "v",
+];
+
+/// Writes an object's `{`, then `,` between members.
+struct Members<'o> {
+    out: &'o mut String,
+    first: bool,
+}
+
+impl<'o> Members<'o> {
+    fn new(out: &'o mut String) -> Self {
+        out.push('{');
+        Members { out, first: true }
+    }
+
+    /// `"key":` (canonical keys need no escaping), after a comma unless it is the first.
+    fn key(&mut self, key: &str) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
+    }
+}
+
+fn list(items: &[String], out: &mut String) {
+    out.push('[');
+    for (i, s) in items.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        write_string(key, out);
-        out.push(':');
-        if let Some(item) = item {
-            write_item(item, out);
+        write_string(s, out);
+    }
+    out.push(']');
+}
+
+/// A `BTreeMap<String, _>` iterates in key byte order: the canonical order.
+fn map(map: &BTreeMap<String, String>, out: &mut String) {
+    out.push('{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
+        write_string(k, out);
+        out.push(':');
+        write_string(v, out);
     }
     out.push('}');
 }
 
-fn write_item(item: &Item<'_>, out: &mut String) {
-    match item {
-        Item::Str(s) => write_string(s, out),
-        Item::Owned(s) => write_string(s, out),
-        Item::Int(n) => out.push_str(itoa::Buffer::new().format(*n)),
-        Item::Uint(n) => out.push_str(itoa::Buffer::new().format(*n)),
-        // As serde_json writes a number made from an f64 (`null` if not finite).
-        Item::Float(f) => out.push_str(&Value::from(*f).to_string()),
-        Item::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Item::List(items) => {
-            out.push('[');
-            for (i, s) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(s, out);
-            }
-            out.push(']');
-        }
-        Item::Map(map) => {
-            // `BTreeMap<String, _>` iterates in key byte order: the canonical order.
-            out.push('{');
-            for (i, (k, v)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(k, out);
-                out.push(':');
-                write_string(v, out);
-            }
-            out.push('}');
-        }
-        Item::Retry(r) => {
-            // Keys in byte order: backoff, initial, jitter, max, max_attempts.
-            let mut first = true;
-            let mut member = |key: &str, out: &mut String| {
-                out.push_str(if first { "{" } else { "," });
-                first = false;
-                write_string(key, out);
-                out.push(':');
-            };
-            if let Some(b) = r.backoff {
-                member("backoff", out);
-                write_string(b.as_str(), out);
-            }
-            if let Some(d) = r.initial {
-                member("initial", out);
-                write_string(&format_duration(d), out);
-            }
-            if let Some(j) = r.jitter {
-                member("jitter", out);
-                write_item(&Item::Bool(j), out);
-            }
-            if let Some(d) = r.max {
-                member("max", out);
-                write_string(&format_duration(d), out);
-            }
-            if let Some(n) = r.max_attempts {
-                member("max_attempts", out);
-                write_item(&Item::Uint(n.into()), out);
-            }
-            // `retry` is only written when some part is set.
-            out.push_str(if first { "{}" } else { "}" });
-        }
+/// `retry`'s set parts, keys in byte order: backoff, initial, jitter, max, max_attempts.
+fn retry(r: &RetrySpec, out: &mut String) {
+    let mut w = Members::new(out);
+    if let Some(b) = r.backoff {
+        w.key("backoff");
+        write_string(b.as_str(), w.out);
     }
+    if let Some(d) = r.initial {
+        w.key("initial");
+        write_string(&format_duration(d), w.out);
+    }
+    if let Some(j) = r.jitter {
+        w.key("jitter");
+        w.out.push_str(if j { "true" } else { "false" });
+    }
+    if let Some(d) = r.max {
+        w.key("max");
+        write_string(&format_duration(d), w.out);
+    }
+    if let Some(n) = r.max_attempts {
+        w.key("max_attempts");
+        w.out.push_str(itoa::Buffer::new().format(n));
+    }
+    w.out.push('}');
 }
 
 /// Writes `s` as a JSON string, escaped exactly as serde_json does.
@@ -503,6 +589,13 @@ mod tests {
                 origin: Origin { path: Path::new("p.jsonl").into(), line: 1, column: 1 },
             }
         }
+    }
+
+    #[test]
+    fn keys_are_written_in_byte_order() {
+        let mut sorted = KEY_ORDER.to_vec();
+        sorted.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        assert_eq!(sorted, KEY_ORDER);
     }
 
     proptest! {
