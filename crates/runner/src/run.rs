@@ -318,6 +318,17 @@ pub(crate) struct Shared {
     pub(crate) max_attempts: u32,
 }
 
+/// The pool's label for a kind: one shared `Arc<str>` per kind name, where handing the
+/// pool the `&'static str` made it allocate one per job.
+fn kind_label(kind: &'static str) -> Arc<str> {
+    static LABELS: std::sync::OnceLock<Vec<Arc<str>>> = std::sync::OnceLock::new();
+    let labels = LABELS.get_or_init(|| JobKind::NAMES.iter().map(|&name| Arc::from(name)).collect());
+    match labels.iter().find(|label| label.as_ref() == kind) {
+        Some(label) => label.clone(),
+        None => Arc::from(kind),
+    }
+}
+
 /// The pool job for `spec`: its options, and a body that runs its kind and notes an exec
 /// job's exit code and output in `meta`.
 pub(crate) fn pool_job(
@@ -353,7 +364,7 @@ pub(crate) fn pool_job(
         }
     })
     .name(meta.id.clone())
-    .kind(meta.kind)
+    .kind(kind_label(meta.kind))
     .priority(meta.priority);
     if let Some(t) = timeout {
         job = job.timeout(t);
