@@ -867,12 +867,17 @@ mod split {
             return None;
         }
         let cut = cut_after_middle(source, len)?;
+        // The first half's table is sized for the whole file, so that the second half's
+        // entries merge into it without a rehash: peak memory is then what one thread's
+        // growing table reached (old and new tables side by side), not a merged copy
+        // besides both halves.
+        let lines = estimate_lines(source, len)?;
         let (first, second) = std::thread::scope(|scope| {
-            let second = scope.spawn(|| half(source, source_no, options, cut, len, 2));
-            let first = half(source, source_no, options, 0, cut, 1);
+            let second = scope.spawn(|| half(source, source_no, options, cut, len, 2, lines / 2));
+            let first = half(source, source_no, options, 0, cut, 1, lines);
             (first, second.join().ok().flatten())
         });
-        let (first, second) = (first?, second?);
+        let (mut first, second) = (first?, second?);
         // The second half's lines were numbered from 2 (so that a byte order mark is only
         // skipped on the file's first line): renumber them after the first half's.
         let shift = u32::try_from(first.lines).ok()?.checked_sub(1)?;
@@ -881,13 +886,26 @@ mod split {
         {
             return None;
         }
-        ids.reserve(first.ids.len() + second.ids.len());
-        ids.extend(first.ids);
         for (key, mut entry) in second.ids {
             entry.line = entry.line.checked_add(shift)?;
-            ids.insert(key, entry);
+            first.ids.insert(key, entry);
+        }
+        if ids.is_empty() {
+            *ids = first.ids;
+        } else {
+            ids.extend(first.ids);
         }
         Some(first.jobs + second.jobs)
+    }
+
+    /// The file's line count, estimated from its first 64 KiB (at least 1).
+    fn estimate_lines(source: &Source, len: u64) -> Option<usize> {
+        let mut sample = Vec::with_capacity(64 * 1024);
+        open_at(source, 0)?.take(64 * 1024).read_to_end(&mut sample).ok()?;
+        let breaks = sample.iter().filter(|&&b| b == b'\n').count().max(1) as u64;
+        let estimate = len.saturating_mul(breaks) / (sample.len().max(1) as u64);
+        // Over-estimating wastes memory: cap the hint at one table entry per 16 bytes.
+        usize::try_from(estimate.min(len / 16).max(1)).ok()
     }
 
     fn path_of(source: &Source) -> Option<&Path> {
@@ -927,10 +945,12 @@ mod split {
         start: u64,
         end: u64,
         first_line: usize,
+        capacity: usize,
     ) -> Option<Half> {
         let mut reader = open_at(source, start)?.take(end - start);
         let ctx = SourceCtx { path: &source.display, allow_periodic: options.allow_periodic, hash: false };
-        let mut out = Half { ids: HashMap::default(), jobs: 0, lines: 0 };
+        let ids = HashMap::with_capacity_and_hasher(capacity, IdHasher::default());
+        let mut out = Half { ids, jobs: 0, lines: 0 };
         let (mut line, mut events) = (Vec::new(), Vec::new());
         loop {
             match read_line(&mut reader, &mut line).ok()? {
