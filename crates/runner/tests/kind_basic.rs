@@ -4,7 +4,7 @@ mod kind_support;
 
 use std::time::Duration;
 
-use conveyor::kind::{KindEnv, KindOutput};
+use conveyor::kind::KindOutput;
 use conveyor_pool::JobError;
 use kind_support::{env, kind_error, pool, run, spec, submit};
 use tokio::time::Instant;

@@ -6,7 +6,6 @@ mod kind_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use conveyor::kind::KindEnv;
 use conveyor_pool::{Job, JobError};
 use kind_support::{env, kind_error, pool, quote, run, spec, submit};
 use nix::errno::Errno;
