@@ -33,11 +33,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use conveyor_pool::Outcome;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// What an `exec` or `shell` job's last attempt left behind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,27 +81,6 @@ pub struct Record {
     pub exec: Option<ExecOutput>,
 }
 
-#[derive(Serialize)]
-struct Line<'a> {
-    id: &'a str,
-    name: Option<&'a str>,
-    kind: &'a str,
-    priority: i32,
-    outcome: &'a str,
-    attempts: u32,
-    queued_at: String,
-    started_at: Option<String>,
-    finished_at: String,
-    wait_seconds: f64,
-    run_seconds: f64,
-    error: Option<&'a str>,
-    spec_hash: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    exit_code: Option<Option<i32>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    output_tail: Option<Option<&'a str>>,
-}
-
 /// RFC 3339 in UTC with milliseconds: `2025-06-01T12:00:00.123Z`.
 ///
 /// # Examples
@@ -112,12 +91,171 @@ struct Line<'a> {
 /// assert_eq!(conveyor::ledger::timestamp(t), "2025-06-01T12:00:00.123Z");
 /// ```
 pub fn timestamp(t: SystemTime) -> String {
+    let mut out = Vec::with_capacity(24);
+    Timestamps::default().write(t, &mut out);
+    String::from_utf8(out).unwrap_or_else(|_| chrono_timestamp(t))
+}
+
+/// The reference form, through chrono: for instants the fast path does not cover (before
+/// 1970 or after 9999).
+fn chrono_timestamp(t: SystemTime) -> String {
     DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Writes [`timestamp`]s into a buffer, remembering the formatted date and time of the last
+/// whole second: under load every line of a batch falls in the same second, and only its
+/// milliseconds are formatted. What chrono does in ~700 instructions takes ~30.
+#[derive(Debug, Default, Clone)]
+pub struct Timestamps {
+    /// Seconds since the Unix epoch of `prefix`, if any.
+    second: Option<u64>,
+    /// `YYYY-MM-DDTHH:MM:SS` of `second`.
+    prefix: [u8; 19],
+}
+
+/// 9999-12-31T23:59:59Z: later instants need more than four digits for the year.
+const LAST_FOUR_DIGIT_SECOND: u64 = 253_402_300_799;
+
+impl Timestamps {
+    /// Appends `t` as [`timestamp`] formats it (no quotes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use conveyor::ledger::Timestamps;
+    ///
+    /// let mut stamps = Timestamps::default();
+    /// let mut out = Vec::new();
+    /// stamps.write(UNIX_EPOCH + Duration::from_millis(951_782_400_007), &mut out);
+    /// assert_eq!(out, b"2000-02-29T00:00:00.007Z");
+    /// ```
+    pub fn write(&mut self, t: SystemTime, out: &mut Vec<u8>) {
+        let since = match t.duration_since(UNIX_EPOCH) {
+            Ok(d) if d.as_secs() <= LAST_FOUR_DIGIT_SECOND => d,
+            _ => {
+                out.extend_from_slice(chrono_timestamp(t).as_bytes());
+                return;
+            }
+        };
+        let second = since.as_secs();
+        if self.second != Some(second) {
+            self.prefix = date_time(second);
+            self.second = Some(second);
+        }
+        out.extend_from_slice(&self.prefix);
+        // Truncated, not rounded, as chrono's `SecondsFormat::Millis` does.
+        let ms = since.subsec_millis();
+        out.extend_from_slice(&[b'.', digit(ms / 100), digit(ms / 10), digit(ms), b'Z']);
+    }
+}
+
+/// The last decimal digit of `n`, as ASCII.
+fn digit(n: u32) -> u8 {
+    b'0' + (n % 10) as u8
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` for `second` seconds after the Unix epoch (at most
+/// [`LAST_FOUR_DIGIT_SECOND`]), by Howard Hinnant's `civil_from_days`.
+fn date_time(second: u64) -> [u8; 19] {
+    let days = second / 86_400;
+    let in_day = (second % 86_400) as u32;
+    // Days since 0000-03-01, counted in 400-year eras of 146,097 days.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = (yoe + era * 400 + u64::from(month <= 2)) as u32;
+    let (h, m, s) = (in_day / 3600, in_day / 60 % 60, in_day % 60);
+    [
+        digit(year / 1000),
+        digit(year / 100),
+        digit(year / 10),
+        digit(year),
+        b'-',
+        digit(month / 10),
+        digit(month),
+        b'-',
+        digit(day / 10),
+        digit(day),
+        b'T',
+        digit(h / 10),
+        digit(h),
+        b':',
+        digit(m / 10),
+        digit(m),
+        b':',
+        digit(s / 10),
+        digit(s),
+    ]
 }
 
 /// Seconds with microsecond precision.
 fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e6
+}
+
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    // Almost every string needs no escape: find out without an early exit, so the loop
+    // vectorises, and copy it whole.
+    let plain = bytes.iter().fold(true, |plain, &b| plain & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    let mut start = 0;
+    let mut unicode = *b"\\u0000";
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => {
+                unicode[4] = HEX[usize::from(b >> 4)];
+                unicode[5] = HEX[usize::from(b & 0xf)];
+                &unicode
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+fn json_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => json_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Appends a finite `f64` as serde_json writes it (`0.0`, `0.0015`, `1e-6`).
+fn json_f64(out: &mut Vec<u8>, x: f64) {
+    if x.is_finite() {
+        out.extend_from_slice(zmij::Buffer::new().format_finite(x).as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+fn json_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 impl Record {
@@ -146,28 +284,78 @@ impl Record {
     ///      \"wait_seconds\":0.0,\"run_seconds\":0.001,\"error\":null,\"spec_hash\":\"ff\"}\n");
     /// ```
     pub fn write_line(&self, out: &mut Vec<u8>) {
-        let line = Line {
-            id: &self.id,
-            name: self.name.as_deref(),
-            kind: self.kind,
-            priority: self.priority,
-            outcome: self.outcome.as_str(),
-            attempts: self.attempts,
-            queued_at: timestamp(self.queued_at),
-            started_at: self.started_at.map(timestamp),
-            finished_at: timestamp(self.finished_at),
-            wait_seconds: secs(self.wait),
-            run_seconds: secs(self.run),
-            error: self.error.as_deref(),
-            spec_hash: &self.spec_hash,
-            exit_code: self.exec.as_ref().map(|e| e.exit_code),
-            output_tail: self.exec.as_ref().map(|e| e.output_tail.as_deref()),
-        };
-        // Serialising plain strings and numbers into a Vec cannot fail (non-finite floats
-        // would become null, and durations are finite).
-        if serde_json::to_writer(&mut *out, &line).is_ok() {
-            out.push(b'\n');
+        self.write_line_with(out, &mut Timestamps::default());
+    }
+
+    /// [`write_line`](Self::write_line) with a [`Timestamps`] kept from line to line (the
+    /// ledger writer's): the same bytes, written by hand rather than through serde, with no
+    /// allocation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use conveyor::ledger::{Record, Timestamps};
+    /// use conveyor_pool::Outcome;
+    ///
+    /// let t = UNIX_EPOCH + Duration::from_secs(1_748_779_200);
+    /// let r = Record {
+    ///     id: "a".into(), name: Some("x\"y".into()), kind: "exec", priority: -1,
+    ///     outcome: Outcome::Failed, attempts: 2, queued_at: t, started_at: None,
+    ///     finished_at: t, wait: Duration::from_micros(1), run: Duration::ZERO,
+    ///     error: Some("exit 1".into()), spec_hash: "ff".into(),
+    ///     exec: Some(conveyor::ledger::ExecOutput { exit_code: Some(1), output_tail: None }),
+    /// };
+    /// let (mut a, mut b) = (Vec::new(), Vec::new());
+    /// r.write_line(&mut a);
+    /// r.write_line_with(&mut b, &mut Timestamps::default());
+    /// assert_eq!(a, b);
+    /// assert!(String::from_utf8(a).unwrap().ends_with(",\"exit_code\":1,\"output_tail\":null}\n"));
+    /// ```
+    pub fn write_line_with(&self, out: &mut Vec<u8>, stamps: &mut Timestamps) {
+        out.extend_from_slice(b"{\"id\":");
+        json_str(out, &self.id);
+        out.extend_from_slice(b",\"name\":");
+        json_opt_str(out, self.name.as_deref());
+        out.extend_from_slice(b",\"kind\":");
+        json_str(out, self.kind);
+        out.extend_from_slice(b",\"priority\":");
+        json_int(out, self.priority);
+        out.extend_from_slice(b",\"outcome\":");
+        json_str(out, self.outcome.as_str());
+        out.extend_from_slice(b",\"attempts\":");
+        json_int(out, self.attempts);
+        out.extend_from_slice(b",\"queued_at\":\"");
+        stamps.write(self.queued_at, out);
+        out.extend_from_slice(b"\",\"started_at\":");
+        match self.started_at {
+            Some(t) => {
+                out.push(b'"');
+                stamps.write(t, out);
+                out.push(b'"');
+            }
+            None => out.extend_from_slice(b"null"),
         }
+        out.extend_from_slice(b",\"finished_at\":\"");
+        stamps.write(self.finished_at, out);
+        out.extend_from_slice(b"\",\"wait_seconds\":");
+        json_f64(out, secs(self.wait));
+        out.extend_from_slice(b",\"run_seconds\":");
+        json_f64(out, secs(self.run));
+        out.extend_from_slice(b",\"error\":");
+        json_opt_str(out, self.error.as_deref());
+        out.extend_from_slice(b",\"spec_hash\":");
+        json_str(out, &self.spec_hash);
+        if let Some(exec) = &self.exec {
+            out.extend_from_slice(b",\"exit_code\":");
+            match exec.exit_code {
+                Some(code) => json_int(out, code),
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(b",\"output_tail\":");
+            json_opt_str(out, exec.output_tail.as_deref());
+        }
+        out.extend_from_slice(b"}\n");
     }
 }
 
@@ -431,6 +619,7 @@ fn write_loop<S>(
     observe: fn(&mut S, &Record),
 ) -> (S, io::Result<()>) {
     let mut buf = Vec::with_capacity(64 * 1024);
+    let mut stamps = Timestamps::default();
     let mut result = Ok(());
     let mut done = false;
     while !done {
@@ -438,7 +627,7 @@ fn write_loop<S>(
         let mut take = |r: Record, buf: &mut Vec<u8>| {
             observe(&mut state, &r);
             if file.is_some() {
-                r.write_line(buf);
+                r.write_line_with(buf, &mut stamps);
             }
         };
         take(first, &mut buf);
@@ -470,7 +659,158 @@ fn write_loop<S>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::UNIX_EPOCH;
+    use proptest::prelude::*;
+    use serde::Serialize;
+
+    /// The ledger line as first written, through serde: the reference for the hand-written one.
+    #[derive(Serialize)]
+    struct Line<'a> {
+        id: &'a str,
+        name: Option<&'a str>,
+        kind: &'a str,
+        priority: i32,
+        outcome: &'a str,
+        attempts: u32,
+        queued_at: String,
+        started_at: Option<String>,
+        finished_at: String,
+        wait_seconds: f64,
+        run_seconds: f64,
+        error: Option<&'a str>,
+        spec_hash: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        exit_code: Option<Option<i32>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        output_tail: Option<Option<&'a str>>,
+    }
+
+    fn reference_line(r: &Record) -> Vec<u8> {
+        let line = Line {
+            id: &r.id,
+            name: r.name.as_deref(),
+            kind: r.kind,
+            priority: r.priority,
+            outcome: r.outcome.as_str(),
+            attempts: r.attempts,
+            queued_at: chrono_timestamp(r.queued_at),
+            started_at: r.started_at.map(chrono_timestamp),
+            finished_at: chrono_timestamp(r.finished_at),
+            wait_seconds: secs(r.wait),
+            run_seconds: secs(r.run),
+            error: r.error.as_deref(),
+            spec_hash: &r.spec_hash,
+            exit_code: r.exec.as_ref().map(|e| e.exit_code),
+            output_tail: r.exec.as_ref().map(|e| e.output_tail.as_deref()),
+        };
+        let mut out = serde_json::to_vec(&line).unwrap();
+        out.push(b'\n');
+        out
+    }
+
+    fn instant() -> impl Strategy<Value = SystemTime> {
+        prop_oneof![
+            // Around now, where every real line is.
+            (1_600_000_000_000_000_000u64..2_100_000_000_000_000_000)
+                .prop_map(|ns| UNIX_EPOCH + Duration::from_nanos(ns)),
+            // Anywhere up to year 9999, and beyond (the chrono fallback).
+            (0u64..300_000_000_000, 0u32..1_000_000_000).prop_map(|(s, n)| UNIX_EPOCH + Duration::new(s, n)),
+            // Before 1970 (the chrono fallback).
+            (1u64..10_000_000_000).prop_map(|s| UNIX_EPOCH - Duration::from_secs(s)),
+        ]
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-z0-9-]{0,10}", any::<String>(), "[\\x00-\\x1f\"\\\\a\u{7f}é]{0,8}"]
+    }
+
+    fn duration() -> impl Strategy<Value = Duration> {
+        prop_oneof![
+            Just(Duration::ZERO),
+            (0u64..10_000_000).prop_map(Duration::from_nanos),
+            (0u64..100_000_000_000_000).prop_map(Duration::from_nanos),
+        ]
+    }
+
+    prop_compose! {
+        fn any_record()(
+            id in text(),
+            name in proptest::option::of(text()),
+            kind in prop_oneof![Just("noop"), Just("exec"), Just("sleep")],
+            priority in any::<i32>(),
+            outcome in prop_oneof![
+                Just(Outcome::Succeeded), Just(Outcome::Failed), Just(Outcome::Panicked),
+                Just(Outcome::TimedOut), Just(Outcome::Cancelled),
+            ],
+            attempts in any::<u32>(),
+            times in (instant(), proptest::option::of(instant()), instant()),
+            wait in duration(),
+            run in duration(),
+            error in proptest::option::of(text()),
+            hash in "[0-9a-f]{64}",
+            exec in proptest::option::of((proptest::option::of(any::<i32>()), proptest::option::of(text()))),
+        ) -> Record {
+            Record {
+                id: id.into(),
+                name: name.map(Into::into),
+                kind,
+                priority,
+                outcome,
+                attempts,
+                queued_at: times.0,
+                started_at: times.1,
+                finished_at: times.2,
+                wait,
+                run,
+                error,
+                spec_hash: hash.into(),
+                exec: exec.map(|(exit_code, output_tail)| ExecOutput { exit_code, output_tail }),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        #[test]
+        fn timestamps_match_chrono(t in instant()) {
+            prop_assert_eq!(timestamp(t), chrono_timestamp(t));
+        }
+
+        #[test]
+        fn cached_timestamps_match_chrono(ts in proptest::collection::vec(instant(), 1..8)) {
+            // One `Timestamps` across instants, as the writer keeps it: the cache must not
+            // leak one second into another.
+            let mut stamps = Timestamps::default();
+            for t in ts {
+                let mut out = Vec::new();
+                stamps.write(t, &mut out);
+                prop_assert_eq!(String::from_utf8(out).unwrap(), chrono_timestamp(t));
+            }
+        }
+
+        #[test]
+        fn lines_match_serde(r in any_record()) {
+            let mut out = Vec::new();
+            r.write_line_with(&mut out, &mut Timestamps::default());
+            prop_assert_eq!(String::from_utf8(out).unwrap(), String::from_utf8(reference_line(&r)).unwrap());
+        }
+    }
+
+    #[test]
+    fn timestamps_at_the_edges() {
+        for ms in [
+            0u64,
+            999,
+            951_782_399_999,     // 2000-02-28T23:59:59.999
+            951_782_400_000,     // 2000-02-29 (a leap day in a century year)
+            4_107_542_400_000,   // 2100-03-01 (2100 is no leap year)
+            253_402_300_799_999, // 9999-12-31T23:59:59.999
+            253_402_300_800_000, // 10000-01-01: chrono's `+10000`
+        ] {
+            let t = UNIX_EPOCH + Duration::from_millis(ms);
+            assert_eq!(timestamp(t), chrono_timestamp(t), "{ms}");
+        }
+    }
 
     fn record(id: &str, outcome: Outcome) -> Record {
         Record {

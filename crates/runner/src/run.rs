@@ -25,6 +25,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::BuildHasherDefault;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -52,8 +53,10 @@ pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(30);
 /// How long a cancelled attempt may clean up (kill its process group, say) before the pool
 /// drops it.
 const CANCEL_GRACE: Duration = Duration::from_secs(3);
-/// Specs read ahead of the pool.
-const READ_AHEAD: usize = 256;
+/// Specs handed from the reader thread to the intake task at once.
+const BATCH: usize = 64;
+/// Batches read ahead of the pool (`READ_AHEAD * BATCH` specs).
+const READ_AHEAD: usize = 4;
 
 /// Runs `plan` to the end and returns how the process should exit. Prints the summary on
 /// stdout, and job-file errors (then nothing runs) on stderr, or stdout with `--format json`.
@@ -215,8 +218,16 @@ impl Meta {
     }
 }
 
-/// Jobs in flight, by id (their pool name).
-type Table = Arc<Mutex<HashMap<Arc<str>, Arc<Meta>>>>;
+/// Jobs in flight, by the address of their id (their pool name: the pool hands the same
+/// `Arc<str>` back in its report). The table holds the `Meta`, which holds the id, so an
+/// address cannot be reused while its entry is in the table; hashing an address is one
+/// multiplication where hashing the id was two SipHash runs a job.
+type Table = Arc<Mutex<HashMap<usize, Arc<Meta>, BuildHasherDefault<rustc_hash::FxHasher>>>>;
+
+/// The table key of a job id.
+fn key_of(id: &Arc<str>) -> usize {
+    Arc::as_ptr(id).cast::<u8>() as usize
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -308,6 +319,17 @@ pub(crate) struct Shared {
     pub(crate) max_attempts: u32,
 }
 
+/// The pool's label for a kind: one shared `Arc<str>` per kind name, where handing the
+/// pool the `&'static str` made it allocate one per job.
+fn kind_label(kind: &'static str) -> Arc<str> {
+    static LABELS: std::sync::OnceLock<Vec<Arc<str>>> = std::sync::OnceLock::new();
+    let labels = LABELS.get_or_init(|| JobKind::NAMES.iter().map(|&name| Arc::from(name)).collect());
+    match labels.iter().find(|label| label.as_ref() == kind) {
+        Some(label) => label.clone(),
+        None => Arc::from(kind),
+    }
+}
+
 /// The pool job for `spec`: its options, and a body that runs its kind and notes an exec
 /// job's exit code and output in `meta`.
 pub(crate) fn pool_job(
@@ -343,7 +365,7 @@ pub(crate) fn pool_job(
         }
     })
     .name(meta.id.clone())
-    .kind(meta.kind)
+    .kind(kind_label(meta.kind))
     .priority(meta.priority);
     if let Some(t) = timeout {
         job = job.timeout(t);
@@ -362,23 +384,40 @@ pub(crate) fn pool_job(
     job
 }
 
-/// Reads the specs (pass 2) on a thread of its own, skipping what `--resume` says is done.
+/// Reads the specs (pass 2) on a thread of its own, skipping what `--resume` says is done,
+/// and hands them over [`BATCH`] at a time: one channel operation (and at most one wake-up
+/// of the intake task) per batch, not per job.
 fn spawn_reader(
     validated: spec::Validated,
     resume: Option<ResumeSet>,
     skipper: Skipper,
-    tx: mpsc::Sender<JobSpec>,
+    tx: mpsc::Sender<Vec<JobSpec>>,
 ) -> std::thread::JoinHandle<Result<(), spec::SpecError>> {
     std::thread::spawn(move || {
+        let mut batch = Vec::with_capacity(BATCH);
         for spec in validated {
-            let spec = spec?;
+            let spec = match spec {
+                Ok(spec) => spec,
+                Err(e) => {
+                    // Run what was read before the file changed.
+                    let _ = tx.blocking_send(batch);
+                    return Err(e);
+                }
+            };
             if resume.as_ref().is_some_and(|set| set.contains(&spec.id, &spec.spec_hash)) {
                 skipper.skip();
                 continue;
             }
-            if tx.blocking_send(spec).is_err() {
-                break;
+            batch.push(spec);
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if tx.blocking_send(full).is_err() {
+                    return Ok(());
+                }
             }
+        }
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(batch);
         }
         Ok(())
     })
@@ -480,7 +519,7 @@ async fn run_async(
         let stop_tx = stop_tx.clone();
         let fail_fast = plan.fail_fast;
         move |f: &Finished| {
-            let Some(meta) = f.job.name.as_ref().and_then(|id| lock(&table).remove(id)) else {
+            let Some(meta) = f.job.name.as_ref().and_then(|id| lock(&table).remove(&key_of(id))) else {
                 return;
             };
             if fail_fast && !matches!(f.outcome, Outcome::Succeeded | Outcome::Cancelled) {
@@ -497,22 +536,33 @@ async fn run_async(
     let reader = spawn_reader(validated, resume, skipper.clone(), spec_tx);
     let shared = Shared { env: Arc::new(env), running: running.clone(), max_attempts: plan.max_attempts };
     let mut stop = stop_rx.clone();
-    while let Some(spec) = spec_rx.recv().await {
-        let meta = Arc::new(Meta::of(&spec));
-        let state = *stop.borrow();
-        if state.is_stopping() {
-            records.send(meta.unstarted(stop_reason(state)));
-            continue;
-        }
-        let job = pool_job(spec, &meta, &shared);
-        lock(&table).insert(meta.id.clone(), meta.clone());
-        let submitted = tokio::select! {
-            biased;
-            r = pool.submit(job) => r.is_ok(),
-            _ = stop.wait_for(|s| s.is_stopping()) => false,
-        };
-        if !submitted && lock(&table).remove(&meta.id).is_some() {
-            records.send(meta.unstarted(stop_reason(*stop.borrow())));
+    while let Some(batch) = spec_rx.recv().await {
+        for spec in batch {
+            let meta = Arc::new(Meta::of(&spec));
+            let state = *stop.borrow();
+            if state.is_stopping() {
+                records.send(meta.unstarted(stop_reason(state)));
+                continue;
+            }
+            let job = pool_job(spec, &meta, &shared);
+            lock(&table).insert(key_of(&meta.id), meta.clone());
+            // While the queue has room, `try_submit` (no future, no select); when it is full,
+            // wait for room or for a stop.
+            let submitted = match pool.try_submit(job) {
+                Ok(_detached) => true,
+                Err(refused) if refused.is_full() => {
+                    let job = refused.into_inner();
+                    tokio::select! {
+                        biased;
+                        r = pool.submit(job) => r.is_ok(),
+                        _ = stop.wait_for(|s| s.is_stopping()) => false,
+                    }
+                }
+                Err(_shutdown) => false,
+            };
+            if !submitted && lock(&table).remove(&key_of(&meta.id)).is_some() {
+                records.send(meta.unstarted(stop_reason(*stop.borrow())));
+            }
         }
     }
     let read = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));

@@ -4,7 +4,7 @@ mod kind_support;
 
 use std::time::Duration;
 
-use conveyor::kind::{KindEnv, KindOutput};
+use conveyor::kind::KindOutput;
 use conveyor_pool::JobError;
 use kind_support::{env, kind_error, pool, run, spec, submit};
 use tokio::time::Instant;
@@ -65,7 +65,8 @@ async fn fail_with_probability_zero_succeeds() {
 
 /// Which of `n` jobs (`probability` 0.5) fail with `seed`.
 async fn failures(seed: u64, n: usize) -> Vec<bool> {
-    let env = KindEnv { seed, ..env(false) };
+    let mut env = env(false);
+    env.seed = seed;
     let pool = pool();
     let mut handles = Vec::new();
     for i in 0..n {

@@ -6,7 +6,6 @@ mod kind_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use conveyor::kind::KindEnv;
 use conveyor_pool::{Job, JobError};
 use kind_support::{env, kind_error, pool, quote, run, spec, submit};
 use nix::errno::Errno;
@@ -134,7 +133,8 @@ async fn exec_missing_cwd_is_named() {
 
 #[tokio::test]
 async fn exec_output_tail_is_bounded() {
-    let env = KindEnv { output_limit: 100, ..env(false) };
+    let mut env = env(false);
+    env.output_limit = 100;
     let script = r#"i=1; while [ $i -le 5000 ]; do echo "line $i"; echo "err $i" >&2; i=$((i+1)); done"#;
     let output = run(&sh(script, &[], ""), &env).await.unwrap();
     let tail = output.output_tail.unwrap();
@@ -191,7 +191,8 @@ async fn exec_group_ignoring_sigterm_gets_sigkill() {
     let pidfile = dir.path().join("pgid");
     // Ignored signals stay ignored in children: the sleeps shrug off SIGTERM too.
     let script = format!("trap '' TERM; {TWO_SLEEPERS}");
-    let env = KindEnv { kill_grace: Duration::from_millis(300), ..env(false) };
+    let mut env = env(false);
+    env.kill_grace = Duration::from_millis(300);
     let pool = pool();
     let handle = submit(&pool, spec(&sh(&script, &[pidfile.to_str().unwrap()], "")), &env).await;
     let pgid: i32 = wait_for_line(&pidfile).await.parse().unwrap();

@@ -1,8 +1,7 @@
 //! [`KindEnv`]: the settings all jobs of a run share.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-
-use anyhow::Context as _;
 
 /// How many bytes of a process's output [`KindEnv::new`] keeps: 4096.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 4096;
@@ -38,9 +37,8 @@ pub struct KindEnv {
     /// Default [`DEFAULT_KILL_GRACE`]. Keep it below the pool's grace period, or the pool
     /// drops the attempt first (which kills the group with `SIGKILL` at once).
     pub kill_grace: Duration,
-    /// The client of the `http` kind: built once, so connections are reused across jobs.
-    /// rustls with the platform's certificate store; no system OpenSSL.
-    pub http: reqwest::Client,
+    /// The client of the `http` kind, built by the first `http` job (see [`http`](Self::http)).
+    http: Arc<OnceLock<Result<reqwest::Client, String>>>,
 }
 
 impl KindEnv {
@@ -48,7 +46,8 @@ impl KindEnv {
     ///
     /// # Errors
     ///
-    /// When the HTTP client cannot be set up (its TLS configuration failed).
+    /// None today (the HTTP client is built on first use, see [`http`](Self::http)); the
+    /// `Result` stays for settings that may fail.
     ///
     /// # Examples
     ///
@@ -59,16 +58,43 @@ impl KindEnv {
     /// # anyhow::Ok(())
     /// ```
     pub fn new(allow_shell: bool, seed: u64) -> anyhow::Result<KindEnv> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("conveyor/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("cannot set up the HTTP client")?;
         Ok(KindEnv {
             allow_shell,
             seed,
             output_limit: DEFAULT_OUTPUT_LIMIT,
             kill_grace: DEFAULT_KILL_GRACE,
-            http,
+            http: Arc::default(),
         })
+    }
+
+    /// The client of the `http` kind: built once, by the first `http` job, and shared by all
+    /// clones of this `KindEnv`, so connections are reused across jobs. rustls with the
+    /// platform's certificate store; no system OpenSSL.
+    ///
+    /// Built lazily because loading the certificate store costs ~20M instructions (several
+    /// milliseconds) that a run without `http` jobs need not pay.
+    ///
+    /// # Errors
+    ///
+    /// When the client cannot be set up (its TLS configuration failed): the message, which
+    /// every `http` job of the run then fails with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let env = conveyor::kind::KindEnv::new(false, 1)?;
+    /// assert!(env.http().is_ok());
+    /// # anyhow::Ok(())
+    /// ```
+    pub fn http(&self) -> Result<&reqwest::Client, &str> {
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .user_agent(concat!("conveyor/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+            })
+            .as_ref()
+            .map_err(String::as_str)
     }
 }

@@ -25,7 +25,8 @@ pub(super) struct Request<'a> {
 pub(super) async fn run(req: Request<'_>, ctx: &JobContext, env: &KindEnv) -> Result<KindOutput, KindError> {
     let method = Method::from_bytes(req.method.as_bytes())
         .map_err(|_| KindError::new(format!("invalid HTTP method `{}`", req.method)))?;
-    let mut builder = env.http.request(method, req.url);
+    let client = env.http().map_err(KindError::new)?;
+    let mut builder = client.request(method, req.url);
     for (name, value) in req.headers {
         builder = builder.header(name, value);
     }

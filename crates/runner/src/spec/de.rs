@@ -153,7 +153,7 @@ struct NodeDe<'n, 'a, 'p> {
     skip: &'static [&'static str],
 }
 
-fn number<'de, V: Visitor<'de>>(text: &str, visitor: V) -> Result<V::Value, DeError> {
+pub(crate) fn number<'de, V: Visitor<'de>>(text: &str, visitor: V) -> Result<V::Value, DeError> {
     if text.contains(['.', 'e', 'E']) {
         match text.parse::<f64>() {
             Ok(f) if f.is_finite() => visitor.visit_f64(f),
@@ -291,8 +291,8 @@ impl<'de> de::MapAccess<'de> for MapDe<'_, '_, '_> {
 }
 
 /// An object key: always a string.
-struct KeyDe<'k> {
-    key: &'k str,
+pub(crate) struct KeyDe<'k> {
+    pub(crate) key: &'k str,
 }
 
 impl<'de> de::Deserializer<'de> for KeyDe<'_> {

@@ -269,6 +269,9 @@ pub(crate) enum Event {
     },
     /// The explicit id of a job that had errors: it still takes part in duplicate checks.
     Id { id: String, pos: Pos, path: JobPath },
+    /// A valid job with an explicit id, whose spec was not built: only the check pass (which
+    /// drops specs, see [`SourceCtx::hash`]) gets these, from the JSON Lines fast path.
+    Valid { id: String, pos: Pos, path: JobPath },
     /// A limit from `limits`.
     Limit { key: String, value: LimitValue, pos: Pos, field: Option<String> },
     /// An error.
@@ -280,6 +283,9 @@ pub(crate) enum Event {
 pub(crate) struct SourceCtx<'c> {
     pub(crate) path: &'c Arc<Path>,
     pub(crate) allow_periodic: bool,
+    /// Compute every job's `spec_hash`. When `false` (the check pass, which drops the jobs),
+    /// only jobs whose id is generated from it get one; the others' stays empty.
+    pub(crate) hash: bool,
 }
 
 impl SourceCtx<'_> {
@@ -364,6 +370,21 @@ fn syntax(text: &str, index: &LineIndex<'_>) -> Option<Syntax> {
     Some(Syntax { at, message, eof: e.is_eof() })
 }
 
+/// Parses `text` into a span-keeping tree, with serde_json's syntax errors.
+///
+/// serde_json's check runs only when the tree parser fails or meets something on which the
+/// two could differ (see [`json::Tree::plain`]): on a plain text both accept, so the check is
+/// skipped — it was a third of a no-op job's parsing.
+fn checked_parse<'t>(text: &'t str, index: &LineIndex<'_>) -> Result<json::Tree<'t>, Syntax> {
+    match json::parse(text) {
+        Ok(tree) if tree.plain => Ok(tree),
+        parsed => match syntax(text, index) {
+            Some(e) => Err(e),
+            None => parsed.map_err(|e| Syntax { at: e.at, message: e.message, eof: false }),
+        },
+    }
+}
+
 /// Parses a whole document (`.json`, or sniffed as one).
 pub(crate) fn parse_document(ctx: &SourceCtx<'_>, bytes: &[u8], out: &mut Vec<Event>) {
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
@@ -379,11 +400,7 @@ pub(crate) fn parse_document(ctx: &SourceCtx<'_>, bytes: &[u8], out: &mut Vec<Ev
         ));
         return;
     }
-    if let Some(e) = syntax(text, &index) {
-        out.push(ctx.error_at(&index, e.at, e.message));
-        return;
-    }
-    let tree = match json::parse(text) {
+    let tree = match checked_parse(text, &index) {
         Ok(tree) => tree,
         Err(e) => {
             out.push(ctx.error_at(&index, e.at, e.message));
@@ -477,7 +494,23 @@ pub(crate) fn parse_document(ctx: &SourceCtx<'_>, bytes: &[u8], out: &mut Vec<Ev
 
 /// Parses one line of a JSON Lines file (`line` without its line break). Blank lines yield
 /// nothing.
+///
+/// The usual line — a flat job object — takes the fast path ([`super::fast`]); anything else,
+/// and every line with an error, goes through [`parse_line_full`].
 pub(crate) fn parse_line(ctx: &SourceCtx<'_>, line: &[u8], line_no: usize, out: &mut Vec<Event>) {
+    let text = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = if line_no == 1 { text.strip_prefix(BOM).unwrap_or(text) } else { text };
+    if let Ok(text) = std::str::from_utf8(text)
+        && let Some(event) = super::fast::job_line(ctx, text, line_no)
+    {
+        out.push(event);
+        return;
+    }
+    parse_line_full(ctx, line, line_no, out);
+}
+
+/// [`parse_line`] through the span-keeping tree, with every error located.
+pub(crate) fn parse_line_full(ctx: &SourceCtx<'_>, line: &[u8], line_no: usize, out: &mut Vec<Event>) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let line = if line_no == 1 { line.strip_prefix(BOM).unwrap_or(line) } else { line };
     if line.iter().all(u8::is_ascii_whitespace) {
@@ -487,16 +520,12 @@ pub(crate) fn parse_line(ctx: &SourceCtx<'_>, line: &[u8], line_no: usize, out: 
         return;
     };
     let index = LineIndex::new(line, line_no);
-    if let Some(mut e) = syntax(text, &index) {
-        if e.eof {
-            e.message.push_str(" (JSON Lines: each job is one complete object on one line)");
-        }
-        out.push(ctx.error_at(&index, e.at, e.message));
-        return;
-    }
-    let tree = match json::parse(text) {
+    let tree = match checked_parse(text, &index) {
         Ok(tree) => tree,
-        Err(e) => {
+        Err(mut e) => {
+            if e.eof {
+                e.message.push_str(" (JSON Lines: each job is one complete object on one line)");
+            }
             out.push(ctx.error_at(&index, e.at, e.message));
             return;
         }
@@ -671,8 +700,11 @@ fn parse_job(
     let (common, kind) = parsed;
     let (line, column) = index.position(node.start);
     match resolve::job(common, kind, defaults, node, path, ctx.allow_periodic, ctx.path, (line, column)) {
-        Ok(resolved) => {
+        Ok(mut resolved) => {
             let (line, column) = index.position(resolved.id_at);
+            if ctx.hash || resolved.spec.id_generated {
+                resolved.spec.spec_hash = super::hash::spec_hash(&resolved.spec);
+            }
             out.push(Event::Job {
                 spec: Box::new(resolved.spec),
                 id_pos: Pos { line, column },

@@ -73,7 +73,14 @@ pub(crate) enum Segment {
 pub(crate) struct Tree<'a> {
     pub(crate) root: Node<'a>,
     pub(crate) duplicates: Vec<Duplicate>,
+    /// `true` when the text held nothing on which serde_json could judge differently (no
+    /// escapes, no fractions, exponents or integers over 18 digits, nesting under
+    /// [`PLAIN_DEPTH`]): serde_json then accepts it too, and its syntax check can be skipped.
+    pub(crate) plain: bool,
 }
+
+/// Nesting deeper than this makes a tree not [`plain`](Tree::plain).
+const PLAIN_DEPTH: usize = 64;
 
 /// A syntax error at a byte offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,15 +120,21 @@ impl<'a> Node<'a> {
 
 /// Parses one complete JSON value (surrounded by optional whitespace) from `text`.
 pub(crate) fn parse(text: &str) -> Result<Tree<'_>, SyntaxError> {
-    let mut parser =
-        Parser { text, bytes: text.as_bytes(), pos: 0, path: Vec::new(), duplicates: Vec::new() };
+    let mut parser = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        path: Vec::new(),
+        duplicates: Vec::new(),
+        plain: true,
+    };
     parser.skip_ws();
     let root = parser.value(0)?;
     parser.skip_ws();
     if parser.pos < parser.bytes.len() {
         return Err(parser.error("trailing characters"));
     }
-    Ok(Tree { root, duplicates: parser.duplicates })
+    Ok(Tree { root, duplicates: parser.duplicates, plain: parser.plain })
 }
 
 struct Parser<'a> {
@@ -131,6 +144,8 @@ struct Parser<'a> {
     /// The path to the value being parsed, kept only to name duplicate keys.
     path: Vec<PathStep<'a>>,
     duplicates: Vec<Duplicate>,
+    /// See [`Tree::plain`].
+    plain: bool,
 }
 
 #[derive(Clone)]
@@ -166,6 +181,9 @@ impl<'a> Parser<'a> {
     fn value(&mut self, depth: usize) -> Result<Node<'a>, SyntaxError> {
         if depth >= MAX_DEPTH {
             return Err(self.error("recursion limit exceeded"));
+        }
+        if depth >= PLAIN_DEPTH {
+            self.plain = false;
         }
         let start = self.pos;
         let value = match self.peek() {
@@ -280,6 +298,9 @@ impl<'a> Parser<'a> {
             Some(b'1'..=b'9') => self.digits(),
             _ => return Err(self.error("invalid number")),
         }
+        if matches!(self.peek(), Some(b'.' | b'e' | b'E')) || self.pos - start > 18 {
+            self.plain = false;
+        }
         if self.peek() == Some(b'.') {
             self.pos += 1;
             if !matches!(self.peek(), Some(b'0'..=b'9')) {
@@ -318,7 +339,10 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                     return Ok(Cow::Borrowed(s));
                 }
-                Some(b'\\') => break,
+                Some(b'\\') => {
+                    self.plain = false;
+                    break;
+                }
                 Some(0x00..=0x1f) => {
                     return Err(
                         self.error("control character (\\u0000-\\u001F) found while parsing a string")

@@ -151,7 +151,7 @@ pub fn parse_bytes(name: &str, input: &[u8], options: &ParseOptions) -> Result<J
         format: Some(format),
     };
     let mut jobs = Vec::new();
-    let checked = check(vec![source], options, |job| jobs.push(job))?;
+    let checked = check(vec![source], options, true, |job| jobs.push(job))?;
     Ok(JobBatch { jobs, limits: checked.limits })
 }
 
@@ -346,7 +346,8 @@ impl Loader {
                 Err(e) => errors.push(SpecError::file(&input, io_message(&e))),
             }
         }
-        let checked = check(sources, &options, |_| {});
+        // The jobs are dropped: only generated ids need their hash in this pass.
+        let checked = check(sources, &options, false, |_| {});
         match checked {
             Ok(checked) if errors.is_empty() => Ok(Validated {
                 sources: checked.sources,
@@ -574,7 +575,7 @@ impl<V: std::borrow::Borrow<Validated>> JobCursor<V> {
             if self.current.is_none() {
                 let source = validated.sources.get(self.next_source)?;
                 self.next_source += 1;
-                self.current = Some(SourceEvents::open(source, &validated.options));
+                self.current = Some(SourceEvents::open(source, &validated.options, true));
             }
             let event = match self.current.as_mut().and_then(Iterator::next) {
                 Some(event) => event,
@@ -600,7 +601,7 @@ impl<V: std::borrow::Borrow<Validated>> JobCursor<V> {
                     return Some(Ok(*spec));
                 }
                 Event::Error(e) => return Some(Err(e)),
-                Event::Id { .. } | Event::Limit { .. } => {}
+                Event::Id { .. } | Event::Valid { .. } | Event::Limit { .. } => {}
             }
         }
     }
@@ -672,10 +673,12 @@ struct Checked {
     repeated: HashSet<IdKey, IdHasher>,
 }
 
-/// Pass 1 over `sources`; `on_job` sees every valid job with its final id.
+/// Pass 1 over `sources`; `on_job` sees every valid job with its final id (and, when `hash`,
+/// its `spec_hash`; without, only jobs with a generated id have one).
 fn check(
     sources: Vec<Source>,
     options: &ParseOptions,
+    hash: bool,
     mut on_job: impl FnMut(JobSpec),
 ) -> Result<Checked, Vec<SpecError>> {
     let mut ids: HashMap<IdKey, IdEntry, IdHasher> = HashMap::default();
@@ -702,7 +705,16 @@ fn check(
             column: u32::try_from(pos.column).unwrap_or(u32::MAX),
             generated,
         };
-        for event in SourceEvents::open(source, options) {
+        // A big JSON Lines file is checked on two threads; when that finds anything to say (or
+        // cannot be used), the file is read again below, on one, for exact messages.
+        if !hash
+            && errors.is_empty()
+            && let Some(jobs) = split::check(source, source_no, options, &mut ids)
+        {
+            job_count += jobs;
+            continue;
+        }
+        for event in SourceEvents::open(source, options, hash) {
             match event {
                 Event::Job { mut spec, id_pos, path } => {
                     job_count += 1;
@@ -749,6 +761,12 @@ fn check(
                     }
                     if errors.is_empty() && file_errors.is_empty() {
                         on_job(*spec);
+                    }
+                }
+                Event::Valid { id, pos, path } => {
+                    job_count += 1;
+                    if let Some(message) = claim(&mut ids, &id, entry_at(pos, 0), &first_at) {
+                        file_errors.push(here(pos, path, Some("id"), message));
                     }
                 }
                 Event::Id { id, pos, path } => {
@@ -809,6 +827,159 @@ fn check(
     }
     let repeated = ids.iter().filter(|(_, e)| e.generated > 1).map(|(k, _)| *k).collect();
     Ok(Checked { sources, job_count, limits, repeated })
+}
+
+/// Pass 1 of one big JSON Lines file on two threads.
+///
+/// The check pass is the only part of a run that cannot overlap with running jobs, and it
+/// left one of the two cores idle. The file is cut at the first line break after its middle;
+/// each half is read by its own thread into its own id table. The halves' result is used only
+/// when it is clean — no error, no generated id (their numbering depends on order), no id in
+/// both halves or in an earlier file — and then the second half's entries are renumbered to
+/// whole-file lines and merged. Otherwise [`check`] reads the file again on one thread, which
+/// finds and words every problem exactly as it always has.
+mod split {
+    use super::*;
+
+    /// Files smaller than this are checked on one thread (a second one would not pay).
+    const MIN_BYTES: u64 = 1 << 20;
+
+    /// What one half found: its ids (lines counted from `first_line`), jobs and lines.
+    struct Half {
+        ids: HashMap<IdKey, IdEntry, IdHasher>,
+        jobs: u64,
+        lines: usize,
+    }
+
+    /// Checks `source` on two threads and merges its ids into `ids`; its job count, or `None`
+    /// when the caller must check it on one thread.
+    pub(super) fn check(
+        source: &Source,
+        source_no: u32,
+        options: &ParseOptions,
+        ids: &mut HashMap<IdKey, IdEntry, IdHasher>,
+    ) -> Option<u64> {
+        if source.format != Some(Format::Lines) || matches!(source.data, Data::Memory(_)) {
+            return None;
+        }
+        let len = std::fs::metadata(path_of(source)?).ok()?.len();
+        if len < MIN_BYTES {
+            return None;
+        }
+        let cut = cut_after_middle(source, len)?;
+        // The first half's table is sized for the whole file, so that the second half's
+        // entries merge into it without a rehash: peak memory is then what one thread's
+        // growing table reached (old and new tables side by side), not a merged copy
+        // besides both halves.
+        let lines = estimate_lines(source, len)?;
+        let (first, second) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| half(source, source_no, options, cut, len, 2, lines / 2));
+            let first = half(source, source_no, options, 0, cut, 1, lines);
+            (first, second.join().ok().flatten())
+        });
+        let (mut first, second) = (first?, second?);
+        // The second half's lines were numbered from 2 (so that a byte order mark is only
+        // skipped on the file's first line): renumber them after the first half's.
+        let shift = u32::try_from(first.lines).ok()?.checked_sub(1)?;
+        if first.ids.keys().chain(second.ids.keys()).any(|k| ids.contains_key(k))
+            || second.ids.keys().any(|k| first.ids.contains_key(k))
+        {
+            return None;
+        }
+        for (key, mut entry) in second.ids {
+            entry.line = entry.line.checked_add(shift)?;
+            first.ids.insert(key, entry);
+        }
+        if ids.is_empty() {
+            *ids = first.ids;
+        } else {
+            ids.extend(first.ids);
+        }
+        Some(first.jobs + second.jobs)
+    }
+
+    /// The file's line count, estimated from its first 64 KiB (at least 1).
+    fn estimate_lines(source: &Source, len: u64) -> Option<usize> {
+        let mut sample = Vec::with_capacity(64 * 1024);
+        open_at(source, 0)?.take(64 * 1024).read_to_end(&mut sample).ok()?;
+        let breaks = sample.iter().filter(|&&b| b == b'\n').count().max(1) as u64;
+        let estimate = len.saturating_mul(breaks) / (sample.len().max(1) as u64);
+        // Over-estimating wastes memory: cap the hint at one table entry per 16 bytes.
+        usize::try_from(estimate.min(len / 16).max(1)).ok()
+    }
+
+    fn path_of(source: &Source) -> Option<&Path> {
+        match &source.data {
+            Data::File(path) => Some(path),
+            Data::Temp(file) => Some(file.path()),
+            Data::Memory(_) => None,
+        }
+    }
+
+    fn open_at(source: &Source, at: u64) -> Option<BufReader<File>> {
+        use std::io::Seek as _;
+        let mut file = match &source.data {
+            Data::File(path) => File::open(path).ok()?,
+            Data::Temp(file) => file.reopen().ok()?,
+            Data::Memory(_) => return None,
+        };
+        file.seek(io::SeekFrom::Start(at)).ok()?;
+        Some(BufReader::with_capacity(64 * 1024, file))
+    }
+
+    /// The offset just after the first line break at or after the middle.
+    fn cut_after_middle(source: &Source, len: u64) -> Option<u64> {
+        let middle = len / 2;
+        let mut reader = open_at(source, middle)?;
+        let mut skipped = Vec::new();
+        let n = (&mut reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut skipped).ok()?;
+        (skipped.last() == Some(&b'\n')).then(|| middle + n as u64).filter(|&cut| cut < len)
+    }
+
+    /// Checks bytes `start..end` of the file, numbering lines from `first_line`; `None` as
+    /// soon as anything is not clean.
+    fn half(
+        source: &Source,
+        source_no: u32,
+        options: &ParseOptions,
+        start: u64,
+        end: u64,
+        first_line: usize,
+        capacity: usize,
+    ) -> Option<Half> {
+        let mut reader = open_at(source, start)?.take(end - start);
+        let ctx = SourceCtx { path: &source.display, allow_periodic: options.allow_periodic, hash: false };
+        let ids = HashMap::with_capacity_and_hasher(capacity, IdHasher::default());
+        let mut out = Half { ids, jobs: 0, lines: 0 };
+        let (mut line, mut events) = (Vec::new(), Vec::new());
+        loop {
+            match read_line(&mut reader, &mut line).ok()? {
+                LineRead::End => return Some(out),
+                LineRead::TooLong => return None,
+                LineRead::Line => {}
+            }
+            let line_no = first_line + out.lines;
+            out.lines += 1;
+            parse_line(&ctx, &line, line_no, &mut events);
+            for event in events.drain(..) {
+                let (id, pos) = match &event {
+                    Event::Valid { id, pos, .. } => (id.as_str(), *pos),
+                    Event::Job { spec, id_pos, .. } if !spec.id_generated => (spec.id.as_str(), *id_pos),
+                    _ => return None,
+                };
+                let entry = IdEntry {
+                    source: source_no,
+                    line: u32::try_from(pos.line).ok()?,
+                    column: u32::try_from(pos.column).ok()?,
+                    generated: 0,
+                };
+                if out.ids.insert(id_key(id), entry).is_some() {
+                    return None;
+                }
+                out.jobs += 1;
+            }
+        }
+    }
 }
 
 /// Records an id written in a file; the duplicate message when it was seen before.
@@ -972,6 +1143,7 @@ enum SourceEvents {
     Lines {
         path: Arc<Path>,
         allow_periodic: bool,
+        hash: bool,
         reader: Box<dyn BufRead + Send>,
         line: Vec<u8>,
         line_no: usize,
@@ -982,7 +1154,7 @@ enum SourceEvents {
 }
 
 impl SourceEvents {
-    fn open(source: &Source, options: &ParseOptions) -> SourceEvents {
+    fn open(source: &Source, options: &ParseOptions, hash: bool) -> SourceEvents {
         let fail = |e: io::Error| {
             SourceEvents::Buffered(
                 vec![Event::Error(SpecError::file(source.display.to_path_buf(), io_message(&e)))].into_iter(),
@@ -1007,7 +1179,7 @@ impl SourceEvents {
                 Err(e) => return fail(e),
             },
         };
-        let ctx = SourceCtx { path: &source.display, allow_periodic: options.allow_periodic };
+        let ctx = SourceCtx { path: &source.display, allow_periodic: options.allow_periodic, hash };
         match format {
             Format::Document => {
                 let mut bytes = Vec::new();
@@ -1029,6 +1201,7 @@ impl SourceEvents {
             Format::Lines => SourceEvents::Lines {
                 path: Arc::clone(&source.display),
                 allow_periodic: options.allow_periodic,
+                hash,
                 reader,
                 line: Vec::new(),
                 line_no: 0,
@@ -1104,45 +1277,53 @@ impl Iterator for SourceEvents {
     fn next(&mut self) -> Option<Event> {
         match self {
             SourceEvents::Buffered(events) => events.next(),
-            SourceEvents::Lines { path, allow_periodic, reader, line, line_no, pending, scratch, done } => {
-                loop {
-                    if let Some(event) = pending.pop_front() {
-                        return Some(event);
+            SourceEvents::Lines {
+                path,
+                allow_periodic,
+                hash,
+                reader,
+                line,
+                line_no,
+                pending,
+                scratch,
+                done,
+            } => loop {
+                if let Some(event) = pending.pop_front() {
+                    return Some(event);
+                }
+                if *done {
+                    return None;
+                }
+                let read = read_line(&mut **reader, line);
+                *line_no += 1;
+                match read {
+                    Ok(LineRead::End) => {
+                        *done = true;
                     }
-                    if *done {
-                        return None;
+                    Ok(LineRead::TooLong) => pending.push_back(Event::Error(SpecError {
+                        path: path.to_path_buf(),
+                        line: *line_no,
+                        column: 1,
+                        field: None,
+                        message: "line is longer than 16 MiB".to_owned(),
+                    })),
+                    Ok(LineRead::Line) => {
+                        let ctx = SourceCtx { path, allow_periodic: *allow_periodic, hash: *hash };
+                        parse_line(&ctx, line, *line_no, scratch);
+                        pending.extend(scratch.drain(..));
                     }
-                    let read = read_line(&mut **reader, line);
-                    *line_no += 1;
-                    match read {
-                        Ok(LineRead::End) => {
-                            *done = true;
-                        }
-                        Ok(LineRead::TooLong) => pending.push_back(Event::Error(SpecError {
+                    Err(e) => {
+                        *done = true;
+                        pending.push_back(Event::Error(SpecError {
                             path: path.to_path_buf(),
                             line: *line_no,
                             column: 1,
                             field: None,
-                            message: "line is longer than 16 MiB".to_owned(),
-                        })),
-                        Ok(LineRead::Line) => {
-                            let ctx = SourceCtx { path, allow_periodic: *allow_periodic };
-                            parse_line(&ctx, line, *line_no, scratch);
-                            pending.extend(scratch.drain(..));
-                        }
-                        Err(e) => {
-                            *done = true;
-                            pending.push_back(Event::Error(SpecError {
-                                path: path.to_path_buf(),
-                                line: *line_no,
-                                column: 1,
-                                field: None,
-                                message: io_message(&e),
-                            }));
-                        }
+                            message: io_message(&e),
+                        }));
                     }
                 }
-            }
+            },
         }
     }
 }
@@ -1208,6 +1389,66 @@ mod tests {
         assert!(matches!(read_line(&mut reader, &mut buf).unwrap(), LineRead::Line));
         assert_eq!(buf, b"last");
         assert!(matches!(read_line(&mut reader, &mut buf).unwrap(), LineRead::End));
+    }
+
+    /// A JSON Lines file big enough to be checked on two threads: `n` no-op jobs `j-0`…
+    fn big_file(n: usize, extra: &[(usize, &str)]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.jsonl");
+        let mut text = String::new();
+        for i in 0..n {
+            match extra.iter().find(|(at, _)| *at == i) {
+                Some((_, line)) => text.push_str(line),
+                None => text.push_str(&format!("{{\"id\": \"j-{i}\", \"kind\": \"noop\"}}")),
+            }
+            text.push('\n');
+        }
+        assert!(text.len() as u64 > 1 << 20, "too small to be split");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_clean_big_file_checks_in_two_halves_like_one() {
+        let (_dir, path) = big_file(40_000, &[]);
+        let mut ids = HashMap::default();
+        let split = split::check(&Source::file(path.clone()), 0, &ParseOptions::default(), &mut ids);
+        assert_eq!(split, Some(40_000), "the two-thread check must take a clean big file");
+        assert_eq!(ids.get(&id_key("j-39999")).map(|e| e.line), Some(40_000));
+        let v = Loader::new(ParseOptions::default()).path(&path).validate().unwrap();
+        assert_eq!(v.job_count(), 40_000);
+        let ids: Vec<String> = v.jobs().map(|j| j.unwrap().id).collect();
+        assert_eq!(ids.len(), 40_000);
+        assert_eq!(ids[39_999], "j-39999");
+    }
+
+    #[test]
+    fn problems_across_the_halves_are_found_and_worded_as_on_one_thread() {
+        // A duplicate whose first occurrence is in the first half and the second in the
+        // second: only the whole-file check sees both.
+        let dup = "{\"id\": \"j-5\", \"kind\": \"noop\"}";
+        let (_dir, path) = big_file(40_000, &[(39_000, dup)]);
+        let split =
+            split::check(&Source::file(path.clone()), 0, &ParseOptions::default(), &mut HashMap::default());
+        assert_eq!(split, None, "a duplicate across the halves must send the file to one thread");
+        let errors = Loader::new(ParseOptions::default()).path(&path).validate().unwrap_err();
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let p = path.display();
+        assert_eq!(shown, [format!("{p}:39001:8: id: duplicate id `j-5` (first defined at {p}:6:8)")]);
+
+        // An error in the second half keeps its whole-file line number.
+        let (_dir, path) = big_file(40_000, &[(30_000, "{\"kind\": \"nop\"}")]);
+        let errors = Loader::new(ParseOptions::default()).path(&path).validate().unwrap_err();
+        assert_eq!(errors[0].line, 30_001);
+
+        // Generated ids are numbered in file order: checked on one thread.
+        let same = "{\"kind\": \"noop\"}";
+        let (_dir, path) = big_file(40_000, &[(10, same), (39_000, same)]);
+        let v = Loader::new(ParseOptions::default()).path(&path).validate().unwrap();
+        let generated: Vec<String> =
+            v.jobs().map(|j| j.unwrap()).filter(|j| j.id_generated).map(|j| j.id).collect();
+        assert_eq!(generated.len(), 2);
+        assert_eq!(generated[1], format!("{}-2", generated[0]));
     }
 
     #[test]

@@ -51,6 +51,7 @@
 mod de;
 mod duration;
 pub mod error;
+mod fast;
 mod file;
 mod hash;
 mod job;

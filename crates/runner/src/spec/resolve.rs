@@ -226,6 +226,38 @@ pub(crate) fn job(
         }
     }
 
+    let (_, _, retry) = merge(&own, d, allow_periodic);
+    let empty = RetryWire::default();
+    let own_retry = own.retry.as_ref().unwrap_or(&empty);
+    if let (Some(initial), Some(max)) = (retry.initial, retry.max) {
+        // Both from `defaults`: already reported once there.
+        if max < initial && (own_retry.initial.is_some() || own_retry.max.is_some()) {
+            let (i, m) = (format_duration(initial), format_duration(max));
+            issues.push(if own_retry.max.is_some() {
+                let from = if own_retry.initial.is_some() { "" } else { ", from defaults" };
+                here(&["retry", "max"], format!("retry.max ({m}) is less than retry.initial ({i}{from})"))
+            } else {
+                here(
+                    &["retry", "initial"],
+                    format!("retry.initial ({i}) is more than retry.max ({m}, from defaults)"),
+                )
+            });
+        }
+    }
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+
+    let id_at = node.member("id").map_or(node.start, |m| m.value.start);
+    Ok(Resolved { spec: build(own, kind, defaults, allow_periodic, file, origin), id_at })
+}
+
+/// The job's start, schedule and retry settings, its own merged over the defaults.
+fn merge(
+    own: &CommonWire,
+    d: &CommonWire,
+    allow_periodic: bool,
+) -> (Option<StartAt>, Option<Schedule>, RetrySpec) {
     let start = match (own.delay, own.not_before) {
         (Some(delay), _) => Some(StartAt::Delay(delay.0)),
         (None, Some(t)) => Some(StartAt::NotBefore(t.0)),
@@ -248,7 +280,6 @@ pub(crate) fn job(
             },
         }
     };
-
     let empty = RetryWire::default();
     let own_retry = own.retry.as_ref().unwrap_or(&empty);
     let default_retry = d.retry.as_ref().unwrap_or(&empty);
@@ -259,28 +290,24 @@ pub(crate) fn job(
         max: own_retry.max.or(default_retry.max).map(|x| x.0),
         jitter: own_retry.jitter.or(default_retry.jitter),
     };
-    if let (Some(initial), Some(max)) = (retry.initial, retry.max) {
-        // Both from `defaults`: already reported once there.
-        if max < initial && (own_retry.initial.is_some() || own_retry.max.is_some()) {
-            let (i, m) = (format_duration(initial), format_duration(max));
-            issues.push(if own_retry.max.is_some() {
-                let from = if own_retry.initial.is_some() { "" } else { ", from defaults" };
-                here(&["retry", "max"], format!("retry.max ({m}) is less than retry.initial ({i}{from})"))
-            } else {
-                here(
-                    &["retry", "initial"],
-                    format!("retry.initial ({i}) is more than retry.max ({m}, from defaults)"),
-                )
-            });
-        }
-    }
-    if !issues.is_empty() {
-        return Err(issues);
-    }
+    (start, schedule, retry)
+}
 
-    let id_at = node.member("id").map_or(node.start, |m| m.value.start);
+/// The [`JobSpec`] of a job that passed [`job`]'s checks (or the JSON Lines fast path's,
+/// which takes only jobs those checks cannot fault): defaults merged, `spec_hash` still
+/// empty (the caller hashes the spec when it needs the hash; see `SourceCtx::hash`).
+pub(crate) fn build(
+    own: CommonWire,
+    kind: JobKind,
+    defaults: &Defaults,
+    allow_periodic: bool,
+    file: &Arc<Path>,
+    origin: (usize, usize),
+) -> JobSpec {
+    let d = &defaults.common;
+    let (start, schedule, retry) = merge(&own, d, allow_periodic);
     let explicit = own.id.map(|id| id.0);
-    let mut spec = JobSpec {
+    JobSpec {
         id_generated: explicit.is_none(),
         id: explicit.unwrap_or_default(),
         name: own.name.or_else(|| d.name.clone()),
@@ -293,9 +320,7 @@ pub(crate) fn job(
         kind,
         spec_hash: String::new(),
         origin: Origin { path: Arc::clone(file), line: origin.0, column: origin.1 },
-    };
-    spec.spec_hash = super::hash::spec_hash(&spec);
-    Ok(Resolved { spec, id_at })
+    }
 }
 
 #[cfg(test)]

@@ -745,6 +745,18 @@ macro_rules! jobs {
             }
         }
 
+        /// Deserializes a job of `kind` from any deserializer that hides the `kind` member
+        /// (the JSON Lines fast path's).
+        pub(crate) fn job_from_de<'de, D: Deserializer<'de>>(
+            kind: &str,
+            d: D,
+        ) -> Option<Result<(CommonWire, JobKind), D::Error>> {
+            match kind {
+                $( $tag => Some(<$Wire as Deserialize<'de>>::deserialize(d).map($Wire::split)), )*
+                _ => None,
+            }
+        }
+
         /// Deserializes a job of `kind` from its node (without the `kind` member).
         pub(crate) fn job_from_node(
             kind: &str,
