@@ -260,24 +260,33 @@ fn exec_and_shell_record_exit_code_and_output_and_shell_needs_allow_shell() {
             {"id": "cpu", "kind": "cpu", "rounds": 100},
             {"id": "nap", "kind": "sleep", "duration": "1ms"}]"#,
     );
+    // Without --allow-shell the file is refused before anything runs, the shell job located.
     let out = dir.run(&["--ledger", "no-shell.jsonl", "k.json"]);
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "k.json:4:34: [3].kind: `shell` jobs run scripts with `sh -c`, which needs --allow-shell"
+        ),
+        "{stderr}"
+    );
+    assert!(!dir.join("no-shell.jsonl").exists(), "the ledger was opened: something ran");
+    // `validate` checks the file, not the flags of a later run.
+    assert_eq!(code(&dir.cmd(conveyor()).args(["validate", "k.json"]).output().expect("validate")), 0);
+
+    let out = dir.run(&["--allow-shell", "--ledger", "shell.jsonl", "k.json"]);
     assert_eq!(code(&out), 1);
-    let lines = by_id(&ledger(&dir.join("no-shell.jsonl")));
+    let lines = by_id(&ledger(&dir.join("shell.jsonl")));
     assert_eq!(lines["echo"][0]["outcome"], "succeeded");
     assert_eq!(lines["echo"][0]["exit_code"], 0);
     assert_eq!(lines["echo"][0]["output_tail"], "hi\n");
     assert_eq!(lines["false"][0]["outcome"], "failed");
     assert_eq!(lines["false"][0]["exit_code"], 1);
     assert_eq!(lines["missing"][0]["outcome"], "failed");
-    assert_eq!(lines["sh"][0]["outcome"], "failed");
-    assert!(lines["sh"][0]["error"].as_str().unwrap().contains("--allow-shell"), "{}", lines["sh"][0]);
     assert_eq!(lines["cpu"][0]["outcome"], "succeeded");
     assert!(lines["cpu"][0].get("exit_code").is_none(), "only exec and shell have exit_code");
     assert_eq!(lines["nap"][0]["outcome"], "succeeded");
-
-    let out = dir.run(&["--allow-shell", "--ledger", "shell.jsonl", "k.json"]);
-    assert_eq!(code(&out), 1);
-    let lines = by_id(&ledger(&dir.join("shell.jsonl")));
+    assert_eq!(lines["sh"][0]["outcome"], "failed");
     assert_eq!(lines["sh"][0]["exit_code"], 4);
     assert_eq!(lines["sh"][0]["output_tail"], "from-shell\n");
 }

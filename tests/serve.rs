@@ -440,3 +440,28 @@ fn the_bundled_periodic_file_is_accepted_by_serve() {
     let out = server.stop("TERM");
     assert_eq!(code(&out), 143, "{}", describe(&out));
 }
+
+#[test]
+fn shell_jobs_need_allow_shell() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &[]);
+    let (status, v) = server.post(
+        "{\"id\": \"a\", \"kind\": \"noop\"}\n{\"id\": \"s\", \"kind\": \"shell\", \"script\": \"true\"}\n",
+    );
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(
+        (v["errors"][0]["line"].as_u64(), v["errors"][0]["field"].as_str()),
+        (Some(2), Some("kind")),
+        "{v}"
+    );
+    assert_eq!(server.get("/jobs/a").0, 404, "nothing of the file was queued");
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+
+    let server = Server::start(&dir, &["--allow-shell"]);
+    let (status, v) = server.post("{\"id\": \"s\", \"kind\": \"shell\", \"script\": \"echo ok\"}\n");
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(server.wait_final("s")["output_tail"], "ok\n");
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+}

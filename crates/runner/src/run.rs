@@ -66,7 +66,10 @@ const READ_AHEAD: usize = 4;
 /// Set-up failures (a ledger that cannot be opened, a metrics address that cannot be
 /// bound) and ledger write failures; `main` prints them and exits 2.
 pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
-    let validated = match Loader::new(ParseOptions::default()).paths(&plan.paths).validate() {
+    let validated = match Loader::new(ParseOptions::default().allow_shell(plan.allow_shell))
+        .paths(&plan.paths)
+        .validate()
+    {
         Ok(v) => v,
         Err(errors) => {
             print_errors(&errors, plan.format)?;

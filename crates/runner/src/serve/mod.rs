@@ -54,7 +54,7 @@ use crate::ledger::{self, Writer};
 use crate::progress::Progress;
 use crate::run::{Running, Shared, stopper};
 use crate::signals::{self, Signal, StopState};
-use crate::spec::JobKind;
+use crate::spec::{JobKind, ParseOptions};
 use state::JobTable;
 
 /// How long a cancelled attempt may clean up before the pool drops it (as in `run`).
@@ -177,7 +177,8 @@ async fn daemon(
     let spooler = match (spool, spool_rx) {
         (Some(dirs), Some(rx)) => {
             tracing::info!(spool = %dirs.root().display(), "watching the spool inbox");
-            Some(tokio::spawn(spool::run(dirs, table.clone(), pool.clone(), rx, stop_rx.clone())))
+            let options = ParseOptions::default().allow_periodic(true).allow_shell(plan.allow_shell);
+            Some(tokio::spawn(spool::run(dirs, table.clone(), pool.clone(), options, rx, stop_rx.clone())))
         }
         _ => None,
     };
@@ -206,6 +207,7 @@ async fn daemon(
         metrics,
         token: plan.token.as_deref().map(Arc::from),
         records: records.clone(),
+        allow_shell: plan.allow_shell,
     };
     let (close_tx, close_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(

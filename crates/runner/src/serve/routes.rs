@@ -41,6 +41,8 @@ pub(crate) struct App {
     pub(crate) token: Option<Arc<str>>,
     /// The ledger writer, for jobs `DELETE` finishes itself.
     pub(crate) records: RecordSender,
+    /// `--allow-shell`: `shell` jobs are refused (400) without it.
+    pub(crate) allow_shell: bool,
 }
 
 /// The routes, with request bodies limited to `max_body` bytes.
@@ -115,8 +117,10 @@ async fn post_jobs(
         Err(rejection) => return error(rejection.status(), &rejection.body_text()),
     };
     // The body is parsed on a blocking thread: a 16 MiB file takes a while.
+    let allow_shell = app.allow_shell;
     let parsed = tokio::task::spawn_blocking(move || {
-        spec::parse_bytes("request", &body, &ParseOptions::default().allow_periodic(true))
+        let options = ParseOptions::default().allow_periodic(true).allow_shell(allow_shell);
+        spec::parse_bytes("request", &body, &options)
     })
     .await;
     let batch = match parsed {

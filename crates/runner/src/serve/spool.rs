@@ -148,10 +148,12 @@ pub(crate) async fn run(
     dirs: SpoolDirs,
     table: Arc<JobTable>,
     pool: Pool,
+    options: ParseOptions,
     mut lines: mpsc::UnboundedReceiver<SpoolLine>,
     mut stop: watch::Receiver<StopState>,
 ) {
-    let mut spool = Spool { dirs, table, pool, files: HashMap::new(), next: 0, warned: HashSet::new() };
+    let mut spool =
+        Spool { dirs, table, pool, options, files: HashMap::new(), next: 0, warned: HashSet::new() };
     let mut scan = tokio::time::interval(SCAN_EVERY);
     scan.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut scanning = true;
@@ -185,6 +187,7 @@ struct Spool {
     dirs: SpoolDirs,
     table: Arc<JobTable>,
     pool: Pool,
+    options: ParseOptions,
     files: HashMap<Origin, InFlight>,
     next: Origin,
     warned: HashSet<String>,
@@ -233,9 +236,9 @@ impl Spool {
         }
         let shown = from.to_string_lossy().into_owned();
         let work = path.clone();
+        let options = self.options.clone();
         let parsed = tokio::task::spawn_blocking(move || {
             let bytes = std::fs::read(&work).map_err(|e| vec![read_error(&shown, &e)])?;
-            let options = ParseOptions::default().allow_periodic(true);
             let batch = spec::parse_bytes(&shown, &bytes, &options)?;
             let periodic = refuse_periodic(&batch.jobs);
             if periodic.is_empty() { Ok(batch) } else { Err(periodic) }

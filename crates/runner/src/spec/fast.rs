@@ -59,7 +59,10 @@ pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Optio
         }
     }
     let kind = members.iter().find(|m| m.key == "kind").and_then(|m| match m.value {
-        Flat::Str(kind) if JobKind::NAMES.contains(&kind) => Some(kind),
+        // A refused `shell` job gets its error from the full parser.
+        Flat::Str(kind) if JobKind::NAMES.contains(&kind) && (ctx.allow_shell || kind != "shell") => {
+            Some(kind)
+        }
         _ => None,
     })?;
     let (common, kind) = wire::job_from_de(kind, FlatMap { members, next: 0, value: None })?.ok()?;
@@ -292,7 +295,7 @@ mod tests {
 
     fn both(text: &str, allow_periodic: bool) -> (Option<Event>, Vec<Event>) {
         let path: Arc<Path> = Path::new("f.jsonl").into();
-        let ctx = SourceCtx { path: &path, allow_periodic, hash: true };
+        let ctx = SourceCtx { path: &path, allow_periodic, allow_shell: true, hash: true };
         let fast = job_line(&ctx, text, 7);
         let mut full = Vec::new();
         parse_line_full(&ctx, text.as_bytes(), 7, &mut full);
@@ -321,7 +324,7 @@ mod tests {
         }
         // The check pass (no hashes) gets the id and its position alone when there is one.
         let file: Arc<Path> = Path::new("f.jsonl").into();
-        let ctx = SourceCtx { path: &file, allow_periodic, hash: false };
+        let ctx = SourceCtx { path: &file, allow_periodic, allow_shell: true, hash: false };
         match job_line(&ctx, text, 7) {
             Some(Event::Valid { id, pos, path: j }) => {
                 prop_assert!(!spec.id_generated);

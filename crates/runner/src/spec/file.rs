@@ -283,6 +283,8 @@ pub(crate) enum Event {
 pub(crate) struct SourceCtx<'c> {
     pub(crate) path: &'c Arc<Path>,
     pub(crate) allow_periodic: bool,
+    /// Accept `shell` jobs ([`ParseOptions::allow_shell`](super::ParseOptions::allow_shell)).
+    pub(crate) allow_shell: bool,
     /// Compute every job's `spec_hash`. When `false` (the check pass, which drops the jobs),
     /// only jobs whose id is generated from it get one; the others' stays empty.
     pub(crate) hash: bool,
@@ -698,8 +700,14 @@ fn parse_job(
         }
     };
     let (common, kind) = parsed;
+    let kind_is_shell = matches!(kind, JobKind::Shell { .. });
     let (line, column) = index.position(node.start);
     match resolve::job(common, kind, defaults, node, path, ctx.allow_periodic, ctx.path, (line, column)) {
+        Ok(_) if !ctx.allow_shell && kind_is_shell => {
+            let message = "`shell` jobs run scripts with `sh -c`, which needs --allow-shell \
+                           (or use `exec` with `program` and `args`)";
+            fail(vec![resolve::issue_at(node, path, &["kind"], message.to_owned())], out);
+        }
         Ok(mut resolved) => {
             let (line, column) = index.position(resolved.id_at);
             if ctx.hash || resolved.spec.id_generated {

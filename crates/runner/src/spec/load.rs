@@ -49,6 +49,10 @@ pub struct ParseOptions {
     /// Accept `every` and `cron` (default `false`; `run` and `validate` refuse them with an
     /// error saying they need `conveyor serve`).
     pub allow_periodic: bool,
+    /// Accept `shell` jobs (default `true`). `conveyor run` and `serve` set it from
+    /// `--allow-shell`, so a file with `shell` jobs is refused, with every such job located,
+    /// before anything runs.
+    pub allow_shell: bool,
     /// Stop collecting errors after this many (default 1000); the last error then says how
     /// many more there were. Keeps memory bounded on a huge file of garbage.
     pub max_errors: usize,
@@ -56,7 +60,7 @@ pub struct ParseOptions {
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        ParseOptions { allow_periodic: false, max_errors: 1000 }
+        ParseOptions { allow_periodic: false, allow_shell: true, max_errors: 1000 }
     }
 }
 
@@ -75,6 +79,24 @@ impl ParseOptions {
     #[must_use = "options are built by value"]
     pub fn allow_periodic(mut self, allow: bool) -> Self {
         self.allow_periodic = allow;
+        self
+    }
+
+    /// Sets [`allow_shell`](Self::allow_shell) (default `true`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor::spec::{parse_str, ParseOptions};
+    ///
+    /// let job = r#"{"kind": "shell", "script": "echo hi"}"#;
+    /// assert!(parse_str("s.jsonl", job, &ParseOptions::default()).is_ok());
+    /// let errors = parse_str("s.jsonl", job, &ParseOptions::default().allow_shell(false)).unwrap_err();
+    /// assert!(errors[0].to_string().starts_with("s.jsonl:1:10: kind: `shell` jobs"), "{}", errors[0]);
+    /// ```
+    #[must_use = "options are built by value"]
+    pub fn allow_shell(mut self, allow: bool) -> Self {
+        self.allow_shell = allow;
         self
     }
 
@@ -948,7 +970,12 @@ mod split {
         capacity: usize,
     ) -> Option<Half> {
         let mut reader = open_at(source, start)?.take(end - start);
-        let ctx = SourceCtx { path: &source.display, allow_periodic: options.allow_periodic, hash: false };
+        let ctx = SourceCtx {
+            path: &source.display,
+            allow_periodic: options.allow_periodic,
+            allow_shell: options.allow_shell,
+            hash: false,
+        };
         let ids = HashMap::with_capacity_and_hasher(capacity, IdHasher::default());
         let mut out = Half { ids, jobs: 0, lines: 0 };
         let (mut line, mut events) = (Vec::new(), Vec::new());
@@ -1143,6 +1170,7 @@ enum SourceEvents {
     Lines {
         path: Arc<Path>,
         allow_periodic: bool,
+        allow_shell: bool,
         hash: bool,
         reader: Box<dyn BufRead + Send>,
         line: Vec<u8>,
@@ -1179,7 +1207,12 @@ impl SourceEvents {
                 Err(e) => return fail(e),
             },
         };
-        let ctx = SourceCtx { path: &source.display, allow_periodic: options.allow_periodic, hash };
+        let ctx = SourceCtx {
+            path: &source.display,
+            allow_periodic: options.allow_periodic,
+            allow_shell: options.allow_shell,
+            hash,
+        };
         match format {
             Format::Document => {
                 let mut bytes = Vec::new();
@@ -1201,6 +1234,7 @@ impl SourceEvents {
             Format::Lines => SourceEvents::Lines {
                 path: Arc::clone(&source.display),
                 allow_periodic: options.allow_periodic,
+                allow_shell: options.allow_shell,
                 hash,
                 reader,
                 line: Vec::new(),
@@ -1280,6 +1314,7 @@ impl Iterator for SourceEvents {
             SourceEvents::Lines {
                 path,
                 allow_periodic,
+                allow_shell,
                 hash,
                 reader,
                 line,
@@ -1308,7 +1343,12 @@ impl Iterator for SourceEvents {
                         message: "line is longer than 16 MiB".to_owned(),
                     })),
                     Ok(LineRead::Line) => {
-                        let ctx = SourceCtx { path, allow_periodic: *allow_periodic, hash: *hash };
+                        let ctx = SourceCtx {
+                            path,
+                            allow_periodic: *allow_periodic,
+                            allow_shell: *allow_shell,
+                            hash: *hash,
+                        };
                         parse_line(&ctx, line, *line_no, scratch);
                         pending.extend(scratch.drain(..));
                     }

@@ -176,7 +176,7 @@ fn needs_serve(field: &str) -> String {
 }
 
 /// An issue at the member reached by `keys` from `node` (or at `node` if there is none).
-fn issue_at(node: &Node<'_>, path: &PathCtx<'_>, keys: &[&str], message: String) -> Issue {
+pub(crate) fn issue_at(node: &Node<'_>, path: &PathCtx<'_>, keys: &[&str], message: String) -> Issue {
     let mut segments = path.segments();
     let at = match node.find(keys) {
         Some(member) => {
