@@ -32,6 +32,7 @@ pub mod kind;
 pub mod ledger;
 pub mod plan;
 pub mod progress;
+pub mod queue_pg;
 pub mod run;
 pub mod serve;
 pub mod signals;
