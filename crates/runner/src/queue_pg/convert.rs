@@ -152,7 +152,7 @@ mod tests {
             r#"{"kind": "fail", "probability": 0.5, "message": "boom"}"#,
             r#"{"kind": "cpu", "rounds": 10, "delay": "5s"}"#,
         ] {
-            let spec = one(text);
+            let spec = one(&text.replace('\n', " "));
             let row = new_job(&spec, 1);
             let back = spec_of(&spec.id, &row.spec).unwrap();
             assert_eq!(back.kind, spec.kind, "{text}");
