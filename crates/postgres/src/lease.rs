@@ -163,19 +163,22 @@ WITH picked AS (
 ), claimed AS (
     UPDATE conveyor_jobs j
     SET state = 'running', attempts = j.attempts + 1, lease_token = nextval('conveyor_lease_seq'),
-        lease_expires_at = now() + $3 * interval '1 millisecond', worker = $1,
-        started_at = coalesce(j.started_at, now())
+        lease_expires_at = clock_timestamp() + $3 * interval '1 millisecond', worker = $1,
+        started_at = coalesce(j.started_at, clock_timestamp())
     FROM picked WHERE j.id = picked.id
     RETURNING j.id, j.name, j.kind, j.priority, j.seq, j.spec, j.attempts, j.lost, j.max_attempts,
               j.lease_token, j.queued_at, j.started_at, j.run_at, j.concurrency_key
 ), recorded AS (
     INSERT INTO conveyor_attempts (token, job_id, attempt, worker, concurrency_key, started_at)
-    SELECT lease_token, id, attempts, $1, concurrency_key, now() FROM claimed
+    SELECT lease_token, id, attempts, $1, concurrency_key, clock_timestamp() FROM claimed
 )
 SELECT * FROM claimed ORDER BY priority, seq";
 
 /// Limited jobs that may start now: per key, the first ones in claim order, as many as the
-/// key's concurrency and rate limits leave free. Run under `LIMITED_CLAIM_LOCK`.
+/// key's concurrency and rate limits leave free. Run under `LIMITED_CLAIM_LOCK`, after it
+/// is taken, so that it sees every claim and completion committed before. Claim times are
+/// `clock_timestamp()`, not `now()` (the transaction's start, before the lock wait), so
+/// that an attempt never appears to start before the completion that freed its slot.
 const LIMITED_CANDIDATES: &str = "
 WITH lim AS (
     SELECT l.key,
@@ -186,7 +189,7 @@ WITH lim AS (
              CASE WHEN l.rate_count IS NULL THEN 2147483647
                   ELSE l.rate_count - (SELECT count(*) FROM conveyor_attempts a
                                        WHERE a.concurrency_key = l.key
-                                         AND a.started_at > now() - l.rate_period_ms * interval '1 millisecond') END
+                                         AND a.started_at > clock_timestamp() - l.rate_period_ms * interval '1 millisecond') END
            ) AS free
     FROM conveyor_limits l
     WHERE EXISTS (SELECT 1 FROM conveyor_jobs w
@@ -297,8 +300,8 @@ impl Queue {
 
     /// Writes how attempts ended, in one statement, each fenced by its lease token; returns
     /// the ids whose write took effect. A completion whose lease was lost changes nothing
-    /// and is not in the answer. Retries (`retry_after`) go back to the queue, and the
-    /// workers are notified.
+    /// and is not in the answer. Retries (`retry_after`) go back to the queue; the workers
+    /// are notified of them and of finished limited jobs (a slot of their key is free).
     ///
     /// # Errors
     ///
@@ -327,7 +330,7 @@ impl Queue {
             runs.push(c.run.as_secs_f64());
         }
         let retries = done.iter().any(|c| c.retry_after.is_some());
-        let written: Vec<String> = sqlx::query_scalar(
+        let written: Vec<(String, bool)> = sqlx::query_as(
             "WITH input AS (
                  SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[],
                                       $6::int4[], $7::text[], $8::float8[])
@@ -343,12 +346,12 @@ impl Queue {
                      run_seconds = j.run_seconds + i.run_seconds
                  FROM input i
                  WHERE j.id = i.id AND j.lease_token = i.token AND j.state = 'running'
-                 RETURNING j.id, i.token, i.outcome
+                 RETURNING j.id, i.token, i.outcome, j.limited
              ), recorded AS (
                  UPDATE conveyor_attempts a SET finished_at = now(), outcome = d.outcome
                  FROM done d WHERE a.token = d.token
              )
-             SELECT id FROM done",
+             SELECT id, limited FROM done",
         )
         .bind(&ids)
         .bind(&tokens)
@@ -361,10 +364,12 @@ impl Queue {
         .fetch_all(&self.pool)
         .await
         .map_err(db("writing job outcomes"))?;
-        if retries {
+        // A retry may be due soon, and a finished limited job frees a slot of its key: wake
+        // the workers (whose claims skipped the key while it was full).
+        if retries || written.iter().any(|(_, limited)| *limited) {
             self.notify().await?;
         }
-        Ok(written)
+        Ok(written.into_iter().map(|(id, _)| id).collect())
     }
 
     /// Wakes the listening workers (`NOTIFY` on [`CHANNEL`]).
