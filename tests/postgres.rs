@@ -5,6 +5,7 @@
 //! database (or a worker's stderr) for its condition, with a deadline.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use conveyor_e2e::pg::{LIMIT, TestDb, Worker, conveyor_out};
 use conveyor_e2e::{Dir, code, jsonl};
@@ -100,7 +101,8 @@ fn claims_follow_priority_then_fifo() {
     let w = Worker::start(&dir, &db.url, "solo", &["-w", "1", "--exit-when-idle"]);
     assert_eq!(w.finish(LIMIT), Some(0));
     let claimed = db.texts("SELECT job_id FROM conveyor_attempts ORDER BY token");
-    let mut expected: Vec<(i32, usize, String)> = (0..60).map(|i| (prio[i % 3], i, format!("p{i:02}"))).collect();
+    let mut expected: Vec<(i32, usize, String)> =
+        (0..60).map(|i| (prio[i % 3], i, format!("p{i:02}"))).collect();
     expected.sort();
     let expected: Vec<String> = expected.into_iter().map(|(_, _, id)| id).collect();
     assert_eq!(claimed, expected);
@@ -154,7 +156,8 @@ fn submit_is_all_or_nothing() {
 
     // An id already queued: nothing of the second file goes in.
     submit(&dir, &db, "one.jsonl", "{\"id\": \"a\", \"kind\": \"noop\"}\n");
-    let again = dir.write("again.jsonl", "{\"id\": \"z\", \"kind\": \"noop\"}\n{\"id\": \"a\", \"kind\": \"noop\"}\n");
+    let again = dir
+        .write("again.jsonl", "{\"id\": \"z\", \"kind\": \"noop\"}\n{\"id\": \"a\", \"kind\": \"noop\"}\n");
     let out = conveyor_out(&dir, &["submit", "--queue", &db.url, again.to_str().expect("utf-8 path")]);
     assert_eq!(code(&out), 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("job id `a` is already in the queue"));
@@ -174,7 +177,10 @@ fn status_counts_jobs_by_state() {
     let out = conveyor_out(&dir, &["status", "--queue", &db.url, "--format", "json"]);
     assert_eq!(code(&out), 0);
     let s: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
-    assert_eq!((s["available"].as_u64(), s["scheduled"].as_u64(), s["running"].as_u64()), (Some(1), Some(1), Some(0)));
+    assert_eq!(
+        (s["available"].as_u64(), s["scheduled"].as_u64(), s["running"].as_u64()),
+        (Some(1), Some(1), Some(0))
+    );
     for key in ["succeeded", "failed", "timed_out", "cancelled", "workers"] {
         assert_eq!(s[key], 0, "{key}");
     }
@@ -188,14 +194,21 @@ fn a_killed_workers_jobs_are_rescued_and_run_again() {
     let jobs = jsonl(6, |i| json!({"id": format!("r{i}"), "kind": "sleep", "duration": "1s"}));
     submit(&dir, &db, "r.jsonl", &jobs);
     let doomed = Worker::start(&dir, &db.url, "doomed", &["-w", "6", "--lease", "2s"]);
-    db.wait_at_least("SELECT count(*) FROM conveyor_jobs WHERE state = 'running' AND worker = 'doomed'", 6, LIMIT);
+    db.wait_at_least(
+        "SELECT count(*) FROM conveyor_jobs WHERE state = 'running' AND worker = 'doomed'",
+        6,
+        LIMIT,
+    );
     doomed.signal("KILL");
     assert_eq!(doomed.finish(LIMIT), None, "killed by a signal");
     let heir = Worker::start(&dir, &db.url, "heir", &["-w", "6", "--lease", "2s", "--exit-when-idle"]);
     assert_eq!(heir.finish(LIMIT), Some(0));
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded' AND worker = 'heir'"), 6);
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE attempts = 2 AND lost = 1"), 6);
-    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'doomed' AND outcome = 'lost'"), 6);
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'doomed' AND outcome = 'lost'"),
+        6
+    );
     assert_attempts_consistent(&db);
     let by_id = ledger(&dir, &db);
     assert_eq!(by_id.len(), 6);
@@ -212,11 +225,19 @@ fn a_frozen_worker_is_fenced_off() {
     let jobs = jsonl(2, |i| json!({"id": format!("z{i}"), "kind": "sleep", "duration": "3s"}));
     submit(&dir, &db, "z.jsonl", &jobs);
     let zombie = Worker::start(&dir, &db.url, "zombie", &["-w", "2", "--lease", "2s"]);
-    db.wait_at_least("SELECT count(*) FROM conveyor_jobs WHERE state = 'running' AND worker = 'zombie'", 2, LIMIT);
+    db.wait_at_least(
+        "SELECT count(*) FROM conveyor_jobs WHERE state = 'running' AND worker = 'zombie'",
+        2,
+        LIMIT,
+    );
     zombie.signal("STOP");
     // Past its lease, another worker rescues the jobs and finishes them.
     let other = Worker::start(&dir, &db.url, "other", &["-w", "2", "--lease", "2s"]);
-    db.wait_at_least("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded' AND worker = 'other'", 2, LIMIT);
+    db.wait_at_least(
+        "SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded' AND worker = 'other'",
+        2,
+        LIMIT,
+    );
     let before = db.texts(
         "SELECT concat_ws(' ', id, state, worker, attempts, finished_at, lease_token) FROM conveyor_jobs ORDER BY id",
     );
@@ -231,8 +252,14 @@ fn a_frozen_worker_is_fenced_off() {
         "SELECT concat_ws(' ', id, state, worker, attempts, finished_at, lease_token) FROM conveyor_jobs ORDER BY id",
     );
     assert_eq!(before, after, "the zombie changed a job");
-    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'zombie' AND outcome = 'lost'"), 2);
-    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'zombie' AND outcome <> 'lost'"), 0);
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'zombie' AND outcome = 'lost'"),
+        2
+    );
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'zombie' AND outcome <> 'lost'"),
+        0
+    );
     assert_attempts_consistent(&db);
 }
 
@@ -256,4 +283,55 @@ fn sigterm_releases_jobs_that_do_not_finish_within_the_grace() {
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND lost = 1"), 3);
     assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts WHERE outcome = 'released'"), 3);
     assert_eq!(db.int("SELECT count(*) FROM conveyor_workers WHERE stopped_at IS NOT NULL"), 1);
+}
+
+#[test]
+fn workers_survive_a_database_restart() {
+    // Only a server the test started itself may be restarted.
+    if conveyor_e2e::pg::server_url().is_none() {
+        return;
+    }
+    let Some(server) = conveyor_e2e::pg::PrivateServer::start() else { return };
+    let db = TestDb::create_on(&server.url());
+    let dir = Dir::new();
+    let jobs = jsonl(60, |i| json!({"id": format!("d{i}"), "kind": "sleep", "duration": "250ms"}));
+    submit(&dir, &db, "d.jsonl", &jobs);
+    let args = ["-w", "4", "--lease", "2s", "--exit-when-idle"];
+    let workers: Vec<Worker> =
+        (0..2).map(|w| Worker::start(&dir, &db.url, &format!("w{w}"), &args)).collect();
+    db.wait_at_least("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'", 8, LIMIT);
+    server.stop();
+    // Down for longer than the lease: the workers cancel what they could not renew.
+    for w in &workers {
+        w.wait_for_stderr("could not renew the lease", LIMIT);
+    }
+    server.start_again();
+    for w in workers {
+        assert_eq!(w.finish(LIMIT), Some(0), "a worker did not carry on after the restart");
+    }
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), 60);
+    assert!(db.int("SELECT count(*) FROM conveyor_attempts WHERE outcome = 'lost'") >= 1);
+    assert_attempts_consistent(&db);
+    let by_id = ledger(&dir, &db);
+    assert_eq!(by_id.len(), 60);
+    assert!(by_id.values().all(|lines| lines.len() == 1));
+}
+
+#[test]
+fn eight_workers_share_twenty_thousand_jobs() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let n = 20_000;
+    let jobs = jsonl(n, |i| json!({"id": format!("e{i}"), "kind": "noop", "priority": i % 5}));
+    submit(&dir, &db, "e.jsonl", &jobs);
+    let workers: Vec<Worker> = (0..8)
+        .map(|w| Worker::start(&dir, &db.url, &format!("w{w}"), &["-w", "16", "--exit-when-idle"]))
+        .collect();
+    for w in workers {
+        assert_eq!(w.finish(Duration::from_secs(120)), Some(0));
+    }
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), n as i64);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts"), n as i64, "a job ran twice");
+    assert_attempts_consistent(&db);
+    assert!(db.int("SELECT count(DISTINCT worker) FROM conveyor_attempts") >= 4);
 }

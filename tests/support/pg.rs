@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-
 use crate::{Dir, conveyor, finish, signal};
 
 /// How long any one wait may take before the test fails.
@@ -82,8 +81,15 @@ impl TestDb {
         // Made of digits here, never from input: safe to put in the statement.
         let name = format!("conveyor_test_{}_{nanos}", std::process::id());
         rt.block_on(async {
-            let pool = PgPoolOptions::new().max_connections(1).connect(admin).await.expect("connect to the test server");
-            sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("CREATE DATABASE");
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect(admin)
+                .await
+                .expect("connect to the test server");
+            sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&pool)
+                .await
+                .expect("CREATE DATABASE");
             pool.close().await;
         });
         let url = with_database(admin, &name);
@@ -109,7 +115,9 @@ impl TestDb {
 
     /// Like [`int`](Self::int), but `None` while the query fails (the server restarting).
     pub fn try_int(&self, sql: &str) -> Option<i64> {
-        self.rt.block_on(sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_owned())).fetch_one(&self.pool)).ok()
+        self.rt
+            .block_on(sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_owned())).fetch_one(&self.pool))
+            .ok()
     }
 
     /// Waits until `sql` (an integer) is at least `n`.
@@ -120,7 +128,10 @@ impl TestDb {
             if got.is_some_and(|v| v >= n) {
                 return;
             }
-            assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for `{sql}` >= {n} (last: {got:?})");
+            assert!(
+                start.elapsed() < limit,
+                "timed out after {limit:?} waiting for `{sql}` >= {n} (last: {got:?})"
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }
@@ -133,7 +144,9 @@ impl Drop for TestDb {
         self.rt.block_on(async {
             self.pool.close().await;
             if let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&admin).await {
-                let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&pool).await;
+                let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&pool)
+                    .await;
                 pool.close().await;
             }
         });
@@ -186,7 +199,9 @@ impl Worker {
 
     /// Waits until its stderr contains `text`.
     pub fn wait_for_stderr(&self, text: &str, limit: Duration) {
-        crate::wait_until(limit, &format!("{} to print {text:?}", self.name), || self.stderr().contains(text));
+        crate::wait_until(limit, &format!("{} to print {text:?}", self.name), || {
+            self.stderr().contains(text)
+        });
     }
 
     /// Waits for it to exit (killing it after `limit`); returns its exit code.
@@ -206,5 +221,113 @@ impl Drop for Worker {
             let _ = child.wait();
             eprintln!("--- {} stderr (killed at the end)\n{}", self.name, self.stderr());
         }
+    }
+}
+
+/// A PostgreSQL server of the test's own (so that the test may stop and restart it), from
+/// the Debian package's binaries, in a temporary folder, on a free loopback port. Stopped
+/// (`immediate`) and removed when dropped.
+pub struct PrivateServer {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    as_postgres: bool,
+}
+
+impl PrivateServer {
+    /// Starts one; `None` (after saying why) when the binaries are not installed.
+    pub fn start() -> Option<PrivateServer> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("initdb").exists())
+            .max();
+        let Some(bin) = bin else {
+            eprintln!("skipped: no PostgreSQL binaries in /usr/lib/postgresql (apt-get install postgresql)");
+            return None;
+        };
+        let dir = tempfile::Builder::new().prefix("conveyor-pg-").tempdir().expect("tempdir");
+        // initdb refuses to run as root: run the server as `postgres` then.
+        let as_postgres = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if as_postgres {
+            let ok =
+                Command::new("chown").arg("postgres").arg(dir.path()).status().is_ok_and(|s| s.success());
+            assert!(ok, "chown postgres {}", dir.path().display());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let server = PrivateServer { bin, dir, port, as_postgres };
+        let data = server.dir.path().join("data");
+        let data = data.to_str().expect("utf-8 path");
+        server.run("initdb", &["-D", data, "-A", "trust", "-U", "postgres"]);
+        server.start_again();
+        Some(server)
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let exe = self.bin.join(tool);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let out = cmd.args(args).stdin(Stdio::null()).output().expect("run a PostgreSQL tool");
+        assert!(out.status.success(), "{tool} {args:?} failed\n{}", crate::describe(&out));
+    }
+
+    /// Starts the (stopped) server again on the same port; returns once it accepts
+    /// connections.
+    pub fn start_again(&self) {
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("log");
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=100 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().expect("utf-8"),
+                "-l",
+                log.to_str().expect("utf-8"),
+                "-w",
+                "-o",
+                &opts,
+                "start",
+            ],
+        );
+    }
+
+    /// Stops the server at once (`immediate`: as a crash, no checkpoint, clients cut off).
+    pub fn stop(&self) {
+        let data = self.dir.path().join("data");
+        self.run("pg_ctl", &["-D", data.to_str().expect("utf-8"), "-m", "immediate", "-w", "stop"]);
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let exe = self.bin.join("pg_ctl");
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let _ = cmd.arg("-D").arg(&data).args(["-m", "immediate", "stop"]).output();
     }
 }

@@ -686,7 +686,8 @@ async fn heartbeat(shared: Arc<Shared>) {
             }
             Err(_) => {
                 if !failing {
-                    eprintln!("conveyor: warning: heartbeat got no answer within {}", format_duration(every));
+                    let ms = Duration::from_millis(u64::try_from(every.as_millis()).unwrap_or(u64::MAX));
+                    eprintln!("conveyor: warning: heartbeat got no answer within {}", format_duration(ms));
                     failing = true;
                 }
             }
