@@ -372,6 +372,23 @@ impl Queue {
         Ok(written.into_iter().map(|(id, _)| id).collect())
     }
 
+    /// How long until the next waiting job that is not runnable yet (delayed, or waiting
+    /// to retry) becomes runnable; `None` if there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the statement fails.
+    pub async fn next_due(&self) -> Result<Option<Duration>, Error> {
+        let secs: Option<f64> = sqlx::query_scalar(
+            "SELECT extract(epoch FROM min(run_at) - clock_timestamp())::float8
+             FROM conveyor_jobs WHERE state = 'available' AND run_at > clock_timestamp()",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("looking for the next scheduled job"))?;
+        Ok(secs.map(|s| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)))
+    }
+
     /// Wakes the listening workers (`NOTIFY` on [`CHANNEL`]).
     ///
     /// # Errors

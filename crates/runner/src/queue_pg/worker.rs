@@ -48,7 +48,7 @@ use crate::kind::{self, KindEnv, KindError, KindOutput};
 use crate::plan::parse_metrics_addr;
 use crate::progress::Progress;
 use crate::signals::{self, Signal, StopState};
-use crate::spec::{JobSpec, format_duration, parse_duration};
+use crate::spec::{JobKind, JobSpec, format_duration, parse_duration};
 
 /// How long a cancelled attempt may clean up before the pool drops it (as in `run`).
 const CANCEL_GRACE: Duration = Duration::from_secs(3);
@@ -403,9 +403,14 @@ async fn claimer(
             let _ = idle.send(true);
             return;
         }
+        // Sleep until a notification, the next poll, or the next delayed job or retry.
+        let nap = match shared.queue.next_due().await {
+            Ok(Some(due)) => plan.poll.min(due + Duration::from_millis(1)),
+            _ => plan.poll,
+        };
         tokio::select! {
             () = shared.wake.notified() => {}
-            () = tokio::time::sleep(plan.poll) => {}
+            () = tokio::time::sleep(nap) => {}
             _ = stop.changed() => {}
         }
     }
@@ -438,6 +443,18 @@ fn start(
         }
     };
     let timeout = spec.timeout.or(default_timeout);
+    // Each claim is one attempt to the local pool (its `ctx.attempt()` is always 1), so the
+    // `fail` kind's draw gets the queue's attempt number through the seed instead: attempt
+    // 1 draws as `conveyor run` does, later attempts draw anew.
+    let env = match (&spec.kind, job.own_attempts()) {
+        (JobKind::Fail { .. }, n) if n > 1 => {
+            let mut retried = KindEnv::clone(env);
+            retried.seed =
+                retried.seed.wrapping_add(u64::from(n.unsigned_abs()).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            Arc::new(retried)
+        }
+        _ => env.clone(),
+    };
     let body = {
         let (spec, env) = (spec.clone(), env.clone());
         Job::new(move |ctx| {
