@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use conveyor_e2e::pg::{LIMIT, TestDb, Worker, conveyor_out};
+use conveyor_e2e::server::request;
 use conveyor_e2e::{Dir, code, jsonl};
 use serde_json::{Value, json};
 
@@ -201,8 +202,29 @@ fn a_killed_workers_jobs_are_rescued_and_run_again() {
     );
     doomed.signal("KILL");
     assert_eq!(doomed.finish(LIMIT), None, "killed by a signal");
-    let heir = Worker::start(&dir, &db.url, "heir", &["-w", "6", "--lease", "2s", "--exit-when-idle"]);
-    assert_eq!(heir.finish(LIMIT), Some(0));
+    let heir = Worker::start(&dir, &db.url, "heir", &["-w", "6", "--lease", "2s", "--listen", "127.0.0.1:0"]);
+    db.wait_at_least("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'", 6, LIMIT);
+    // Its /metrics counts the rescue (the only live worker did it) and the jobs it ran.
+    heir.wait_for_stderr("/metrics", LIMIT);
+    let addr = heir
+        .stderr()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("conveyor: serving metrics on http://")?
+                .strip_suffix("/metrics")
+                .map(str::to_owned)
+        })
+        .expect("the metrics address on stderr");
+    assert_eq!(request(&addr, "GET", "/healthz", &[], b"").0, 200);
+    let (status, metrics) = request(&addr, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    assert!(metrics.lines().any(|l| l == "conveyor_jobs_rescued_total 6"), "{metrics}");
+    assert!(
+        metrics.contains("conveyor_jobs_finished_total{kind=\"sleep\",outcome=\"succeeded\"} 6"),
+        "{metrics}"
+    );
+    heir.signal("TERM");
+    assert_eq!(heir.finish(LIMIT), Some(143));
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded' AND worker = 'heir'"), 6);
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE attempts = 2 AND lost = 1"), 6);
     assert_eq!(
