@@ -6,9 +6,10 @@
 #   benches/postgres.sh                           # starts a private PostgreSQL if needed
 #   PG_URL=postgres://postgres@127.0.0.1:5432/postgres benches/postgres.sh
 #   PG_JOBS=50000 PG_REPS=3 benches/postgres.sh   # jobs per run (default 20000), repetitions
+#   PG_SLOTS=256 benches/postgres.sh              # --workers of each process (default 64)
 #
 # 1. No-op jobs through PostgreSQL: PG_JOBS no-op jobs are submitted (not timed), then 1, 2
-#    and 4 `conveyor worker --workers 64 --exit-when-idle` processes are started at once;
+#    and 4 `conveyor worker --workers "$slots" --exit-when-idle` processes are started at once;
 #    the time is from their start to the last one's exit (every job succeeded, checked).
 # 2. The same jobs through `conveyor run --workers 64` (in memory), from its JSON summary.
 # 3. Idle wake-up latency: one idle worker; 20 single-job submissions one after another;
@@ -24,6 +25,7 @@ export LC_ALL=C
 cd "$(dirname "$0")/.."
 
 jobs="${PG_JOBS:-20000}"
+slots="${PG_SLOTS:-64}"
 reps="${PG_REPS:-1}"
 target="${CARGO_TARGET_DIR:-target}"
 log() { echo "postgres-bench: $*" >&2; }
@@ -82,7 +84,7 @@ for w in 1 2 4; do
         start="$(now)"
         pids=()
         for i in $(seq 1 "$w"); do
-            "$bin" worker --queue "$db" --workers 64 --exit-when-idle --name "bench-$i" 2>"$tmp/w$i.err" &
+            "$bin" worker --queue "$db" --workers "$slots" --exit-when-idle --name "bench-$i" 2>"$tmp/w$i.err" &
             pids+=($!)
         done
         for p in "${pids[@]}"; do wait "$p"; done
@@ -96,7 +98,7 @@ for w in 1 2 4; do
 done
 
 log "$jobs no-op jobs in memory (conveyor run --workers 64)"
-mem="$("$bin" run --workers 64 --progress never --format json "$tmp/noop.jsonl" | tail -1 |
+mem="$("$bin" run --workers "$slots" --progress never --format json "$tmp/noop.jsonl" | tail -1 |
        sed -E 's/.*"jobs_per_second":([0-9.]+).*/\1/')"
 mem="$(awk -v m="$mem" 'BEGIN { printf "%.0f", m }')"
 
@@ -135,8 +137,8 @@ for w in 1 2 4; do
     if [[ $w == 2 ]]; then
         target="$(awk -v a="${rate[$w]}" 'BEGIN { print (a >= 5000 ? "≥ 5,000 ✓" : "≥ 5,000 ✗") }')"
     fi
-    echo "| $jobs no-op, PostgreSQL, $w worker process(es) × 64 | ${rate[$w]} | $ratio | $target |"
+    echo "| $jobs no-op, PostgreSQL, $w worker process(es) × $slots | ${rate[$w]} | $ratio | $target |"
 done
-echo "| $jobs no-op, in memory (conveyor run -w 64) | $mem | 1.000x | |"
+echo "| $jobs no-op, in memory (conveyor run -w $slots) | $mem | 1.000x | |"
 echo
 echo "| idle wake-up (enqueue commit → claim), 20 jobs | p50 ${p50} ms | max ${pmax} ms | $(awk -v a="$p50" 'BEGIN { print (a < 10 ? "< 10 ms ✓" : "< 10 ms ✗") }') |"

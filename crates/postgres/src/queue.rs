@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use crate::error::{Error, db};
 
@@ -42,10 +42,35 @@ impl Queue {
     /// # }
     /// ```
     pub async fn connect(url: &str, max_connections: u32) -> Result<Queue, Error> {
+        Queue::connect_with(url, max_connections, true).await
+    }
+
+    /// As [`connect`](Queue::connect), choosing whether this handle's commits wait for the
+    /// server's WAL flush (`synchronous_commit`).
+    ///
+    /// Workers may turn it off: a commit the server loses in a crash is a claim, heartbeat
+    /// or outcome that did not happen, and the lease tokens keep that safe — the job is
+    /// rescued and runs again (at-least-once), and a late write with a stale token changes
+    /// nothing, so every job still ends with exactly one final state. Submissions should
+    /// keep it on, so that an enqueue that reported success is durable.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Queue::connect); also [`Error::Database`] for a URL that cannot be
+    /// parsed.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        synchronous_commit: bool,
+    ) -> Result<Queue, Error> {
+        let mut options: PgConnectOptions = url.parse().map_err(db("reading the queue's URL"))?;
+        if !synchronous_commit {
+            options = options.options([("synchronous_commit", "off")]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(db("connecting to the queue's database"))?;
         MIGRATOR.run(&pool).await.map_err(Error::Migrate)?;

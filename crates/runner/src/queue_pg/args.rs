@@ -80,6 +80,12 @@ pub struct WorkerArgs {
     #[arg(long)]
     pub exit_when_idle: bool,
 
+    /// Make this worker's commits (claims, heartbeats, outcomes) wait for the server's WAL
+    /// flush. Off by default: a commit lost in a server crash only makes a job run again
+    /// (lease tokens fence every write), and waiting for each flush caps throughput.
+    #[arg(long)]
+    pub synchronous_commit: bool,
+
     /// Allow `shell` jobs (scripts run with `sh -c`); they fail without it.
     #[arg(long)]
     pub allow_shell: bool,

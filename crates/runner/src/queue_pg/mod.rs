@@ -39,9 +39,13 @@ fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Connects to the queue, naming the URL (without its password) in errors.
-async fn connect(url: &str, max_connections: u32) -> anyhow::Result<conveyor_postgres::Queue> {
+async fn connect(
+    url: &str,
+    max_connections: u32,
+    synchronous_commit: bool,
+) -> anyhow::Result<conveyor_postgres::Queue> {
     use anyhow::Context as _;
-    conveyor_postgres::Queue::connect(url, max_connections)
+    conveyor_postgres::Queue::connect_with(url, max_connections, synchronous_commit)
         .await
         .with_context(|| format!("--queue {}", redact(url)))
 }

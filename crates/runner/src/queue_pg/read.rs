@@ -20,7 +20,7 @@ use crate::exit::Exit;
 pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
     let runtime = super::small_runtime()?;
     let s = runtime.block_on(async {
-        let queue = super::connect(&args.queue, 1).await?;
+        let queue = super::connect(&args.queue, 1, true).await?;
         queue.status().await.context("reading the queue's status")
     })?;
     let text = match args.format {
@@ -68,7 +68,7 @@ pub fn ledger(args: LedgerArgs) -> anyhow::Result<Exit> {
     const PAGE: i64 = 5000;
     let runtime = super::small_runtime()?;
     runtime.block_on(async {
-        let queue = super::connect(&args.queue, 1).await?;
+        let queue = super::connect(&args.queue, 1, true).await?;
         let mut after = 0;
         let mut buf = Vec::with_capacity(1 << 20);
         loop {

@@ -49,7 +49,7 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<Exit> {
     };
     let runtime = super::small_runtime()?;
     let ids = runtime.block_on(async {
-        let queue = super::connect(&args.queue, super::SMALL_POOL).await?;
+        let queue = super::connect(&args.queue, super::SMALL_POOL, true).await?;
         let mut submission = queue.submission().await?;
         submission.limits(&limits).await?;
         for spec in &validated {

@@ -75,6 +75,7 @@ struct Plan {
     timeout: Option<Duration>,
     retention: Duration,
     exit_when_idle: bool,
+    synchronous_commit: bool,
 }
 
 fn duration_flag(flag: &str, text: &str) -> Result<Duration, UsageError> {
@@ -125,6 +126,7 @@ impl Plan {
             timeout,
             retention: duration_flag("--retention", &args.retention)?,
             exit_when_idle: args.exit_when_idle,
+            synchronous_commit: args.synchronous_commit,
         })
     }
 }
@@ -224,7 +226,7 @@ async fn work(plan: Plan, env: KindEnv) -> anyhow::Result<Exit> {
         Some(_) => Some(crate::exporter::install()?),
         None => None,
     };
-    let queue = super::connect(&plan.queue, 8).await?;
+    let queue = super::connect(&plan.queue, 8, plan.synchronous_commit).await?;
     queue.worker_alive(&plan.name, plan.lease).await.context("registering the worker")?;
     if let (Some(addr), Some(handle)) = (plan.listen, &metrics) {
         let bound = crate::exporter::serve(addr, handle.clone())
