@@ -70,6 +70,9 @@ impl Queue {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
+            // No ping before each statement (a round trip each): a dead connection fails the
+            // statement, and every caller retries or reports.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db("connecting to the queue's database"))?;
