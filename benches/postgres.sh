@@ -6,10 +6,10 @@
 #   benches/postgres.sh                           # starts a private PostgreSQL if needed
 #   PG_URL=postgres://postgres@127.0.0.1:5432/postgres benches/postgres.sh
 #   PG_JOBS=50000 PG_REPS=3 benches/postgres.sh   # jobs per run (default 20000), repetitions
-#   PG_SLOTS=256 benches/postgres.sh              # --workers of each process (default 64)
+#   PG_SLOTS=64 benches/postgres.sh               # --workers of each process (default 256)
 #
 # 1. No-op jobs through PostgreSQL: PG_JOBS no-op jobs are submitted (not timed), then 1, 2
-#    and 4 `conveyor worker --workers "$slots" --exit-when-idle` processes are started at once;
+#    and 4 `conveyor worker --workers $PG_SLOTS --exit-when-idle` processes are started at once;
 #    the time is from their start to the last one's exit (every job succeeded, checked).
 # 2. The same jobs through `conveyor run --workers 64` (in memory), from its JSON summary.
 # 3. Idle wake-up latency: one idle worker; 20 single-job enqueues (insert + NOTIFY in one
@@ -27,7 +27,7 @@ export LC_ALL=C
 cd "$(dirname "$0")/.."
 
 jobs="${PG_JOBS:-20000}"
-slots="${PG_SLOTS:-64}"
+slots="${PG_SLOTS:-256}"
 reps="${PG_REPS:-1}"
 target="${CARGO_TARGET_DIR:-target}"
 log() { echo "postgres-bench: $*" >&2; }

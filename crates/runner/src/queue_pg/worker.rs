@@ -290,7 +290,13 @@ async fn work(plan: Plan, env: KindEnv) -> anyhow::Result<Exit> {
     let mut stop = stop_rx.clone();
     let stopped_by = tokio::select! {
         s = stop.wait_for(|s| s.is_stopping()) => s.map(|s| *s).ok(),
-        _ = idle_rx.wait_for(|idle| *idle) => None,
+        // Only a real "idle" ends the run here: the claimer also drops its sender when it
+        // returns on a signal, which must not read as idle.
+        () = async {
+            if idle_rx.wait_for(|idle| *idle).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        } => None,
     };
     let _ = claimer.await;
     if let Some(state) = stopped_by {
