@@ -357,3 +357,48 @@ fn eight_workers_share_twenty_thousand_jobs() {
     assert_attempts_consistent(&db);
     assert!(db.int("SELECT count(DISTINCT worker) FROM conveyor_attempts") >= 4);
 }
+
+#[test]
+fn rate_limits_hold_across_workers() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs: Vec<Value> =
+        (0..12).map(|i| json!({"id": format!("a{i}"), "kind": "noop", "concurrency_key": "api"})).collect();
+    let file = json!({"limits": {"rate": {"api": "4/1s"}}, "jobs": jobs});
+    submit(&dir, &db, "rate.json", &file.to_string());
+    let workers: Vec<Worker> = (0..2)
+        .map(|w| Worker::start(&dir, &db.url, &format!("w{w}"), &["-w", "4", "--exit-when-idle"]))
+        .collect();
+    for w in workers {
+        assert_eq!(w.finish(LIMIT), Some(0));
+    }
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), 12);
+    // The most starts within any one second.
+    let most = db.int(
+        "SELECT max((SELECT count(*) FROM conveyor_attempts b
+                     WHERE b.started_at >= a.started_at AND b.started_at < a.started_at + interval '1 second'))
+         FROM conveyor_attempts a",
+    );
+    assert!((1..=4).contains(&most), "{most} jobs of key `api` started within a second; the limit is 4/1s");
+    assert_attempts_consistent(&db);
+}
+
+#[test]
+fn finished_jobs_are_deleted_after_the_retention() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    submit(&dir, &db, "old.jsonl", &jsonl(30, |i| json!({"id": format!("o{i}"), "kind": "noop"})));
+    let first = Worker::start(&dir, &db.url, "first", &["--exit-when-idle"]);
+    assert_eq!(first.finish(LIMIT), Some(0));
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), 30);
+    // A waiting job is kept whatever its age.
+    submit(&dir, &db, "later.jsonl", "{\"id\": \"later\", \"kind\": \"noop\", \"delay\": \"1h\"}\n");
+    let keeper = Worker::start(&dir, &db.url, "keeper", &["--retention", "1ms"]);
+    conveyor_e2e::wait_until(LIMIT, "the finished jobs to be deleted", || {
+        db.try_int("SELECT count(*) FROM conveyor_jobs WHERE finished_at IS NOT NULL") == Some(0)
+    });
+    keeper.signal("TERM");
+    assert_eq!(keeper.finish(LIMIT), Some(143));
+    assert_eq!(db.texts("SELECT id FROM conveyor_jobs"), ["later"]);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts"), 0);
+}
