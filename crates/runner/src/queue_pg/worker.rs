@@ -58,6 +58,10 @@ const MAX_LOST: i32 = 5;
 const MAINTENANCE_BATCH: i64 = 500;
 /// Outcomes written per statement at most.
 const WRITE_BATCH: usize = 1000;
+/// Connections per worker process: the claimer, the writer, the heartbeat and the
+/// maintenance task use one each at most, plus one spare (the listener has its own). Kept
+/// small so that many workers fit a server's default `max_connections` (100).
+const WORKER_CONNECTIONS: u32 = 5;
 /// How often old finished jobs are looked for.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
 
@@ -226,7 +230,7 @@ async fn work(plan: Plan, env: KindEnv) -> anyhow::Result<Exit> {
         Some(_) => Some(crate::exporter::install()?),
         None => None,
     };
-    let queue = super::connect(&plan.queue, 8, plan.synchronous_commit).await?;
+    let queue = super::connect(&plan.queue, WORKER_CONNECTIONS, plan.synchronous_commit).await?;
     queue.worker_alive(&plan.name, plan.lease).await.context("registering the worker")?;
     if let (Some(addr), Some(handle)) = (plan.listen, &metrics) {
         let bound = crate::exporter::serve(addr, handle.clone())
