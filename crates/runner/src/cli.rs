@@ -107,6 +107,14 @@ pub enum Command {
     /// Print the JSON Schema of job files (for editors).
     #[command(after_help = SCHEMA_EXAMPLES)]
     Schema,
+    /// Enqueue job files into a PostgreSQL queue, all or nothing; print the ids.
+    Submit(crate::queue_pg::SubmitArgs),
+    /// Take jobs from a PostgreSQL queue and run them (any number of workers, any machines).
+    Worker(crate::queue_pg::WorkerArgs),
+    /// Show a PostgreSQL queue: jobs by state, live workers, the oldest wait.
+    Status(crate::queue_pg::StatusArgs),
+    /// Print a PostgreSQL queue's finished jobs as ledger lines (JSON Lines, as `run`).
+    Ledger(crate::queue_pg::LedgerArgs),
 }
 
 /// The flags of `conveyor run`.

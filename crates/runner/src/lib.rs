@@ -33,6 +33,7 @@ pub mod ledger;
 pub mod logging;
 pub mod plan;
 pub mod progress;
+pub mod queue_pg;
 pub mod run;
 pub mod serve;
 pub mod signals;

@@ -46,6 +46,10 @@ fn main() -> ExitCode {
             ServePlan::from_args(args).map_err(anyhow::Error::from).and_then(conveyor::serve::serve)
         }
         Command::Schema => conveyor::validate::schema(),
+        Command::Submit(args) => conveyor::queue_pg::submit(args),
+        Command::Worker(args) => conveyor::queue_pg::worker(args),
+        Command::Status(args) => conveyor::queue_pg::status(args),
+        Command::Ledger(args) => conveyor::queue_pg::ledger(args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -1,0 +1,491 @@
+//! Claims, leases and their fenced writes: [`Queue::claim`], [`Queue::heartbeat`],
+//! [`Queue::complete`], [`Queue::release`], [`Queue::rescue`].
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row as _;
+use sqlx::postgres::PgRow;
+
+use crate::error::{Error, db};
+use crate::queue::{CHANNEL, Queue, millis};
+
+/// The advisory lock that serialises claims of limited jobs (an arbitrary constant).
+const LIMITED_CLAIM_LOCK: i64 = 0x636f_6e76_6579_6f72;
+
+/// One attempt's hold on a job: the job's id and the attempt's lease token. Every write of
+/// the attempt names both, and changes nothing once the token is no longer the job's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lease {
+    /// The job's id.
+    pub id: String,
+    /// The attempt's token.
+    pub token: i64,
+}
+
+/// A job claimed for one attempt.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Claimed {
+    /// The job's id.
+    pub id: String,
+    /// Its name.
+    pub name: Option<String>,
+    /// Its kind.
+    pub kind: String,
+    /// Its priority.
+    pub priority: i32,
+    /// Its submit order (FIFO among equal priorities).
+    pub seq: i64,
+    /// Its spec, as submitted.
+    pub spec: serde_json::Value,
+    /// This attempt's number (from 1), counting lost attempts.
+    pub attempt: i32,
+    /// Attempts lost so far (lease expired or released), this one excluded.
+    pub lost: i32,
+    /// Attempts in all for failures of the job's own.
+    pub max_attempts: i32,
+    /// This attempt's lease token.
+    pub token: i64,
+    /// When the job was submitted.
+    pub queued_at: DateTime<Utc>,
+    /// When its first attempt started.
+    pub started_at: DateTime<Utc>,
+    /// When it became runnable (submit, delay or retry backoff).
+    pub run_at: DateTime<Utc>,
+}
+
+impl Claimed {
+    /// The attempt's lease, for fenced writes.
+    pub fn lease(&self) -> Lease {
+        Lease { id: self.id.clone(), token: self.token }
+    }
+
+    /// Attempts that ended with an outcome of the job's own, this one included.
+    pub fn own_attempts(&self) -> i32 {
+        self.attempt - self.lost
+    }
+
+    fn from_row(row: &PgRow) -> Result<Claimed, sqlx::Error> {
+        Ok(Claimed {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            kind: row.try_get("kind")?,
+            priority: row.try_get("priority")?,
+            seq: row.try_get("seq")?,
+            spec: row.try_get("spec")?,
+            attempt: row.try_get("attempts")?,
+            lost: row.try_get("lost")?,
+            max_attempts: row.try_get("max_attempts")?,
+            token: row.try_get("lease_token")?,
+            queued_at: row.try_get("queued_at")?,
+            started_at: row.try_get("started_at")?,
+            run_at: row.try_get("run_at")?,
+        })
+    }
+}
+
+/// How an attempt ended, to be written by [`Queue::complete`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Completion {
+    /// The attempt.
+    pub lease: Lease,
+    /// The attempt's outcome: `succeeded`, `failed`, `panicked`, `timed_out` or
+    /// `cancelled`.
+    pub outcome: &'static str,
+    /// `Some(delay)`: the job goes back to the queue, runnable after `delay` (a retry);
+    /// `None`: `outcome` is the job's final state.
+    pub retry_after: Option<Duration>,
+    /// Why it did not succeed.
+    pub error: Option<String>,
+    /// A program's exit code.
+    pub exit_code: Option<i32>,
+    /// The end of a program's output.
+    pub output_tail: Option<String>,
+    /// How long the attempt ran.
+    pub run: Duration,
+}
+
+impl Completion {
+    /// A successful attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_postgres::{Completion, Lease};
+    /// let c = Completion::succeeded(Lease { id: "a".into(), token: 7 });
+    /// assert_eq!(c.outcome, "succeeded");
+    /// ```
+    pub fn succeeded(lease: Lease) -> Completion {
+        Completion::new(lease, "succeeded")
+    }
+
+    /// An attempt with `outcome`, final, without error or output.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_postgres::{Completion, Lease};
+    /// let c = Completion::new(Lease { id: "a".into(), token: 7 }, "failed");
+    /// assert!(c.retry_after.is_none());
+    /// ```
+    pub fn new(lease: Lease, outcome: &'static str) -> Completion {
+        Completion {
+            lease,
+            outcome,
+            retry_after: None,
+            error: None,
+            exit_code: None,
+            output_tail: None,
+            run: Duration::ZERO,
+        }
+    }
+}
+
+/// What one [`Queue::rescue`] pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RescueReport {
+    /// Jobs put back in the queue.
+    pub requeued: u64,
+    /// Jobs that lost too many leases and were failed.
+    pub failed: u64,
+}
+
+const CLAIM: &str = "
+WITH picked AS (
+    SELECT id FROM conveyor_jobs
+    WHERE state = 'available' AND run_at <= now() AND (NOT limited OR id = ANY($4))
+    ORDER BY priority, seq
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE conveyor_jobs j
+    SET state = 'running', attempts = j.attempts + 1, lease_token = nextval('conveyor_lease_seq'),
+        lease_expires_at = clock_timestamp() + $3 * interval '1 millisecond', worker = $1,
+        started_at = coalesce(j.started_at, clock_timestamp())
+    FROM picked WHERE j.id = picked.id
+    RETURNING j.id, j.name, j.kind, j.priority, j.seq, j.spec, j.attempts, j.lost, j.max_attempts,
+              j.lease_token, j.queued_at, j.started_at, j.run_at, j.concurrency_key
+), recorded AS (
+    INSERT INTO conveyor_attempts (token, job_id, attempt, worker, concurrency_key, started_at)
+    SELECT lease_token, id, attempts, $1, concurrency_key, clock_timestamp() FROM claimed
+)
+SELECT * FROM claimed ORDER BY priority, seq";
+
+/// Limited jobs that may start now: per key, the first ones in claim order, as many as the
+/// key's concurrency and rate limits leave free. Run under `LIMITED_CLAIM_LOCK`, after it
+/// is taken, so that it sees every claim and completion committed before. Claim times are
+/// `clock_timestamp()`, not `now()` (the transaction's start, before the lock wait), so
+/// that an attempt never appears to start before the completion that freed its slot.
+const LIMITED_CANDIDATES: &str = "
+WITH lim AS (
+    SELECT l.key,
+           least(
+             CASE WHEN l.concurrency IS NULL THEN 2147483647
+                  ELSE l.concurrency - (SELECT count(*) FROM conveyor_jobs r
+                                        WHERE r.state = 'running' AND r.concurrency_key = l.key) END,
+             CASE WHEN l.rate_count IS NULL THEN 2147483647
+                  ELSE l.rate_count - (SELECT count(*) FROM conveyor_attempts a
+                                       WHERE a.concurrency_key = l.key
+                                         AND a.started_at > clock_timestamp() - l.rate_period_ms * interval '1 millisecond') END
+           ) AS free
+    FROM conveyor_limits l
+    WHERE EXISTS (SELECT 1 FROM conveyor_jobs w
+                  WHERE w.state = 'available' AND w.limited AND w.concurrency_key = l.key AND w.run_at <= now())
+)
+SELECT c.id FROM lim
+CROSS JOIN LATERAL (
+    SELECT j.id FROM conveyor_jobs j
+    WHERE j.state = 'available' AND j.limited AND j.concurrency_key = lim.key AND j.run_at <= now()
+    ORDER BY j.priority, j.seq
+    LIMIT least(greatest(lim.free, 0), $1)
+) c";
+
+impl Queue {
+    /// Claims up to `n` runnable jobs for `worker`, each with a lease of `lease`: waiting
+    /// jobs whose `run_at` has come, in priority then FIFO order, skipping jobs other
+    /// claimers hold locked (`FOR UPDATE SKIP LOCKED`) and limited jobs beyond their key's
+    /// free slots. Each claim is an attempt: `attempts` goes up and a row is added to
+    /// `conveyor_attempts`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if a statement fails (nothing is claimed then).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future may leave jobs claimed that nobody runs: the rescuer puts them
+    /// back when their lease expires.
+    pub async fn claim(&self, worker: &str, n: usize, lease: Duration) -> Result<Vec<Claimed>, Error> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let limited_waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM conveyor_jobs
+                            WHERE state = 'available' AND limited AND run_at <= now())",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("looking for limited jobs"))?;
+        let rows = if limited_waiting {
+            let mut tx = self.pool.begin().await.map_err(db("starting a claim"))?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(LIMITED_CLAIM_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("taking the limited-claim lock"))?;
+            let candidates: Vec<String> = sqlx::query_scalar(LIMITED_CANDIDATES)
+                .bind(n)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db("finding limited jobs with free slots"))?;
+            let rows = sqlx::query(CLAIM)
+                .bind(worker)
+                .bind(n)
+                .bind(millis(lease))
+                .bind(&candidates)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db("claiming jobs"))?;
+            tx.commit().await.map_err(db("committing a claim"))?;
+            rows
+        } else {
+            sqlx::query(CLAIM)
+                .bind(worker)
+                .bind(n)
+                .bind(millis(lease))
+                .bind(Vec::<String>::new())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("claiming jobs"))?
+        };
+        rows.iter().map(Claimed::from_row).collect::<Result<_, _>>().map_err(db("reading claimed jobs"))
+    }
+
+    /// Extends the leases still held (token still the job's, job still running) to
+    /// `lease` from now, in one statement, and records `worker` as alive; returns the ids
+    /// renewed. A lease missing from the answer was lost: its job must stop locally.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the statement fails (nothing is known then: a lease that
+    /// cannot be renewed before it expires must be treated as lost).
+    pub async fn heartbeat(
+        &self,
+        worker: &str,
+        leases: &[Lease],
+        lease: Duration,
+    ) -> Result<Vec<String>, Error> {
+        self.worker_alive(worker, lease).await?;
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, tokens) = split(leases);
+        sqlx::query_scalar(
+            "UPDATE conveyor_jobs j SET lease_expires_at = now() + $3 * interval '1 millisecond'
+             FROM unnest($1::text[], $2::int8[]) AS t(id, token)
+             WHERE j.id = t.id AND j.lease_token = t.token AND j.state = 'running'
+             RETURNING j.id",
+        )
+        .bind(&ids)
+        .bind(&tokens)
+        .bind(millis(lease))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("renewing leases"))
+    }
+
+    /// Writes how attempts ended, in one statement, each fenced by its lease token; returns
+    /// the ids whose write took effect. A completion whose lease was lost changes nothing
+    /// and is not in the answer. Retries (`retry_after`) go back to the queue; the workers
+    /// are notified of them and of finished limited jobs (a slot of their key is free).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the statement fails (nothing was written then).
+    pub async fn complete(&self, done: &[Completion]) -> Result<Vec<String>, Error> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = done.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut tokens = Vec::with_capacity(n);
+        let mut outcomes = Vec::with_capacity(n);
+        let mut retry_ms: Vec<Option<i64>> = Vec::with_capacity(n);
+        let mut errors: Vec<Option<&str>> = Vec::with_capacity(n);
+        let mut exit_codes: Vec<Option<i32>> = Vec::with_capacity(n);
+        let mut tails: Vec<Option<&str>> = Vec::with_capacity(n);
+        let mut runs = Vec::with_capacity(n);
+        for c in done {
+            ids.push(c.lease.id.as_str());
+            tokens.push(c.lease.token);
+            outcomes.push(c.outcome);
+            retry_ms.push(c.retry_after.map(millis));
+            errors.push(c.error.as_deref());
+            exit_codes.push(c.exit_code);
+            tails.push(c.output_tail.as_deref());
+            runs.push(c.run.as_secs_f64());
+        }
+        let retries = done.iter().any(|c| c.retry_after.is_some());
+        let written: Vec<(String, bool)> = sqlx::query_as(
+            "WITH input AS (
+                 SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[],
+                                      $6::int4[], $7::text[], $8::float8[])
+                 AS t(id, token, outcome, retry_ms, error, exit_code, output_tail, run_seconds)
+             ), done AS (
+                 UPDATE conveyor_jobs j SET
+                     state = CASE WHEN i.retry_ms IS NULL THEN i.outcome ELSE 'available' END,
+                     run_at = CASE WHEN i.retry_ms IS NULL THEN j.run_at
+                                   ELSE now() + i.retry_ms * interval '1 millisecond' END,
+                     finished_at = CASE WHEN i.retry_ms IS NULL THEN now() END,
+                     lease_token = NULL, lease_expires_at = NULL,
+                     error = i.error, exit_code = i.exit_code, output_tail = i.output_tail,
+                     run_seconds = j.run_seconds + i.run_seconds
+                 FROM input i
+                 WHERE j.id = i.id AND j.lease_token = i.token AND j.state = 'running'
+                 RETURNING j.id, i.token, i.outcome, j.limited
+             ), recorded AS (
+                 UPDATE conveyor_attempts a SET finished_at = now(), outcome = d.outcome
+                 FROM done d WHERE a.token = d.token
+             )
+             SELECT id, limited FROM done",
+        )
+        .bind(&ids)
+        .bind(&tokens)
+        .bind(&outcomes)
+        .bind(&retry_ms)
+        .bind(&errors)
+        .bind(&exit_codes)
+        .bind(&tails)
+        .bind(&runs)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("writing job outcomes"))?;
+        // A retry may be due soon, and a finished limited job frees a slot of its key: wake
+        // the workers (whose claims skipped the key while it was full).
+        if retries || written.iter().any(|(_, limited)| *limited) {
+            self.notify().await?;
+        }
+        Ok(written.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// How long until the next waiting job that is not runnable yet (delayed, or waiting
+    /// to retry) becomes runnable; `None` if there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the statement fails.
+    pub async fn next_due(&self) -> Result<Option<Duration>, Error> {
+        let secs: Option<f64> = sqlx::query_scalar(
+            "SELECT extract(epoch FROM min(run_at) - clock_timestamp())::float8
+             FROM conveyor_jobs WHERE state = 'available' AND run_at > clock_timestamp()",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("looking for the next scheduled job"))?;
+        Ok(secs.map(|s| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)))
+    }
+
+    /// Wakes the listening workers (`NOTIFY` on [`CHANNEL`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the statement fails.
+    pub async fn notify(&self) -> Result<(), Error> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&self.pool)
+            .await
+            .map_err(db("notifying the workers"))?;
+        Ok(())
+    }
+
+    /// Gives jobs back to the queue without an outcome (a worker shutting down): each
+    /// fenced by its token, counted as a lost attempt; returns how many were released.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the statement fails (the leases then expire and the rescuer
+    /// re-queues the jobs).
+    pub async fn release(&self, leases: &[Lease]) -> Result<u64, Error> {
+        if leases.is_empty() {
+            return Ok(0);
+        }
+        let (ids, tokens) = split(leases);
+        let n: i64 = sqlx::query_scalar(
+            "WITH released AS (
+                 UPDATE conveyor_jobs j SET state = 'available', lease_token = NULL,
+                     lease_expires_at = NULL, lost = j.lost + 1, run_at = now()
+                 FROM unnest($1::text[], $2::int8[]) AS t(id, token)
+                 WHERE j.id = t.id AND j.lease_token = t.token AND j.state = 'running'
+                 RETURNING j.id, t.token
+             ), recorded AS (
+                 UPDATE conveyor_attempts a SET finished_at = now(), outcome = 'released'
+                 FROM released r WHERE a.token = r.token
+             )
+             SELECT count(*) FROM released",
+        )
+        .bind(&ids)
+        .bind(&tokens)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("releasing jobs"))?;
+        if n > 0 {
+            self.notify().await?;
+        }
+        Ok(n.unsigned_abs())
+    }
+
+    /// Re-queues up to `batch` running jobs whose lease expired (their worker died, froze
+    /// or was cut off): the attempt ends as `lost` and counts; a job that has lost more
+    /// than `max_lost` leases is failed instead (a job that kills its worker every time
+    /// must not loop forever). Call it until a batch comes back short.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the statement fails.
+    pub async fn rescue(&self, batch: i64, max_lost: i32) -> Result<RescueReport, Error> {
+        let rows = sqlx::query(
+            "WITH expired AS (
+                 SELECT id, lease_token FROM conveyor_jobs
+                 WHERE state = 'running' AND lease_expires_at < now()
+                 ORDER BY lease_expires_at LIMIT $1
+                 FOR UPDATE SKIP LOCKED
+             ), rescued AS (
+                 UPDATE conveyor_jobs j SET
+                     state = CASE WHEN j.lost + 1 > $2 THEN 'failed' ELSE 'available' END,
+                     finished_at = CASE WHEN j.lost + 1 > $2 THEN now() END,
+                     error = CASE WHEN j.lost + 1 > $2
+                                  THEN format('lease expired %s times (worker lost); giving up', j.lost + 1)
+                                  ELSE j.error END,
+                     lost = j.lost + 1, lease_token = NULL, lease_expires_at = NULL, run_at = now()
+                 FROM expired e WHERE j.id = e.id
+                 RETURNING j.id, e.lease_token AS token, j.state
+             ), recorded AS (
+                 UPDATE conveyor_attempts a SET finished_at = now(), outcome = 'lost'
+                 FROM rescued r WHERE a.token = r.token
+             )
+             SELECT count(*) FILTER (WHERE state = 'available') AS requeued,
+                    count(*) FILTER (WHERE state <> 'available') AS failed
+             FROM rescued",
+        )
+        .bind(batch)
+        .bind(max_lost)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("rescuing jobs with expired leases"))?;
+        let requeued: i64 = rows.try_get("requeued").map_err(db("reading the rescue count"))?;
+        let failed: i64 = rows.try_get("failed").map_err(db("reading the rescue count"))?;
+        if requeued > 0 {
+            self.notify().await?;
+        }
+        Ok(RescueReport { requeued: requeued.unsigned_abs(), failed: failed.unsigned_abs() })
+    }
+}
+
+fn split(leases: &[Lease]) -> (Vec<&str>, Vec<i64>) {
+    leases.iter().map(|l| (l.id.as_str(), l.token)).unzip()
+}

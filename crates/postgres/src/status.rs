@@ -1,0 +1,77 @@
+//! [`Status`]: counts by state, waiting age and live workers.
+
+use sqlx::Row as _;
+
+use crate::error::{Error, db};
+use crate::queue::Queue;
+
+/// A snapshot of the queue, as `conveyor status` shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Status {
+    /// Waiting jobs that may start now.
+    pub available: u64,
+    /// Waiting jobs whose `run_at` is still to come (delay, `not_before`, retry backoff).
+    pub scheduled: u64,
+    /// Jobs held by a worker's lease.
+    pub running: u64,
+    /// Jobs that succeeded.
+    pub succeeded: u64,
+    /// Jobs that failed.
+    pub failed: u64,
+    /// Jobs that panicked.
+    pub panicked: u64,
+    /// Jobs whose last attempt timed out.
+    pub timed_out: u64,
+    /// Jobs cancelled.
+    pub cancelled: u64,
+    /// Workers that heartbeated within their lease and have not stopped.
+    pub workers: u64,
+    /// How long the oldest runnable job has waited, in seconds (`None` if none waits).
+    pub oldest_waiting_seconds: Option<f64>,
+}
+
+impl Queue {
+    /// Counts the jobs by state, the live workers and the oldest wait.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if a statement fails.
+    pub async fn status(&self) -> Result<Status, Error> {
+        let row = sqlx::query(
+            "SELECT
+                 count(*) FILTER (WHERE state = 'available' AND run_at <= now()) AS available,
+                 count(*) FILTER (WHERE state = 'available' AND run_at > now()) AS scheduled,
+                 count(*) FILTER (WHERE state = 'running') AS running,
+                 count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
+                 count(*) FILTER (WHERE state = 'failed') AS failed,
+                 count(*) FILTER (WHERE state = 'panicked') AS panicked,
+                 count(*) FILTER (WHERE state = 'timed_out') AS timed_out,
+                 count(*) FILTER (WHERE state = 'cancelled') AS cancelled,
+                 extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'available' AND run_at <= now()))::float8
+                     AS oldest,
+                 (SELECT count(*) FROM conveyor_workers
+                  WHERE stopped_at IS NULL AND last_seen > now() - lease_ms * interval '1 millisecond') AS workers
+             FROM conveyor_jobs",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("counting jobs"))?;
+        let count = |name: &str| -> Result<u64, Error> {
+            let n: i64 = row.try_get(name).map_err(db("reading the counts"))?;
+            Ok(n.unsigned_abs())
+        };
+        Ok(Status {
+            available: count("available")?,
+            scheduled: count("scheduled")?,
+            running: count("running")?,
+            succeeded: count("succeeded")?,
+            failed: count("failed")?,
+            panicked: count("panicked")?,
+            timed_out: count("timed_out")?,
+            cancelled: count("cancelled")?,
+            workers: count("workers")?,
+            oldest_waiting_seconds: row.try_get("oldest").map_err(db("reading the counts"))?,
+        })
+    }
+}

@@ -1,0 +1,243 @@
+//! Submitting jobs: [`Submission`], one transaction, all or nothing.
+
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, Transaction};
+
+use crate::error::{Error, db};
+use crate::queue::{CHANNEL, Queue, millis};
+
+/// Rows sent to the server per `INSERT`.
+const CHUNK: usize = 2000;
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct NewJob {
+    /// Unique in the queue.
+    pub id: String,
+    /// A name for people.
+    pub name: Option<String>,
+    /// The job's kind (a low-cardinality label).
+    pub kind: String,
+    /// Lower runs first.
+    pub priority: i32,
+    /// What the worker needs to run the job (opaque to the queue).
+    pub spec: serde_json::Value,
+    /// A hash of the spec, for the ledger.
+    pub spec_hash: String,
+    /// The key whose limits the job obeys.
+    pub concurrency_key: Option<String>,
+    /// Attempts in all (≥ 1) for failures of the job's own.
+    pub max_attempts: i32,
+    /// Not before this long after the submission commits.
+    pub delay: Option<Duration>,
+    /// Not before this instant (wins over `delay`).
+    pub not_before: Option<SystemTime>,
+}
+
+impl NewJob {
+    /// A job with priority 0, one attempt, no key, no delay and an empty spec hash.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let job = conveyor_postgres::NewJob::new("a", "noop", serde_json::json!({}));
+    /// assert_eq!((job.priority, job.max_attempts), (0, 1));
+    /// ```
+    pub fn new(id: impl Into<String>, kind: impl Into<String>, spec: serde_json::Value) -> NewJob {
+        NewJob {
+            id: id.into(),
+            name: None,
+            kind: kind.into(),
+            priority: 0,
+            spec,
+            spec_hash: String::new(),
+            concurrency_key: None,
+            max_attempts: 1,
+            delay: None,
+            not_before: None,
+        }
+    }
+}
+
+/// A limit on a concurrency key, as job files' `limits` declare it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyLimit {
+    /// The key.
+    pub key: String,
+    /// At most this many of its jobs run at once, across all workers.
+    pub concurrency: Option<u32>,
+    /// At most `count` of its jobs start per `period`, across all workers.
+    pub rate: Option<(u32, Duration)>,
+}
+
+impl KeyLimit {
+    /// A limit on `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let limit = conveyor_postgres::KeyLimit::new("db", Some(2), None);
+    /// assert_eq!(limit.concurrency, Some(2));
+    /// ```
+    pub fn new(key: impl Into<String>, concurrency: Option<u32>, rate: Option<(u32, Duration)>) -> KeyLimit {
+        KeyLimit { key: key.into(), concurrency, rate }
+    }
+}
+
+/// An open enqueue transaction: [`add`](Submission::add) jobs, then
+/// [`commit`](Submission::commit). Dropping it without committing enqueues nothing.
+#[derive(Debug)]
+#[must_use = "a submission enqueues nothing until it is committed"]
+pub struct Submission {
+    tx: Transaction<'static, Postgres>,
+    buffer: Vec<NewJob>,
+    ids: Vec<String>,
+}
+
+impl Queue {
+    /// Opens a submission (a transaction).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if no connection can be had.
+    pub async fn submission(&self) -> Result<Submission, Error> {
+        let tx = self.pool.begin().await.map_err(db("starting the submit transaction"))?;
+        Ok(Submission { tx, buffer: Vec::with_capacity(CHUNK), ids: Vec::new() })
+    }
+}
+
+impl Submission {
+    /// Sets the limits of some keys (the last submission to set a key wins) and marks the
+    /// waiting jobs with those keys as limited.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if a statement fails.
+    pub async fn limits(&mut self, limits: &[KeyLimit]) -> Result<(), Error> {
+        for l in limits {
+            sqlx::query(
+                "INSERT INTO conveyor_limits (key, concurrency, rate_count, rate_period_ms)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (key) DO UPDATE SET concurrency = $2, rate_count = $3, rate_period_ms = $4",
+            )
+            .bind(&l.key)
+            .bind(l.concurrency.map(|n| i32::try_from(n).unwrap_or(i32::MAX)))
+            .bind(l.rate.map(|(n, _)| i32::try_from(n).unwrap_or(i32::MAX)))
+            .bind(l.rate.map(|(_, p)| millis(p)))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db("recording the key limits"))?;
+            sqlx::query(
+                "UPDATE conveyor_jobs SET limited = true
+                 WHERE concurrency_key = $1 AND state = 'available' AND NOT limited",
+            )
+            .bind(&l.key)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db("marking limited jobs"))?;
+        }
+        Ok(())
+    }
+
+    /// Adds a job (sent to the server in chunks).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DuplicateId`] if its id is already in the queue (or in this submission);
+    /// [`Error::Database`] if a statement fails. Either way the submission is spoilt: drop
+    /// it.
+    pub async fn add(&mut self, job: NewJob) -> Result<(), Error> {
+        self.buffer.push(job);
+        if self.buffer.len() >= CHUNK {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let jobs = std::mem::take(&mut self.buffer);
+        let n = jobs.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut names = Vec::with_capacity(n);
+        let mut kinds = Vec::with_capacity(n);
+        let mut priorities = Vec::with_capacity(n);
+        let mut specs = Vec::with_capacity(n);
+        let mut hashes = Vec::with_capacity(n);
+        let mut keys = Vec::with_capacity(n);
+        let mut max_attempts = Vec::with_capacity(n);
+        let mut delays: Vec<Option<i64>> = Vec::with_capacity(n);
+        let mut not_befores: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(n);
+        for j in jobs {
+            ids.push(j.id);
+            names.push(j.name);
+            kinds.push(j.kind);
+            priorities.push(j.priority);
+            specs.push(j.spec.to_string());
+            hashes.push(j.spec_hash);
+            keys.push(j.concurrency_key);
+            max_attempts.push(j.max_attempts.max(1));
+            delays.push(j.delay.map(millis));
+            not_befores.push(j.not_before.map(DateTime::<Utc>::from));
+        }
+        let inserted: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO conveyor_jobs
+                 (id, name, kind, priority, spec, spec_hash, concurrency_key, limited, max_attempts, run_at)
+             SELECT t.id, t.name, t.kind, t.priority, t.spec::jsonb, t.spec_hash, t.key,
+                    t.key IS NOT NULL AND EXISTS (SELECT 1 FROM conveyor_limits l WHERE l.key = t.key),
+                    t.max_attempts,
+                    coalesce(t.not_before, now() + coalesce(t.delay_ms, 0) * interval '1 millisecond')
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::text[],
+                         $7::text[], $8::int4[], $9::int8[], $10::timestamptz[])
+                  WITH ORDINALITY
+                  AS t(id, name, kind, priority, spec, spec_hash, key, max_attempts, delay_ms, not_before, n)
+             ORDER BY t.n
+             ON CONFLICT (id) DO NOTHING
+             RETURNING id",
+        )
+        .bind(&ids)
+        .bind(&names)
+        .bind(&kinds)
+        .bind(&priorities)
+        .bind(&specs)
+        .bind(&hashes)
+        .bind(&keys)
+        .bind(&max_attempts)
+        .bind(&delays)
+        .bind(&not_befores)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(db("inserting jobs"))?;
+        if inserted.len() != ids.len() {
+            let fresh: std::collections::HashSet<&str> = inserted.iter().map(String::as_str).collect();
+            let taken = ids.iter().find(|id| !fresh.contains(id.as_str())).cloned().unwrap_or_default();
+            return Err(Error::DuplicateId(taken));
+        }
+        self.ids.extend(ids);
+        Ok(())
+    }
+
+    /// Sends what is left, notifies the workers once ([`CHANNEL`]) and commits; returns
+    /// the ids enqueued, in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`add`](Submission::add), or [`Error::Database`] if the commit fails (then
+    /// nothing was enqueued).
+    pub async fn commit(mut self) -> Result<Vec<String>, Error> {
+        self.flush().await?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db("notifying the workers"))?;
+        self.tx.commit().await.map_err(db("committing the submission"))?;
+        Ok(self.ids)
+    }
+}

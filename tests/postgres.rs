@@ -1,0 +1,404 @@
+//! The PostgreSQL queue end to end: real `conveyor submit`, `worker`, `status` and `ledger`
+//! processes against a real server (`CONVEYOR_TEST_DATABASE_URL`; skipped without it).
+//!
+//! Each test has a database of its own. Nothing sleeps to wait: every wait polls the
+//! database (or a worker's stderr) for its condition, with a deadline.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use conveyor_e2e::pg::{LIMIT, TestDb, Worker, conveyor_out};
+use conveyor_e2e::server::request;
+use conveyor_e2e::{Dir, code, jsonl};
+use serde_json::{Value, json};
+
+/// Submits `text` as `name` into `db`; asserts success.
+fn submit(dir: &Dir, db: &TestDb, name: &str, text: &str) {
+    let path = dir.write(name, text);
+    let out = conveyor_out(dir, &["submit", "--queue", &db.url, path.to_str().expect("utf-8 path")]);
+    assert_eq!(code(&out), 0, "submit failed");
+}
+
+/// The ledger lines of the queue, by id.
+fn ledger(dir: &Dir, db: &TestDb) -> BTreeMap<String, Vec<Value>> {
+    let out = conveyor_out(dir, &["ledger", "--queue", &db.url]);
+    assert_eq!(code(&out), 0);
+    let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: Value = serde_json::from_str(line).expect("a JSON ledger line");
+        by_id.entry(v["id"].as_str().expect("id").to_owned()).or_default().push(v);
+    }
+    by_id
+}
+
+/// No two attempts of one job overlap in time, and each finished job has exactly one
+/// attempt with its final outcome.
+fn assert_attempts_consistent(db: &TestDb) {
+    let overlaps = db.int(
+        "SELECT count(*) FROM conveyor_attempts a JOIN conveyor_attempts b
+           ON a.job_id = b.job_id AND a.token < b.token
+         WHERE a.finished_at IS NULL OR b.started_at < a.finished_at",
+    );
+    assert_eq!(overlaps, 0, "two attempts of a job overlap in time");
+    let bad = db.int(
+        "SELECT count(*) FROM conveyor_jobs j
+         WHERE j.finished_at IS NOT NULL AND (SELECT count(*) FROM conveyor_attempts a
+                WHERE a.job_id = j.id AND a.outcome = j.state) <> 1",
+    );
+    assert_eq!(bad, 0, "a finished job without exactly one attempt ending in its final state");
+    let unrecorded = db.int(
+        "SELECT count(*) FROM conveyor_jobs j
+         WHERE j.attempts <> (SELECT count(*) FROM conveyor_attempts a WHERE a.job_id = j.id)",
+    );
+    assert_eq!(unrecorded, 0, "attempts counted and attempts recorded differ");
+}
+
+fn run_on_workers(n_workers: usize, n_jobs: usize) {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs = jsonl(n_jobs, |i| {
+        if i % 10 == 0 {
+            json!({"id": format!("j{i}"), "kind": "sleep", "duration": "5ms", "priority": i % 3})
+        } else {
+            json!({"id": format!("j{i}"), "kind": "noop", "priority": i % 3})
+        }
+    });
+    submit(&dir, &db, "jobs.jsonl", &jobs);
+    let workers: Vec<Worker> = (0..n_workers)
+        .map(|w| Worker::start(&dir, &db.url, &format!("w{w}"), &["-w", "4", "--exit-when-idle"]))
+        .collect();
+    for w in workers {
+        assert_eq!(w.finish(LIMIT), Some(0));
+    }
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), n_jobs as i64);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts"), n_jobs as i64, "a job ran twice");
+    assert_attempts_consistent(&db);
+    let by_id = ledger(&dir, &db);
+    assert_eq!(by_id.len(), n_jobs);
+    assert!(by_id.values().all(|lines| lines.len() == 1 && lines[0]["outcome"] == "succeeded"));
+    let used = db.int("SELECT count(DISTINCT worker) FROM conveyor_attempts");
+    assert!(used >= 2, "only {used} worker(s) took jobs");
+}
+
+#[test]
+fn two_workers_run_every_job_exactly_once() {
+    run_on_workers(2, 1000);
+}
+
+#[test]
+fn three_workers_run_every_job_exactly_once() {
+    run_on_workers(3, 1500);
+}
+
+#[test]
+fn claims_follow_priority_then_fifo() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    // Priorities 2, 0, 1, 0, 2, 1, ...: claim order must be all 0s in file order, then 1s,
+    // then 2s.
+    let prio = [2, 0, 1];
+    let jobs = jsonl(60, |i| json!({"id": format!("p{i:02}"), "kind": "noop", "priority": prio[i % 3]}));
+    submit(&dir, &db, "prio.jsonl", &jobs);
+    let w = Worker::start(&dir, &db.url, "solo", &["-w", "1", "--exit-when-idle"]);
+    assert_eq!(w.finish(LIMIT), Some(0));
+    let claimed = db.texts("SELECT job_id FROM conveyor_attempts ORDER BY token");
+    let mut expected: Vec<(i32, usize, String)> =
+        (0..60).map(|i| (prio[i % 3], i, format!("p{i:02}"))).collect();
+    expected.sort();
+    let expected: Vec<String> = expected.into_iter().map(|(_, _, id)| id).collect();
+    assert_eq!(claimed, expected);
+}
+
+#[test]
+fn concurrency_keys_hold_across_workers() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs: Vec<Value> = (0..24)
+        .map(|i| json!({"id": format!("k{i}"), "kind": "sleep", "duration": "60ms", "concurrency_key": "db"}))
+        .chain((0..24).map(|i| json!({"id": format!("f{i}"), "kind": "sleep", "duration": "20ms"})))
+        .collect();
+    let file = json!({"limits": {"concurrency": {"db": 2}}, "jobs": jobs});
+    submit(&dir, &db, "keys.json", &file.to_string());
+    let workers: Vec<Worker> = (0..3)
+        .map(|w| Worker::start(&dir, &db.url, &format!("w{w}"), &["-w", "4", "--exit-when-idle"]))
+        .collect();
+    for w in workers {
+        assert_eq!(w.finish(LIMIT), Some(0));
+    }
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), 48);
+    // The most attempts of the key running at one instant (at some attempt's start).
+    let most = db.int(
+        "SELECT max((SELECT count(*) FROM conveyor_attempts b
+                     WHERE b.concurrency_key = 'db' AND b.started_at <= a.started_at
+                       AND b.finished_at > a.started_at))
+         FROM conveyor_attempts a WHERE a.concurrency_key = 'db'",
+    );
+    assert!((1..=2).contains(&most), "{most} jobs of key `db` ran at once; the limit is 2");
+    assert!(db.int("SELECT count(DISTINCT worker) FROM conveyor_attempts WHERE concurrency_key = 'db'") >= 2);
+    assert_attempts_consistent(&db);
+}
+
+#[test]
+fn submit_is_all_or_nothing() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    // `status` creates the schema (submit checks the files before it connects).
+    assert_eq!(code(&conveyor_out(&dir, &["status", "--queue", &db.url])), 0);
+    let bad = "{\"id\": \"a\", \"kind\": \"noop\"}\n{\"id\": \"b\", \"kind\": \"sleep\", \"duration\": \"soon\"}\n\
+               {\"id\": \"c\", \"kind\": \"noop\"}\n";
+    let path = dir.write("bad.jsonl", bad);
+    let path = path.to_str().expect("utf-8 path");
+    let out = conveyor_out(&dir, &["submit", "--queue", &db.url, path]);
+    assert_eq!(code(&out), 2);
+    let validate = conveyor_out(&dir, &["validate", path]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&validate.stderr));
+    assert!(out.stdout.is_empty());
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs"), 0);
+
+    // An id already queued: nothing of the second file goes in.
+    submit(&dir, &db, "one.jsonl", "{\"id\": \"a\", \"kind\": \"noop\"}\n");
+    let again = dir
+        .write("again.jsonl", "{\"id\": \"z\", \"kind\": \"noop\"}\n{\"id\": \"a\", \"kind\": \"noop\"}\n");
+    let out = conveyor_out(&dir, &["submit", "--queue", &db.url, again.to_str().expect("utf-8 path")]);
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("job id `a` is already in the queue"));
+    assert_eq!(db.texts("SELECT id FROM conveyor_jobs"), ["a"]);
+}
+
+#[test]
+fn status_counts_jobs_by_state() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    submit(
+        &dir,
+        &db,
+        "s.jsonl",
+        "{\"id\": \"now\", \"kind\": \"noop\"}\n{\"id\": \"later\", \"kind\": \"noop\", \"delay\": \"1h\"}\n",
+    );
+    let out = conveyor_out(&dir, &["status", "--queue", &db.url, "--format", "json"]);
+    assert_eq!(code(&out), 0);
+    let s: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(
+        (s["available"].as_u64(), s["scheduled"].as_u64(), s["running"].as_u64()),
+        (Some(1), Some(1), Some(0))
+    );
+    for key in ["succeeded", "failed", "timed_out", "cancelled", "workers"] {
+        assert_eq!(s[key], 0, "{key}");
+    }
+    assert!(s["oldest_waiting_seconds"].as_f64().is_some_and(|w| w >= 0.0));
+}
+
+#[test]
+fn a_killed_workers_jobs_are_rescued_and_run_again() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs = jsonl(6, |i| json!({"id": format!("r{i}"), "kind": "sleep", "duration": "1s"}));
+    submit(&dir, &db, "r.jsonl", &jobs);
+    let doomed = Worker::start(&dir, &db.url, "doomed", &["-w", "6", "--lease", "2s"]);
+    db.wait_at_least(
+        "SELECT count(*) FROM conveyor_jobs WHERE state = 'running' AND worker = 'doomed'",
+        6,
+        LIMIT,
+    );
+    doomed.signal("KILL");
+    assert_eq!(doomed.finish(LIMIT), None, "killed by a signal");
+    let heir = Worker::start(&dir, &db.url, "heir", &["-w", "6", "--lease", "2s", "--listen", "127.0.0.1:0"]);
+    db.wait_at_least("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'", 6, LIMIT);
+    // Its /metrics counts the rescue (the only live worker did it) and the jobs it ran.
+    heir.wait_for_stderr("/metrics", LIMIT);
+    let addr = heir
+        .stderr()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("conveyor: serving metrics on http://")?
+                .strip_suffix("/metrics")
+                .map(str::to_owned)
+        })
+        .expect("the metrics address on stderr");
+    assert_eq!(request(&addr, "GET", "/healthz", &[], b"").0, 200);
+    let (status, metrics) = request(&addr, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    assert!(metrics.lines().any(|l| l == "conveyor_jobs_rescued_total 6"), "{metrics}");
+    assert!(
+        metrics.contains("conveyor_jobs_finished_total{kind=\"sleep\",outcome=\"succeeded\"} 6"),
+        "{metrics}"
+    );
+    heir.signal("TERM");
+    assert_eq!(heir.finish(LIMIT), Some(143));
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded' AND worker = 'heir'"), 6);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE attempts = 2 AND lost = 1"), 6);
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'doomed' AND outcome = 'lost'"),
+        6
+    );
+    assert_attempts_consistent(&db);
+    let by_id = ledger(&dir, &db);
+    assert_eq!(by_id.len(), 6);
+    for lines in by_id.values() {
+        assert_eq!(lines.len(), 1);
+        assert_eq!((lines[0]["attempts"].as_u64(), lines[0]["worker"].as_str()), (Some(2), Some("heir")));
+    }
+}
+
+#[test]
+fn a_frozen_worker_is_fenced_off() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs = jsonl(2, |i| json!({"id": format!("z{i}"), "kind": "sleep", "duration": "3s"}));
+    submit(&dir, &db, "z.jsonl", &jobs);
+    let zombie = Worker::start(&dir, &db.url, "zombie", &["-w", "2", "--lease", "2s"]);
+    db.wait_at_least(
+        "SELECT count(*) FROM conveyor_jobs WHERE state = 'running' AND worker = 'zombie'",
+        2,
+        LIMIT,
+    );
+    zombie.signal("STOP");
+    // Past its lease, another worker rescues the jobs and finishes them.
+    let other = Worker::start(&dir, &db.url, "other", &["-w", "2", "--lease", "2s"]);
+    db.wait_at_least(
+        "SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded' AND worker = 'other'",
+        2,
+        LIMIT,
+    );
+    let before = db.texts(
+        "SELECT concat_ws(' ', id, state, worker, attempts, finished_at, lease_token) FROM conveyor_jobs ORDER BY id",
+    );
+    // Its sleeps are over when it wakes: its completions (and heartbeat) must change nothing.
+    zombie.signal("CONT");
+    crate_wait_for_either(&zombie, &["could not renew the lease", "not recorded", "lost the lease"]);
+    zombie.signal("TERM");
+    assert_eq!(zombie.finish(LIMIT), Some(143));
+    other.signal("TERM");
+    assert_eq!(other.finish(LIMIT), Some(143));
+    let after = db.texts(
+        "SELECT concat_ws(' ', id, state, worker, attempts, finished_at, lease_token) FROM conveyor_jobs ORDER BY id",
+    );
+    assert_eq!(before, after, "the zombie changed a job");
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'zombie' AND outcome = 'lost'"),
+        2
+    );
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'zombie' AND outcome <> 'lost'"),
+        0
+    );
+    assert_attempts_consistent(&db);
+}
+
+fn crate_wait_for_either(w: &Worker, texts: &[&str]) {
+    conveyor_e2e::wait_until(LIMIT, &format!("{} to notice it lost its leases", w.name), || {
+        let err = w.stderr();
+        texts.iter().any(|t| err.contains(t))
+    });
+}
+
+#[test]
+fn sigterm_releases_jobs_that_do_not_finish_within_the_grace() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs = jsonl(3, |i| json!({"id": format!("g{i}"), "kind": "sleep", "duration": "1h"}));
+    submit(&dir, &db, "g.jsonl", &jobs);
+    let w = Worker::start(&dir, &db.url, "leaving", &["-w", "3", "--grace", "100ms"]);
+    db.wait_at_least("SELECT count(*) FROM conveyor_jobs WHERE state = 'running'", 3, LIMIT);
+    w.signal("TERM");
+    assert_eq!(w.finish(LIMIT), Some(143));
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND lost = 1"), 3);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts WHERE outcome = 'released'"), 3);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_workers WHERE stopped_at IS NOT NULL"), 1);
+}
+
+#[test]
+fn workers_survive_a_database_restart() {
+    // Only a server the test started itself may be restarted.
+    if conveyor_e2e::pg::server_url().is_none() {
+        return;
+    }
+    let Some(server) = conveyor_e2e::pg::PrivateServer::start() else { return };
+    let db = TestDb::create_on(&server.url());
+    let dir = Dir::new();
+    let jobs = jsonl(60, |i| json!({"id": format!("d{i}"), "kind": "sleep", "duration": "250ms"}));
+    submit(&dir, &db, "d.jsonl", &jobs);
+    let args = ["-w", "4", "--lease", "2s", "--exit-when-idle"];
+    let workers: Vec<Worker> =
+        (0..2).map(|w| Worker::start(&dir, &db.url, &format!("w{w}"), &args)).collect();
+    db.wait_at_least("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'", 8, LIMIT);
+    server.stop();
+    // Down for longer than the lease: the workers cancel what they could not renew.
+    for w in &workers {
+        w.wait_for_stderr("could not renew the lease", LIMIT);
+    }
+    server.start_again();
+    for w in workers {
+        assert_eq!(w.finish(LIMIT), Some(0), "a worker did not carry on after the restart");
+    }
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), 60);
+    assert!(db.int("SELECT count(*) FROM conveyor_attempts WHERE outcome = 'lost'") >= 1);
+    assert_attempts_consistent(&db);
+    let by_id = ledger(&dir, &db);
+    assert_eq!(by_id.len(), 60);
+    assert!(by_id.values().all(|lines| lines.len() == 1));
+}
+
+#[test]
+fn eight_workers_share_twenty_thousand_jobs() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let n = 20_000;
+    let jobs = jsonl(n, |i| json!({"id": format!("e{i}"), "kind": "noop", "priority": i % 5}));
+    submit(&dir, &db, "e.jsonl", &jobs);
+    let workers: Vec<Worker> = (0..8)
+        .map(|w| Worker::start(&dir, &db.url, &format!("w{w}"), &["-w", "16", "--exit-when-idle"]))
+        .collect();
+    for w in workers {
+        assert_eq!(w.finish(Duration::from_secs(120)), Some(0));
+    }
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), n as i64);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts"), n as i64, "a job ran twice");
+    assert_attempts_consistent(&db);
+    assert!(db.int("SELECT count(DISTINCT worker) FROM conveyor_attempts") >= 4);
+}
+
+#[test]
+fn rate_limits_hold_across_workers() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs: Vec<Value> =
+        (0..12).map(|i| json!({"id": format!("a{i}"), "kind": "noop", "concurrency_key": "api"})).collect();
+    let file = json!({"limits": {"rate": {"api": "4/1s"}}, "jobs": jobs});
+    submit(&dir, &db, "rate.json", &file.to_string());
+    let workers: Vec<Worker> = (0..2)
+        .map(|w| Worker::start(&dir, &db.url, &format!("w{w}"), &["-w", "4", "--exit-when-idle"]))
+        .collect();
+    for w in workers {
+        assert_eq!(w.finish(LIMIT), Some(0));
+    }
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), 12);
+    // The most starts within any one second.
+    let most = db.int(
+        "SELECT max((SELECT count(*) FROM conveyor_attempts b
+                     WHERE b.started_at >= a.started_at AND b.started_at < a.started_at + interval '1 second'))
+         FROM conveyor_attempts a",
+    );
+    assert!((1..=4).contains(&most), "{most} jobs of key `api` started within a second; the limit is 4/1s");
+    assert_attempts_consistent(&db);
+}
+
+#[test]
+fn finished_jobs_are_deleted_after_the_retention() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    submit(&dir, &db, "old.jsonl", &jsonl(30, |i| json!({"id": format!("o{i}"), "kind": "noop"})));
+    let first = Worker::start(&dir, &db.url, "first", &["--exit-when-idle"]);
+    assert_eq!(first.finish(LIMIT), Some(0));
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), 30);
+    // A waiting job is kept whatever its age.
+    submit(&dir, &db, "later.jsonl", "{\"id\": \"later\", \"kind\": \"noop\", \"delay\": \"1h\"}\n");
+    let keeper = Worker::start(&dir, &db.url, "keeper", &["--retention", "1ms"]);
+    conveyor_e2e::wait_until(LIMIT, "the finished jobs to be deleted", || {
+        db.try_int("SELECT count(*) FROM conveyor_jobs WHERE finished_at IS NOT NULL") == Some(0)
+    });
+    keeper.signal("TERM");
+    assert_eq!(keeper.finish(LIMIT), Some(143));
+    assert_eq!(db.texts("SELECT id FROM conveyor_jobs"), ["later"]);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts"), 0);
+}
