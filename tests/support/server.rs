@@ -1,7 +1,6 @@
 //! A running `conveyor serve` and a minimal HTTP/1.1 client for talking to it.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -123,28 +122,10 @@ impl Server {
 }
 
 /// One HTTP/1.1 exchange (`Connection: close`); returns the status and the body.
+///
+/// # Panics
+///
+/// If the server cannot be reached or does not answer HTTP.
 pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    stream.set_read_timeout(Some(LIMIT)).expect("timeout");
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("write head");
-    // A server that refuses a large body may answer and close before reading it all.
-    let _ = stream.write_all(body);
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    let answer = String::from_utf8_lossy(&answer);
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {answer:?}"));
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
-    (status, body)
+    crate::servers::http(addr, method, path, headers, body).unwrap_or_else(|e| panic!("{e}"))
 }

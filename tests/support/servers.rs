@@ -408,10 +408,9 @@ pub fn http(
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(body))
-        .map_err(|e| format!("{addr}: {e}"))?;
+    stream.write_all(head.as_bytes()).map_err(|e| format!("{addr}: {e}"))?;
+    // A server that refuses a large body may answer and close before reading it all.
+    let _ = stream.write_all(body);
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).map_err(|e| format!("reading from {addr}: {e}"))?;
     let split = answer.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| {
