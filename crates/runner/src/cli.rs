@@ -12,9 +12,22 @@ Examples:
   conveyor validate jobs/ --format json       check files, errors as JSON Lines
   conveyor schema > conveyor.schema.json      the JSON Schema of job files
   conveyor serve --ledger serve.ledger.jsonl  a daemon: POST job files to /jobs
+  conveyor submit --queue postgres://HOST/DB jobs/   enqueue into a PostgreSQL queue
+  conveyor worker --queue postgres://HOST/DB -w 16   run jobs from it (on any machine)
 
 Exit codes: 0 all jobs succeeded, 1 some job did not succeed, 2 invalid input or usage
 (nothing ran), 130 interrupted by SIGINT, 143 stopped by SIGTERM.";
+
+const QUEUE_EXAMPLES: &str = "\
+Examples (one queue, any number of workers on any machines):
+  export QUEUE=postgres://conveyor:secret@db.internal/conveyor
+  conveyor submit --queue \"$QUEUE\" jobs/            # one transaction; prints the ids
+  conveyor worker --queue \"$QUEUE\" -w 16 --listen 9481   # /metrics and /healthz on :9481
+  conveyor status --queue \"$QUEUE\" --format json
+  conveyor ledger --queue \"$QUEUE\" > queue.ledger.jsonl
+
+The schema is created and migrated by the tool itself. A worker's jobs have leases that its
+heartbeat renews; a killed worker's jobs run again once their lease expires (--lease, 30s).";
 
 const RUN_EXAMPLES: &str = "\
 Examples:
@@ -108,12 +121,16 @@ pub enum Command {
     #[command(after_help = SCHEMA_EXAMPLES)]
     Schema,
     /// Enqueue job files into a PostgreSQL queue, all or nothing; print the ids.
+    #[command(after_help = QUEUE_EXAMPLES)]
     Submit(crate::queue_pg::SubmitArgs),
     /// Take jobs from a PostgreSQL queue and run them (any number of workers, any machines).
+    #[command(after_help = QUEUE_EXAMPLES)]
     Worker(crate::queue_pg::WorkerArgs),
     /// Show a PostgreSQL queue: jobs by state, live workers, the oldest wait.
+    #[command(after_help = QUEUE_EXAMPLES)]
     Status(crate::queue_pg::StatusArgs),
     /// Print a PostgreSQL queue's finished jobs as ledger lines (JSON Lines, as `run`).
+    #[command(after_help = QUEUE_EXAMPLES)]
     Ledger(crate::queue_pg::LedgerArgs),
 }
 
