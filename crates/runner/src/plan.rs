@@ -75,11 +75,7 @@ impl RunPlan {
     /// assert_eq!(err.to_string(), "--resume needs --ledger PATH (the ledger to resume from)");
     /// ```
     pub fn from_args(args: cli::RunArgs) -> Result<RunPlan, UsageError> {
-        let workers = match args.workers {
-            Some(0) => return Err(UsageError::new("--workers must be at least 1")),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        };
+        let workers = workers_flag(args.workers)?;
         if args.capacity == 0 {
             return Err(UsageError::new("--capacity must be at least 1"));
         }
@@ -136,8 +132,19 @@ impl RunPlan {
     }
 }
 
-fn duration_flag(flag: &str, text: &str) -> Result<Duration, UsageError> {
+/// `FLAG DUR`: a duration, or a usage error naming the flag and the text.
+pub(crate) fn duration_flag(flag: &str, text: &str) -> Result<Duration, UsageError> {
     parse_duration(text).map_err(|e| UsageError::new(format!("{flag} {text:?}: {e}")))
+}
+
+/// `-w/--workers N` of `run`, `serve` and `worker`: at least 1; the number of CPUs when
+/// not given.
+pub(crate) fn workers_flag(workers: Option<usize>) -> Result<usize, UsageError> {
+    match workers {
+        Some(0) => Err(UsageError::new("--workers must be at least 1")),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(2, |n| n.get())),
+    }
 }
 
 /// `ADDR` of `--metrics-addr`: `HOST:PORT`, `[V6]:PORT`, or a bare port (loopback).

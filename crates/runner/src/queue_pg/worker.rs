@@ -45,10 +45,10 @@ use super::args::WorkerArgs;
 use super::convert::{backoff, spec_of, static_kind};
 use crate::exit::{Exit, UsageError};
 use crate::kind::{self, KindEnv, KindError, KindOutput};
-use crate::plan::parse_metrics_addr;
+use crate::plan::{duration_flag, parse_metrics_addr, workers_flag};
 use crate::progress::Progress;
 use crate::signals::{self, Signal, StopState};
-use crate::spec::{JobKind, JobSpec, format_duration, parse_duration};
+use crate::spec::{JobKind, JobSpec, format_duration};
 
 /// How long a cancelled attempt may clean up before the pool drops it (as in `run`).
 const CANCEL_GRACE: Duration = Duration::from_secs(3);
@@ -82,10 +82,6 @@ struct Plan {
     synchronous_commit: bool,
 }
 
-fn duration_flag(flag: &str, text: &str) -> Result<Duration, UsageError> {
-    parse_duration(text).map_err(|e| UsageError::new(format!("{flag} {text:?}: {e}")))
-}
-
 fn default_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -98,11 +94,7 @@ fn default_name() -> String {
 
 impl Plan {
     fn from_args(args: &WorkerArgs) -> Result<Plan, UsageError> {
-        let workers = match args.workers {
-            Some(0) => return Err(UsageError::new("--workers must be at least 1")),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        };
+        let workers = workers_flag(args.workers)?;
         if args.batch == 0 {
             return Err(UsageError::new("--batch must be at least 1"));
         }

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use crate::cli;
 use crate::exit::UsageError;
-use crate::plan::parse_metrics_addr;
-use crate::spec::parse_duration;
+use crate::plan::{duration_flag, parse_metrics_addr, workers_flag};
 
 /// A checked `conveyor serve`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,27 +78,21 @@ impl ServePlan {
                  reach it could run jobs); or listen on 127.0.0.1"
             )));
         }
-        let workers = match args.workers {
-            Some(0) => return Err(UsageError::new("--workers must be at least 1")),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        };
+        let workers = workers_flag(args.workers)?;
         if args.capacity == 0 {
             return Err(UsageError::new("--capacity must be at least 1"));
         }
         if args.max_body == 0 {
             return Err(UsageError::new("--max-body must be at least 1 (bytes)"));
         }
-        let grace = parse_duration(&args.grace)
-            .map_err(|e| UsageError::new(format!("--grace {:?}: {e}", args.grace)))?;
+        let grace = duration_flag("--grace", &args.grace)?;
         let metrics_addr = args.metrics_addr.as_deref().map(parse_metrics_addr).transpose()?;
         if let Some(dir) = &args.spool
             && dir.as_os_str().is_empty()
         {
             return Err(UsageError::new("--spool needs a folder"));
         }
-        let keep = parse_duration(&args.keep)
-            .map_err(|e| UsageError::new(format!("--keep {:?}: {e}", args.keep)))?;
+        let keep = duration_flag("--keep", &args.keep)?;
         Ok(ServePlan {
             listen,
             keep,
