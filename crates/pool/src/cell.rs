@@ -76,6 +76,7 @@ where
                 delay: None,
                 not_before: None,
                 key: core.key,
+                tag: core.tag,
             },
         }
     }

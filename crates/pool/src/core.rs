@@ -25,6 +25,7 @@ use std::time::Duration;
 use conveyor_queue::Key;
 use tokio::sync::Notify;
 
+use crate::event::Tag;
 use crate::metrics::KindMetrics;
 use crate::pool::Inner;
 use crate::retry::RetryPolicy;
@@ -97,6 +98,8 @@ pub(crate) struct Core {
     pub(crate) shield: bool,
     /// The concurrency/rate key, if any.
     pub(crate) key: Option<Arc<str>>,
+    /// The caller's data ([`Job::tag`](crate::Job::tag)).
+    pub(crate) tag: Option<Tag>,
     /// Set when a limit release sent this job back to the queue (see `limit.rs`).
     released: AtomicBool,
     /// Metric handles of a non-default kind (the default kind's live in the pool).
@@ -132,6 +135,7 @@ impl Core {
         retry: Option<Arc<RetryPolicy>>,
         shield: bool,
         key: Option<Arc<str>>,
+        tag: Option<Tag>,
         metrics: Option<Arc<KindMetrics>>,
         now_ns: u64,
     ) -> Self {
@@ -145,6 +149,7 @@ impl Core {
             retry,
             shield,
             key,
+            tag,
             released: AtomicBool::new(false),
             metrics,
             state: AtomicU8::new(QUEUED),

@@ -35,7 +35,22 @@ pub struct JobInfo {
     pub kind: Arc<str>,
     /// The job's priority.
     pub priority: i32,
+    /// The caller's data attached with [`Job::tag`](crate::Job::tag), if any.
+    pub tag: Option<Tag>,
 }
+
+/// The caller's data attached to a job with [`Job::tag`](crate::Job::tag): the pool hands it
+/// back, untouched, in the job's [`JobInfo`]; `downcast_ref` gets the type back.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use conveyor_pool::Tag;
+/// let tag: Tag = Arc::new(17u32);
+/// assert_eq!(tag.downcast_ref::<u32>(), Some(&17));
+/// ```
+pub type Tag = Arc<dyn std::any::Any + Send + Sync>;
 
 /// A job's final report: what the pool knows when the job resolves.
 ///

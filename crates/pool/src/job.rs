@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::context::JobContext;
 use crate::error::BoxError;
+use crate::event::Tag;
 use crate::retry::RetryPolicy;
 
 /// How one attempt of a job ended, before the pool decides on a retry. (Public only because
@@ -152,6 +153,7 @@ pub(crate) struct JobOptions {
     pub(crate) delay: Option<Duration>,
     pub(crate) not_before: Option<std::time::SystemTime>,
     pub(crate) key: Option<Arc<str>>,
+    pub(crate) tag: Option<Tag>,
 }
 
 /// A job to submit to a [`Pool`](crate::Pool): its body and its options.
@@ -291,6 +293,40 @@ impl<R> Job<R> {
     /// ```
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
         self.options.name = Some(name.into());
+        self
+    }
+
+    /// Attaches `tag`, the caller's own data, to the job: the pool never looks at it and
+    /// hands it back in every [`JobInfo`](crate::JobInfo) of the job (its events and its
+    /// [`Finished`](crate::Finished) report), so an `on_finish` hook can find what it needs
+    /// about the job without a table of its own. Default: none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use conveyor_pool::{Finished, Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// struct Row { line: usize }
+    /// let seen = Arc::new(AtomicUsize::new(0));
+    /// let hook_seen = seen.clone();
+    /// let pool = Pool::builder()
+    ///     .on_finish(move |f: &Finished| {
+    ///         if let Some(row) = f.job.tag.as_ref().and_then(|t| t.downcast_ref::<Row>()) {
+    ///             hook_seen.store(row.line, Ordering::SeqCst);
+    ///         }
+    ///     })
+    ///     .build();
+    /// let job = Job::new(|_| async { Ok::<_, std::io::Error>(()) }).tag(Arc::new(Row { line: 17 }));
+    /// pool.submit(job).await.unwrap().await.unwrap();
+    /// pool.shutdown(std::time::Duration::ZERO).await;
+    /// assert_eq!(seen.load(Ordering::SeqCst), 17);
+    /// # }
+    /// ```
+    pub fn tag(mut self, tag: Tag) -> Self {
+        self.options.tag = Some(tag);
         self
     }
 

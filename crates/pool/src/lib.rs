@@ -101,7 +101,7 @@ pub use builder::PoolBuilder;
 pub use context::JobContext;
 pub use core::JobId;
 pub use error::{BoxError, JobError, Outcome, SubmitError};
-pub use event::{Event, Events, Finished, JobInfo, Missed};
+pub use event::{Event, Events, Finished, JobInfo, Missed, Tag};
 pub use group::{FailFast, JobSet, OnDrop};
 pub use handle::{CancelHandle, JobHandle, JobStatus};
 pub use job::{Async, Blocking, Job, Run};

@@ -132,6 +132,7 @@ impl Inner {
             name: core.name.clone(),
             kind: self.kind(core).clone(),
             priority: core.priority,
+            tag: core.tag.clone(),
         }
     }
 
@@ -710,6 +711,7 @@ impl Pool {
             o.retry.or_else(|| inner.default_retry.clone()),
             o.shield,
             o.key,
+            o.tag,
             metrics,
             inner.now_ns(),
         );

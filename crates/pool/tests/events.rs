@@ -233,3 +233,55 @@ async fn a_subscriber_sees_only_events_after_it_subscribed() {
     assert!(matches!(&all[0], Event::Queued(info) if info.id == id), "{all:?}");
     assert_eq!(all.len(), 4);
 }
+
+/// A job's tag comes back, the same allocation, in every event of that job and in its
+/// finish report, whatever the outcome; an untagged job reports none; the pool keeps no
+/// tag once the job is over.
+#[tokio::test(start_paused = true)]
+async fn a_jobs_tag_comes_back_in_its_events_and_its_report() {
+    struct Row(u32);
+    let hooked = Arc::new(Mutex::new(HashMap::new()));
+    let h2 = hooked.clone();
+    let pool = Pool::builder()
+        .workers(2)
+        .on_finish(move |f| {
+            let row = f.job.tag.as_ref().and_then(|t| t.downcast_ref::<Row>()).map(|r| r.0);
+            h2.lock().unwrap().insert(f.job.id, row);
+        })
+        .build();
+    let mut events = pool.events();
+    let tags: Vec<conveyor_pool::Tag> = (0..6).map(|n| Arc::new(Row(n)) as conveyor_pool::Tag).collect();
+    let mut expected = HashMap::new();
+    for (n, tag) in tags.iter().enumerate() {
+        let job = Job::new(move |_ctx| async move {
+            if n % 2 == 0 { Ok(()) } else { Err(std::io::Error::other("failed")) }
+        })
+        .tag(tag.clone());
+        let h = pool.submit(job).await.unwrap();
+        expected.insert(h.id(), Some(n as u32));
+    }
+    let untagged = pool.submit(Job::new(|_ctx| async { Io::Ok(()) })).await.unwrap();
+    expected.insert(untagged.id(), None);
+    pool.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(*hooked.lock().unwrap(), expected);
+    for e in collect(&mut events).await {
+        let info = match &e {
+            Event::Queued(info) => info,
+            Event::Finished(f) => &f.job,
+            _ => continue,
+        };
+        let want = expected[&info.id].map(|n| &tags[n as usize]);
+        match (info.tag.as_ref(), want) {
+            (Some(got), Some(want)) => assert!(Arc::ptr_eq(got, want), "{e:?}: another tag"),
+            (None, None) => {}
+            (got, want) => panic!("{e:?}: tag {got:?}, expected {want:?}"),
+        }
+    }
+
+    // Nothing in the pool keeps a tag once its job is over.
+    drop(events);
+    drop(pool);
+    for tag in &tags {
+        assert_eq!(Arc::strong_count(tag), 1, "the pool still holds a tag");
+    }
+}

@@ -13,7 +13,7 @@
 //! queue holds at most `--capacity` jobs, handles are dropped at once (the job runs on,
 //! detached) and results come back through the pool's `on_finish` hook. What the hook needs
 //! beyond the pool's report (the spec's id, name, hash, an exec job's exit code and output)
-//! sits in a side table, keyed by the job's id (its pool name), for jobs in flight only.
+//! rides with the job as its pool [tag](conveyor_pool::Job::tag), a [`Meta`].
 //!
 //! # Stopping
 //!
@@ -23,11 +23,9 @@
 //! files are still read and written to the ledger as `cancelled` (attempts 0), so that every
 //! job appears in the ledger exactly once.
 
-use std::collections::HashMap;
 use std::fs::File;
-use std::hash::BuildHasherDefault;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -154,6 +152,9 @@ pub(crate) struct Meta {
     spec_hash: Arc<str>,
     /// `exec` and `shell` only: the last attempt's exit code and output.
     exec: Option<Mutex<ExecOutput>>,
+    /// Set by whoever reports the job's final state: the finish hook or, for a job the pool
+    /// refused, the intake ([`claim_report`](Self::claim_report)).
+    reported: AtomicBool,
 }
 
 impl Meta {
@@ -166,7 +167,14 @@ impl Meta {
             priority: spec.priority,
             spec_hash: Arc::from(spec.spec_hash.as_str()),
             exec: is_process.then(|| Mutex::new(ExecOutput::default())),
+            reported: AtomicBool::new(false),
         }
+    }
+
+    /// `true` once, for the first caller: the one that reports the job (exactly one record
+    /// a job, whichever of the finish hook and a refused submission comes first).
+    fn claim_report(&self) -> bool {
+        !self.reported.swap(true, Ordering::AcqRel)
     }
 
     fn set_exec(&self, exit_code: Option<i32>, output_tail: Option<String>) {
@@ -219,21 +227,6 @@ impl Meta {
             exec: self.exec(),
         }
     }
-}
-
-/// Jobs in flight, by the address of their id (their pool name: the pool hands the same
-/// `Arc<str>` back in its report). The table holds the `Meta`, which holds the id, so an
-/// address cannot be reused while its entry is in the table; hashing an address is one
-/// multiplication where hashing the id was two SipHash runs a job.
-type Table = Arc<Mutex<HashMap<usize, Arc<Meta>, BuildHasherDefault<rustc_hash::FxHasher>>>>;
-
-/// The table key of a job id.
-fn key_of(id: &Arc<str>) -> usize {
-    Arc::as_ptr(id).cast::<u8>() as usize
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Counts attempts running now, so a graceful stop knows when they are all done.
@@ -368,6 +361,7 @@ pub(crate) fn pool_job(
         }
     })
     .name(meta.id.clone())
+    .tag(meta.clone())
     .kind(kind_label(meta.kind))
     .priority(meta.priority);
     if let Some(t) = timeout {
@@ -495,7 +489,6 @@ async fn run_async(
         Observer::observe,
     );
 
-    let table: Table = Arc::default();
     let running = Arc::new(Running::default());
     let started = Instant::now();
     let mut builder = Pool::builder()
@@ -517,14 +510,17 @@ async fn run_async(
         builder = builder.rate_limit(key.as_str(), rate.count, rate.period);
     }
     let hook = {
-        let table = table.clone();
         let records = records.clone();
         let stop_tx = stop_tx.clone();
         let fail_fast = plan.fail_fast;
         move |f: &Finished| {
-            let Some(meta) = f.job.name.as_ref().and_then(|id| lock(&table).remove(&key_of(id))) else {
+            // A job without our `Meta` tag is not ours; one already reported stays so.
+            let Some(meta) = f.job.tag.as_ref().and_then(|tag| tag.downcast_ref::<Meta>()) else {
                 return;
             };
+            if !meta.claim_report() {
+                return;
+            }
             if fail_fast && !matches!(f.outcome, Outcome::Succeeded | Outcome::Cancelled) {
                 signals::abort(&stop_tx);
             }
@@ -548,7 +544,6 @@ async fn run_async(
                 continue;
             }
             let job = pool_job(spec, &meta, &shared);
-            lock(&table).insert(key_of(&meta.id), meta.clone());
             // While the queue has room, `try_submit` (no future, no select); when it is full,
             // wait for room or for a stop.
             let submitted = match pool.try_submit(job) {
@@ -563,7 +558,7 @@ async fn run_async(
                 }
                 Err(_shutdown) => false,
             };
-            if !submitted && lock(&table).remove(&key_of(&meta.id)).is_some() {
+            if !submitted && meta.claim_report() {
                 records.send(meta.unstarted(stop_reason(*stop.borrow())));
             }
         }
