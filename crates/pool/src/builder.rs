@@ -261,7 +261,8 @@ impl PoolBuilder {
 
     /// Calls `hook` once for every job, synchronously, as it resolves — the exact record
     /// (unlike events, which a slow subscriber may miss) for ledgers and summaries. Keep it
-    /// short: it runs on the worker. Default: none.
+    /// short: it runs on the worker. What the hook needs about a job beyond the report can
+    /// ride with the job as its [tag](crate::Job::tag). Default: none.
     ///
     /// # Examples
     ///
