@@ -329,7 +329,7 @@ fn kind_label(kind: &'static str) -> Arc<str> {
 /// The pool job for `spec`: its options, and a body that runs its kind and notes an exec
 /// job's exit code and output in `meta`.
 pub(crate) fn pool_job(
-    spec: JobSpec,
+    spec: Arc<JobSpec>,
     meta: &Arc<Meta>,
     shared: &Shared,
 ) -> Job<impl conveyor_pool::Run<()> + use<>> {
@@ -337,7 +337,6 @@ pub(crate) fn pool_job(
     let retry = retry_policy(&spec, shared.max_attempts);
     let start = spec.start;
     let key = spec.concurrency_key.clone();
-    let spec = Arc::new(spec);
     let body_meta = meta.clone();
     let env = shared.env.clone();
     let running = shared.running.clone();
@@ -388,11 +387,12 @@ fn spawn_reader(
     validated: spec::Validated,
     resume: Option<ResumeSet>,
     skipper: Skipper,
-    tx: mpsc::Sender<Vec<JobSpec>>,
+    tx: mpsc::Sender<Vec<Box<JobSpec>>>,
 ) -> std::thread::JoinHandle<Result<(), spec::SpecError>> {
     std::thread::spawn(move || {
         let mut batch = Vec::with_capacity(BATCH);
-        for spec in validated {
+        let mut specs = validated.into_iter();
+        while let Some(spec) = specs.next_boxed() {
             let spec = match spec {
                 Ok(spec) => spec,
                 Err(e) => {
@@ -543,7 +543,7 @@ async fn run_async(
                 records.send(meta.unstarted(stop_reason(state)));
                 continue;
             }
-            let job = pool_job(spec, &meta, &shared);
+            let job = pool_job(Arc::from(spec), &meta, &shared);
             // While the queue has room, `try_submit` (no future, no select); when it is full,
             // wait for room or for a stop.
             let submitted = match pool.try_submit(job) {

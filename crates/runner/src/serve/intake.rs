@@ -62,7 +62,7 @@ pub(crate) async fn run(
                 // Cancelled by `DELETE /jobs/{id}` while it waited: it has its line.
                 continue;
             }
-            let job = pool_job(accepted.spec, &accepted.meta, &shared);
+            let job = pool_job(Arc::new(accepted.spec), &accepted.meta, &shared);
             let submitted = tokio::select! {
                 biased;
                 r = pool.submit(job) => r.ok(),
@@ -110,7 +110,7 @@ fn schedule(accepted: Accepted, pool: &Pool, table: &Arc<JobTable>, shared: &Sha
         spec.id = run_id(&base, tick.scheduled_at, sub_second);
         spec.id_generated = false;
         let meta = runs.register_run(&mut spec, &entry, tick.number);
-        pool_job(spec, &meta, &shared)
+        pool_job(Arc::new(spec), &meta, &shared)
     });
     if !table.scheduled(&accepted.meta.id, handle.clone()) {
         // Intake closed, or the entry was stopped, while it waited: no run may start.
