@@ -221,7 +221,8 @@ impl Inner {
         let now = self.now_ns();
         let first = core.first_start_ns.load(Relaxed);
         let started = (first != u64::MAX).then_some(first);
-        let report = Arc::new(Finished {
+        // On the stack: only the event stream, when there is one, needs it shared.
+        let report = Finished {
             job: self.info(core),
             outcome,
             attempts,
@@ -231,11 +232,11 @@ impl Inner {
             wait: Duration::from_nanos(started.unwrap_or(now).saturating_sub(core.queued_ns)),
             run: Duration::from_nanos(core.run_ns.load(Relaxed)),
             error: err.map(|e| error_text(e, core)),
-        });
+        };
         if let Some(hook) = &self.on_finish {
             hook(&report);
         }
-        self.emit(|| Event::Finished(report));
+        self.emit(|| Event::Finished(Arc::new(report)));
     }
 
     /// One job fewer unresolved; wakes `join` at zero.
