@@ -1296,7 +1296,7 @@ fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<LineRead
             });
         }
         any = true;
-        let (take, found) = match chunk.iter().position(|&b| b == b'\n') {
+        let (take, found) = match memchr::memchr(b'\n', chunk) {
             Some(i) => (i, true),
             None => (chunk.len(), false),
         };
