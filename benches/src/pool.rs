@@ -230,48 +230,86 @@ fn main() {
     }
     println!("Machine: {}", harness::machine_info());
     println!(
-        "Workload: {n} no-op jobs, submit all then await every handle; capacity {CAPACITY}; 2-thread tokio runtime; median of {reps}\n"
+        "Workload: {n} no-op jobs, submit all then await every handle; capacity {CAPACITY}; 2-thread tokio runtime; \
+         median of {reps}, repetitions interleaved across scenarios\n"
     );
-
-    let js = measure(&rt, reps, "JoinSet", n, || Box::pin(joinset(n)));
-    let mut rows: Vec<(String, f64)> = Vec::new();
-    let mut naive_by_workers = Vec::new();
-    for workers in [2, 8] {
-        let ns =
-            measure(&rt, reps, &format!("naive pool, {workers} workers"), n, || Box::pin(naive(n, workers)));
-        naive_by_workers.push((workers, ns));
-    }
-    let mut off_by_workers = Vec::new();
-    for workers in [2, 4, 8] {
-        let ns = measure(&rt, reps, &format!("conveyor {workers} workers, metrics+events off"), n, || {
-            Box::pin(conveyor(n, workers, false, false))
-        });
-        off_by_workers.push((workers, ns));
-        rows.push((format!("conveyor-pool, {workers} workers, metrics & events off"), ns));
-    }
-    let keyed = measure(&rt, reps, "conveyor 2 workers, 16 keys limit 4", n, || {
-        Box::pin(conveyor_with(n, 2, false, false, Limits::Keys16))
-    });
-    rows.push(("conveyor-pool, 2 workers, 16 concurrency keys (limit 4 each)".into(), keyed));
-    let rated = measure(&rt, reps, "conveyor 2 workers, rate limit never binding", n, || {
-        Box::pin(conveyor_with(n, 2, false, false, Limits::Rate))
-    });
-    rows.push(("conveyor-pool, 2 workers, a rate limit that never binds".into(), rated));
-    // Metrics on: a real Prometheus recorder, as the `conveyor` binary installs.
+    // Metrics on: a real Prometheus recorder, as the `conveyor` binary installs. Installed
+    // before anything runs; the scenarios with metrics off never call it.
     if let Err(e) = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
         eprintln!("could not install the Prometheus recorder: {e}");
     }
-    let metrics_ns =
-        measure(&rt, reps, "conveyor 2 workers, metrics on", n, || Box::pin(conveyor(n, 2, true, false)));
-    rows.push(("conveyor-pool, 2 workers, metrics on (Prometheus recorder)".into(), metrics_ns));
-    let events_ns = measure(&rt, reps, "conveyor 2 workers, metrics+events on", n, || {
-        Box::pin(conveyor(n, 2, true, true))
-    });
-    rows.push(("conveyor-pool, 2 workers, metrics & events on (1 subscriber)".into(), events_ns));
-    for (workers, ns) in &naive_by_workers {
-        rows.push((format!("naive pool (async-channel + oneshot), {workers} workers"), *ns));
+    type MakeRun = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Duration> + Send>>>;
+    let mut scenarios: Vec<(String, MakeRun)> = vec![(
+        "tokio JoinSet (spawn + join_next)".into(),
+        Box::new(move || Box::pin(joinset(n))),
+    )];
+    for workers in [2, 8] {
+        scenarios.push((
+            format!("naive pool (async-channel + oneshot), {workers} workers"),
+            Box::new(move || Box::pin(naive(n, workers))),
+        ));
     }
-    rows.push(("tokio JoinSet (spawn + join_next)".into(), js));
+    for workers in [2, 4, 8] {
+        scenarios.push((
+            format!("conveyor-pool, {workers} workers, metrics & events off"),
+            Box::new(move || Box::pin(conveyor(n, workers, false, false))),
+        ));
+    }
+    scenarios.push((
+        "conveyor-pool, 2 workers, 16 concurrency keys (limit 4 each)".into(),
+        Box::new(move || Box::pin(conveyor_with(n, 2, false, false, Limits::Keys16))),
+    ));
+    scenarios.push((
+        "conveyor-pool, 2 workers, a rate limit that never binds".into(),
+        Box::new(move || Box::pin(conveyor_with(n, 2, false, false, Limits::Rate))),
+    ));
+    scenarios.push((
+        "conveyor-pool, 2 workers, metrics on (Prometheus recorder)".into(),
+        Box::new(move || Box::pin(conveyor(n, 2, true, false))),
+    ));
+    scenarios.push((
+        "conveyor-pool, 2 workers, metrics & events on (1 subscriber)".into(),
+        Box::new(move || Box::pin(conveyor(n, 2, true, true))),
+    ));
+    // One warm-up run each (allocator, page faults), then `reps` rounds, each running every
+    // scenario once: a burst of load from elsewhere on this shared machine then lands on
+    // one repetition of several scenarios, not on every repetition of one.
+    for (_, run) in &scenarios {
+        run_on(&rt, run());
+    }
+    let mut samples = vec![Vec::with_capacity(reps); scenarios.len()];
+    for rep in 1..=reps {
+        for ((label, run), out) in scenarios.iter().zip(&mut samples) {
+            let ns = ns_per_item(run_on(&rt, run()), n);
+            eprintln!("  {rep}/{reps} {label}: {ns:.1} ns/job");
+            out.push(ns);
+        }
+    }
+    let ns: Vec<f64> = samples.iter().map(|s| median(s)).collect();
+    let by_label = |label: &str| {
+        scenarios.iter().position(|(l, _)| l == label).map_or(f64::NAN, |i| ns[i])
+    };
+    let js = by_label("tokio JoinSet (spawn + join_next)");
+    let naive_by_workers: Vec<(usize, f64)> = [2, 8]
+        .into_iter()
+        .map(|w| (w, by_label(&format!("naive pool (async-channel + oneshot), {w} workers"))))
+        .collect();
+    let off_by_workers: Vec<(usize, f64)> = [2, 4, 8]
+        .into_iter()
+        .map(|w| (w, by_label(&format!("conveyor-pool, {w} workers, metrics & events off"))))
+        .collect();
+    let keyed = by_label("conveyor-pool, 2 workers, 16 concurrency keys (limit 4 each)");
+    let rated = by_label("conveyor-pool, 2 workers, a rate limit that never binds");
+    let metrics_ns = by_label("conveyor-pool, 2 workers, metrics on (Prometheus recorder)");
+    // Conveyor's rows first, then the baselines, as before.
+    let mut rows: Vec<(String, f64)> = Vec::new();
+    for (i, (label, _)) in scenarios.iter().enumerate().skip(3) {
+        rows.push((label.clone(), ns[i]));
+    }
+    for (i, (label, _)) in scenarios.iter().enumerate().skip(1).take(2) {
+        rows.push((label.clone(), ns[i]));
+    }
+    rows.push((scenarios[0].0.clone(), js));
 
     let naive2 = naive_by_workers[0].1;
     println!("| scenario | ns/job | jobs/s | vs JoinSet | vs naive pool (2 workers) |");
