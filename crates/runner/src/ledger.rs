@@ -544,14 +544,6 @@ impl ResumeSet {
 /// Records in flight between the pool and the writer; the pool's finish hook waits when
 /// the writer is this far behind (a stalled disk), which bounds memory.
 const IN_FLIGHT: usize = 16 * 1024;
-/// A batch of at least this many records means the pool is finishing jobs fast: the writer
-/// then naps for [`BUSY_NAP`] before it looks again, so that the next records pile up in the
-/// channel instead of each finish waking a writer that went to sleep on an empty channel
-/// (half the context switches of a 200k no-op run). Lines still reach the file within
-/// ~1 ms, well inside the promise of at most 100 ms.
-const BUSY: usize = 64;
-/// See [`BUSY`].
-const BUSY_NAP: std::time::Duration = std::time::Duration::from_micros(500);
 /// Most bytes handed to one `write` (more lines wait for the next batch).
 const BATCH_BYTES: usize = 1 << 20;
 
@@ -639,13 +631,9 @@ fn write_loop<S>(
             }
         };
         take(first, &mut buf);
-        let mut taken = 1usize;
         while buf.len() < BATCH_BYTES {
             match rx.try_recv() {
-                Ok(Some(r)) => {
-                    take(r, &mut buf);
-                    taken += 1;
-                }
+                Ok(Some(r)) => take(r, &mut buf),
                 Ok(None) => {
                     done = true;
                     break;
@@ -664,9 +652,6 @@ fn write_loop<S>(
             }
         }
         buf.clear();
-        if taken >= BUSY && !done {
-            std::thread::sleep(BUSY_NAP);
-        }
     }
     (state, result)
 }
