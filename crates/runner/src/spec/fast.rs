@@ -20,7 +20,7 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 use super::de::{DeError, KeyDe, number};
 use super::file::{Event, JobPath, Pos, SourceCtx};
 use super::resolve::{self, Defaults};
-use super::{JobKind, wire};
+use super::wire;
 
 /// The most members a fast-path line may have (12 common fields and kind parameters is the
 /// most a flat job can use).
@@ -59,10 +59,9 @@ pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Optio
         }
     }
     let kind = members.iter().find(|m| m.key == "kind").and_then(|m| match m.value {
-        // A refused `shell` job gets its error from the full parser.
-        Flat::Str(kind) if JobKind::NAMES.contains(&kind) && (ctx.allow_shell || kind != "shell") => {
-            Some(kind)
-        }
+        // A refused `shell` job gets its error from the full parser; so does an unknown kind
+        // (`job_from_de` knows none).
+        Flat::Str(kind) if ctx.allow_shell || kind != "shell" => Some(kind),
         _ => None,
     })?;
     let (common, kind) = wire::job_from_de(kind, FlatMap { members, next: 0, value: None })?.ok()?;

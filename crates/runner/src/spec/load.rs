@@ -1360,6 +1360,10 @@ impl Iterator for SourceEvents {
                             hash: *hash,
                         };
                         parse_line(&ctx, line, *line_no, scratch);
+                        // `pending` is empty here: the usual line's one event skips the queue.
+                        if scratch.len() == 1 {
+                            return scratch.pop();
+                        }
                         pending.extend(scratch.drain(..));
                     }
                     Err(e) => {
