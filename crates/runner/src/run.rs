@@ -234,6 +234,9 @@ impl Meta {
 pub(crate) struct Running {
     n: AtomicUsize,
     idle: Notify,
+    /// Set once somebody waits in [`idle`](Self::idle): until then the last attempt out
+    /// skips the wake-up (a lock in `Notify`), which a no-op job would pay every time.
+    watched: AtomicBool,
 }
 
 struct RunningGuard(Arc<Running>);
@@ -245,6 +248,9 @@ impl Running {
     }
 
     async fn idle(&self) {
+        // SeqCst with the guard's decrement and load: either the guard sees `watched`, or
+        // this sees the decremented count below.
+        self.watched.store(true, Ordering::SeqCst);
         loop {
             let notified = self.idle.notified();
             tokio::pin!(notified);
@@ -259,7 +265,7 @@ impl Running {
 
 impl Drop for RunningGuard {
     fn drop(&mut self) {
-        if self.0.n.fetch_sub(1, Ordering::SeqCst) == 1 {
+        if self.0.n.fetch_sub(1, Ordering::SeqCst) == 1 && self.0.watched.load(Ordering::SeqCst) {
             self.0.idle.notify_waiters();
         }
     }
@@ -317,12 +323,12 @@ pub(crate) struct Shared {
 
 /// The pool's label for a kind: one shared `Arc<str>` per kind name, where handing the
 /// pool the `&'static str` made it allocate one per job.
-fn kind_label(kind: &'static str) -> Arc<str> {
+fn kind_label(kind: &JobKind) -> Arc<str> {
     static LABELS: std::sync::OnceLock<Vec<Arc<str>>> = std::sync::OnceLock::new();
     let labels = LABELS.get_or_init(|| JobKind::NAMES.iter().map(|&name| Arc::from(name)).collect());
-    match labels.iter().find(|label| label.as_ref() == kind) {
+    match labels.get(kind.index()) {
         Some(label) => label.clone(),
-        None => Arc::from(kind),
+        None => Arc::from(kind.name()),
     }
 }
 
@@ -337,6 +343,7 @@ pub(crate) fn pool_job(
     let retry = retry_policy(&spec, shared.max_attempts);
     let start = spec.start;
     let key = spec.concurrency_key.clone();
+    let label = kind_label(&spec.kind);
     let body_meta = meta.clone();
     let env = shared.env.clone();
     let running = shared.running.clone();
@@ -361,7 +368,7 @@ pub(crate) fn pool_job(
     })
     .name(meta.id.clone())
     .tag(meta.clone())
-    .kind(kind_label(meta.kind))
+    .kind(label)
     .priority(meta.priority);
     if let Some(t) = timeout {
         job = job.timeout(t);

@@ -314,6 +314,19 @@ impl JobKind {
             JobKind::Fail { .. } => "fail",
         }
     }
+
+    /// This kind's place in [`NAMES`](Self::NAMES) (a test holds the two together).
+    pub(crate) fn index(&self) -> usize {
+        match self {
+            JobKind::Sleep { .. } => 0,
+            JobKind::Exec { .. } => 1,
+            JobKind::Shell { .. } => 2,
+            JobKind::Http { .. } => 3,
+            JobKind::Cpu { .. } => 4,
+            JobKind::Noop => 5,
+            JobKind::Fail { .. } => 6,
+        }
+    }
 }
 
 /// Where something is written in a job file: `PATH:LINE:COL`, 1-based, columns in characters.
@@ -340,5 +353,33 @@ pub struct Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kinds_index_is_its_place_in_names() {
+        let kinds = [
+            JobKind::Sleep { duration: Duration::ZERO },
+            JobKind::Exec { program: String::new(), args: Vec::new(), env: BTreeMap::new(), cwd: None },
+            JobKind::Shell { script: String::new() },
+            JobKind::Http {
+                method: String::new(),
+                url: String::new(),
+                headers: BTreeMap::new(),
+                body: None,
+                expect_status: None,
+            },
+            JobKind::Cpu { rounds: 1 },
+            JobKind::Noop,
+            JobKind::Fail { probability: 1.0, message: None },
+        ];
+        assert_eq!(kinds.len(), JobKind::NAMES.len());
+        for kind in &kinds {
+            assert_eq!(JobKind::NAMES[kind.index()], kind.name());
+        }
     }
 }
