@@ -394,12 +394,12 @@ fn spawn_reader(
     validated: spec::Validated,
     resume: Option<ResumeSet>,
     skipper: Skipper,
-    tx: mpsc::Sender<Vec<Box<JobSpec>>>,
+    tx: mpsc::Sender<Vec<Arc<JobSpec>>>,
 ) -> std::thread::JoinHandle<Result<(), spec::SpecError>> {
     std::thread::spawn(move || {
         let mut batch = Vec::with_capacity(BATCH);
         let mut specs = validated.into_iter();
-        while let Some(spec) = specs.next_boxed() {
+        while let Some(spec) = specs.next_shared() {
             let spec = match spec {
                 Ok(spec) => spec,
                 Err(e) => {
@@ -550,7 +550,7 @@ async fn run_async(
                 records.send(meta.unstarted(stop_reason(state)));
                 continue;
             }
-            let job = pool_job(Arc::from(spec), &meta, &shared);
+            let job = pool_job(spec, &meta, &shared);
             // While the queue has room, `try_submit` (no future, no select); when it is full,
             // wait for room or for a stop.
             let submitted = match pool.try_submit(job) {

@@ -86,7 +86,7 @@ pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Optio
         spec.spec_hash = super::hash::spec_hash(&spec);
     }
     Some(Event::Job {
-        spec: Box::new(spec),
+        spec: std::sync::Arc::new(spec),
         id_pos: Pos { line: line_no, column: id_column },
         path: JobPath::Line,
     })

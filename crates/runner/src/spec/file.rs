@@ -262,7 +262,8 @@ pub(crate) enum LimitValue {
 pub(crate) enum Event {
     /// A valid job (its id still empty when it is to be generated).
     Job {
-        spec: Box<JobSpec>,
+        /// Shared from the start: the run loop hands it to the pool as it is.
+        spec: Arc<JobSpec>,
         /// Where the explicit id is (or the job, when the id is generated).
         id_pos: Pos,
         path: JobPath,
@@ -714,7 +715,7 @@ fn parse_job(
                 resolved.spec.spec_hash = super::hash::spec_hash(&resolved.spec);
             }
             out.push(Event::Job {
-                spec: Box::new(resolved.spec),
+                spec: Arc::new(resolved.spec),
                 id_pos: Pos { line, column },
                 path: job_path,
             });

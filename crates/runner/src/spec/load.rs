@@ -542,7 +542,7 @@ impl Iterator for Jobs<'_> {
     type Item = Result<JobSpec, SpecError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.0.next().map(|r| r.map(|spec| *spec))
+        self.0.next().map(|r| r.map(Arc::unwrap_or_clone))
     }
 }
 
@@ -568,14 +568,14 @@ impl Iterator for IntoJobs {
     type Item = Result<JobSpec, SpecError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.0.next().map(|r| r.map(|spec| *spec))
+        self.0.next().map(|r| r.map(Arc::unwrap_or_clone))
     }
 }
 
 impl IntoJobs {
-    /// The next job in the box the parser built it in: a spec is some 400 bytes, and the run
-    /// loop hands it on several times before the pool takes it.
-    pub(crate) fn next_boxed(&mut self) -> Option<Result<Box<JobSpec>, SpecError>> {
+    /// The next job in the `Arc` the parser built it in, as the pool job shares it: a spec is
+    /// some 350 bytes, and the run loop hands it on several times before the pool takes it.
+    pub(crate) fn next_shared(&mut self) -> Option<Result<Arc<JobSpec>, SpecError>> {
         self.0.next()
     }
 }
@@ -599,7 +599,7 @@ impl<V: std::borrow::Borrow<Validated>> JobCursor<V> {
         JobCursor { validated, next_source: 0, current: None, counters: HashMap::default() }
     }
 
-    fn next(&mut self) -> Option<Result<Box<JobSpec>, SpecError>> {
+    fn next(&mut self) -> Option<Result<Arc<JobSpec>, SpecError>> {
         loop {
             let validated = self.validated.borrow();
             if self.current.is_none() {
@@ -620,7 +620,8 @@ impl<V: std::borrow::Borrow<Validated>> JobCursor<V> {
                         let stem = &validated.sources[self.next_source - 1].stem;
                         let base = generated_base(stem, &spec.spec_hash);
                         let key = id_key(&base);
-                        spec.id = if validated.repeated.contains(&key) {
+                        // The parser's `Arc` is not shared yet: this changes it in place.
+                        Arc::make_mut(&mut spec).id = if validated.repeated.contains(&key) {
                             let n = self.counters.entry(key).or_insert(0);
                             *n += 1;
                             numbered(base, *n)
@@ -772,7 +773,7 @@ fn check(
                                 continue;
                             }
                         };
-                        spec.id = numbered(base, n);
+                        Arc::make_mut(&mut spec).id = numbered(base, n);
                         if n > 1 {
                             let key = id_key(&spec.id);
                             if let Some(entry) = ids.get(&key) {
@@ -792,7 +793,7 @@ fn check(
                         continue;
                     }
                     if errors.is_empty() && file_errors.is_empty() {
-                        on_job(*spec);
+                        on_job(Arc::unwrap_or_clone(spec));
                     }
                 }
                 Event::Valid { id, pos, path } => {
