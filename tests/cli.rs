@@ -414,3 +414,26 @@ fn progress_always_logs_plain_lines_and_never_prints_nothing() {
     let out = dir.run(&["p.jsonl"]);
     assert!(out.stderr.is_empty(), "{}", describe(&out));
 }
+
+/// The queue commands take `--queue` from `$CONVEYOR_QUEUE_URL` when it is not given, and
+/// `--help` names the variable without showing its value (it holds a password); with
+/// neither, the usage error names the flag.
+#[test]
+fn the_queue_url_variable_is_named_in_help_but_its_value_never_shown() {
+    let dir = Dir::new();
+    for command in ["submit", "worker", "status", "ledger"] {
+        let out = dir
+            .cmd(conveyor())
+            .args([command, "--help"])
+            .env("CONVEYOR_QUEUE_URL", "postgres://u:hunter2@db.invalid/q")
+            .output()
+            .expect("spawn conveyor");
+        assert_eq!(code(&out), 0);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("CONVEYOR_QUEUE_URL"), "{command} --help: {help}");
+        assert!(!help.contains("hunter2"), "{command} --help shows the password: {help}");
+    }
+    let out = dir.cmd(conveyor()).args(["status"]).stdin(Stdio::null()).output().expect("spawn conveyor");
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--queue"), "{}", describe(&out));
+}

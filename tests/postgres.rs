@@ -402,3 +402,27 @@ fn finished_jobs_are_deleted_after_the_retention() {
     assert_eq!(db.texts("SELECT id FROM conveyor_jobs"), ["later"]);
     assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts"), 0);
 }
+
+/// `--queue` falls back to `$CONVEYOR_QUEUE_URL`, and the flag wins when both are given.
+#[test]
+fn the_queue_url_can_come_from_the_environment() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    submit(&dir, &db, "e.jsonl", "{\"id\": \"e\", \"kind\": \"noop\"}\n");
+    let status = |args: &[&str], env: &str| {
+        dir.cmd(conveyor_e2e::conveyor())
+            .args(args)
+            .env("CONVEYOR_QUEUE_URL", env)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("spawn conveyor")
+    };
+    let out = status(&["status", "--format", "json"], &db.url);
+    assert_eq!(code(&out), 0, "{}", conveyor_e2e::describe(&out));
+    let s: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(s["available"].as_u64(), Some(1), "the environment's queue: {s}");
+    // A queue nobody listens on in the environment; the flag's is the one used.
+    let out =
+        status(&["status", "--format", "json", "--queue", &db.url], "postgres://nobody@127.0.0.1:1/none");
+    assert_eq!(code(&out), 0, "{}", conveyor_e2e::describe(&out));
+}

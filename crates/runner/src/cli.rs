@@ -25,6 +25,8 @@ Examples (one queue, any number of workers on any machines):
   conveyor worker --queue \"$QUEUE\" -w 16 --listen 9481   # /metrics and /healthz on :9481
   conveyor status --queue \"$QUEUE\" --format json
   conveyor ledger --queue \"$QUEUE\" > queue.ledger.jsonl
+  export CONVEYOR_QUEUE_URL=\"$QUEUE\"; conveyor status   # --queue from the environment:
+                                                     # the password stays out of `ps`
 
 The schema is created and migrated by the tool itself. A worker's jobs have leases that its
 heartbeat renews; a killed worker's jobs run again once their lease expires (--lease, 30s).";

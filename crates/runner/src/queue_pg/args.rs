@@ -7,11 +7,15 @@ use clap::Args;
 
 use crate::cli::Format;
 
+/// The environment variable `--queue` falls back to (the flag wins when both are given). Its
+/// value never shows in `--help`: it holds a password.
+pub const QUEUE_URL_ENV: &str = "CONVEYOR_QUEUE_URL";
+
 /// The flags of `conveyor submit`.
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
     /// The queue: a PostgreSQL URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = QUEUE_URL_ENV, hide_env_values = true)]
     pub queue: String,
 
     /// Job files: *.json documents, *.jsonl JSON Lines, folders of them, or `-` for stdin.
@@ -33,7 +37,7 @@ pub struct SubmitArgs {
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// The queue: a PostgreSQL URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = QUEUE_URL_ENV, hide_env_values = true)]
     pub queue: String,
 
     /// How many jobs run at once [default: the number of CPUs]. The worker never claims
@@ -99,7 +103,7 @@ pub struct WorkerArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The queue: a PostgreSQL URL.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = QUEUE_URL_ENV, hide_env_values = true)]
     pub queue: String,
 
     /// A table for people, or one JSON object.
@@ -111,6 +115,6 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct LedgerArgs {
     /// The queue: a PostgreSQL URL.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = QUEUE_URL_ENV, hide_env_values = true)]
     pub queue: String,
 }
