@@ -19,6 +19,17 @@ fn submit(dir: &Dir, db: &TestDb, name: &str, text: &str) {
     assert_eq!(code(&out), 0, "submit failed");
 }
 
+/// Starts `n` workers (`w0`, `w1`, …) with `-w SLOTS --exit-when-idle` and waits, up to
+/// `limit`, for each to run the queue dry and exit 0.
+fn drain(dir: &Dir, db: &TestDb, n: usize, slots: &str, limit: Duration) {
+    let workers: Vec<Worker> = (0..n)
+        .map(|w| Worker::start(dir, &db.url, &format!("w{w}"), &["-w", slots, "--exit-when-idle"]))
+        .collect();
+    for w in workers {
+        assert_eq!(w.finish(limit), Some(0));
+    }
+}
+
 /// The ledger lines of the queue, by id.
 fn ledger(dir: &Dir, db: &TestDb) -> BTreeMap<String, Vec<Value>> {
     let out = conveyor_out(dir, &["ledger", "--queue", &db.url]);
@@ -64,12 +75,7 @@ fn run_on_workers(n_workers: usize, n_jobs: usize) {
         }
     });
     submit(&dir, &db, "jobs.jsonl", &jobs);
-    let workers: Vec<Worker> = (0..n_workers)
-        .map(|w| Worker::start(&dir, &db.url, &format!("w{w}"), &["-w", "4", "--exit-when-idle"]))
-        .collect();
-    for w in workers {
-        assert_eq!(w.finish(LIMIT), Some(0));
-    }
+    drain(&dir, &db, n_workers, "4", LIMIT);
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), n_jobs as i64);
     assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts"), n_jobs as i64, "a job ran twice");
     assert_attempts_consistent(&db);
@@ -119,12 +125,7 @@ fn concurrency_keys_hold_across_workers() {
         .collect();
     let file = json!({"limits": {"concurrency": {"db": 2}}, "jobs": jobs});
     submit(&dir, &db, "keys.json", &file.to_string());
-    let workers: Vec<Worker> = (0..3)
-        .map(|w| Worker::start(&dir, &db.url, &format!("w{w}"), &["-w", "4", "--exit-when-idle"]))
-        .collect();
-    for w in workers {
-        assert_eq!(w.finish(LIMIT), Some(0));
-    }
+    drain(&dir, &db, 3, "4", LIMIT);
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), 48);
     // The most attempts of the key running at one instant (at some attempt's start).
     let most = db.int(
@@ -346,12 +347,7 @@ fn eight_workers_share_twenty_thousand_jobs() {
     let n = 20_000;
     let jobs = jsonl(n, |i| json!({"id": format!("e{i}"), "kind": "noop", "priority": i % 5}));
     submit(&dir, &db, "e.jsonl", &jobs);
-    let workers: Vec<Worker> = (0..8)
-        .map(|w| Worker::start(&dir, &db.url, &format!("w{w}"), &["-w", "16", "--exit-when-idle"]))
-        .collect();
-    for w in workers {
-        assert_eq!(w.finish(Duration::from_secs(120)), Some(0));
-    }
+    drain(&dir, &db, 8, "16", Duration::from_secs(120));
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), n as i64);
     assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts"), n as i64, "a job ran twice");
     assert_attempts_consistent(&db);
@@ -366,12 +362,7 @@ fn rate_limits_hold_across_workers() {
         (0..12).map(|i| json!({"id": format!("a{i}"), "kind": "noop", "concurrency_key": "api"})).collect();
     let file = json!({"limits": {"rate": {"api": "4/1s"}}, "jobs": jobs});
     submit(&dir, &db, "rate.json", &file.to_string());
-    let workers: Vec<Worker> = (0..2)
-        .map(|w| Worker::start(&dir, &db.url, &format!("w{w}"), &["-w", "4", "--exit-when-idle"]))
-        .collect();
-    for w in workers {
-        assert_eq!(w.finish(LIMIT), Some(0));
-    }
+    drain(&dir, &db, 2, "4", LIMIT);
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), 12);
     // The most starts within any one second.
     let most = db.int(
