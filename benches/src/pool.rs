@@ -239,36 +239,43 @@ fn main() {
         eprintln!("could not install the Prometheus recorder: {e}");
     }
     type MakeRun = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Duration> + Send>>>;
-    let mut scenarios: Vec<(String, MakeRun)> =
-        vec![("tokio JoinSet (spawn + join_next)".into(), Box::new(move || Box::pin(joinset(n))))];
-    for workers in [2, 8] {
-        scenarios.push((
-            format!("naive pool (async-channel + oneshot), {workers} workers"),
-            Box::new(move || Box::pin(naive(n, workers))),
-        ));
-    }
-    for workers in [2, 4, 8] {
-        scenarios.push((
-            format!("conveyor-pool, {workers} workers, metrics & events off"),
-            Box::new(move || Box::pin(conveyor(n, workers, false, false))),
-        ));
-    }
-    scenarios.push((
+    let mut scenarios: Vec<(String, MakeRun)> = Vec::new();
+    // Adds a scenario; its index into `scenarios` (and the results).
+    let mut add = |label: String, run: MakeRun| {
+        scenarios.push((label, run));
+        scenarios.len() - 1
+    };
+    let joinset_i = add("tokio JoinSet (spawn + join_next)".into(), Box::new(move || Box::pin(joinset(n))));
+    let naive_i: Vec<(usize, usize)> = [2, 8]
+        .into_iter()
+        .map(|workers| {
+            let label = format!("naive pool (async-channel + oneshot), {workers} workers");
+            (workers, add(label, Box::new(move || Box::pin(naive(n, workers)))))
+        })
+        .collect();
+    let off_i: Vec<(usize, usize)> = [2, 4, 8]
+        .into_iter()
+        .map(|workers| {
+            let label = format!("conveyor-pool, {workers} workers, metrics & events off");
+            (workers, add(label, Box::new(move || Box::pin(conveyor(n, workers, false, false)))))
+        })
+        .collect();
+    let keyed_i = add(
         "conveyor-pool, 2 workers, 16 concurrency keys (limit 4 each)".into(),
         Box::new(move || Box::pin(conveyor_with(n, 2, false, false, Limits::Keys16))),
-    ));
-    scenarios.push((
+    );
+    let rated_i = add(
         "conveyor-pool, 2 workers, a rate limit that never binds".into(),
         Box::new(move || Box::pin(conveyor_with(n, 2, false, false, Limits::Rate))),
-    ));
-    scenarios.push((
+    );
+    let metrics_i = add(
         "conveyor-pool, 2 workers, metrics on (Prometheus recorder)".into(),
         Box::new(move || Box::pin(conveyor(n, 2, true, false))),
-    ));
-    scenarios.push((
+    );
+    add(
         "conveyor-pool, 2 workers, metrics & events on (1 subscriber)".into(),
         Box::new(move || Box::pin(conveyor(n, 2, true, true))),
-    ));
+    );
     // One warm-up run each (allocator, page faults), then `reps` rounds, each running every
     // scenario once: a burst of load from elsewhere on this shared machine then lands on
     // one repetition of several scenarios, not on every repetition of one.
@@ -284,25 +291,16 @@ fn main() {
         }
     }
     let ns: Vec<f64> = samples.iter().map(|s| median(s)).collect();
-    let by_label = |label: &str| scenarios.iter().position(|(l, _)| l == label).map_or(f64::NAN, |i| ns[i]);
-    let js = by_label("tokio JoinSet (spawn + join_next)");
-    let naive_by_workers: Vec<(usize, f64)> = [2, 8]
-        .into_iter()
-        .map(|w| (w, by_label(&format!("naive pool (async-channel + oneshot), {w} workers"))))
-        .collect();
-    let off_by_workers: Vec<(usize, f64)> = [2, 4, 8]
-        .into_iter()
-        .map(|w| (w, by_label(&format!("conveyor-pool, {w} workers, metrics & events off"))))
-        .collect();
-    let keyed = by_label("conveyor-pool, 2 workers, 16 concurrency keys (limit 4 each)");
-    let rated = by_label("conveyor-pool, 2 workers, a rate limit that never binds");
-    let metrics_ns = by_label("conveyor-pool, 2 workers, metrics on (Prometheus recorder)");
+    let js = ns[joinset_i];
+    let naive_by_workers: Vec<(usize, f64)> = naive_i.iter().map(|&(w, i)| (w, ns[i])).collect();
+    let off_by_workers: Vec<(usize, f64)> = off_i.iter().map(|&(w, i)| (w, ns[i])).collect();
+    let (keyed, rated, metrics_ns) = (ns[keyed_i], ns[rated_i], ns[metrics_i]);
     // Conveyor's rows first, then the baselines, as before; each with its best repetition
     // too, which a burst of load from elsewhere can only make worse.
     let best: Vec<f64> = samples.iter().map(|s| s.iter().copied().fold(f64::INFINITY, f64::min)).collect();
-    let order = (3..scenarios.len()).chain(1..3).chain(0..1);
+    let order = (off_i[0].1..scenarios.len()).chain(naive_i.iter().map(|&(_, i)| i)).chain([joinset_i]);
     let naive2 = naive_by_workers[0].1;
-    let naive2_best = best[1];
+    let naive2_best = best[naive_i[0].1];
     println!(
         "| scenario | ns/job (median) | jobs/s | vs JoinSet | vs naive pool (2 workers) | best ns/job | best vs naive (best) |"
     );
