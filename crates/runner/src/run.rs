@@ -326,10 +326,8 @@ pub(crate) struct Shared {
 fn kind_label(kind: &JobKind) -> Arc<str> {
     static LABELS: std::sync::OnceLock<Vec<Arc<str>>> = std::sync::OnceLock::new();
     let labels = LABELS.get_or_init(|| JobKind::NAMES.iter().map(|&name| Arc::from(name)).collect());
-    match labels.get(kind.index()) {
-        Some(label) => label.clone(),
-        None => Arc::from(kind.name()),
-    }
+    // `index` is a place in NAMES, of which `labels` has one each.
+    labels[kind.index()].clone()
 }
 
 /// The pool job for `spec`: its options, and a body that runs its kind and notes an exec

@@ -304,18 +304,10 @@ impl JobKind {
     /// assert_eq!(conveyor::spec::JobKind::Noop.name(), "noop");
     /// ```
     pub fn name(&self) -> &'static str {
-        match self {
-            JobKind::Sleep { .. } => "sleep",
-            JobKind::Exec { .. } => "exec",
-            JobKind::Shell { .. } => "shell",
-            JobKind::Http { .. } => "http",
-            JobKind::Cpu { .. } => "cpu",
-            JobKind::Noop => "noop",
-            JobKind::Fail { .. } => "fail",
-        }
+        Self::NAMES[self.index()]
     }
 
-    /// This kind's place in [`NAMES`](Self::NAMES) (a test holds the two together).
+    /// This kind's place in [`NAMES`](Self::NAMES), which gives its name.
     pub(crate) fn index(&self) -> usize {
         match self {
             JobKind::Sleep { .. } => 0,
@@ -362,24 +354,33 @@ mod tests {
 
     #[test]
     fn a_kinds_index_is_its_place_in_names() {
+        // Each kind with the name its files use (`"kind": "…"`): `name` reads it from NAMES
+        // at `index`, so a wrong index shows here as a wrong name.
         let kinds = [
-            JobKind::Sleep { duration: Duration::ZERO },
-            JobKind::Exec { program: String::new(), args: Vec::new(), env: BTreeMap::new(), cwd: None },
-            JobKind::Shell { script: String::new() },
-            JobKind::Http {
-                method: String::new(),
-                url: String::new(),
-                headers: BTreeMap::new(),
-                body: None,
-                expect_status: None,
-            },
-            JobKind::Cpu { rounds: 1 },
-            JobKind::Noop,
-            JobKind::Fail { probability: 1.0, message: None },
+            ("sleep", JobKind::Sleep { duration: Duration::ZERO }),
+            (
+                "exec",
+                JobKind::Exec { program: String::new(), args: Vec::new(), env: BTreeMap::new(), cwd: None },
+            ),
+            ("shell", JobKind::Shell { script: String::new() }),
+            (
+                "http",
+                JobKind::Http {
+                    method: String::new(),
+                    url: String::new(),
+                    headers: BTreeMap::new(),
+                    body: None,
+                    expect_status: None,
+                },
+            ),
+            ("cpu", JobKind::Cpu { rounds: 1 }),
+            ("noop", JobKind::Noop),
+            ("fail", JobKind::Fail { probability: 1.0, message: None }),
         ];
         assert_eq!(kinds.len(), JobKind::NAMES.len());
-        for kind in &kinds {
-            assert_eq!(JobKind::NAMES[kind.index()], kind.name());
+        for (name, kind) in &kinds {
+            assert_eq!(JobKind::NAMES[kind.index()], *name);
+            assert_eq!(kind.name(), *name);
         }
     }
 }
