@@ -81,12 +81,13 @@ where
         }
     }
 
-    /// Delivers the outcome, exactly once: later calls are no-ops.
-    fn finish(&self, pool: &Inner, result: Result<T, JobError>) {
+    /// Delivers the outcome, exactly once: later calls are no-ops. `ended`: when the last
+    /// attempt stopped, if the job resolves as it does.
+    fn finish(&self, pool: &Inner, result: Result<T, JobError>, ended: Option<u64>) {
         if !self.core.claim_finish() {
             return;
         }
-        pool.record_finish(&self.core, result.as_ref().err());
+        pool.record_finish(&self.core, result.as_ref().err(), ended);
         let waker = {
             let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
             slot.value = Some(result);
@@ -103,17 +104,17 @@ where
         if !core.begin(pool) {
             // Taken from the queue but not started: `started` will not count it out.
             pool.dequeued_unstarted();
-            self.finish(pool, Err(core.stop_error(pool)));
+            self.finish(pool, Err(core.stop_error(pool)), None);
             return;
         }
         let attempt = core.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let started = pool.started(core, attempt);
         let ctx = JobContext { job: self.clone(), attempt };
         let end = drive(self.body.attempt(ctx), core, pool, attempt).await;
-        pool.stopped(core, started);
+        let ended = pool.stopped(core, started);
         let failure = match end {
-            AttemptEnd::Done(Ok(value)) => return self.finish(pool, Ok(value)),
-            AttemptEnd::Cancelled => return self.finish(pool, Err(JobError::Cancelled)),
+            AttemptEnd::Done(Ok(value)) => return self.finish(pool, Ok(value), ended),
+            AttemptEnd::Cancelled => return self.finish(pool, Err(JobError::Cancelled), ended),
             AttemptEnd::TimedOut => JobError::TimedOut,
             AttemptEnd::Done(Err(AttemptFailure::Failed(e))) => JobError::Failed(e),
             AttemptEnd::Done(Err(AttemptFailure::Panicked(m))) => JobError::Panicked(m),
@@ -132,7 +133,7 @@ where
                 pool.retry_scheduled(core, attempt, delay, &failure);
                 pool.schedule(self.clone() as Arc<dyn Task>, delay);
             }
-            _ => self.finish(pool, Err(failure)),
+            _ => self.finish(pool, Err(failure), ended),
         }
     }
 }
@@ -208,7 +209,7 @@ where
     }
 
     fn abandon(&self, pool: &Inner, err: JobError) {
-        self.finish(pool, Err(err));
+        self.finish(pool, Err(err), None);
     }
 }
 

