@@ -12,10 +12,12 @@
 //!
 //! # Group commit
 //!
-//! A single writer thread takes the first ready line from a channel, then every line that is
-//! ready too (`try_recv`, no timer), and hands them to the OS in one `write`: under load many
-//! lines per system call, when idle one line at once. `kill -9` loses at most the lines in
-//! flight; those jobs run again on `--resume` (at-least-once). `--fsync` adds `sync_data`
+//! A single writer thread takes the first ready record from a channel, then every record that
+//! is ready too (`try_recv`, no timer), and hands their lines to the OS in one `write`: under
+//! load many lines per system call, when idle one line at once. `conveyor run` sends records
+//! through a [`RecordBatcher`], which hands them over 128 at a time under load and all at
+//! once whenever the run's thread has nothing else to do. `kill -9` loses at most the lines
+//! in flight; those jobs run again on `--resume` (at-least-once). `--fsync` adds `sync_data`
 //! after every batch.
 //!
 //! # Resume
@@ -541,22 +543,105 @@ impl ResumeSet {
     }
 }
 
-/// Records in flight between the pool and the writer; the pool's finish hook waits when
-/// the writer is this far behind (a stalled disk), which bounds memory.
-const IN_FLIGHT: usize = 16 * 1024;
+/// Messages in flight between the pool and the writer; the sender waits when the writer is
+/// this far behind (a stalled disk), which bounds memory: at most `IN_FLIGHT` single
+/// records, or `IN_FLIGHT * BATCH_RECORDS` from a [`RecordBatcher`].
+const IN_FLIGHT: usize = 128;
+/// Records a [`RecordBatcher`] gathers before it hands them over without waiting to be
+/// flushed.
+const BATCH_RECORDS: usize = 128;
 /// Most bytes handed to one `write` (more lines wait for the next batch).
 const BATCH_BYTES: usize = 1 << 20;
 
+/// What goes to the writer thread.
+enum Msg {
+    One(Record),
+    Many(Vec<Record>),
+    End,
+}
+
 /// Sends [`Record`]s to a [`Writer`]; cheap to clone. Waits when the writer is
-/// [`IN_FLIGHT`] records behind.
+/// [`IN_FLIGHT`] messages behind.
 #[derive(Debug, Clone)]
-pub struct RecordSender(SyncSender<Option<Record>>);
+pub struct RecordSender(SyncSender<Msg>);
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Msg::One(_) => f.write_str("One"),
+            Msg::Many(v) => write!(f, "Many({})", v.len()),
+            Msg::End => f.write_str("End"),
+        }
+    }
+}
 
 impl RecordSender {
     /// Hands `record` to the writer (dropped if the writer has finished).
     pub fn send(&self, record: Record) {
         // The writer only goes away after `finish`, when no job is left to report.
-        let _ = self.0.send(Some(record));
+        let _ = self.0.send(Msg::One(record));
+    }
+
+    /// Hands `records` to the writer in one message (nothing if empty).
+    pub fn send_batch(&self, records: Vec<Record>) {
+        if !records.is_empty() {
+            let _ = self.0.send(Msg::Many(records));
+        }
+    }
+}
+
+/// Gathers the records of one busy thread and hands them to the writer [`BATCH_RECORDS`]
+/// at a time, or whenever [`flush`](Self::flush) is called — `conveyor run` calls it each
+/// time its runtime thread runs out of work, just before it sleeps. Under load that is one
+/// channel message (and at most one wake-up of the writer) per batch instead of per job;
+/// when idle, every record is handed over as soon as nothing else is left to do (no timer).
+///
+/// # Examples
+///
+/// ```
+/// use conveyor::ledger::{RecordBatcher, Writer};
+/// let (tx, writer) = Writer::spawn(None, false, 0u64, |n: &mut u64, _record| *n += 1);
+/// let batcher = RecordBatcher::new(tx);
+/// batcher.flush(); // nothing gathered: nothing sent
+/// let (seen, result) = writer.finish();
+/// assert_eq!(seen, 0);
+/// result.unwrap();
+/// ```
+#[derive(Debug)]
+pub struct RecordBatcher {
+    pending: std::sync::Mutex<Vec<Record>>,
+    tx: RecordSender,
+}
+
+impl RecordBatcher {
+    /// A batcher that sends to `tx`.
+    pub fn new(tx: RecordSender) -> RecordBatcher {
+        RecordBatcher { pending: std::sync::Mutex::new(Vec::new()), tx }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<Record>> {
+        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds `record`; sends the batch when it is full.
+    pub fn push(&self, record: Record) {
+        let full = {
+            let mut pending = self.pending();
+            if pending.capacity() == 0 {
+                pending.reserve_exact(BATCH_RECORDS);
+            }
+            pending.push(record);
+            (pending.len() >= BATCH_RECORDS).then(|| std::mem::take(&mut *pending))
+        };
+        if let Some(batch) = full {
+            self.tx.send_batch(batch);
+        }
+    }
+
+    /// Sends what has been gathered, if anything.
+    pub fn flush(&self) {
+        let batch = std::mem::take(&mut *self.pending());
+        self.tx.send_batch(batch);
     }
 }
 
@@ -565,7 +650,7 @@ impl RecordSender {
 #[derive(Debug)]
 pub struct Writer<S> {
     thread: JoinHandle<(S, io::Result<()>)>,
-    end: SyncSender<Option<Record>>,
+    end: SyncSender<Msg>,
 }
 
 impl<S: Send + 'static> Writer<S> {
@@ -603,7 +688,7 @@ impl<S: Send + 'static> Writer<S> {
     /// Writes every record sent so far, stops the thread, and gives back the observer's
     /// state and the first write error, if any. Records sent after this are dropped.
     pub fn finish(self) -> (S, io::Result<()>) {
-        let _ = self.end.send(None);
+        let _ = self.end.send(Msg::End);
         match self.thread.join() {
             Ok(out) => out,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -612,7 +697,7 @@ impl<S: Send + 'static> Writer<S> {
 }
 
 fn write_loop<S>(
-    rx: Receiver<Option<Record>>,
+    rx: Receiver<Msg>,
     mut file: Option<File>,
     fsync: bool,
     mut state: S,
@@ -623,21 +708,25 @@ fn write_loop<S>(
     let mut result = Ok(());
     let mut done = false;
     while !done {
-        let Ok(Some(first)) = rx.recv() else { break };
-        let mut take = |r: Record, buf: &mut Vec<u8>| {
-            observe(&mut state, &r);
-            if file.is_some() {
-                r.write_line_with(buf, &mut stamps);
-            }
-        };
-        take(first, &mut buf);
-        while buf.len() < BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(Some(r)) => take(r, &mut buf),
-                Ok(None) => {
-                    done = true;
-                    break;
+        let Ok(first) = rx.recv() else { break };
+        let mut take = |msg: Msg, buf: &mut Vec<u8>| {
+            let mut one = |r: &Record| {
+                observe(&mut state, r);
+                if file.is_some() {
+                    r.write_line_with(buf, &mut stamps);
                 }
+            };
+            match msg {
+                Msg::One(r) => one(&r),
+                Msg::Many(records) => records.iter().for_each(one),
+                Msg::End => return true,
+            }
+            false
+        };
+        done = take(first, &mut buf);
+        while !done && buf.len() < BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(msg) => done = take(msg, &mut buf),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }

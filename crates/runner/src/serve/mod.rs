@@ -165,7 +165,7 @@ async fn daemon(
         .build();
     let stopper =
         tokio::spawn(stopper(pool.clone(), stop_rx.clone(), running.clone(), plan.grace, printer.clone()));
-    let shared = Shared { env: Arc::new(env), running, max_attempts: 1 };
+    let shared = Shared::new(env, running, 1);
     let intake = tokio::spawn(intake::run(
         batch_rx,
         pool.clone(),
