@@ -288,3 +288,26 @@ fn file_limits_bound_concurrency_and_rate() {
     api.sort_unstable();
     assert!(api[6] - api[0] >= 350, "rate limit not applied: {api:?}");
 }
+
+/// A finished job's line reaches the ledger while other jobs still run: the run's thread
+/// hands the lines it gathered to the writer whenever it has nothing else to do, not only
+/// when a batch fills or the run ends. The watcher job succeeds only if it finds `early`'s
+/// line while it runs (it gives up after 30 s).
+#[test]
+fn a_finished_jobs_line_is_written_while_other_jobs_still_run() {
+    let dir = Dir::new();
+    let path = dir.join("l.jsonl");
+    let script = r#"i=0; while [ $i -lt 300 ]; do grep -q '"id":"early"' "$1" && exit 0; i=$((i+1)); sleep 0.1; done; exit 1"#;
+    let jobs = [
+        json!({"id": "early", "kind": "noop"}),
+        json!({"id": "watcher", "kind": "exec", "program": "sh",
+               "args": ["-c", script, "sh", path.to_str().unwrap()]}),
+    ];
+    dir.write("jobs.jsonl", &jsonl(jobs.len(), |i| jobs[i].clone()));
+    let out = dir.run(&["-w", "2", "--format", "json", "--ledger", "l.jsonl", "jobs.jsonl"]);
+    assert_eq!(code(&out), 0, "{}", conveyor_e2e::describe(&out));
+    let lines = ledger(&path);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["id"], "early", "the early job's line comes first");
+    assert_eq!(lines[1]["outcome"], "succeeded", "the watcher saw the line: {}", lines[1]);
+}

@@ -957,6 +957,49 @@ mod tests {
     }
 
     #[test]
+    fn a_batcher_holds_records_until_full_or_flushed_and_keeps_their_order() {
+        // The observer reports each id it sees; a record sent straight after a batcher call
+        // is a marker: the channel is FIFO, so once the marker is seen, everything the batcher
+        // had sent before it has been seen too.
+        let (seen_tx, seen) = std::sync::mpsc::channel::<String>();
+        let (tx, writer) =
+            Writer::spawn(None, false, seen_tx, |out: &mut std::sync::mpsc::Sender<String>, r| {
+                let _ = out.send(r.id.to_string());
+            });
+        let batcher = RecordBatcher::new(tx.clone());
+        let until_marker = |marker: &str| -> Vec<String> {
+            tx.send(record(marker, Outcome::Succeeded));
+            let mut got = Vec::new();
+            loop {
+                let id = seen.recv().unwrap();
+                if id == marker {
+                    return got;
+                }
+                got.push(id);
+            }
+        };
+        for i in 0..BATCH_RECORDS - 1 {
+            batcher.push(record(&format!("a{i}"), Outcome::Succeeded));
+        }
+        assert!(until_marker("m1").is_empty(), "a batch short of full waits for a flush");
+        batcher.push(record("last", Outcome::Failed));
+        let full = until_marker("m2");
+        assert_eq!(full.len(), BATCH_RECORDS);
+        assert_eq!(full[0], "a0");
+        assert_eq!(full[BATCH_RECORDS - 1], "last");
+        batcher.flush();
+        assert!(until_marker("m3").is_empty(), "flushing nothing sends nothing");
+        for id in ["x", "y", "z"] {
+            batcher.push(record(id, Outcome::Cancelled));
+        }
+        batcher.flush();
+        assert_eq!(until_marker("m4"), ["x", "y", "z"]);
+        drop((batcher, tx));
+        let (_, result) = writer.finish();
+        result.unwrap();
+    }
+
+    #[test]
     fn writer_writes_every_record_once_and_resume_reads_them() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.jsonl");
