@@ -15,7 +15,7 @@
 //! A single writer thread takes the first ready record from a channel, then every record that
 //! is ready too (`try_recv`, no timer), and hands their lines to the OS in one `write`: under
 //! load many lines per system call, when idle one line at once. `conveyor run` sends records
-//! through a [`RecordBatcher`], which hands them over 128 at a time under load and all at
+//! through a [`RecordBatcher`], which hands them over 512 at a time under load and all at
 //! once whenever the run's thread has nothing else to do. `kill -9` loses at most the lines
 //! in flight; those jobs run again on `--resume` (at-least-once). `--fsync` adds `sync_data`
 //! after every batch.
@@ -546,10 +546,10 @@ impl ResumeSet {
 /// Messages in flight between the pool and the writer; the sender waits when the writer is
 /// this far behind (a stalled disk), which bounds memory: at most `IN_FLIGHT` single
 /// records, or `IN_FLIGHT * BATCH_RECORDS` from a [`RecordBatcher`].
-const IN_FLIGHT: usize = 128;
+const IN_FLIGHT: usize = 64;
 /// Records a [`RecordBatcher`] gathers before it hands them over without waiting to be
 /// flushed.
-const BATCH_RECORDS: usize = 128;
+const BATCH_RECORDS: usize = 512;
 /// Most bytes handed to one `write` (more lines wait for the next batch).
 const BATCH_BYTES: usize = 1 << 20;
 

@@ -54,7 +54,7 @@ pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(30);
 /// drops it.
 const CANCEL_GRACE: Duration = Duration::from_secs(3);
 /// Specs handed from the reader thread to the intake task at once.
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 /// Batches read ahead of the pool (`READ_AHEAD * BATCH` specs).
 const READ_AHEAD: usize = 4;
 
