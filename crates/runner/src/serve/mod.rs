@@ -52,7 +52,7 @@ use crate::exit::{Exit, UsageError};
 use crate::kind::KindEnv;
 use crate::ledger::{self, Writer};
 use crate::progress::Progress;
-use crate::run::{Running, Shared, stopper};
+use crate::run::{Meta, Running, Shared, stopper};
 use crate::signals::{self, Signal, StopState};
 use crate::spec::{JobKind, ParseOptions};
 use state::JobTable;
@@ -146,7 +146,9 @@ async fn daemon(
         let table = table.clone();
         let records = records.clone();
         move |f: &Finished| {
-            let Some(id) = f.job.name.as_ref() else { return };
+            // Every job of ours carries its `Meta` as its pool tag (see `run::pool_job`).
+            let Some(meta) = f.job.tag.as_ref().and_then(|tag| tag.downcast_ref::<Meta>()) else { return };
+            let id = &meta.id;
             tracing::debug!(id = %id, outcome = f.outcome.as_str(), attempts = f.attempts, "job finished");
             if let Some(record) = table.finish(id, |meta| meta.finished(f)) {
                 records.send(record);
