@@ -192,11 +192,11 @@ impl Meta {
     pub(crate) fn of(spec: &JobSpec) -> Meta {
         let is_process = matches!(spec.kind, JobKind::Exec { .. } | JobKind::Shell { .. });
         Meta {
-            id: Arc::from(spec.id.as_str()),
+            id: spec.id.clone(),
             name: spec.name.as_deref().map(Arc::from),
             kind: spec.kind.name(),
             priority: spec.priority,
-            spec_hash: Arc::from(spec.spec_hash.as_str()),
+            spec_hash: spec.spec_hash.clone(),
             exec: is_process.then(|| Mutex::new(ExecOutput::default())),
             reported: AtomicBool::new(false),
         }

@@ -166,7 +166,7 @@ fn good_document_resolves_defaults_kinds_and_limits() {
 
     let good = corpus().join("good");
     let v = Loader::new(ParseOptions::default()).path(good.join("document.json")).validate().unwrap();
-    let jobs: BTreeMap<String, _> = v.jobs().map(|j| j.unwrap()).map(|j| (j.id.clone(), j)).collect();
+    let jobs: BTreeMap<String, _> = v.jobs().map(|j| j.unwrap()).map(|j| (j.id.to_string(), j)).collect();
     assert_eq!(jobs.len(), 7);
     let exec = &jobs["doc-exec"];
     assert_eq!(exec.priority, 2);

@@ -18,12 +18,12 @@ pub(super) fn new_job(spec: &JobSpec, default_attempts: u32) -> NewJob {
     if let Value::Object(map) = &mut stored {
         // The canonical form's version number is not a job field.
         map.remove("v");
-        map.insert("id".into(), spec.id.clone().into());
+        map.insert("id".into(), (*spec.id).into());
     }
-    let mut job = NewJob::new(spec.id.clone(), spec.kind.name(), stored);
+    let mut job = NewJob::new(spec.id.to_string(), spec.kind.name(), stored);
     job.name = spec.name.clone();
     job.priority = spec.priority;
-    job.spec_hash = spec.spec_hash.clone();
+    job.spec_hash = spec.spec_hash.to_string();
     job.concurrency_key = spec.concurrency_key.clone();
     let attempts = spec.retry.max_attempts.unwrap_or(default_attempts).max(1);
     job.max_attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
@@ -45,7 +45,7 @@ pub(super) fn spec_of(id: &str, stored: &Value) -> anyhow::Result<JobSpec> {
         anyhow::anyhow!("{}", shown.join("; "))
     })?;
     let mut job = batch.jobs.pop().context("the stored spec holds no job")?;
-    job.id = id.to_owned();
+    job.id = id.into();
     job.start = None;
     Ok(job)
 }

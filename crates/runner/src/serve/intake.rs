@@ -107,7 +107,7 @@ fn schedule(accepted: Accepted, pool: &Pool, table: &Arc<JobTable>, shared: &Sha
     let shared = shared.clone();
     let handle = pool.schedule(when, move |tick| {
         let mut spec = template.clone();
-        spec.id = run_id(&base, tick.scheduled_at, sub_second);
+        spec.id = run_id(&base, tick.scheduled_at, sub_second).into();
         spec.id_generated = false;
         let meta = runs.register_run(&mut spec, &entry, tick.number);
         pool_job(Arc::new(spec), &meta, &shared)

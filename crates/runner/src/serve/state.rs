@@ -154,7 +154,7 @@ impl JobTable {
         let Some(intake) = inner.intake.clone() else { return Err(Refused::Closed) };
         let duplicates: Vec<SpecError> = jobs
             .iter()
-            .filter(|j| !j.id_generated && inner.jobs.contains_key(j.id.as_str()))
+            .filter(|j| !j.id_generated && inner.jobs.contains_key(&*j.id))
             .map(|j| SpecError {
                 path: j.origin.path.to_path_buf(),
                 line: j.origin.line,
@@ -166,16 +166,16 @@ impl JobTable {
         if !duplicates.is_empty() {
             return Err(Refused::Duplicates(duplicates));
         }
-        let own: HashSet<String> = jobs.iter().filter(|j| !j.id_generated).map(|j| j.id.clone()).collect();
+        let own: HashSet<Arc<str>> = jobs.iter().filter(|j| !j.id_generated).map(|j| j.id.clone()).collect();
         let mut batch = Vec::with_capacity(jobs.len());
         let mut ids = Vec::with_capacity(jobs.len());
         for mut spec in jobs {
-            if spec.id_generated && inner.jobs.contains_key(spec.id.as_str()) {
-                let base = std::mem::take(&mut spec.id);
+            if spec.id_generated && inner.jobs.contains_key(&*spec.id) {
+                let base = spec.id.clone();
                 spec.id = (2u64..)
                     .map(|n| format!("{base}-{n}"))
-                    .find(|id| !inner.jobs.contains_key(id.as_str()) && !own.contains(id))
-                    .unwrap_or(base);
+                    .find(|id| !inner.jobs.contains_key(id.as_str()) && !own.contains(id.as_str()))
+                    .map_or(base, Arc::from);
             }
             let meta = Arc::new(Meta::of(&spec));
             let entry = if spec.schedule.is_some() {
@@ -295,12 +295,12 @@ impl JobTable {
     /// them.
     pub(crate) fn register_run(&self, spec: &mut JobSpec, entry: &Arc<str>, number: u64) -> Arc<Meta> {
         let mut inner = self.lock();
-        if inner.jobs.contains_key(spec.id.as_str()) {
-            let base = std::mem::take(&mut spec.id);
+        if inner.jobs.contains_key(&*spec.id) {
+            let base = spec.id.clone();
             spec.id = (2u64..)
                 .map(|n| format!("{base}-{n}"))
                 .find(|id| !inner.jobs.contains_key(id.as_str()))
-                .unwrap_or(base);
+                .map_or(base, Arc::from);
         }
         let meta = Arc::new(Meta::of(spec));
         let handle = Handle::Run { entry: entry.clone(), number };

@@ -327,7 +327,7 @@ mod tests {
         match job_line(&ctx, text, 7) {
             Some(Event::Valid { id, pos, path: j }) => {
                 prop_assert!(!spec.id_generated);
-                prop_assert_eq!(&id, &spec.id);
+                prop_assert_eq!(id.as_str(), &*spec.id);
                 prop_assert_eq!(pos, id_pos);
                 prop_assert_eq!(j, path);
             }

@@ -2,6 +2,7 @@
 //! `--resume`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -51,10 +52,10 @@ const CANONICAL_VERSION: u64 = 1;
 /// let c = parse_str("c.jsonl", r#"{"kind": "sleep", "duration": "91s"}"#, &opts).unwrap();
 /// assert_ne!(a.jobs[0].spec_hash, c.jobs[0].spec_hash);
 /// ```
-pub fn spec_hash(job: &JobSpec) -> String {
+pub fn spec_hash(job: &JobSpec) -> Arc<str> {
     CANONICAL.with(|buf| {
         // A job's canonical form is built in this thread's buffer, reused from job to job
-        // (the hash is on every job's path: no allocation but the returned `String`).
+        // (the hash is on every job's path: no allocation but the returned `Arc<str>`).
         let mut buf = buf.borrow_mut();
         buf.clear();
         write_canonical_job(job, !job.id_generated, &mut buf);
@@ -66,7 +67,7 @@ pub fn spec_hash(job: &JobSpec) -> String {
             pair[1] = HEX[usize::from(byte & 0xf)];
         }
         // ASCII by construction, so never empty.
-        std::str::from_utf8(&hex).map(str::to_owned).unwrap_or_default()
+        std::str::from_utf8(&hex).map(Arc::from).unwrap_or_default()
     })
 }
 
@@ -366,7 +367,7 @@ mod tests {
         let mut m = Map::new();
         m.insert("v".into(), CANONICAL_VERSION.into());
         if with_id {
-            m.insert("id".into(), job.id.clone().into());
+            m.insert("id".into(), (*job.id).into());
         }
         if let Some(name) = &job.name {
             m.insert("name".into(), name.clone().into());
@@ -569,7 +570,7 @@ mod tests {
             kind in kind(),
         ) -> JobSpec {
             JobSpec {
-                id,
+                id: id.into(),
                 id_generated,
                 name,
                 priority,
@@ -585,7 +586,7 @@ mod tests {
                 concurrency_key,
                 schedule,
                 kind,
-                spec_hash: String::new(),
+                spec_hash: "".into(),
                 origin: Origin { path: Path::new("p.jsonl").into(), line: 1, column: 1 },
             }
         }
@@ -609,7 +610,7 @@ mod tests {
             let hex = spec_hash(&job);
             let want = Sha256::digest(reference_canonical(&job, !job.id_generated).as_bytes());
             let want: String = want.iter().map(|b| format!("{b:02x}")).collect();
-            prop_assert_eq!(hex, want);
+            prop_assert_eq!(&*hex, want.as_str());
         }
     }
 
@@ -639,8 +640,7 @@ mod tests {
         for job in &batch.jobs {
             assert_eq!(job.canonical_json(), reference_canonical(job, !job.id_generated), "{}", job.id);
         }
-        let got: Vec<(&str, &str)> =
-            batch.jobs.iter().map(|j| (j.id.as_str(), j.spec_hash.as_str())).collect();
+        let got: Vec<(&str, &str)> = batch.jobs.iter().map(|j| (&*j.id, &*j.spec_hash)).collect();
         assert_eq!(got, PINNED);
     }
 
@@ -663,7 +663,7 @@ mod tests {
             .unwrap()
             .jobs
             .into_iter()
-            .map(|j| (j.id, j.spec_hash))
+            .map(|j| (j.id.to_string(), j.spec_hash.to_string()))
             .collect()
     }
 

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 /// )
 /// .unwrap();
 /// let job = &batch.jobs[0];
-/// assert_eq!(job.id, "thumb-17");
+/// assert_eq!(&*job.id, "thumb-17");
 /// assert_eq!(job.priority, 2);
 /// assert_eq!(job.timeout, Some(Duration::from_secs(30)));
 /// assert!(matches!(&job.kind, JobKind::Exec { program, .. } if program == "convert"));
@@ -42,8 +42,9 @@ use serde::{Deserialize, Serialize};
 #[non_exhaustive]
 pub struct JobSpec {
     /// Unique across everything loaded together. When the file gives none, it is generated:
-    /// see [`id_generated`](Self::id_generated).
-    pub id: String,
+    /// see [`id_generated`](Self::id_generated). Shared (`Arc`): the run loop's ledger
+    /// records take it as it is, without a copy per job.
+    pub id: Arc<str>,
     /// `true` when `id` was generated: `<file stem>-<first 12 hex digits of spec_hash>`, with
     /// `-2`, `-3`, … added for the second, third, … job with the same spec. It depends only
     /// on the file's name and the job's content, so reordering a file keeps every id.
@@ -67,7 +68,7 @@ pub struct JobSpec {
     pub kind: JobKind,
     /// A hash of this spec, stable across key order, job order and formatting; see
     /// [`spec_hash`](super::spec_hash) for what it covers.
-    pub spec_hash: String,
+    pub spec_hash: Arc<str>,
     /// Where the job is written (its opening `{`).
     pub origin: Origin,
 }

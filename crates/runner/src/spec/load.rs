@@ -191,7 +191,7 @@ pub fn parse_bytes(name: &str, input: &[u8], options: &ParseOptions) -> Result<J
 /// let batch = parse_str("batch.jsonl", "{\"kind\": \"noop\"}\n\n{\"kind\": \"noop\"}\n",
 ///                       &ParseOptions::default()).unwrap();
 /// // Identical jobs without ids: the second gets `-2`.
-/// assert_eq!(batch.jobs[1].id, format!("{}-2", batch.jobs[0].id));
+/// assert_eq!(*batch.jobs[1].id, format!("{}-2", batch.jobs[0].id));
 /// assert!(batch.jobs[0].id.starts_with("batch-"));
 /// ```
 pub fn parse_str(name: &str, text: &str, options: &ParseOptions) -> Result<JobBatch, Vec<SpecError>> {
@@ -215,7 +215,7 @@ pub fn parse_str(name: &str, text: &str, options: &ParseOptions) -> Result<JobBa
 ///
 /// let validated = Loader::new(ParseOptions::default()).path(folder).validate().unwrap();
 /// assert_eq!(validated.job_count(), 2);
-/// let ids: Vec<String> = validated.jobs().map(|job| job.unwrap().id).collect();
+/// let ids: Vec<String> = validated.jobs().map(|job| job.unwrap().id.to_string()).collect();
 /// assert_eq!(ids, ["a1", "b1"]);
 /// ```
 #[must_use = "a Loader does nothing until `validate` is called"]
@@ -476,7 +476,7 @@ impl Validated {
     ///     .stdin(&b"{\"id\": \"x\", \"kind\": \"noop\"}\n{\"id\": \"y\", \"kind\": \"noop\"}\n"[..])
     ///     .validate()
     ///     .unwrap();
-    /// let ids: Vec<String> = v.jobs().map(|job| job.unwrap().id).collect();
+    /// let ids: Vec<String> = v.jobs().map(|job| job.unwrap().id.to_string()).collect();
     /// assert_eq!(ids, ["x", "y"]);
     /// assert_eq!(v.jobs().count(), 2); // can be read again
     /// ```
@@ -512,7 +512,7 @@ impl IntoIterator for Validated {
     ///     .validate()
     ///     .unwrap();
     /// let ids = std::thread::spawn(move || {
-    ///     v.into_iter().map(|job| job.unwrap().id).collect::<Vec<_>>()
+    ///     v.into_iter().map(|job| job.unwrap().id.to_string()).collect::<Vec<_>>()
     /// });
     /// assert_eq!(ids.join().unwrap(), ["x"]);
     /// ```
@@ -624,9 +624,9 @@ impl<V: std::borrow::Borrow<Validated>> JobCursor<V> {
                         Arc::make_mut(&mut spec).id = if validated.repeated.contains(&key) {
                             let n = self.counters.entry(key).or_insert(0);
                             *n += 1;
-                            numbered(base, *n)
+                            numbered(base, *n).into()
                         } else {
-                            base
+                            base.into()
                         };
                     }
                     return Some(Ok(spec));
@@ -773,7 +773,7 @@ fn check(
                                 continue;
                             }
                         };
-                        Arc::make_mut(&mut spec).id = numbered(base, n);
+                        Arc::make_mut(&mut spec).id = numbered(base, n).into();
                         if n > 1 {
                             let key = id_key(&spec.id);
                             if let Some(entry) = ids.get(&key) {
@@ -1002,7 +1002,7 @@ mod split {
             for event in events.drain(..) {
                 let (id, pos) = match &event {
                     Event::Valid { id, pos, .. } => (id.as_str(), *pos),
-                    Event::Job { spec, id_pos, .. } if !spec.id_generated => (spec.id.as_str(), *id_pos),
+                    Event::Job { spec, id_pos, .. } if !spec.id_generated => (&*spec.id, *id_pos),
                     _ => return None,
                 };
                 let entry = IdEntry {
@@ -1391,7 +1391,7 @@ mod tests {
     fn generated_ids_are_stem_hash_and_counter() {
         let text = "{\"kind\": \"noop\"}\n{\"kind\": \"cpu\", \"rounds\": 1}\n{\"kind\": \"noop\"}\n";
         let batch = parse_str("dir/batch.jsonl", text, &ParseOptions::default()).unwrap();
-        let ids: Vec<&str> = batch.jobs.iter().map(|j| j.id.as_str()).collect();
+        let ids: Vec<&str> = batch.jobs.iter().map(|j| &*j.id).collect();
         let noop = format!("batch-{}", &batch.jobs[0].spec_hash[..12]);
         let cpu = format!("batch-{}", &batch.jobs[1].spec_hash[..12]);
         assert_eq!(ids, [noop.clone(), cpu, format!("{noop}-2")]);
@@ -1425,7 +1425,7 @@ mod tests {
             .stdin(io::Cursor::new(text.as_bytes().to_vec()))
             .validate()
             .unwrap();
-        let streamed: Vec<String> = validated.jobs().map(|j| j.unwrap().id).collect();
+        let streamed: Vec<String> = validated.jobs().map(|j| j.unwrap().id.to_string()).collect();
         let stdin_ids: Vec<String> =
             in_memory.jobs.iter().map(|j| j.id.replacen("s-", "stdin-", 1)).collect();
         assert_eq!(streamed, stdin_ids);
@@ -1472,7 +1472,7 @@ mod tests {
         assert_eq!(ids.get(&id_key("j-39999")).map(|e| e.line), Some(40_000));
         let v = Loader::new(ParseOptions::default()).path(&path).validate().unwrap();
         assert_eq!(v.job_count(), 40_000);
-        let ids: Vec<String> = v.jobs().map(|j| j.unwrap().id).collect();
+        let ids: Vec<String> = v.jobs().map(|j| j.unwrap().id.to_string()).collect();
         assert_eq!(ids.len(), 40_000);
         assert_eq!(ids[39_999], "j-39999");
     }
@@ -1501,7 +1501,7 @@ mod tests {
         let (_dir, path) = big_file(40_000, &[(10, same), (39_000, same)]);
         let v = Loader::new(ParseOptions::default()).path(&path).validate().unwrap();
         let generated: Vec<String> =
-            v.jobs().map(|j| j.unwrap()).filter(|j| j.id_generated).map(|j| j.id).collect();
+            v.jobs().map(|j| j.unwrap()).filter(|j| j.id_generated).map(|j| j.id.to_string()).collect();
         assert_eq!(generated.len(), 2);
         assert_eq!(generated[1], format!("{}-2", generated[0]));
     }

@@ -309,7 +309,7 @@ pub(crate) fn build(
     let explicit = own.id.map(|id| id.0);
     JobSpec {
         id_generated: explicit.is_none(),
-        id: explicit.unwrap_or_default(),
+        id: explicit.map_or_else(empty, Arc::from),
         name: own.name.or_else(|| d.name.clone()),
         priority: own.priority.or(d.priority).map_or(0, |p| p.0),
         timeout: own.timeout.or(d.timeout).map(|t| t.0),
@@ -318,9 +318,19 @@ pub(crate) fn build(
         concurrency_key: own.concurrency_key.or_else(|| d.concurrency_key.clone()).map(|k| k.0),
         schedule,
         kind,
-        spec_hash: String::new(),
+        spec_hash: empty(),
         origin: Origin { path: Arc::clone(file), line: origin.0, column: origin.1 },
     }
+}
+
+/// An empty `Arc<str>`: the placeholder of an id still to be generated and of a hash still
+/// to be computed. One per thread, so that it costs no allocation and its reference count
+/// is no cache line the parsing threads share.
+fn empty() -> Arc<str> {
+    thread_local! {
+        static EMPTY: Arc<str> = Arc::from("");
+    }
+    EMPTY.with(Arc::clone)
 }
 
 #[cfg(test)]
