@@ -17,8 +17,9 @@
 //! load many lines per system call, when idle one line at once. `conveyor run` sends records
 //! through a [`RecordBatcher`], which hands them over 512 at a time under load and all at
 //! once whenever the run's thread has nothing else to do. `kill -9` loses at most the lines
-//! in flight; those jobs run again on `--resume` (at-least-once). `--fsync` adds `sync_data`
-//! after every batch.
+//! in flight (under load, up to 511 gathered and not yet handed over, besides those handed
+//! over and not yet written); those jobs run again on `--resume` (at-least-once). `--fsync`
+//! adds `sync_data` after every batch.
 //!
 //! # Resume
 //!
@@ -543,10 +544,11 @@ impl ResumeSet {
     }
 }
 
-/// Messages in flight between the pool and the writer; the sender waits when the writer is
-/// this far behind (a stalled disk), which bounds memory: at most `IN_FLIGHT` single
-/// records, or `IN_FLIGHT * BATCH_RECORDS` from a [`RecordBatcher`].
-const IN_FLIGHT: usize = 64;
+/// Records in flight between the pool and a [`Writer::spawn`] writer; the sender waits when
+/// the writer is this far behind (a stalled disk), which bounds memory.
+const IN_FLIGHT: usize = 16 * 1024;
+/// Batches in flight to a [`Writer::spawn_batched`] writer: the same bound in records.
+const IN_FLIGHT_BATCHES: usize = IN_FLIGHT / BATCH_RECORDS;
 /// Records a [`RecordBatcher`] gathers before it hands them over without waiting to be
 /// flushed.
 const BATCH_RECORDS: usize = 512;
@@ -561,7 +563,7 @@ enum Msg {
 }
 
 /// Sends [`Record`]s to a [`Writer`]; cheap to clone. Waits when the writer is
-/// [`IN_FLIGHT`] messages behind.
+/// [`IN_FLIGHT`] records behind.
 #[derive(Debug, Clone)]
 pub struct RecordSender(SyncSender<Msg>);
 
@@ -677,7 +679,44 @@ impl<S: Send + 'static> Writer<S> {
         state: S,
         observe: fn(&mut S, &Record),
     ) -> (RecordSender, Writer<S>) {
-        let (tx, rx) = sync_channel(IN_FLIGHT);
+        Self::spawn_with(IN_FLIGHT, file, fsync, state, observe)
+    }
+
+    /// As [`spawn`](Self::spawn), for records sent through a [`RecordBatcher`] (which this
+    /// returns): the writer is allowed as many records behind, counted in batches.
+    ///
+    /// # Panics
+    ///
+    /// If the thread cannot be started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor::ledger::Writer;
+    /// let (batcher, writer) = Writer::spawn_batched(None, false, 0u64, |n: &mut u64, _record| *n += 1);
+    /// batcher.flush();
+    /// let (seen, result) = writer.finish();
+    /// assert_eq!(seen, 0);
+    /// result.unwrap();
+    /// ```
+    pub fn spawn_batched(
+        file: Option<File>,
+        fsync: bool,
+        state: S,
+        observe: fn(&mut S, &Record),
+    ) -> (RecordBatcher, Writer<S>) {
+        let (tx, writer) = Self::spawn_with(IN_FLIGHT_BATCHES, file, fsync, state, observe);
+        (RecordBatcher::new(tx), writer)
+    }
+
+    fn spawn_with(
+        in_flight: usize,
+        file: Option<File>,
+        fsync: bool,
+        state: S,
+        observe: fn(&mut S, &Record),
+    ) -> (RecordSender, Writer<S>) {
+        let (tx, rx) = sync_channel(in_flight);
         let thread = std::thread::Builder::new()
             .name("conveyor-ledger".into())
             .spawn(move || write_loop(rx, file, fsync, state, observe))

@@ -112,8 +112,8 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
     let (skipper, printer) = (progress.skipper(), progress.printer());
     let fsync = plan.ledger.as_ref().is_some_and(|l| l.fsync);
     let observer = Observer { stats: Stats::default(), progress, printer: printer.clone() };
-    let (records, writer) = Writer::spawn(ledger_file, fsync, observer, Observer::observe);
-    let records = Arc::new(RecordBatcher::new(records));
+    let (records, writer) = Writer::spawn_batched(ledger_file, fsync, observer, Observer::observe);
+    let records = Arc::new(records);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("conveyor-worker")
@@ -518,7 +518,7 @@ async fn run_async(
     };
     if let (Some(addr), Some(handle)) = (plan.metrics_addr, &metrics) {
         let bound = crate::exporter::serve(addr, handle.clone()).await?;
-        eprintln!("conveyor: serving metrics on http://{bound}/metrics");
+        printer.eprintln(&format!("conveyor: serving metrics on http://{bound}/metrics"));
     }
 
     let limits = validated.limits().clone();

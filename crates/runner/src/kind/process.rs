@@ -186,11 +186,15 @@ async fn stop_group(
     let deadline = Instant::now() + grace;
     let mut poll = Duration::from_millis(1);
     let mut leader_failed = false;
+    // Whether to look for live members on this pass: at first, when the leader is reaped and
+    // at each timer tick — not after every read of output, since a look may list `/proc`.
+    let mut look = true;
     loop {
         let leader_done = status.is_some() || leader_failed;
-        if leader_done && !group.has_live_members() {
+        if leader_done && look && !group.has_live_members().await {
             break;
         }
+        look = false;
         if Instant::now() >= deadline {
             group.kill();
             if !leader_done {
@@ -201,12 +205,18 @@ async fn stop_group(
         let next = (Instant::now() + poll).min(deadline);
         tokio::select! {
             biased;
-            waited = child.wait(), if !leader_done => match waited {
-                Ok(s) => status = Some(s),
-                Err(_) => leader_failed = true,
-            },
+            waited = child.wait(), if !leader_done => {
+                match waited {
+                    Ok(s) => status = Some(s),
+                    Err(_) => leader_failed = true,
+                }
+                look = true;
+            }
             () = output.read_some(), if !output.is_done() => {}
-            () = tokio::time::sleep_until(next) => poll = (poll * 2).min(MAX_POLL),
+            () = tokio::time::sleep_until(next) => {
+                poll = (poll * 2).min(MAX_POLL);
+                look = true;
+            }
         }
     }
     group.disarm();
@@ -243,13 +253,16 @@ impl Group {
     /// some inits do late (this one: about a second) and none does when the runner is
     /// itself PID 1 of a container; the job should not wait for that. On Linux the members'
     /// states are read from `/proc`; elsewhere, or if it cannot be read, every member counts.
-    fn has_live_members(&mut self) -> bool {
+    /// The `/proc` listing reads a file per process on the machine, so it runs on tokio's
+    /// blocking threads: `conveyor run` has one runtime thread, which every job shares.
+    async fn has_live_members(&mut self) -> bool {
         let Some(pgid) = self.pgid else { return false };
         if let Err(Errno::ESRCH) = killpg(pgid, None) {
             self.pgid = None;
             return false;
         }
-        live_member_in_proc(pgid.as_raw()).unwrap_or(true)
+        let pgid = pgid.as_raw();
+        tokio::task::spawn_blocking(move || live_member_in_proc(pgid)).await.ok().flatten().unwrap_or(true)
     }
 
     /// `SIGKILL` to the whole group, then disarms: nothing survives it.
