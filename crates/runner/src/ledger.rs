@@ -567,16 +567,6 @@ enum Msg {
 #[derive(Debug, Clone)]
 pub struct RecordSender(SyncSender<Msg>);
 
-impl std::fmt::Debug for Msg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Msg::One(_) => f.write_str("One"),
-            Msg::Many(v) => write!(f, "Many({})", v.len()),
-            Msg::End => f.write_str("End"),
-        }
-    }
-}
-
 impl RecordSender {
     /// Hands `record` to the writer (dropped if the writer has finished).
     pub fn send(&self, record: Record) {
@@ -585,7 +575,7 @@ impl RecordSender {
     }
 
     /// Hands `records` to the writer in one message (nothing if empty).
-    pub fn send_batch(&self, records: Vec<Record>) {
+    fn send_batch(&self, records: Vec<Record>) {
         if !records.is_empty() {
             let _ = self.0.send(Msg::Many(records));
         }

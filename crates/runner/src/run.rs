@@ -202,6 +202,12 @@ impl Meta {
         }
     }
 
+    /// The `Meta` a finished job carries as its pool tag (see [`pool_job`]); `None` for a
+    /// job that is not ours.
+    pub(crate) fn of_finished(f: &Finished) -> Option<&Meta> {
+        f.job.tag.as_ref()?.downcast_ref::<Meta>()
+    }
+
     /// `true` once, for the first caller: the one that reports the job (exactly one record
     /// a job, whichever of the finish hook and a refused submission comes first).
     fn claim_report(&self) -> bool {
@@ -274,12 +280,13 @@ pub(crate) struct Running {
 /// so that counting an attempt clones nothing more than the attempt already holds.
 struct RunningGuard(Shared);
 
-impl Running {
-    fn enter(shared: Shared) -> RunningGuard {
-        shared.0.running.n.fetch_add(1, Ordering::SeqCst);
-        RunningGuard(shared)
+impl RunningGuard {
+    fn env(&self) -> &KindEnv {
+        &self.0.0.env
     }
+}
 
+impl Running {
     async fn idle(&self) {
         // SeqCst with the guard's decrement and load: either the guard sees `watched`, or
         // this sees the decremented count below.
@@ -362,6 +369,12 @@ impl Shared {
     pub(crate) fn new(env: KindEnv, running: Arc<Running>, max_attempts: u32) -> Shared {
         Shared(Arc::new(SharedInner { env, running, max_attempts }))
     }
+
+    /// Counts an attempt as running until the guard drops.
+    fn enter_attempt(&self) -> RunningGuard {
+        self.0.running.n.fetch_add(1, Ordering::SeqCst);
+        RunningGuard(self.clone())
+    }
 }
 
 /// The pool's label for a kind: one shared `Arc<str>` per kind name, where handing the
@@ -390,9 +403,9 @@ pub(crate) fn pool_job(
     let mut job = Job::new(move |ctx: JobContext| {
         let spec = spec.clone();
         let meta = body_meta.clone();
-        let guard = Running::enter(shared.clone());
+        let guard = shared.enter_attempt();
         async move {
-            match kind::run(&spec, &ctx, &guard.0.0.env).await {
+            match kind::run(&spec, &ctx, guard.env()).await {
                 Ok(out) => {
                     meta.set_exec(out.exit_code, out.output_tail);
                     Ok(())
@@ -551,9 +564,7 @@ async fn run_async(
         let fail_fast = plan.fail_fast;
         move |f: &Finished| {
             // A job without our `Meta` tag is not ours; one already reported stays so.
-            let Some(meta) = f.job.tag.as_ref().and_then(|tag| tag.downcast_ref::<Meta>()) else {
-                return;
-            };
+            let Some(meta) = Meta::of_finished(f) else { return };
             if !meta.claim_report() {
                 return;
             }

@@ -146,9 +146,7 @@ async fn daemon(
         let table = table.clone();
         let records = records.clone();
         move |f: &Finished| {
-            // Every job of ours carries its `Meta` as its pool tag (see `run::pool_job`).
-            let Some(meta) = f.job.tag.as_ref().and_then(|tag| tag.downcast_ref::<Meta>()) else { return };
-            let id = &meta.id;
+            let Some(id) = Meta::of_finished(f).map(|meta| &meta.id) else { return };
             tracing::debug!(id = %id, outcome = f.outcome.as_str(), attempts = f.attempts, "job finished");
             if let Some(record) = table.finish(id, |meta| meta.finished(f)) {
                 records.send(record);
