@@ -84,6 +84,105 @@ pub struct Record {
     pub exec: Option<ExecOutput>,
 }
 
+/// A [`Record`] lent rather than owned: the fields of one ledger line. The writer thread
+/// formats lines and shows observers this view, so that whoever sends it a job's final state
+/// (an [`Entry`]) need not copy the job's id, name and hash into a `Record` first.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use conveyor::ledger::{RecordRef, Timestamps};
+/// use conveyor_pool::Outcome;
+///
+/// let t = UNIX_EPOCH + Duration::from_secs(1_748_779_200);
+/// let view = RecordRef {
+///     id: "a", name: None, kind: "noop", priority: 0, outcome: Outcome::Succeeded,
+///     attempts: 1, queued_at: t, started_at: Some(t), finished_at: t,
+///     wait: Duration::ZERO, run: Duration::from_millis(1), error: None,
+///     spec_hash: "ff", exec: None,
+/// };
+/// let mut line = Vec::new();
+/// view.write_line_with(&mut line, &mut Timestamps::default());
+/// assert!(line.starts_with(b"{\"id\":\"a\",\"name\":null,\"kind\":\"noop\""));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    /// The job's id from its file (or generated).
+    pub id: &'a str,
+    /// Its name, if any.
+    pub name: Option<&'a str>,
+    /// Its kind (`sleep`, `exec`, …).
+    pub kind: &'static str,
+    /// Its priority.
+    pub priority: i32,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Attempts started (0 if it never ran).
+    pub attempts: u32,
+    /// When it was submitted (or, if it never was, when it was cancelled).
+    pub queued_at: SystemTime,
+    /// When its first attempt started.
+    pub started_at: Option<SystemTime>,
+    /// When it reached its final state.
+    pub finished_at: SystemTime,
+    /// Submit to first start (to the end if it never started).
+    pub wait: Duration,
+    /// All attempts' run time.
+    pub run: Duration,
+    /// Why it did not succeed.
+    pub error: Option<&'a str>,
+    /// The spec hash (see [`crate::spec::spec_hash`]).
+    pub spec_hash: &'a str,
+    /// For `exec` and `shell` jobs: `Some`, even if nothing ran.
+    pub exec: Option<&'a ExecOutput>,
+}
+
+/// What a [`Writer`] takes: a job's final state that can lend its ledger line's fields.
+/// [`Record`] is one; `conveyor run` sends a lighter one that borrows them from the job's
+/// spec, so that the run's busy thread copies none of them.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use conveyor::ledger::{Entry, Record};
+/// use conveyor_pool::Outcome;
+///
+/// let t = UNIX_EPOCH + Duration::from_secs(1);
+/// let r = Record {
+///     id: "a".into(), name: None, kind: "noop", priority: 0, outcome: Outcome::Succeeded,
+///     attempts: 1, queued_at: t, started_at: Some(t), finished_at: t,
+///     wait: Duration::ZERO, run: Duration::ZERO, error: None, spec_hash: "ff".into(), exec: None,
+/// };
+/// assert_eq!(r.view().id, "a");
+/// ```
+pub trait Entry: Send + 'static {
+    /// The fields of this entry's ledger line.
+    fn view(&self) -> RecordRef<'_>;
+}
+
+impl Entry for Record {
+    fn view(&self) -> RecordRef<'_> {
+        RecordRef {
+            id: &self.id,
+            name: self.name.as_deref(),
+            kind: self.kind,
+            priority: self.priority,
+            outcome: self.outcome,
+            attempts: self.attempts,
+            queued_at: self.queued_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            wait: self.wait,
+            run: self.run,
+            error: self.error.as_deref(),
+            spec_hash: &self.spec_hash,
+            exec: self.exec.as_ref(),
+        }
+    }
+}
+
 /// RFC 3339 in UTC with milliseconds: `2025-06-01T12:00:00.123Z`.
 ///
 /// # Examples
@@ -316,10 +415,37 @@ impl Record {
     /// assert!(String::from_utf8(a).unwrap().ends_with(",\"exit_code\":1,\"output_tail\":null}\n"));
     /// ```
     pub fn write_line_with(&self, out: &mut Vec<u8>, stamps: &mut Timestamps) {
+        self.view().write_line_with(out, stamps);
+    }
+}
+
+impl RecordRef<'_> {
+    /// Appends this line, `\n` included, to `out`: the bytes [`Record::write_line`] writes,
+    /// with `stamps` kept from line to line (the ledger writer's), and no allocation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use conveyor::ledger::{Entry, Record, Timestamps};
+    /// use conveyor_pool::Outcome;
+    ///
+    /// let t = UNIX_EPOCH + Duration::from_secs(1_748_779_200);
+    /// let r = Record {
+    ///     id: "a".into(), name: None, kind: "noop", priority: 0, outcome: Outcome::Succeeded,
+    ///     attempts: 1, queued_at: t, started_at: Some(t), finished_at: t,
+    ///     wait: Duration::ZERO, run: Duration::ZERO, error: None, spec_hash: "ff".into(), exec: None,
+    /// };
+    /// let (mut a, mut b) = (Vec::new(), Vec::new());
+    /// r.write_line(&mut a);
+    /// r.view().write_line_with(&mut b, &mut Timestamps::default());
+    /// assert_eq!(a, b);
+    /// ```
+    pub fn write_line_with(&self, out: &mut Vec<u8>, stamps: &mut Timestamps) {
         out.extend_from_slice(b"{\"id\":");
-        json_str(out, &self.id);
+        json_str(out, self.id);
         out.extend_from_slice(b",\"name\":");
-        json_opt_str(out, self.name.as_deref());
+        json_opt_str(out, self.name);
         out.extend_from_slice(b",\"kind\":");
         json_str(out, self.kind);
         out.extend_from_slice(b",\"priority\":");
@@ -346,10 +472,10 @@ impl Record {
         out.extend_from_slice(b",\"run_seconds\":");
         json_f64(out, secs(self.run));
         out.extend_from_slice(b",\"error\":");
-        json_opt_str(out, self.error.as_deref());
+        json_opt_str(out, self.error);
         out.extend_from_slice(b",\"spec_hash\":");
-        json_str(out, &self.spec_hash);
-        if let Some(exec) = &self.exec {
+        json_str(out, self.spec_hash);
+        if let Some(exec) = self.exec {
             out.extend_from_slice(b",\"exit_code\":");
             match exec.exit_code {
                 Some(code) => json_int(out, code),
@@ -556,26 +682,26 @@ const BATCH_RECORDS: usize = 512;
 const BATCH_BYTES: usize = 1 << 20;
 
 /// What goes to the writer thread.
-enum Msg {
-    One(Record),
-    Many(Vec<Record>),
+enum Msg<T> {
+    One(T),
+    Many(Vec<T>),
     End,
 }
 
 /// Sends [`Record`]s to a [`Writer`]; cheap to clone. Waits when the writer is
 /// [`IN_FLIGHT`] records behind.
 #[derive(Debug, Clone)]
-pub struct RecordSender(SyncSender<Msg>);
+pub struct RecordSender<T = Record>(SyncSender<Msg<T>>);
 
-impl RecordSender {
+impl<T: Entry> RecordSender<T> {
     /// Hands `record` to the writer (dropped if the writer has finished).
-    pub fn send(&self, record: Record) {
+    pub fn send(&self, record: T) {
         // The writer only goes away after `finish`, when no job is left to report.
         let _ = self.0.send(Msg::One(record));
     }
 
     /// Hands `records` to the writer in one message (nothing if empty).
-    fn send_batch(&self, records: Vec<Record>) {
+    fn send_batch(&self, records: Vec<T>) {
         if !records.is_empty() {
             let _ = self.0.send(Msg::Many(records));
         }
@@ -600,23 +726,23 @@ impl RecordSender {
 /// result.unwrap();
 /// ```
 #[derive(Debug)]
-pub struct RecordBatcher {
-    pending: std::sync::Mutex<Vec<Record>>,
-    tx: RecordSender,
+pub struct RecordBatcher<T = Record> {
+    pending: std::sync::Mutex<Vec<T>>,
+    tx: RecordSender<T>,
 }
 
-impl RecordBatcher {
+impl<T: Entry> RecordBatcher<T> {
     /// A batcher that sends to `tx`.
-    pub fn new(tx: RecordSender) -> RecordBatcher {
+    pub fn new(tx: RecordSender<T>) -> RecordBatcher<T> {
         RecordBatcher { pending: std::sync::Mutex::new(Vec::new()), tx }
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<Record>> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<T>> {
         self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Adds `record`; sends the batch when it is full.
-    pub fn push(&self, record: Record) {
+    pub fn push(&self, record: T) {
         let full = {
             let mut pending = self.pending();
             if pending.capacity() == 0 {
@@ -640,9 +766,9 @@ impl RecordBatcher {
 /// The writer thread: receives [`Record`]s, writes ledger lines with group commit, and shows
 /// every record to an observer (the summary, the progress bar).
 #[derive(Debug)]
-pub struct Writer<S> {
+pub struct Writer<S, T = Record> {
     thread: JoinHandle<(S, io::Result<()>)>,
-    end: SyncSender<Msg>,
+    end: SyncSender<Msg<T>>,
 }
 
 impl<S: Send + 'static> Writer<S> {
@@ -667,11 +793,13 @@ impl<S: Send + 'static> Writer<S> {
         file: Option<File>,
         fsync: bool,
         state: S,
-        observe: fn(&mut S, &Record),
+        observe: fn(&mut S, &RecordRef<'_>),
     ) -> (RecordSender, Writer<S>) {
         Self::spawn_with(IN_FLIGHT, file, fsync, state, observe)
     }
+}
 
+impl<S: Send + 'static, T: Entry> Writer<S, T> {
     /// As [`spawn`](Self::spawn), for records sent through a [`RecordBatcher`] (which this
     /// returns): the writer is allowed as many records behind, counted in batches.
     ///
@@ -683,7 +811,9 @@ impl<S: Send + 'static> Writer<S> {
     ///
     /// ```
     /// use conveyor::ledger::Writer;
-    /// let (batcher, writer) = Writer::spawn_batched(None, false, 0u64, |n: &mut u64, _record| *n += 1);
+    /// use conveyor::ledger::Record;
+    /// let (batcher, writer) =
+    ///     Writer::<u64, Record>::spawn_batched(None, false, 0, |n: &mut u64, _record| *n += 1);
     /// batcher.flush();
     /// let (seen, result) = writer.finish();
     /// assert_eq!(seen, 0);
@@ -693,8 +823,8 @@ impl<S: Send + 'static> Writer<S> {
         file: Option<File>,
         fsync: bool,
         state: S,
-        observe: fn(&mut S, &Record),
-    ) -> (RecordBatcher, Writer<S>) {
+        observe: fn(&mut S, &RecordRef<'_>),
+    ) -> (RecordBatcher<T>, Writer<S, T>) {
         let (tx, writer) = Self::spawn_with(IN_FLIGHT_BATCHES, file, fsync, state, observe);
         (RecordBatcher::new(tx), writer)
     }
@@ -704,8 +834,8 @@ impl<S: Send + 'static> Writer<S> {
         file: Option<File>,
         fsync: bool,
         state: S,
-        observe: fn(&mut S, &Record),
-    ) -> (RecordSender, Writer<S>) {
+        observe: fn(&mut S, &RecordRef<'_>),
+    ) -> (RecordSender<T>, Writer<S, T>) {
         let (tx, rx) = sync_channel(in_flight);
         let thread = std::thread::Builder::new()
             .name("conveyor-ledger".into())
@@ -725,12 +855,12 @@ impl<S: Send + 'static> Writer<S> {
     }
 }
 
-fn write_loop<S>(
-    rx: Receiver<Msg>,
+fn write_loop<S, T: Entry>(
+    rx: Receiver<Msg<T>>,
     mut file: Option<File>,
     fsync: bool,
     mut state: S,
-    observe: fn(&mut S, &Record),
+    observe: fn(&mut S, &RecordRef<'_>),
 ) -> (S, io::Result<()>) {
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut stamps = Timestamps::default();
@@ -738,9 +868,10 @@ fn write_loop<S>(
     let mut done = false;
     while !done {
         let Ok(first) = rx.recv() else { break };
-        let mut take = |msg: Msg, buf: &mut Vec<u8>| {
-            let mut one = |r: &Record| {
-                observe(&mut state, r);
+        let mut take = |msg: Msg<T>, buf: &mut Vec<u8>| {
+            let mut one = |entry: &T| {
+                let r = entry.view();
+                observe(&mut state, &r);
                 if file.is_some() {
                     r.write_line_with(buf, &mut stamps);
                 }

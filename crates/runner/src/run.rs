@@ -38,7 +38,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use crate::cli::Format;
 use crate::exit::{Exit, UsageError};
 use crate::kind::{self, KindEnv};
-use crate::ledger::{self, ExecOutput, Record, RecordBatcher, ResumeSet, Writer};
+use crate::ledger::{self, Entry, ExecOutput, Record, RecordBatcher, RecordRef, ResumeSet, Writer};
 use crate::plan::RunPlan;
 use crate::progress::{Printer, Progress, Skipper};
 use crate::signals::{self, Signal, StopState};
@@ -158,8 +158,8 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
 
 /// Where the run reports: the ledger writer and the progress bar's handles.
 struct Report {
-    records: Arc<RecordBatcher>,
-    writer: Writer<Observer>,
+    records: Arc<RecordBatcher<Done>>,
+    writer: Writer<Observer, Done>,
     skipper: Skipper,
     printer: Printer,
 }
@@ -173,14 +173,11 @@ struct RunEnd {
     read_error: Option<spec::SpecError>,
 }
 
-/// What the finish hook needs to know about a job beyond the pool's report (`serve` uses it
-/// too).
+/// A job's spec and what the finish hook needs beyond the pool's report (`serve` uses it
+/// too). The pool job's body and its tag share it: one reference count per job and per
+/// attempt, where copying the id, name and hash out of the spec cost three.
 pub(crate) struct Meta {
-    pub(crate) id: Arc<str>,
-    name: Option<Arc<str>>,
-    kind: &'static str,
-    priority: i32,
-    spec_hash: Arc<str>,
+    pub(crate) spec: Arc<JobSpec>,
     /// `exec` and `shell` only: the last attempt's exit code and output.
     exec: Option<Mutex<ExecOutput>>,
     /// Set by whoever reports the job's final state: the finish hook or, for a job the pool
@@ -189,23 +186,29 @@ pub(crate) struct Meta {
 }
 
 impl Meta {
-    pub(crate) fn of(spec: &JobSpec) -> Meta {
+    pub(crate) fn new(spec: Arc<JobSpec>) -> Meta {
         let is_process = matches!(spec.kind, JobKind::Exec { .. } | JobKind::Shell { .. });
         Meta {
-            id: spec.id.clone(),
-            name: spec.name.as_deref().map(Arc::from),
-            kind: spec.kind.name(),
-            priority: spec.priority,
-            spec_hash: spec.spec_hash.clone(),
             exec: is_process.then(|| Mutex::new(ExecOutput::default())),
             reported: AtomicBool::new(false),
+            spec,
         }
+    }
+
+    /// The job's id.
+    pub(crate) fn id(&self) -> &Arc<str> {
+        &self.spec.id
     }
 
     /// The `Meta` a finished job carries as its pool tag (see [`pool_job`]); `None` for a
     /// job that is not ours.
     pub(crate) fn of_finished(f: &Finished) -> Option<&Meta> {
         f.job.tag.as_ref()?.downcast_ref::<Meta>()
+    }
+
+    /// [`of_finished`](Self::of_finished), as the shared `Meta` (a reference count more).
+    fn shared_of_finished(f: &Finished) -> Option<Arc<Meta>> {
+        f.job.tag.clone()?.downcast::<Meta>().ok()
     }
 
     /// `true` once, for the first caller: the one that reports the job (exactly one record
@@ -226,11 +229,12 @@ impl Meta {
 
     /// The record of a job that reached its final state in the pool.
     pub(crate) fn finished(&self, f: &Finished) -> Record {
+        let spec = &*self.spec;
         Record {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            kind: self.kind,
-            priority: self.priority,
+            id: spec.id.clone(),
+            name: spec.name.as_deref().map(Arc::from),
+            kind: spec.kind.name(),
+            priority: spec.priority,
             outcome: f.outcome,
             attempts: f.attempts,
             queued_at: f.queued_at,
@@ -239,7 +243,7 @@ impl Meta {
             wait: f.wait,
             run: f.run,
             error: f.error.clone(),
-            spec_hash: self.spec_hash.clone(),
+            spec_hash: spec.spec_hash.clone(),
             exec: self.exec(),
         }
     }
@@ -247,11 +251,12 @@ impl Meta {
     /// The record of a job that was never submitted: the run stopped first.
     pub(crate) fn unstarted(&self, why: &str) -> Record {
         let now = SystemTime::now();
+        let spec = &*self.spec;
         Record {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            kind: self.kind,
-            priority: self.priority,
+            id: spec.id.clone(),
+            name: spec.name.as_deref().map(Arc::from),
+            kind: spec.kind.name(),
+            priority: spec.priority,
             outcome: Outcome::Cancelled,
             attempts: 0,
             queued_at: now,
@@ -260,8 +265,81 @@ impl Meta {
             wait: Duration::ZERO,
             run: Duration::ZERO,
             error: Some(why.to_owned()),
-            spec_hash: self.spec_hash.clone(),
+            spec_hash: spec.spec_hash.clone(),
             exec: self.exec(),
+        }
+    }
+}
+
+/// A job's final state on its way to `conveyor run`'s ledger writer: the pool's report and
+/// the job's [`Meta`], which lends the writer the id, name and hash straight from the spec.
+/// The run's thread copies none of them, and the spec is freed on the writer's thread.
+pub(crate) struct Done {
+    meta: Arc<Meta>,
+    outcome: Outcome,
+    attempts: u32,
+    queued_at: SystemTime,
+    started_at: Option<SystemTime>,
+    finished_at: SystemTime,
+    wait: Duration,
+    run: Duration,
+    error: Option<String>,
+    exec: Option<ExecOutput>,
+}
+
+impl Done {
+    /// The pool's report `f` of the job `meta`.
+    fn finished(meta: Arc<Meta>, f: &Finished) -> Done {
+        Done {
+            exec: meta.exec(),
+            meta,
+            outcome: f.outcome,
+            attempts: f.attempts,
+            queued_at: f.queued_at,
+            started_at: f.started_at,
+            finished_at: f.finished_at,
+            wait: f.wait,
+            run: f.run,
+            error: f.error.clone(),
+        }
+    }
+
+    /// A job that was never submitted: the run stopped first.
+    fn unstarted(meta: Arc<Meta>, why: &str) -> Done {
+        let now = SystemTime::now();
+        Done {
+            exec: meta.exec(),
+            meta,
+            outcome: Outcome::Cancelled,
+            attempts: 0,
+            queued_at: now,
+            started_at: None,
+            finished_at: now,
+            wait: Duration::ZERO,
+            run: Duration::ZERO,
+            error: Some(why.to_owned()),
+        }
+    }
+}
+
+impl Entry for Done {
+    fn view(&self) -> RecordRef<'_> {
+        let spec = &*self.meta.spec;
+        RecordRef {
+            id: &spec.id,
+            name: spec.name.as_deref(),
+            kind: spec.kind.name(),
+            priority: spec.priority,
+            outcome: self.outcome,
+            attempts: self.attempts,
+            queued_at: self.queued_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            wait: self.wait,
+            run: self.run,
+            error: self.error.as_deref(),
+            spec_hash: &spec.spec_hash,
+            exec: self.exec.as_ref(),
         }
     }
 }
@@ -322,7 +400,7 @@ struct Observer {
 }
 
 impl Observer {
-    fn observe(&mut self, r: &Record) {
+    fn observe(&mut self, r: &RecordRef<'_>) {
         let times = r.started_at.is_some().then_some((r.wait, r.run));
         self.stats.record(r.outcome, r.attempts, times);
         self.progress.finished(r.outcome);
@@ -333,7 +411,7 @@ impl Observer {
                 r.id,
                 r.outcome.as_str().replace('_', " "),
                 r.attempts,
-                r.error.as_deref().unwrap_or("no error message")
+                r.error.unwrap_or("no error message")
             ));
         }
     }
@@ -386,26 +464,23 @@ fn kind_label(kind: &JobKind) -> Arc<str> {
     labels[kind.index()].clone()
 }
 
-/// The pool job for `spec`: its options, and a body that runs its kind and notes an exec
-/// job's exit code and output in `meta`.
-pub(crate) fn pool_job(
-    spec: Arc<JobSpec>,
-    meta: &Arc<Meta>,
-    shared: &Shared,
-) -> Job<impl conveyor_pool::Run<()> + use<>> {
+/// The pool job for `meta`'s spec: its options, and a body that runs its kind and notes an
+/// exec job's exit code and output in `meta`.
+pub(crate) fn pool_job(meta: &Arc<Meta>, shared: &Shared) -> Job<impl conveyor_pool::Run<()> + use<>> {
+    let spec = &*meta.spec;
     let timeout = spec.timeout;
-    let retry = retry_policy(&spec, shared.0.max_attempts);
+    let retry = retry_policy(spec, shared.0.max_attempts);
     let start = spec.start;
     let key = spec.concurrency_key.clone();
     let label = kind_label(&spec.kind);
+    let priority = spec.priority;
     let body_meta = meta.clone();
     let shared = shared.clone();
     let mut job = Job::new(move |ctx: JobContext| {
-        let spec = spec.clone();
         let meta = body_meta.clone();
         let guard = shared.enter_attempt();
         async move {
-            match kind::run(&spec, &ctx, guard.env()).await {
+            match kind::run(&meta.spec, &ctx, guard.env()).await {
                 Ok(out) => {
                     meta.set_exec(out.exit_code, out.output_tail);
                     Ok(())
@@ -421,7 +496,7 @@ pub(crate) fn pool_job(
     // the name into every report.
     .tag(meta.clone())
     .kind(label)
-    .priority(meta.priority);
+    .priority(priority);
     if let Some(t) = timeout {
         job = job.timeout(t);
     }
@@ -564,14 +639,14 @@ async fn run_async(
         let fail_fast = plan.fail_fast;
         move |f: &Finished| {
             // A job without our `Meta` tag is not ours; one already reported stays so.
-            let Some(meta) = Meta::of_finished(f) else { return };
+            let Some(meta) = Meta::shared_of_finished(f) else { return };
             if !meta.claim_report() {
                 return;
             }
             if fail_fast && !matches!(f.outcome, Outcome::Succeeded | Outcome::Cancelled) {
                 signals::abort(&stop_tx);
             }
-            records.push(meta.finished(f));
+            records.push(Done::finished(meta, f));
         }
     };
     let pool = builder.on_finish(hook).build();
@@ -584,13 +659,13 @@ async fn run_async(
     let mut stop = stop_rx.clone();
     while let Some(batch) = spec_rx.recv().await {
         for spec in batch {
-            let meta = Arc::new(Meta::of(&spec));
+            let meta = Arc::new(Meta::new(spec));
             let state = *stop.borrow();
             if state.is_stopping() {
-                records.push(meta.unstarted(stop_reason(state)));
+                records.push(Done::unstarted(meta, stop_reason(state)));
                 continue;
             }
-            let job = pool_job(spec, &meta, &shared);
+            let job = pool_job(&meta, &shared);
             // While the queue has room, `try_submit` (no future, no select); when it is full,
             // wait for room or for a stop.
             let submitted = match pool.try_submit(job) {
@@ -606,7 +681,7 @@ async fn run_async(
                 Err(_shutdown) => false,
             };
             if !submitted && meta.claim_report() {
-                records.push(meta.unstarted(stop_reason(*stop.borrow())));
+                records.push(Done::unstarted(meta, stop_reason(*stop.borrow())));
             }
         }
     }

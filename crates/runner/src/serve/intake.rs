@@ -44,9 +44,9 @@ pub(crate) async fn run(
 ) {
     while let Some(batch) = batches.recv().await {
         for accepted in batch {
-            let id = accepted.meta.id.clone();
+            let id = accepted.meta.id().clone();
             let state = *stop.borrow();
-            if accepted.spec.schedule.is_some() {
+            if accepted.meta.spec.schedule.is_some() {
                 if !state.is_stopping() {
                     schedule(accepted, &pool, &table, &shared);
                 }
@@ -62,7 +62,7 @@ pub(crate) async fn run(
                 // Cancelled by `DELETE /jobs/{id}` while it waited: it has its line.
                 continue;
             }
-            let job = pool_job(Arc::new(accepted.spec), &accepted.meta, &shared);
+            let job = pool_job(&accepted.meta, &shared);
             let submitted = tokio::select! {
                 biased;
                 r = pool.submit(job) => r.ok(),
@@ -89,7 +89,7 @@ pub(crate) fn run_id(base: &str, at: SystemTime, sub_second: bool) -> String {
 
 /// Starts the schedule of a periodic entry; its runs are `pool_job`s of a copy of the spec.
 fn schedule(accepted: Accepted, pool: &Pool, table: &Arc<JobTable>, shared: &Shared) {
-    let mut template = accepted.spec;
+    let mut template = spec::JobSpec::clone(&accepted.meta.spec);
     let sub_second =
         matches!(template.schedule, Some(spec::Schedule::Every(p)) if p < Duration::from_secs(1));
     let when = match template.schedule.take() {
@@ -102,17 +102,17 @@ fn schedule(accepted: Accepted, pool: &Pool, table: &Arc<JobTable>, shared: &Sha
         None => return,
     };
     let base = template.id.clone();
-    let entry = accepted.meta.id.clone();
+    let entry = accepted.meta.id().clone();
     let runs = table.clone();
     let shared = shared.clone();
     let handle = pool.schedule(when, move |tick| {
         let mut spec = template.clone();
         spec.id = run_id(&base, tick.scheduled_at, sub_second).into();
         spec.id_generated = false;
-        let meta = runs.register_run(&mut spec, &entry, tick.number);
-        pool_job(Arc::new(spec), &meta, &shared)
+        let meta = runs.register_run(spec, &entry, tick.number);
+        pool_job(&meta, &shared)
     });
-    if !table.scheduled(&accepted.meta.id, handle.clone()) {
+    if !table.scheduled(accepted.meta.id(), handle.clone()) {
         // Intake closed, or the entry was stopped, while it waited: no run may start.
         tokio::spawn(async move { handle.stop().await });
     }

@@ -33,7 +33,7 @@ use crate::spec::{JobSpec, SpecError};
 
 /// One accepted job on its way to the intake task.
 pub(crate) struct Accepted {
-    pub(crate) spec: JobSpec,
+    /// The job's spec (`meta.spec`) and report.
     pub(crate) meta: Arc<Meta>,
 }
 
@@ -177,15 +177,16 @@ impl JobTable {
                     .find(|id| !inner.jobs.contains_key(id.as_str()) && !own.contains(id.as_str()))
                     .map_or(base, Arc::from);
             }
-            let meta = Arc::new(Meta::of(&spec));
-            let entry = if spec.schedule.is_some() {
+            let periodic = spec.schedule.is_some();
+            let meta = Arc::new(Meta::new(Arc::new(spec)));
+            let entry = if periodic {
                 Entry::Periodic { schedule: None }
             } else {
                 Entry::Live { meta: meta.clone(), handle: Handle::Waiting, origin }
             };
-            inner.jobs.insert(meta.id.clone(), entry);
-            ids.push(meta.id.clone());
-            batch.push(Accepted { spec, meta });
+            inner.jobs.insert(meta.id().clone(), entry);
+            ids.push(meta.id().clone());
+            batch.push(Accepted { meta });
         }
         if intake.send(batch).is_err() {
             // The intake task is gone (it only ends after `close`): treat as closed.
@@ -293,7 +294,7 @@ impl JobTable {
     /// with `-2`, `-3`, … if it is taken) and returns its meta. Runs are registered even
     /// after intake closed: the pool refuses them then, and [`sweep`](Self::sweep) finishes
     /// them.
-    pub(crate) fn register_run(&self, spec: &mut JobSpec, entry: &Arc<str>, number: u64) -> Arc<Meta> {
+    pub(crate) fn register_run(&self, mut spec: JobSpec, entry: &Arc<str>, number: u64) -> Arc<Meta> {
         let mut inner = self.lock();
         if inner.jobs.contains_key(&*spec.id) {
             let base = spec.id.clone();
@@ -302,10 +303,10 @@ impl JobTable {
                 .find(|id| !inner.jobs.contains_key(id.as_str()))
                 .map_or(base, Arc::from);
         }
-        let meta = Arc::new(Meta::of(spec));
+        let meta = Arc::new(Meta::new(Arc::new(spec)));
         let handle = Handle::Run { entry: entry.clone(), number };
-        inner.jobs.insert(meta.id.clone(), Entry::Live { meta: meta.clone(), handle, origin: None });
-        inner.last_run.insert(entry.clone(), meta.id.clone());
+        inner.jobs.insert(meta.id().clone(), Entry::Live { meta: meta.clone(), handle, origin: None });
+        inner.last_run.insert(entry.clone(), meta.id().clone());
         meta
     }
 
@@ -509,12 +510,11 @@ mod tests {
 
         // A periodic entry has no line of its own; its runs are live entries.
         assert_eq!(table.status("p").unwrap()["status"], "periodic");
-        let mut run = jobs("{\"id\": \"p@t\", \"kind\": \"noop\"}").remove(0);
+        let run = jobs("{\"id\": \"p@t\", \"kind\": \"noop\"}").remove(0);
         let parent: Arc<str> = Arc::from("p");
-        table.register_run(&mut run, &parent, 1);
+        table.register_run(run.clone(), &parent, 1);
         assert_eq!(table.status("p@t").unwrap()["status"], "queued");
-        let mut again = run.clone();
-        assert_eq!(table.register_run(&mut again, &parent, 2).id.as_ref(), "p@t-2");
+        assert_eq!(table.register_run(run, &parent, 2).id().as_ref(), "p@t-2");
         assert_eq!(table.status("p").unwrap()["last_run"], "p@t-2");
 
         let mut swept: Vec<String> = table.sweep("stopped").iter().map(|r| r.id.to_string()).collect();
