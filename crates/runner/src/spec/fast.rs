@@ -18,7 +18,7 @@
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
 use super::de::{DeError, KeyDe, number};
-use super::file::{Event, JobPath, Pos, SourceCtx};
+use super::file::{Event, IdText, JobPath, Pos, SourceCtx};
 use super::resolve::{self, Defaults};
 use super::wire;
 
@@ -64,19 +64,30 @@ pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Optio
         Flat::Str(kind) if ctx.allow_shell || kind != "shell" => Some(kind),
         _ => None,
     })?;
-    let (common, kind) = wire::job_from_de(kind, FlatMap { members, next: 0, value: None })?.ok()?;
+    let id = members.iter().find(|m| m.key == "id");
+    // The check pass drops the spec and needs only the id, which it checks here rather than
+    // through serde, which would copy it into an allocation. An id that is not a plain valid
+    // string goes to the full parser, for its message.
+    let check_id = match id {
+        Some(Member { value: Flat::Str(id), .. }) if !ctx.hash => {
+            if wire::job_id_problem(id).is_some() {
+                return None;
+            }
+            Some(*id)
+        }
+        _ => None,
+    };
+    let members_seen = FlatMap { members, next: 0, value: None, skip_id: check_id.is_some() };
+    let (common, kind) = wire::job_from_de(kind, members_seen)?.ok()?;
     if common.delay.is_some() && common.not_before.is_some() {
         return None;
     }
     let column = |at: usize| char_count(&text.as_bytes()[..at]) + 1;
     let origin = (line_no, column(start));
-    let id_column = members.iter().find(|m| m.key == "id").map_or(origin.1, |m| column(m.at));
-    if !ctx.hash
-        && let Some(id) = common.id
-    {
-        // The check pass drops the spec: keep only what it needs.
+    let id_column = id.map_or(origin.1, |m| column(m.at));
+    if let Some(id) = check_id {
         return Some(Event::Valid {
-            id: id.0,
+            id: IdText::new(id),
             pos: Pos { line: line_no, column: id_column },
             path: JobPath::Line,
         });
@@ -195,6 +206,8 @@ struct FlatMap<'m, 'a> {
     members: &'m [Member<'a>],
     next: usize,
     value: Option<Flat<'a>>,
+    /// Hide the `id` member too (the check pass reads it itself).
+    skip_id: bool,
 }
 
 impl<'de> de::Deserializer<'de> for FlatMap<'_, '_> {
@@ -220,7 +233,7 @@ impl<'de> de::MapAccess<'de> for FlatMap<'_, '_> {
                 return Ok(None);
             };
             self.next += 1;
-            if m.key != "kind" {
+            if m.key != "kind" && !(self.skip_id && m.key == "id") {
                 break m;
             }
         };
@@ -338,6 +351,35 @@ mod tests {
             other => return Err(TestCaseError::fail(format!("check pass: {other:?} for {text}"))),
         }
         Ok(true)
+    }
+
+    #[test]
+    fn the_check_pass_keeps_ids_of_any_length_whole() {
+        // Around the inline limit, a multi-byte character across it, and the longest id.
+        let ids = [
+            "a".repeat(IdText::INLINE),
+            "b".repeat(IdText::INLINE + 1),
+            format!("{}é", "c".repeat(IdText::INLINE - 1)),
+            "d".repeat(256),
+        ];
+        for id in ids {
+            let text = format!("{{\"id\": \"{id}\", \"kind\": \"noop\"}}");
+            assert!(assert_same(&text, false).unwrap(), "the fast path must take {text}");
+            let file: Arc<Path> = Path::new("f.jsonl").into();
+            let ctx = SourceCtx { path: &file, allow_periodic: false, allow_shell: false, hash: false };
+            match job_line(&ctx, &text, 1) {
+                Some(Event::Valid { id: got, .. }) => {
+                    assert_eq!(got.as_str(), id);
+                    assert_eq!(matches!(got, IdText::Inline { .. }), id.len() <= IdText::INLINE, "{id}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // Too long for an id: the full parser says why.
+        let file: Arc<Path> = Path::new("f.jsonl").into();
+        let ctx = SourceCtx { path: &file, allow_periodic: false, allow_shell: false, hash: false };
+        let text = format!("{{\"id\": \"{}\", \"kind\": \"noop\"}}", "e".repeat(257));
+        assert!(job_line(&ctx, &text, 1).is_none());
     }
 
     #[test]

@@ -272,11 +272,48 @@ pub(crate) enum Event {
     Id { id: String, pos: Pos, path: JobPath },
     /// A valid job with an explicit id, whose spec was not built: only the check pass (which
     /// drops specs, see [`SourceCtx::hash`]) gets these, from the JSON Lines fast path.
-    Valid { id: String, pos: Pos, path: JobPath },
+    Valid { id: IdText, pos: Pos, path: JobPath },
     /// A limit from `limits`.
     Limit { key: String, value: LimitValue, pos: Pos, field: Option<String> },
     /// An error.
     Error(SpecError),
+}
+
+/// A job id as the check pass keeps it, which only needs it for a moment (to look it up in
+/// the duplicate table, or to quote it in an error): ids of up to [`IdText::INLINE`] bytes —
+/// nearly all — are held inline, so the usual line allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IdText {
+    /// `len` bytes of `bytes`.
+    Inline { len: u8, bytes: [u8; IdText::INLINE] },
+    /// A longer id.
+    Heap(String),
+}
+
+impl IdText {
+    /// The longest id held inline.
+    pub(crate) const INLINE: usize = 30;
+
+    pub(crate) fn new(id: &str) -> IdText {
+        match u8::try_from(id.len()) {
+            Ok(len) if id.len() <= IdText::INLINE => {
+                let mut bytes = [0; IdText::INLINE];
+                bytes[..id.len()].copy_from_slice(id.as_bytes());
+                IdText::Inline { len, bytes }
+            }
+            _ => IdText::Heap(id.to_owned()),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Whole characters of a `str` were copied in, so this never fails.
+            IdText::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            IdText::Heap(id) => id,
+        }
+    }
 }
 
 /// What the parsing functions need to know about the source.

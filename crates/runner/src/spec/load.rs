@@ -798,12 +798,12 @@ fn check(
                 }
                 Event::Valid { id, pos, path } => {
                     job_count += 1;
-                    if let Some(message) = claim(&mut ids, &id, entry_at(pos, 0), &first_at) {
+                    if let Some(message) = claim(&mut ids, id.as_str(), entry_at(pos, 0), &first_at) {
                         file_errors.push(here(pos, path, Some("id"), message));
                     }
                 }
                 Event::Id { id, pos, path } => {
-                    if let Some(message) = claim(&mut ids, &id, entry_at(pos, 0), &first_at) {
+                    if let Some(message) = claim(&mut ids, id.as_str(), entry_at(pos, 0), &first_at) {
                         file_errors.push(here(pos, path, Some("id"), message));
                     }
                 }

@@ -309,7 +309,7 @@ pub(crate) fn build(
     let explicit = own.id.map(|id| id.0);
     JobSpec {
         id_generated: explicit.is_none(),
-        id: explicit.map_or_else(empty, Arc::from),
+        id: explicit.unwrap_or_else(empty),
         name: own.name.or_else(|| d.name.clone()),
         priority: own.priority.or(d.priority).map_or(0, |p| p.0),
         timeout: own.timeout.or(d.timeout).map(|t| t.0),

@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -191,22 +192,40 @@ schema!(CronExpr, "CronExpression", {
     "examples": ["*/5 * * * *", "0 3 * * MON-FRI"]
 });
 
-/// A job id: 1 to 256 bytes, no control characters.
+/// A job id: 1 to 256 bytes, no control characters. Shared from the start: the spec, the
+/// ledger and the pool job all hold this one allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct JobId(pub(crate) String);
+pub(crate) struct JobId(pub(crate) Arc<str>);
+
+/// Why `id` is not a valid job id, if it is not (the rules of [`JobId`]).
+pub(crate) fn job_id_problem(id: &str) -> Option<&'static str> {
+    if id.is_empty() {
+        Some("id must not be empty")
+    } else if id.len() > 256 {
+        Some("id is too long (at most 256 bytes)")
+    } else if id.chars().any(char::is_control) {
+        Some("id must not contain control characters")
+    } else {
+        None
+    }
+}
 
 impl<'de> Deserialize<'de> for JobId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let id = string(d, "a string id")?;
-        if id.is_empty() {
-            Err(de::Error::custom("id must not be empty"))
-        } else if id.len() > 256 {
-            Err(de::Error::custom("id is too long (at most 256 bytes)"))
-        } else if id.chars().any(char::is_control) {
-            Err(de::Error::custom("id must not contain control characters"))
-        } else {
-            Ok(JobId(id))
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Arc<str>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string id")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Arc<str>, E> {
+                match job_id_problem(v) {
+                    Some(problem) => Err(E::custom(problem)),
+                    None => Ok(Arc::from(v)),
+                }
+            }
         }
+        d.deserialize_str(V).map(JobId)
     }
 }
 
