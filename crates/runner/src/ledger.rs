@@ -183,6 +183,48 @@ impl Entry for Record {
     }
 }
 
+impl From<RecordRef<'_>> for Record {
+    /// An owned copy of the line's fields.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use conveyor::ledger::{Entry, Record, RecordRef};
+    /// use conveyor_pool::Outcome;
+    ///
+    /// let t = UNIX_EPOCH + Duration::from_secs(1);
+    /// let view = RecordRef {
+    ///     id: "a", name: Some("n"), kind: "noop", priority: 3, outcome: Outcome::Failed,
+    ///     attempts: 2, queued_at: t, started_at: None, finished_at: t,
+    ///     wait: Duration::ZERO, run: Duration::ZERO, error: Some("boom"), spec_hash: "ff", exec: None,
+    /// };
+    /// let record = Record::from(view);
+    /// let (mut a, mut b) = (Vec::new(), Vec::new());
+    /// record.write_line(&mut a);
+    /// view.write_line_with(&mut b, &mut Default::default());
+    /// assert_eq!(a, b);
+    /// ```
+    fn from(r: RecordRef<'_>) -> Record {
+        Record {
+            id: r.id.into(),
+            name: r.name.map(Into::into),
+            kind: r.kind,
+            priority: r.priority,
+            outcome: r.outcome,
+            attempts: r.attempts,
+            queued_at: r.queued_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            wait: r.wait,
+            run: r.run,
+            error: r.error.map(str::to_owned),
+            spec_hash: r.spec_hash.into(),
+            exec: r.exec.cloned(),
+        }
+    }
+}
+
 /// RFC 3339 in UTC with milliseconds: `2025-06-01T12:00:00.123Z`.
 ///
 /// # Examples

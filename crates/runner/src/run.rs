@@ -227,14 +227,9 @@ impl Meta {
         self.exec.as_ref().map(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).clone())
     }
 
-    /// The record of a job that reached its final state in the pool.
-    pub(crate) fn finished(&self, f: &Finished) -> Record {
-        let spec = &*self.spec;
-        Record {
-            id: spec.id.clone(),
-            name: spec.name.as_deref().map(Arc::from),
-            kind: spec.kind.name(),
-            priority: spec.priority,
+    /// How the job ended, from the pool's report.
+    fn ending(&self, f: &Finished) -> Ending {
+        Ending {
             outcome: f.outcome,
             attempts: f.attempts,
             queued_at: f.queued_at,
@@ -243,20 +238,14 @@ impl Meta {
             wait: f.wait,
             run: f.run,
             error: f.error.clone(),
-            spec_hash: spec.spec_hash.clone(),
             exec: self.exec(),
         }
     }
 
-    /// The record of a job that was never submitted: the run stopped first.
-    pub(crate) fn unstarted(&self, why: &str) -> Record {
+    /// How a job that was never submitted ended: cancelled now, because the run stopped.
+    fn never_started(&self, why: &str) -> Ending {
         let now = SystemTime::now();
-        let spec = &*self.spec;
-        Record {
-            id: spec.id.clone(),
-            name: spec.name.as_deref().map(Arc::from),
-            kind: spec.kind.name(),
-            priority: spec.priority,
+        Ending {
             outcome: Outcome::Cancelled,
             attempts: 0,
             queued_at: now,
@@ -265,17 +254,44 @@ impl Meta {
             wait: Duration::ZERO,
             run: Duration::ZERO,
             error: Some(why.to_owned()),
-            spec_hash: spec.spec_hash.clone(),
             exec: self.exec(),
         }
     }
+
+    /// The job's ledger line: the spec's fields and `ending`'s.
+    fn line<'a>(&'a self, ending: &'a Ending) -> RecordRef<'a> {
+        let spec = &*self.spec;
+        RecordRef {
+            id: &spec.id,
+            name: spec.name.as_deref(),
+            kind: spec.kind.name(),
+            priority: spec.priority,
+            outcome: ending.outcome,
+            attempts: ending.attempts,
+            queued_at: ending.queued_at,
+            started_at: ending.started_at,
+            finished_at: ending.finished_at,
+            wait: ending.wait,
+            run: ending.run,
+            error: ending.error.as_deref(),
+            spec_hash: &spec.spec_hash,
+            exec: ending.exec.as_ref(),
+        }
+    }
+
+    /// The record of a job that reached its final state in the pool.
+    pub(crate) fn finished(&self, f: &Finished) -> Record {
+        Record::from(self.line(&self.ending(f)))
+    }
+
+    /// The record of a job that was never submitted: the run stopped first.
+    pub(crate) fn unstarted(&self, why: &str) -> Record {
+        Record::from(self.line(&self.never_started(why)))
+    }
 }
 
-/// A job's final state on its way to `conveyor run`'s ledger writer: the pool's report and
-/// the job's [`Meta`], which lends the writer the id, name and hash straight from the spec.
-/// The run's thread copies none of them, and the spec is freed on the writer's thread.
-pub(crate) struct Done {
-    meta: Arc<Meta>,
+/// How a job ended: the fields of its ledger line that do not come from its spec.
+struct Ending {
     outcome: Outcome,
     attempts: u32,
     queued_at: SystemTime,
@@ -287,60 +303,29 @@ pub(crate) struct Done {
     exec: Option<ExecOutput>,
 }
 
+/// A job's final state on its way to `conveyor run`'s ledger writer: how it ended and its
+/// [`Meta`], which lends the writer the id, name and hash straight from the spec. The run's
+/// thread copies none of them, and the spec is freed on the writer's thread.
+pub(crate) struct Done {
+    meta: Arc<Meta>,
+    ending: Ending,
+}
+
 impl Done {
     /// The pool's report `f` of the job `meta`.
     fn finished(meta: Arc<Meta>, f: &Finished) -> Done {
-        Done {
-            exec: meta.exec(),
-            meta,
-            outcome: f.outcome,
-            attempts: f.attempts,
-            queued_at: f.queued_at,
-            started_at: f.started_at,
-            finished_at: f.finished_at,
-            wait: f.wait,
-            run: f.run,
-            error: f.error.clone(),
-        }
+        Done { ending: meta.ending(f), meta }
     }
 
     /// A job that was never submitted: the run stopped first.
     fn unstarted(meta: Arc<Meta>, why: &str) -> Done {
-        let now = SystemTime::now();
-        Done {
-            exec: meta.exec(),
-            meta,
-            outcome: Outcome::Cancelled,
-            attempts: 0,
-            queued_at: now,
-            started_at: None,
-            finished_at: now,
-            wait: Duration::ZERO,
-            run: Duration::ZERO,
-            error: Some(why.to_owned()),
-        }
+        Done { ending: meta.never_started(why), meta }
     }
 }
 
 impl Entry for Done {
     fn view(&self) -> RecordRef<'_> {
-        let spec = &*self.meta.spec;
-        RecordRef {
-            id: &spec.id,
-            name: spec.name.as_deref(),
-            kind: spec.kind.name(),
-            priority: spec.priority,
-            outcome: self.outcome,
-            attempts: self.attempts,
-            queued_at: self.queued_at,
-            started_at: self.started_at,
-            finished_at: self.finished_at,
-            wait: self.wait,
-            run: self.run,
-            error: self.error.as_deref(),
-            spec_hash: &spec.spec_hash,
-            exec: self.exec.as_ref(),
-        }
+        self.meta.line(&self.ending)
     }
 }
 
@@ -716,4 +701,55 @@ async fn run_async(
         ledger_result,
         read_error: read.err(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use conveyor_pool::{Finished, Pool};
+
+    use super::{Done, Meta, Running, Shared, pool_job};
+    use crate::kind::KindEnv;
+    use crate::ledger::{Entry, Timestamps};
+    use crate::spec::{ParseOptions, parse_str};
+
+    /// `run`'s writer formats a [`Done`], `serve`'s a `Record` from [`Meta::finished`]: for
+    /// the same report, the same line, whatever the outcome and kind.
+    #[tokio::test(flavor = "current_thread")]
+    async fn run_and_serve_write_the_same_line_for_a_report() {
+        let text = concat!(
+            "{\"id\": \"ok\", \"name\": \"n\", \"kind\": \"noop\", \"priority\": -2}\n",
+            "{\"id\": \"bad\", \"kind\": \"fail\", \"probability\": 1, \"message\": \"boom\"}\n",
+            "{\"id\": \"proc\", \"kind\": \"exec\", \"program\": \"sh\", \"args\": [\"-c\", \"echo hi; exit 3\"]}\n",
+        );
+        let jobs = parse_str("t.jsonl", text, &ParseOptions::default()).unwrap().jobs;
+        // (serve's line, run's line) for each job.
+        type Lines = Vec<(Vec<u8>, Vec<u8>)>;
+        let lines: Arc<Mutex<Lines>> = Arc::default();
+        let seen = lines.clone();
+        let pool = Pool::builder()
+            .on_finish(move |f: &Finished| {
+                let meta = Meta::shared_of_finished(f).unwrap();
+                let (mut served, mut ran) = (Vec::new(), Vec::new());
+                meta.finished(f).write_line(&mut served);
+                Done::finished(meta, f).view().write_line_with(&mut ran, &mut Timestamps::default());
+                seen.lock().unwrap().push((served, ran));
+            })
+            .build();
+        let shared = Shared::new(KindEnv::new(false, 1).unwrap(), Arc::new(Running::default()), 1);
+        for spec in jobs {
+            drop(pool.submit(pool_job(&Arc::new(Meta::new(Arc::new(spec))), &shared)).await.unwrap());
+        }
+        pool.join().await;
+        let lines = lines.lock().unwrap();
+        assert_eq!(lines.len(), 3);
+        for (served, ran) in lines.iter() {
+            assert_eq!(String::from_utf8_lossy(served), String::from_utf8_lossy(ran));
+        }
+        let all: String = lines.iter().map(|(l, _)| String::from_utf8_lossy(l).into_owned()).collect();
+        for needle in ["\"name\":\"n\"", "\"priority\":-2", "\"error\":\"boom\"", "\"exit_code\":3", "hi"] {
+            assert!(all.contains(needle), "{needle} missing from {all}");
+        }
+    }
 }
