@@ -730,7 +730,7 @@ enum Msg<T> {
     End,
 }
 
-/// Sends [`Record`]s to a [`Writer`]; cheap to clone. Waits when the writer is
+/// Sends [`Entry`]s ([`Record`]s by default) to a [`Writer`]; cheap to clone. Waits when the writer is
 /// [`IN_FLIGHT`] records behind.
 #[derive(Debug, Clone)]
 pub struct RecordSender<T = Record>(SyncSender<Msg<T>>);
@@ -805,8 +805,9 @@ impl<T: Entry> RecordBatcher<T> {
     }
 }
 
-/// The writer thread: receives [`Record`]s, writes ledger lines with group commit, and shows
-/// every record to an observer (the summary, the progress bar).
+/// The writer thread: receives [`Entry`]s ([`Record`]s by default), writes their ledger
+/// lines with group commit, and shows every line to an observer (the summary, the progress
+/// bar).
 #[derive(Debug)]
 pub struct Writer<S, T = Record> {
     thread: JoinHandle<(S, io::Result<()>)>,

@@ -202,12 +202,7 @@ impl Meta {
 
     /// The `Meta` a finished job carries as its pool tag (see [`pool_job`]); `None` for a
     /// job that is not ours.
-    pub(crate) fn of_finished(f: &Finished) -> Option<&Meta> {
-        f.job.tag.as_ref()?.downcast_ref::<Meta>()
-    }
-
-    /// [`of_finished`](Self::of_finished), as the shared `Meta` (a reference count more).
-    fn shared_of_finished(f: &Finished) -> Option<Arc<Meta>> {
+    pub(crate) fn of_finished(f: &Finished) -> Option<Arc<Meta>> {
         f.job.tag.clone()?.downcast::<Meta>().ok()
     }
 
@@ -422,7 +417,7 @@ fn retry_policy(spec: &JobSpec, default_attempts: u32) -> Option<RetryPolicy> {
 #[derive(Clone)]
 pub(crate) struct Shared(Arc<SharedInner>);
 
-pub(crate) struct SharedInner {
+struct SharedInner {
     env: KindEnv,
     running: Arc<Running>,
     max_attempts: u32,
@@ -624,7 +619,7 @@ async fn run_async(
         let fail_fast = plan.fail_fast;
         move |f: &Finished| {
             // A job without our `Meta` tag is not ours; one already reported stays so.
-            let Some(meta) = Meta::shared_of_finished(f) else { return };
+            let Some(meta) = Meta::of_finished(f) else { return };
             if !meta.claim_report() {
                 return;
             }
@@ -730,7 +725,7 @@ mod tests {
         let seen = lines.clone();
         let pool = Pool::builder()
             .on_finish(move |f: &Finished| {
-                let meta = Meta::shared_of_finished(f).unwrap();
+                let meta = Meta::of_finished(f).unwrap();
                 let (mut served, mut ran) = (Vec::new(), Vec::new());
                 meta.finished(f).write_line(&mut served);
                 Done::finished(meta, f).view().write_line_with(&mut ran, &mut Timestamps::default());

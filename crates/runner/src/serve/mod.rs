@@ -146,7 +146,8 @@ async fn daemon(
         let table = table.clone();
         let records = records.clone();
         move |f: &Finished| {
-            let Some(id) = Meta::of_finished(f).map(Meta::id) else { return };
+            let Some(meta) = Meta::of_finished(f) else { return };
+            let id = meta.id();
             tracing::debug!(id = %id, outcome = f.outcome.as_str(), attempts = f.attempts, "job finished");
             if let Some(record) = table.finish(id, |meta| meta.finished(f)) {
                 records.send(record);
