@@ -90,6 +90,7 @@ pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Optio
             id: IdText::new(id),
             pos: Pos { line: line_no, column: id_column },
             path: JobPath::Line,
+            spawns: kind.spawns_process(),
         });
     }
     let mut spec = resolve::build(common, kind, &Defaults::default(), ctx.allow_periodic, ctx.path, origin);
@@ -338,8 +339,9 @@ mod tests {
         let file: Arc<Path> = Path::new("f.jsonl").into();
         let ctx = SourceCtx { path: &file, allow_periodic, allow_shell: true, hash: false };
         match job_line(&ctx, text, 7) {
-            Some(Event::Valid { id, pos, path: j }) => {
+            Some(Event::Valid { id, pos, path: j, spawns }) => {
                 prop_assert!(!spec.id_generated);
+                prop_assert_eq!(spawns, spec.kind.spawns_process());
                 prop_assert_eq!(id.as_str(), &*spec.id);
                 prop_assert_eq!(pos, id_pos);
                 prop_assert_eq!(j, path);

@@ -272,7 +272,13 @@ pub(crate) enum Event {
     Id { id: String, pos: Pos, path: JobPath },
     /// A valid job with an explicit id, whose spec was not built: only the check pass (which
     /// drops specs, see [`SourceCtx::hash`]) gets these, from the JSON Lines fast path.
-    Valid { id: IdText, pos: Pos, path: JobPath },
+    Valid {
+        id: IdText,
+        pos: Pos,
+        path: JobPath,
+        /// Whether the job starts a process (see [`super::JobKind::spawns_process`]).
+        spawns: bool,
+    },
     /// A limit from `limits`.
     Limit { key: String, value: LimitValue, pos: Pos, field: Option<String> },
     /// An error.

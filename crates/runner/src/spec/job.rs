@@ -308,6 +308,20 @@ impl JobKind {
         Self::NAMES[self.index()]
     }
 
+    /// Whether a job of this kind starts a process (`exec`, `shell`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor::spec::JobKind;
+    ///
+    /// assert!(JobKind::Shell { script: "true".into() }.spawns_process());
+    /// assert!(!JobKind::Noop.spawns_process());
+    /// ```
+    pub fn spawns_process(&self) -> bool {
+        matches!(self, JobKind::Exec { .. } | JobKind::Shell { .. })
+    }
+
     /// This kind's place in [`NAMES`](Self::NAMES), which gives its name.
     pub(crate) fn index(&self) -> usize {
         match self {

@@ -375,6 +375,7 @@ impl Loader {
                 sources: checked.sources,
                 options,
                 job_count: checked.job_count,
+                process_jobs: checked.process_jobs,
                 limits: checked.limits,
                 repeated: checked.repeated,
             }),
@@ -412,6 +413,7 @@ pub struct Validated {
     sources: Vec<Source>,
     options: ParseOptions,
     job_count: u64,
+    process_jobs: u64,
     limits: Limits,
     /// Generated base ids that more than one job has: only these need counting in pass 2.
     repeated: HashSet<IdKey, IdHasher>,
@@ -430,6 +432,22 @@ impl Validated {
     /// ```
     pub fn job_count(&self) -> u64 {
         self.job_count
+    }
+
+    /// How many of those jobs start a process (`exec` and `shell`, see
+    /// [`JobKind::spawns_process`](super::JobKind::spawns_process)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor::spec::{Loader, ParseOptions};
+    ///
+    /// let lines = b"{\"kind\": \"exec\", \"program\": \"true\"}\n{\"kind\": \"noop\"}\n";
+    /// let v = Loader::new(ParseOptions::default()).path("-").stdin(&lines[..]).validate().unwrap();
+    /// assert_eq!((v.job_count(), v.process_job_count()), (2, 1));
+    /// ```
+    pub fn process_job_count(&self) -> u64 {
+        self.process_jobs
     }
 
     /// The limits all files declare together.
@@ -702,6 +720,7 @@ struct IdEntry {
 struct Checked {
     sources: Vec<Source>,
     job_count: u64,
+    process_jobs: u64,
     limits: Limits,
     repeated: HashSet<IdKey, IdHasher>,
 }
@@ -718,6 +737,7 @@ fn check(
     let mut declared: BTreeMap<(bool, String), (LimitValue, String)> = BTreeMap::new();
     let mut errors = Errors::new(options.max_errors);
     let mut job_count = 0u64;
+    let mut process_jobs = 0u64;
     let mut file_errors = Vec::new();
     for (index, source) in sources.iter().enumerate() {
         let source_no = u32::try_from(index).unwrap_or(u32::MAX);
@@ -742,15 +762,17 @@ fn check(
         // cannot be used), the file is read again below, on one, for exact messages.
         if !hash
             && errors.is_empty()
-            && let Some(jobs) = split::check(source, source_no, options, &mut ids)
+            && let Some((jobs, spawning)) = split::check(source, source_no, options, &mut ids)
         {
             job_count += jobs;
+            process_jobs += spawning;
             continue;
         }
         for event in SourceEvents::open(source, options, hash) {
             match event {
                 Event::Job { mut spec, id_pos, path } => {
                     job_count += 1;
+                    process_jobs += u64::from(spec.kind.spawns_process());
                     if spec.id_generated {
                         let base = generated_base(&source.stem, &spec.spec_hash);
                         let key = id_key(&base);
@@ -796,8 +818,9 @@ fn check(
                         on_job(Arc::unwrap_or_clone(spec));
                     }
                 }
-                Event::Valid { id, pos, path } => {
+                Event::Valid { id, pos, path, spawns } => {
                     job_count += 1;
+                    process_jobs += u64::from(spawns);
                     if let Some(message) = claim(&mut ids, id.as_str(), entry_at(pos, 0), &first_at) {
                         file_errors.push(here(pos, path, Some("id"), message));
                     }
@@ -859,7 +882,7 @@ fn check(
         }
     }
     let repeated = ids.iter().filter(|(_, e)| e.generated > 1).map(|(k, _)| *k).collect();
-    Ok(Checked { sources, job_count, limits, repeated })
+    Ok(Checked { sources, job_count, process_jobs, limits, repeated })
 }
 
 /// Pass 1 of one big JSON Lines file on two threads.
@@ -877,21 +900,23 @@ mod split {
     /// Files smaller than this are checked on one thread (a second one would not pay).
     const MIN_BYTES: u64 = 1 << 20;
 
-    /// What one half found: its ids (lines counted from `first_line`), jobs and lines.
+    /// What one half found: its ids (lines counted from `first_line`), jobs (and how many
+    /// start a process) and lines.
     struct Half {
         ids: HashMap<IdKey, IdEntry, IdHasher>,
         jobs: u64,
+        process_jobs: u64,
         lines: usize,
     }
 
-    /// Checks `source` on two threads and merges its ids into `ids`; its job count, or `None`
-    /// when the caller must check it on one thread.
+    /// Checks `source` on two threads and merges its ids into `ids`; its job count and how
+    /// many of them start a process, or `None` when the caller must check it on one thread.
     pub(super) fn check(
         source: &Source,
         source_no: u32,
         options: &ParseOptions,
         ids: &mut HashMap<IdKey, IdEntry, IdHasher>,
-    ) -> Option<u64> {
+    ) -> Option<(u64, u64)> {
         if source.format != Some(Format::Lines) || matches!(source.data, Data::Memory(_)) {
             return None;
         }
@@ -928,7 +953,7 @@ mod split {
         } else {
             ids.extend(first.ids);
         }
-        Some(first.jobs + second.jobs)
+        Some((first.jobs + second.jobs, first.process_jobs + second.process_jobs))
     }
 
     /// The file's line count, estimated from its first 64 KiB (at least 1).
@@ -988,7 +1013,7 @@ mod split {
             hash: false,
         };
         let ids = HashMap::with_capacity_and_hasher(capacity, IdHasher::default());
-        let mut out = Half { ids, jobs: 0, lines: 0 };
+        let mut out = Half { ids, jobs: 0, process_jobs: 0, lines: 0 };
         let (mut line, mut events) = (Vec::new(), Vec::new());
         loop {
             match read_line(&mut reader, &mut line).ok()? {
@@ -1000,9 +1025,11 @@ mod split {
             out.lines += 1;
             parse_line(&ctx, &line, line_no, &mut events);
             for event in events.drain(..) {
-                let (id, pos) = match &event {
-                    Event::Valid { id, pos, .. } => (id.as_str(), *pos),
-                    Event::Job { spec, id_pos, .. } if !spec.id_generated => (&*spec.id, *id_pos),
+                let (id, pos, spawns) = match &event {
+                    Event::Valid { id, pos, spawns, .. } => (id.as_str(), *pos, *spawns),
+                    Event::Job { spec, id_pos, .. } if !spec.id_generated => {
+                        (&*spec.id, *id_pos, spec.kind.spawns_process())
+                    }
                     _ => return None,
                 };
                 let entry = IdEntry {
@@ -1015,6 +1042,7 @@ mod split {
                     return None;
                 }
                 out.jobs += 1;
+                out.process_jobs += u64::from(spawns);
             }
         }
     }
@@ -1468,13 +1496,33 @@ mod tests {
         let (_dir, path) = big_file(40_000, &[]);
         let mut ids = HashMap::default();
         let split = split::check(&Source::file(path.clone()), 0, &ParseOptions::default(), &mut ids);
-        assert_eq!(split, Some(40_000), "the two-thread check must take a clean big file");
+        assert_eq!(split, Some((40_000, 0)), "the two-thread check must take a clean big file");
         assert_eq!(ids.get(&id_key("j-39999")).map(|e| e.line), Some(40_000));
         let v = Loader::new(ParseOptions::default()).path(&path).validate().unwrap();
         assert_eq!(v.job_count(), 40_000);
         let ids: Vec<String> = v.jobs().map(|j| j.unwrap().id.to_string()).collect();
         assert_eq!(ids.len(), 40_000);
         assert_eq!(ids[39_999], "j-39999");
+    }
+
+    #[test]
+    fn process_jobs_are_counted_on_every_path_of_the_check() {
+        // In each half of a big file, with explicit and generated ids, and in a JSON file.
+        let exec = "{\"id\": \"x-1\", \"kind\": \"exec\", \"program\": \"true\"}";
+        let shell = "{\"id\": \"x-2\", \"kind\": \"shell\", \"script\": \"true\"}";
+        let sleep = "{\"id\": \"x-3\", \"kind\": \"sleep\", \"duration\": \"1s\"}";
+        let (dir, path) = big_file(40_000, &[(3, exec), (39_000, shell), (39_001, sleep)]);
+        let options = ParseOptions { allow_shell: true, ..ParseOptions::default() };
+        let split = split::check(&Source::file(path.clone()), 0, &options, &mut HashMap::default());
+        assert_eq!(split, Some((40_000, 2)));
+        let json = dir.path().join("more.json");
+        std::fs::write(
+            &json,
+            r#"[{"kind": "exec", "program": "true"}, {"kind": "noop"}, {"kind": "shell", "script": ":"}]"#,
+        )
+        .unwrap();
+        let v = Loader::new(options).path(&path).path(&json).validate().unwrap();
+        assert_eq!((v.job_count(), v.process_job_count()), (40_003, 4));
     }
 
     #[test]
