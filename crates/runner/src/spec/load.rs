@@ -762,7 +762,8 @@ fn check(
         // cannot be used), the file is read again below, on one, for exact messages.
         if !hash
             && errors.is_empty()
-            && let Some((jobs, spawning)) = split::check(source, source_no, options, &mut ids)
+            && let Some((jobs, spawning)) =
+                split::check(source, source_no, options, &mut ids, index + 1 < sources.len())
         {
             job_count += jobs;
             process_jobs += spawning;
@@ -909,13 +910,15 @@ mod split {
         lines: usize,
     }
 
-    /// Checks `source` on two threads and merges its ids into `ids`; its job count and how
-    /// many of them start a process, or `None` when the caller must check it on one thread.
+    /// Checks `source` on two threads against the ids of earlier sources, `ids`, and, when
+    /// `more` sources follow, merges its own ids into them; its job count and how many of them
+    /// start a process, or `None` when the caller must check it on one thread.
     pub(super) fn check(
         source: &Source,
         source_no: u32,
         options: &ParseOptions,
         ids: &mut HashMap<IdKey, IdEntry, IdHasher>,
+        more: bool,
     ) -> Option<(u64, u64)> {
         if source.format != Some(Format::Lines) || matches!(source.data, Data::Memory(_)) {
             return None;
@@ -925,24 +928,31 @@ mod split {
             return None;
         }
         let cut = cut_after_middle(source, len)?;
-        // The first half's table is sized for the whole file, so that the second half's
-        // entries merge into it without a rehash: peak memory is then what one thread's
-        // growing table reached (old and new tables side by side), not a merged copy
-        // besides both halves.
+        // When the ids are merged (more sources follow), the first half's table is sized for
+        // the whole file, so that the second half's entries merge into it without a rehash:
+        // peak memory is then what one thread's growing table reached (old and new tables
+        // side by side), not a merged copy besides both halves. The last source's ids are
+        // only looked up across the halves, not merged: nothing reads them afterwards.
         let lines = estimate_lines(source, len)?;
+        let first_capacity = if more { lines } else { lines / 2 };
         let (first, second) = std::thread::scope(|scope| {
             let second = scope.spawn(|| half(source, source_no, options, cut, len, 2, lines / 2));
-            let first = half(source, source_no, options, 0, cut, 1, lines);
+            let first = half(source, source_no, options, 0, cut, 1, first_capacity);
             (first, second.join().ok().flatten())
         });
         let (mut first, second) = (first?, second?);
+        let counts = (first.jobs + second.jobs, first.process_jobs + second.process_jobs);
         // The second half's lines were numbered from 2 (so that a byte order mark is only
         // skipped on the file's first line): renumber them after the first half's.
         let shift = u32::try_from(first.lines).ok()?.checked_sub(1)?;
-        if first.ids.keys().chain(second.ids.keys()).any(|k| ids.contains_key(k))
-            || second.ids.keys().any(|k| first.ids.contains_key(k))
-        {
+        if !ids.is_empty() && first.ids.keys().chain(second.ids.keys()).any(|k| ids.contains_key(k)) {
             return None;
+        }
+        if second.ids.keys().any(|k| first.ids.contains_key(k)) {
+            return None;
+        }
+        if !more {
+            return Some(counts);
         }
         for (key, mut entry) in second.ids {
             entry.line = entry.line.checked_add(shift)?;
@@ -953,7 +963,7 @@ mod split {
         } else {
             ids.extend(first.ids);
         }
-        Some((first.jobs + second.jobs, first.process_jobs + second.process_jobs))
+        Some(counts)
     }
 
     /// The file's line count, estimated from its first 64 KiB (at least 1).
@@ -1495,9 +1505,25 @@ mod tests {
     fn a_clean_big_file_checks_in_two_halves_like_one() {
         let (_dir, path) = big_file(40_000, &[]);
         let mut ids = HashMap::default();
-        let split = split::check(&Source::file(path.clone()), 0, &ParseOptions::default(), &mut ids);
+        let split = split::check(&Source::file(path.clone()), 0, &ParseOptions::default(), &mut ids, true);
         assert_eq!(split, Some((40_000, 0)), "the two-thread check must take a clean big file");
         assert_eq!(ids.get(&id_key("j-39999")).map(|e| e.line), Some(40_000));
+        // The last source's ids are not kept: nothing after it needs them.
+        let mut last = HashMap::default();
+        let split = split::check(&Source::file(path.clone()), 0, &ParseOptions::default(), &mut last, false);
+        assert_eq!((split, last.len()), (Some((40_000, 0)), 0));
+        // A big file before another one: an id of the second file that the big file has too
+        // is found in the merged table, with the big file's line (in its second half).
+        let dir = path.parent().unwrap();
+        let other = dir.join("other.jsonl");
+        std::fs::write(
+            &other,
+            "{\"id\": \"x\", \"kind\": \"noop\"}\n{\"id\": \"j-39000\", \"kind\": \"noop\"}\n",
+        )
+        .unwrap();
+        let errors = Loader::new(ParseOptions::default()).path(&path).path(&other).validate().unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains("big.jsonl:39001:"), "{}", errors[0].message);
         let v = Loader::new(ParseOptions::default()).path(&path).validate().unwrap();
         assert_eq!(v.job_count(), 40_000);
         let ids: Vec<String> = v.jobs().map(|j| j.unwrap().id.to_string()).collect();
@@ -1513,7 +1539,7 @@ mod tests {
         let sleep = "{\"id\": \"x-3\", \"kind\": \"sleep\", \"duration\": \"1s\"}";
         let (dir, path) = big_file(40_000, &[(3, exec), (39_000, shell), (39_001, sleep)]);
         let options = ParseOptions { allow_shell: true, ..ParseOptions::default() };
-        let split = split::check(&Source::file(path.clone()), 0, &options, &mut HashMap::default());
+        let split = split::check(&Source::file(path.clone()), 0, &options, &mut HashMap::default(), false);
         assert_eq!(split, Some((40_000, 2)));
         let json = dir.path().join("more.json");
         std::fs::write(
@@ -1531,8 +1557,13 @@ mod tests {
         // second: only the whole-file check sees both.
         let dup = "{\"id\": \"j-5\", \"kind\": \"noop\"}";
         let (_dir, path) = big_file(40_000, &[(39_000, dup)]);
-        let split =
-            split::check(&Source::file(path.clone()), 0, &ParseOptions::default(), &mut HashMap::default());
+        let split = split::check(
+            &Source::file(path.clone()),
+            0,
+            &ParseOptions::default(),
+            &mut HashMap::default(),
+            false,
+        );
         assert_eq!(split, None, "a duplicate across the halves must send the file to one thread");
         let errors = Loader::new(ParseOptions::default()).path(&path).validate().unwrap_err();
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
