@@ -14,12 +14,17 @@ use crate::job::{AttemptFailure, AttemptResult, Run};
 use crate::pool::Inner;
 use crate::retry::AttemptError;
 
-pub(crate) type BoxFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+/// An attempt as a worker awaits it: it resolves to the time the attempt stopped, in the
+/// pool's nanoseconds, when timings are on and an attempt did run.
+pub(crate) type BoxFuture<'a> = Pin<Box<dyn Future<Output = Option<u64>> + Send + 'a>>;
 
 /// A job as the queue and the workers see it.
 pub(crate) trait Task: HasCore {
     /// Runs one attempt (or resolves the job at once if it was cancelled before starting).
-    fn run<'a>(self: Arc<Self>, pool: &'a Arc<Inner>) -> BoxFuture<'a>;
+    /// `now`: a clock reading the worker took just before, without waiting since (the
+    /// previous attempt's stop), which the attempt takes as its start instead of reading the
+    /// clock again.
+    fn run<'a>(self: Arc<Self>, pool: &'a Arc<Inner>, now: Option<u64>) -> BoxFuture<'a>;
     /// Resolves a job that will not run again with `err`.
     fn abandon(&self, pool: &Inner, err: JobError);
 }
@@ -99,22 +104,29 @@ where
         pool.resolved();
     }
 
-    async fn attempt(self: Arc<Self>, pool: &Arc<Inner>) {
+    /// One attempt; returns when it stopped (see [`BoxFuture`]).
+    async fn attempt(self: Arc<Self>, pool: &Arc<Inner>, now: Option<u64>) -> Option<u64> {
         let core = &self.core;
         if !core.begin(pool) {
             // Taken from the queue but not started: `started` will not count it out.
             pool.dequeued_unstarted();
             self.finish(pool, Err(core.stop_error(pool)), None);
-            return;
+            return None;
         }
         let attempt = core.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        let started = pool.started(core, attempt);
+        let started = pool.started(core, attempt, now);
         let ctx = JobContext { job: self.clone(), attempt };
         let end = drive(self.body.attempt(ctx), core, pool, attempt).await;
         let ended = pool.stopped(core, started);
         let failure = match end {
-            AttemptEnd::Done(Ok(value)) => return self.finish(pool, Ok(value), ended),
-            AttemptEnd::Cancelled => return self.finish(pool, Err(JobError::Cancelled), ended),
+            AttemptEnd::Done(Ok(value)) => {
+                self.finish(pool, Ok(value), ended);
+                return ended;
+            }
+            AttemptEnd::Cancelled => {
+                self.finish(pool, Err(JobError::Cancelled), ended);
+                return ended;
+            }
             AttemptEnd::TimedOut => JobError::TimedOut,
             AttemptEnd::Done(Err(AttemptFailure::Failed(e))) => JobError::Failed(e),
             AttemptEnd::Done(Err(AttemptFailure::Panicked(m))) => JobError::Panicked(m),
@@ -135,6 +147,7 @@ where
             }
             _ => self.finish(pool, Err(failure), ended),
         }
+        ended
     }
 }
 
@@ -204,8 +217,8 @@ where
     R: Run<T>,
     T: Send + 'static,
 {
-    fn run<'a>(self: Arc<Self>, pool: &'a Arc<Inner>) -> BoxFuture<'a> {
-        Box::pin(self.attempt(pool))
+    fn run<'a>(self: Arc<Self>, pool: &'a Arc<Inner>, now: Option<u64>) -> BoxFuture<'a> {
+        Box::pin(self.attempt(pool, now))
     }
 
     fn abandon(&self, pool: &Inner, err: JobError) {

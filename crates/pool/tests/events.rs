@@ -285,3 +285,45 @@ async fn a_jobs_tag_comes_back_in_its_events_and_its_report() {
         assert_eq!(Arc::strong_count(tag), 1, "the pool still holds a tag");
     }
 }
+
+/// A worker that goes from one job straight to the next takes the first one's stop time as
+/// the next one's start (one clock reading, not two), but a job never starts before it was
+/// queued: one queued by the previous job's `on_finish` hook, after that job stopped,
+/// starts when it was queued.
+#[tokio::test(flavor = "current_thread")]
+async fn back_to_back_attempts_share_a_clock_reading_but_never_start_before_queued() {
+    type Times = (JobId, SystemTime, Option<SystemTime>, SystemTime);
+    let times: Arc<Mutex<Vec<Times>>> = Arc::default();
+    let weak: Arc<std::sync::OnceLock<conveyor_pool::WeakPool>> = Arc::default();
+    let second: Arc<std::sync::OnceLock<JobId>> = Arc::default();
+    let (t2, w2, s2) = (times.clone(), weak.clone(), second.clone());
+    let pool = Pool::builder()
+        .workers(1)
+        .on_finish(move |f| {
+            t2.lock().unwrap().push((f.job.id, f.queued_at, f.started_at, f.finished_at));
+            if s2.get() == Some(&f.job.id) {
+                let pool = w2.get().and_then(|w| w.upgrade()).expect("the pool");
+                let _detached = pool.try_submit(Job::new(|_ctx| async { Io::Ok(()) })).expect("room");
+            }
+        })
+        .build();
+    weak.set(pool.downgrade()).unwrap();
+    // Both queued before the worker first runs: it takes them one after the other.
+    let first = pool.try_submit(Job::new(|_ctx| async { Io::Ok(()) })).unwrap();
+    let next = pool.try_submit(Job::new(|_ctx| async { Io::Ok(()) })).unwrap();
+    second.set(next.id()).unwrap();
+    pool.join().await;
+    let times = times.lock().unwrap().clone();
+    assert_eq!(times.len(), 3, "{times:?}");
+    let [(a, _, _, a_end), (b, _, b_start, b_end), (_, c_queued, c_start, _)] = times[..] else {
+        unreachable!()
+    };
+    assert_eq!((a, b), (first.id(), next.id()));
+    assert_eq!(b_start, Some(a_end), "the next job's start is the previous one's stop");
+    assert!(c_queued >= b_end, "queued by the hook, after the job before it stopped");
+    assert_eq!(c_start, Some(c_queued), "a job queued after that stop starts when queued");
+    for (id, queued, started, finished) in times {
+        let started = started.expect("every job ran");
+        assert!(queued <= started && started <= finished, "{id:?}: {queued:?} {started:?} {finished:?}");
+    }
+}
