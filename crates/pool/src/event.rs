@@ -74,7 +74,10 @@ pub struct Finished {
     pub attempts: u32,
     /// When it was submitted.
     pub queued_at: SystemTime,
-    /// When its first attempt started, if one did.
+    /// When its first attempt started, if one did. An attempt that a worker starts straight
+    /// after finishing another, without waiting in between, starts when that one stopped (one
+    /// clock read fewer), or when it was queued if that is later: the worker's bookkeeping in
+    /// between (delivering the result, the `on_finish` hook) counts as this job's.
     pub started_at: Option<SystemTime>,
     /// When it resolved.
     pub finished_at: SystemTime,
