@@ -320,6 +320,27 @@ impl IdText {
             IdText::Heap(id) => id,
         }
     }
+
+    /// The id's bytes, without checking them again (the duplicate table keys ids by their
+    /// bytes; only a message needs the text).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            IdText::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            IdText::Heap(id) => id.as_bytes(),
+        }
+    }
+}
+
+impl AsRef<[u8]> for IdText {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl fmt::Display for IdText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What the parsing functions need to know about the source.

@@ -679,10 +679,12 @@ impl Hash for IdKey {
     }
 }
 
-fn id_key(id: &str) -> IdKey {
+/// The fingerprint of an id, from its bytes.
+fn id_key(id: impl AsRef<[u8]>) -> IdKey {
     use std::hash::BuildHasher as _;
     static SEEDS: std::sync::OnceLock<[foldhash::quality::RandomState; 2]> = std::sync::OnceLock::new();
     let [a, b] = SEEDS.get_or_init(Default::default);
+    let id = id.as_ref();
     IdKey(a.hash_one(id), b.hash_one(id))
 }
 
@@ -798,7 +800,7 @@ fn check(
                         };
                         Arc::make_mut(&mut spec).id = numbered(base, n).into();
                         if n > 1 {
-                            let key = id_key(&spec.id);
+                            let key = id_key(&*spec.id);
                             if let Some(entry) = ids.get(&key) {
                                 let message = format!(
                                     "duplicate id `{}` (generated for this job; first defined \
@@ -811,7 +813,7 @@ fn check(
                             }
                             ids.insert(key, entry_at(id_pos, 0));
                         }
-                    } else if let Some(message) = claim(&mut ids, &spec.id, entry_at(id_pos, 0), &first_at) {
+                    } else if let Some(message) = claim(&mut ids, &*spec.id, entry_at(id_pos, 0), &first_at) {
                         file_errors.push(here(id_pos, path, Some("id"), message));
                         continue;
                     }
@@ -822,12 +824,12 @@ fn check(
                 Event::Valid { id, pos, path, spawns } => {
                     job_count += 1;
                     process_jobs += u64::from(spawns);
-                    if let Some(message) = claim(&mut ids, id.as_str(), entry_at(pos, 0), &first_at) {
+                    if let Some(message) = claim(&mut ids, &id, entry_at(pos, 0), &first_at) {
                         file_errors.push(here(pos, path, Some("id"), message));
                     }
                 }
                 Event::Id { id, pos, path } => {
-                    if let Some(message) = claim(&mut ids, id.as_str(), entry_at(pos, 0), &first_at) {
+                    if let Some(message) = claim(&mut ids, &*id, entry_at(pos, 0), &first_at) {
                         file_errors.push(here(pos, path, Some("id"), message));
                     }
                 }
@@ -1036,9 +1038,9 @@ mod split {
             parse_line(&ctx, &line, line_no, &mut events);
             for event in events.drain(..) {
                 let (id, pos, spawns) = match &event {
-                    Event::Valid { id, pos, spawns, .. } => (id.as_str(), *pos, *spawns),
+                    Event::Valid { id, pos, spawns, .. } => (id.as_bytes(), *pos, *spawns),
                     Event::Job { spec, id_pos, .. } if !spec.id_generated => {
-                        (&*spec.id, *id_pos, spec.kind.spawns_process())
+                        (spec.id.as_bytes(), *id_pos, spec.kind.spawns_process())
                     }
                     _ => return None,
                 };
@@ -1061,7 +1063,7 @@ mod split {
 /// Records an id written in a file; the duplicate message when it was seen before.
 fn claim(
     ids: &mut HashMap<IdKey, IdEntry, IdHasher>,
-    id: &str,
+    id: &(impl AsRef<[u8]> + std::fmt::Display + ?Sized),
     entry: IdEntry,
     first_at: &dyn Fn(&IdEntry) -> String,
 ) -> Option<String> {
