@@ -649,10 +649,14 @@ async fn run_async(
     let reader = spawn_reader(validated, resume, skipper.clone(), spec_tx);
     let shared = Shared::new(env, running.clone(), plan.max_attempts);
     let mut stop = stop_rx.clone();
+    // The stop state, read again only when it changed: an atomic load a job, not a lock.
+    let mut state = *stop.borrow_and_update();
     while let Some(batch) = spec_rx.recv().await {
         for spec in batch {
             let meta = Arc::new(Meta::new(spec));
-            let state = *stop.borrow();
+            if stop.has_changed().unwrap_or(false) {
+                state = *stop.borrow_and_update();
+            }
             if state.is_stopping() {
                 records.push(Done::unstarted(meta, stop_reason(state)));
                 continue;
@@ -664,11 +668,14 @@ async fn run_async(
                 Ok(_detached) => true,
                 Err(refused) if refused.is_full() => {
                     let job = refused.into_inner();
-                    tokio::select! {
+                    let submitted = tokio::select! {
                         biased;
                         r = pool.submit(job) => r.is_ok(),
                         _ = stop.wait_for(|s| s.is_stopping()) => false,
-                    }
+                    };
+                    // `wait_for` marks what it saw as seen: read it here.
+                    state = *stop.borrow_and_update();
+                    submitted
                 }
                 Err(_shutdown) => false,
             };

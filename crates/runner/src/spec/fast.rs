@@ -64,11 +64,11 @@ pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Optio
         Flat::Str(kind) if ctx.allow_shell || kind != "shell" => Some(kind),
         _ => None,
     })?;
-    let id = members.iter().find(|m| m.key == "id");
+    let id_member = members.iter().find(|m| m.key == "id");
     // The check pass drops the spec and needs only the id, which it checks here rather than
     // through serde, which would copy it into an allocation. An id that is not a plain valid
     // string goes to the full parser, for its message.
-    let check_id = match id {
+    let check_id = match id_member {
         Some(Member { value: Flat::Str(id), .. }) if !ctx.hash => {
             if wire::job_id_problem(id).is_some() {
                 return None;
@@ -78,21 +78,26 @@ pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Optio
         _ => None,
     };
     let members_seen = FlatMap { members, next: 0, value: None, skip_id: check_id.is_some() };
-    let (common, kind) = wire::job_from_de(kind, members_seen)?.ok()?;
-    if common.delay.is_some() && common.not_before.is_some() {
-        return None;
-    }
     let column = |at: usize| char_count(&text.as_bytes()[..at]) + 1;
-    let origin = (line_no, column(start));
-    let id_column = id.map_or(origin.1, |m| column(m.at));
     if let Some(id) = check_id {
+        // The check pass keeps only the id: the job's parts are checked and dropped in place.
+        if wire::job_check_de(kind, members_seen)?.ok()? {
+            return None;
+        }
+        let id_column = id_member.map_or(1, |m| column(m.at));
         return Some(Event::Valid {
             id: IdText::new(id),
             pos: Pos { line: line_no, column: id_column },
             path: JobPath::Line,
-            spawns: kind.spawns_process(),
+            spawns: super::JobKind::named_spawns_process(kind),
         });
     }
+    let (common, kind) = wire::job_from_de(kind, members_seen)?.ok()?;
+    if common.delay.is_some() && common.not_before.is_some() {
+        return None;
+    }
+    let origin = (line_no, column(start));
+    let id_column = id_member.map_or(origin.1, |m| column(m.at));
     let mut spec = resolve::build(common, kind, &Defaults::default(), ctx.allow_periodic, ctx.path, origin);
     if ctx.hash || spec.id_generated {
         spec.spec_hash = super::hash::spec_hash(&spec);
@@ -412,6 +417,8 @@ mod tests {
             r#"{"kind":"noop","priority":12345678901234567890}"#,
             r#"{"kind":"noop","every":"1m"}"#,
             r#"{"kind":"noop","delay":"1s","not_before":"2030-01-01T00:00:00Z"}"#,
+            r#"{"id":"x","kind":"noop","delay":"1s","not_before":"2030-01-01T00:00:00Z"}"#,
+            r#"{"id":"x","kind":"sleep"}"#,
             r#"{"kind":"noop","id":""}"#,
             r#"{"kind":"noop","timout":"1s"}"#,
             r#"{"kind":"nop"}"#,
@@ -424,6 +431,10 @@ mod tests {
         ] {
             let (fast, _) = both(text, false);
             assert!(fast.is_none(), "took {text}");
+            // The check pass (no hashes), which drops what it checks, declines the same.
+            let path: Arc<Path> = Path::new("f.jsonl").into();
+            let check = SourceCtx { path: &path, allow_periodic: false, allow_shell: true, hash: false };
+            assert!(job_line(&check, text, 7).is_none(), "the check pass took {text}");
         }
     }
 

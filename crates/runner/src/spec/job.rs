@@ -319,7 +319,13 @@ impl JobKind {
     /// assert!(!JobKind::Noop.spawns_process());
     /// ```
     pub fn spawns_process(&self) -> bool {
-        matches!(self, JobKind::Exec { .. } | JobKind::Shell { .. })
+        JobKind::named_spawns_process(self.name())
+    }
+
+    /// [`spawns_process`](Self::spawns_process) for a kind's name (the check pass has only
+    /// the name).
+    pub(crate) fn named_spawns_process(name: &str) -> bool {
+        matches!(name, "exec" | "shell")
     }
 
     /// This kind's place in [`NAMES`](Self::NAMES), which gives its name.

@@ -782,6 +782,22 @@ macro_rules! jobs {
             }
         }
 
+        /// As [`job_from_de`], for the check pass, which keeps nothing of a valid job: builds
+        /// no spec parts, only says whether the job sets both `delay` and `not_before` (an
+        /// error the full parser words).
+        pub(crate) fn job_check_de<'de, D: Deserializer<'de>>(
+            kind: &str,
+            d: D,
+        ) -> Option<Result<bool, D::Error>> {
+            match kind {
+                $( $tag => Some(
+                    <$Wire as Deserialize<'de>>::deserialize(d)
+                        .map(|w| w.delay.is_some() && w.not_before.is_some())
+                ), )*
+                _ => None,
+            }
+        }
+
         /// Deserializes a job of `kind` from its node (without the `kind` member).
         pub(crate) fn job_from_node(
             kind: &str,
