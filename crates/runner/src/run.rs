@@ -199,9 +199,8 @@ pub(crate) struct Meta {
 
 impl Meta {
     pub(crate) fn new(spec: Arc<JobSpec>) -> Meta {
-        let is_process = matches!(spec.kind, JobKind::Exec { .. } | JobKind::Shell { .. });
         Meta {
-            exec: is_process.then(|| Mutex::new(ExecOutput::default())),
+            exec: spec.kind.spawns_process().then(|| Mutex::new(ExecOutput::default())),
             reported: AtomicBool::new(false),
             spec,
         }

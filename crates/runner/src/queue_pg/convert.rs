@@ -118,7 +118,7 @@ pub(super) fn ledger_line(job: &FinishedJob, out: &mut Vec<u8>) {
         run: Duration::try_from_secs_f64(job.run_seconds).unwrap_or_default(),
         error: job.error.clone(),
         spec_hash: job.spec_hash.as_str().into(),
-        exec: matches!(kind, "exec" | "shell")
+        exec: spec::JobKind::named_spawns_process(kind)
             .then(|| ExecOutput { exit_code: job.exit_code, output_tail: job.output_tail.clone() }),
     };
     let start = out.len();

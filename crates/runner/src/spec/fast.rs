@@ -69,25 +69,24 @@ pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Optio
     // through serde, which would copy it into an allocation. An id that is not a plain valid
     // string goes to the full parser, for its message.
     let check_id = match id_member {
-        Some(Member { value: Flat::Str(id), .. }) if !ctx.hash => {
+        Some(&Member { value: Flat::Str(id), at, .. }) if !ctx.hash => {
             if wire::job_id_problem(id).is_some() {
                 return None;
             }
-            Some(*id)
+            Some((id, at))
         }
         _ => None,
     };
     let members_seen = FlatMap { members, next: 0, value: None, skip_id: check_id.is_some() };
     let column = |at: usize| char_count(&text.as_bytes()[..at]) + 1;
-    if let Some(id) = check_id {
+    if let Some((id, at)) = check_id {
         // The check pass keeps only the id: the job's parts are checked and dropped in place.
         if wire::job_check_de(kind, members_seen)?.ok()? {
             return None;
         }
-        let id_column = id_member.map_or(1, |m| column(m.at));
         return Some(Event::Valid {
             id: IdText::new(id),
-            pos: Pos { line: line_no, column: id_column },
+            pos: Pos { line: line_no, column: column(at) },
             path: JobPath::Line,
             spawns: super::JobKind::named_spawns_process(kind),
         });

@@ -319,11 +319,11 @@ impl JobKind {
     /// assert!(!JobKind::Noop.spawns_process());
     /// ```
     pub fn spawns_process(&self) -> bool {
-        JobKind::named_spawns_process(self.name())
+        matches!(self, JobKind::Exec { .. } | JobKind::Shell { .. })
     }
 
-    /// [`spawns_process`](Self::spawns_process) for a kind's name (the check pass has only
-    /// the name).
+    /// [`spawns_process`](Self::spawns_process) for a kind's name (the check pass and the
+    /// PostgreSQL ledger have only the name).
     pub(crate) fn named_spawns_process(name: &str) -> bool {
         matches!(name, "exec" | "shell")
     }
@@ -402,6 +402,8 @@ mod tests {
         for (name, kind) in &kinds {
             assert_eq!(JobKind::NAMES[kind.index()], *name);
             assert_eq!(kind.name(), *name);
+            // The check pass and the PostgreSQL ledger know a kind by its name only.
+            assert_eq!(JobKind::named_spawns_process(name), kind.spawns_process(), "{name}");
         }
     }
 }
