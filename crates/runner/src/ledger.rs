@@ -108,33 +108,34 @@ pub struct Record {
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRef<'a> {
-    /// The job's id from its file (or generated).
+    // Each field is its `Record` namesake, borrowed: the meaning is documented there once.
+    /// [`Record::id`].
     pub id: &'a str,
-    /// Its name, if any.
+    /// [`Record::name`].
     pub name: Option<&'a str>,
-    /// Its kind (`sleep`, `exec`, …).
+    /// [`Record::kind`].
     pub kind: &'static str,
-    /// Its priority.
+    /// [`Record::priority`].
     pub priority: i32,
-    /// How it ended.
+    /// [`Record::outcome`].
     pub outcome: Outcome,
-    /// Attempts started (0 if it never ran).
+    /// [`Record::attempts`].
     pub attempts: u32,
-    /// When it was submitted (or, if it never was, when it was cancelled).
+    /// [`Record::queued_at`].
     pub queued_at: SystemTime,
-    /// When its first attempt started.
+    /// [`Record::started_at`].
     pub started_at: Option<SystemTime>,
-    /// When it reached its final state.
+    /// [`Record::finished_at`].
     pub finished_at: SystemTime,
-    /// Submit to first start (to the end if it never started).
+    /// [`Record::wait`].
     pub wait: Duration,
-    /// All attempts' run time.
+    /// [`Record::run`].
     pub run: Duration,
-    /// Why it did not succeed.
+    /// [`Record::error`].
     pub error: Option<&'a str>,
-    /// The spec hash (see [`crate::spec::spec_hash`]).
+    /// [`Record::spec_hash`].
     pub spec_hash: &'a str,
-    /// For `exec` and `shell` jobs: `Some`, even if nothing ran.
+    /// [`Record::exec`].
     pub exec: Option<&'a ExecOutput>,
 }
 
