@@ -250,12 +250,16 @@ fn chrono_timestamp(t: SystemTime) -> String {
 /// Writes [`timestamp`]s into a buffer, remembering the formatted date and time of the last
 /// whole second: under load every line of a batch falls in the same second, and only its
 /// milliseconds are formatted. What chrono does in ~700 instructions takes ~30.
+///
+/// It also keeps the `wait_seconds` and `run_seconds` values of short durations once
+/// formatted (see [`Seconds`]).
 #[derive(Debug, Default, Clone)]
 pub struct Timestamps {
     /// Seconds since the Unix epoch of `prefix`, if any.
     second: Option<u64>,
     /// `YYYY-MM-DDTHH:MM:SS` of `second`.
     prefix: [u8; 19],
+    seconds: Seconds,
 }
 
 /// 9999-12-31T23:59:59Z: later instants need more than four digits for the year.
@@ -339,9 +343,46 @@ fn date_time(second: u64) -> [u8; 19] {
     ]
 }
 
-/// Seconds with microsecond precision.
-fn secs(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e6
+/// `d` in whole microseconds (rounded): the ledger's seconds are `micros(d) / 1e6`.
+fn micros(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round()
+}
+
+/// Durations under this many microseconds have their formatted seconds kept by [`Seconds`].
+const SECONDS_KEPT: usize = 1 << 12;
+
+/// The JSON text of a duration's seconds (µs precision) for durations under [`SECONDS_KEPT`] µs, each formatted once
+/// (by [`json_f64`], so the bytes are the same) and then copied: a job's wait and run are
+/// mostly a few µs to ms, and the shortest-digits float formatting was the writer thread's
+/// largest single cost (~20 ns a value).
+#[derive(Debug, Default, Clone)]
+struct Seconds {
+    /// Slot `n` holds the text for `n` µs, its length in the last byte (0: not yet formatted).
+    /// Empty until first used.
+    slots: Vec<[u8; 16]>,
+}
+
+impl Seconds {
+    /// Appends `d` in seconds, rounded to µs, as [`json_f64`] writes it.
+    fn write(&mut self, d: Duration, out: &mut Vec<u8>) {
+        let n = micros(d);
+        if !(0.0..SECONDS_KEPT as f64).contains(&n) {
+            return json_f64(out, n / 1e6);
+        }
+        if self.slots.is_empty() {
+            self.slots = vec![[0; 16]; SECONDS_KEPT];
+        }
+        // `n` is a whole number below SECONDS_KEPT: the cast is exact, and so the index.
+        let slot = &mut self.slots[n as usize];
+        if slot[15] == 0 {
+            let mut text = Vec::with_capacity(16);
+            json_f64(&mut text, n / 1e6);
+            // At most "0.004095" (8 bytes) below SECONDS_KEPT µs.
+            slot[..text.len()].copy_from_slice(&text);
+            slot[15] = text.len() as u8;
+        }
+        out.extend_from_slice(&slot[..usize::from(slot[15])]);
+    }
 }
 
 /// Appends `s` as a JSON string, escaped exactly as serde_json escapes it.
@@ -511,9 +552,9 @@ impl RecordRef<'_> {
         out.extend_from_slice(b",\"finished_at\":\"");
         stamps.write(self.finished_at, out);
         out.extend_from_slice(b"\",\"wait_seconds\":");
-        json_f64(out, secs(self.wait));
+        stamps.seconds.write(self.wait, out);
         out.extend_from_slice(b",\"run_seconds\":");
-        json_f64(out, secs(self.run));
+        stamps.seconds.write(self.run, out);
         out.extend_from_slice(b",\"error\":");
         json_opt_str(out, self.error);
         out.extend_from_slice(b",\"spec_hash\":");
@@ -977,6 +1018,11 @@ mod tests {
         output_tail: Option<Option<&'a str>>,
     }
 
+    /// Seconds with microsecond precision: what the ledger writes for a duration.
+    fn secs(d: Duration) -> f64 {
+        (d.as_secs_f64() * 1e6).round() / 1e6
+    }
+
     fn reference_line(r: &Record) -> Vec<u8> {
         let line = Line {
             id: &r.id,
@@ -1078,6 +1124,25 @@ mod tests {
                 let mut out = Vec::new();
                 stamps.write(t, &mut out);
                 prop_assert_eq!(String::from_utf8(out).unwrap(), chrono_timestamp(t));
+            }
+        }
+
+        #[test]
+        fn kept_seconds_match_serde(ds in proptest::collection::vec(prop_oneof![
+            // Under SECONDS_KEPT µs, where the text is kept, half-µs ties included.
+            (0u64..5_000_000).prop_map(Duration::from_nanos),
+            (0u64..5_000).prop_map(|us| Duration::from_nanos(us * 1000 + 500)),
+            // A few values, so that slots are read back.
+            (0u64..8, 0u64..1000).prop_map(|(us, ns)| Duration::from_nanos(us * 1000 + ns)),
+            duration(),
+        ], 1..32)) {
+            // One cache across values, as the writer keeps it: a slot filled by one value
+            // must only be used for values that write the same text.
+            let mut seconds = Seconds::default();
+            for d in ds {
+                let mut out = Vec::new();
+                seconds.write(d, &mut out);
+                prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&secs(d)).unwrap());
             }
         }
 
