@@ -2,7 +2,6 @@
 //! `--resume`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -52,10 +51,10 @@ const CANONICAL_VERSION: u64 = 1;
 /// let c = parse_str("c.jsonl", r#"{"kind": "sleep", "duration": "91s"}"#, &opts).unwrap();
 /// assert_ne!(a.jobs[0].spec_hash, c.jobs[0].spec_hash);
 /// ```
-pub fn spec_hash(job: &JobSpec) -> Arc<str> {
+pub fn spec_hash(job: &JobSpec) -> SpecHash {
     CANONICAL.with(|buf| {
-        // A job's canonical form is built in this thread's buffer, reused from job to job
-        // (the hash is on every job's path: no allocation but the returned `Arc<str>`).
+        // A job's canonical form is built in this thread's buffer, reused from job to job:
+        // the hash is on every job's path, and costs no allocation at all.
         let mut buf = buf.borrow_mut();
         buf.clear();
         write_canonical_job(job, !job.id_generated, &mut buf);
@@ -66,9 +65,65 @@ pub fn spec_hash(job: &JobSpec) -> Arc<str> {
             pair[0] = HEX[usize::from(byte >> 4)];
             pair[1] = HEX[usize::from(byte & 0xf)];
         }
-        // ASCII by construction, so never empty.
-        std::str::from_utf8(&hex).map(Arc::from).unwrap_or_default()
+        SpecHash(hex)
     })
+}
+
+/// A [`spec_hash`]: 64 lowercase hex digits, kept inline (no allocation, nothing for
+/// another thread to free), read as a `str`. The default, for a spec not hashed yet, reads
+/// as the empty string.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor::spec::{parse_str, ParseOptions, SpecHash};
+///
+/// let batch = parse_str("a.jsonl", r#"{"kind": "noop", "id": "n"}"#, &ParseOptions::default())
+///     .unwrap();
+/// let hash: &SpecHash = &batch.jobs[0].spec_hash;
+/// assert_eq!(hash.len(), 64);
+/// assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
+/// assert_eq!(hash.to_string(), hash.as_str());
+/// assert_eq!(SpecHash::default().as_str(), "");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SpecHash([u8; 64]);
+
+impl SpecHash {
+    /// The hex digits (empty when not hashed yet).
+    pub fn as_str(&self) -> &str {
+        if self.0[0] == 0 {
+            return "";
+        }
+        // ASCII hex by construction (`spec_hash` is the only writer).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl Default for SpecHash {
+    fn default() -> SpecHash {
+        SpecHash([0; 64])
+    }
+}
+
+impl std::ops::Deref for SpecHash {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for SpecHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for SpecHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 thread_local! {
@@ -586,7 +641,7 @@ mod tests {
                 concurrency_key,
                 schedule,
                 kind,
-                spec_hash: "".into(),
+                spec_hash: SpecHash::default(),
                 origin: Origin { path: Path::new("p.jsonl").into(), line: 1, column: 1 },
             }
         }

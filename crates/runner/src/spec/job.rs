@@ -68,7 +68,7 @@ pub struct JobSpec {
     pub kind: JobKind,
     /// A hash of this spec, stable across key order, job order and formatting; see
     /// [`spec_hash`](super::spec_hash) for what it covers.
-    pub spec_hash: Arc<str>,
+    pub spec_hash: super::SpecHash,
     /// Where the job is written (its opening `{`).
     pub origin: Origin,
 }

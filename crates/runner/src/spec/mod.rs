@@ -65,7 +65,7 @@ mod wire;
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use error::SpecError;
 pub use file::{Limits, Rate};
-pub use hash::spec_hash;
+pub use hash::{SpecHash, spec_hash};
 pub use job::{Backoff, JobKind, JobSpec, Origin, RetrySpec, Schedule, StartAt};
 pub use load::{IntoJobs, JobBatch, Jobs, Loader, ParseOptions, Validated, parse_bytes, parse_str};
 pub use schema::json_schema;

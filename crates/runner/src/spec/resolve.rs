@@ -318,13 +318,12 @@ pub(crate) fn build(
         concurrency_key: own.concurrency_key.or_else(|| d.concurrency_key.clone()).map(|k| k.0),
         schedule,
         kind,
-        spec_hash: empty(),
+        spec_hash: super::SpecHash::default(),
         origin: Origin { path: Arc::clone(file), line: origin.0, column: origin.1 },
     }
 }
 
-/// An empty `Arc<str>`: the placeholder of an id still to be generated and of a hash still
-/// to be computed. One per thread, so that it costs no allocation and its reference count
+/// An empty `Arc<str>`: the placeholder of an id still to be generated. One per thread, so that it costs no allocation and its reference count
 /// is no cache line the parsing threads share.
 fn empty() -> Arc<str> {
     thread_local! {
