@@ -34,6 +34,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use conveyor_pool::{Finished, Job, JobContext, Outcome, Pool, RetryPolicy};
+use smol_str::SmolStr;
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::cli::Format;
@@ -210,7 +211,7 @@ impl Meta {
     }
 
     /// The job's id.
-    pub(crate) fn id(&self) -> &Arc<str> {
+    pub(crate) fn id(&self) -> &SmolStr {
         &self.spec.id
     }
 

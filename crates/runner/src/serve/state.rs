@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use conveyor_pool::{CancelHandle, JobHandle, JobStatus, Outcome, ScheduleHandle};
 use serde_json::{Map, Value};
+use smol_str::SmolStr;
 use tokio::sync::mpsc;
 
 use crate::ledger::Record;
@@ -60,7 +61,7 @@ enum Handle {
     /// In the pool.
     Pooled(JobHandle<()>),
     /// Run `number` of the periodic entry `entry` (its schedule submits it).
-    Run { entry: Arc<str>, number: u64 },
+    Run { entry: SmolStr, number: u64 },
 }
 
 enum Entry {
@@ -85,9 +86,9 @@ struct Inner {
     intake: Option<mpsc::UnboundedSender<Batch>>,
     /// Where lines of spool jobs go; `None` without `--spool` or once the spool is done.
     spool: Option<mpsc::UnboundedSender<SpoolLine>>,
-    jobs: HashMap<Arc<str>, Entry>,
+    jobs: HashMap<SmolStr, Entry>,
     /// The id of each periodic entry's latest run.
-    last_run: HashMap<Arc<str>, Arc<str>>,
+    last_run: HashMap<SmolStr, SmolStr>,
 }
 
 /// Why [`JobTable::accept`] refused a batch.
@@ -145,11 +146,7 @@ impl JobTable {
     /// generated id that is already taken (the same id-less job posted again) gets `-2`,
     /// `-3`, … until it is free, so posting a file twice runs it twice. Returns the ids.
     /// `origin` is the spool file the jobs come from, if any.
-    pub(crate) fn accept(
-        &self,
-        jobs: Vec<JobSpec>,
-        origin: Option<Origin>,
-    ) -> Result<Vec<Arc<str>>, Refused> {
+    pub(crate) fn accept(&self, jobs: Vec<JobSpec>, origin: Option<Origin>) -> Result<Vec<SmolStr>, Refused> {
         let mut inner = self.lock();
         let Some(intake) = inner.intake.clone() else { return Err(Refused::Closed) };
         let duplicates: Vec<SpecError> = jobs
@@ -166,7 +163,7 @@ impl JobTable {
         if !duplicates.is_empty() {
             return Err(Refused::Duplicates(duplicates));
         }
-        let own: HashSet<Arc<str>> = jobs.iter().filter(|j| !j.id_generated).map(|j| j.id.clone()).collect();
+        let own: HashSet<SmolStr> = jobs.iter().filter(|j| !j.id_generated).map(|j| j.id.clone()).collect();
         let mut batch = Vec::with_capacity(jobs.len());
         let mut ids = Vec::with_capacity(jobs.len());
         for mut spec in jobs {
@@ -175,7 +172,7 @@ impl JobTable {
                 spec.id = (2u64..)
                     .map(|n| format!("{base}-{n}"))
                     .find(|id| !inner.jobs.contains_key(id.as_str()) && !own.contains(id.as_str()))
-                    .map_or(base, Arc::from);
+                    .map_or(base, SmolStr::from);
             }
             let periodic = spec.schedule.is_some();
             let meta = Arc::new(Meta::new(Arc::new(spec)));
@@ -294,14 +291,14 @@ impl JobTable {
     /// with `-2`, `-3`, … if it is taken) and returns its meta. Runs are registered even
     /// after intake closed: the pool refuses them then, and [`sweep`](Self::sweep) finishes
     /// them.
-    pub(crate) fn register_run(&self, mut spec: JobSpec, entry: &Arc<str>, number: u64) -> Arc<Meta> {
+    pub(crate) fn register_run(&self, mut spec: JobSpec, entry: &SmolStr, number: u64) -> Arc<Meta> {
         let mut inner = self.lock();
         if inner.jobs.contains_key(&*spec.id) {
             let base = spec.id.clone();
             spec.id = (2u64..)
                 .map(|n| format!("{base}-{n}"))
                 .find(|id| !inner.jobs.contains_key(id.as_str()))
-                .map_or(base, Arc::from);
+                .map_or(base, SmolStr::from);
         }
         let meta = Arc::new(Meta::new(Arc::new(spec)));
         let handle = Handle::Run { entry: entry.clone(), number };
@@ -327,7 +324,7 @@ impl JobTable {
     /// their records. The last step of a drain: once the pool has stopped, a job still
     /// without its line (a periodic run the stopping pool refused) never gets one otherwise.
     pub(crate) fn sweep(&self, why: &str) -> Vec<Record> {
-        let ids: Vec<Arc<str>> = {
+        let ids: Vec<SmolStr> = {
             let inner = self.lock();
             inner
                 .jobs
@@ -391,7 +388,7 @@ impl JobTable {
             Entry::Periodic { schedule } | Entry::Stopped { schedule } => {
                 let (runs, skipped) = schedule.as_ref().map_or((0, 0), |s| (s.runs(), s.skipped()));
                 let status = if matches!(entry, Entry::Periodic { .. }) { "periodic" } else { "stopped" };
-                let last_run = inner.last_run.get(id).map(AsRef::as_ref);
+                let last_run = inner.last_run.get(id).map(SmolStr::as_str);
                 return Some(serde_json::json!({
                     "id": id, "status": status, "runs": runs, "skipped": skipped, "last_run": last_run,
                 }));
@@ -441,7 +438,7 @@ mod tests {
         parse_str("request", text, &ParseOptions::default().allow_periodic(true)).unwrap().jobs
     }
 
-    fn accept(table: &JobTable, text: &str) -> Result<Vec<Arc<str>>, Refused> {
+    fn accept(table: &JobTable, text: &str) -> Result<Vec<SmolStr>, Refused> {
         table.accept(jobs(text), None)
     }
 
@@ -450,7 +447,7 @@ mod tests {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let table = JobTable::new(tx, None);
         let ids = accept(&table, "{\"id\": \"a\", \"kind\": \"noop\"}\n{\"kind\": \"noop\"}\n").unwrap();
-        assert_eq!(ids[0].as_ref(), "a");
+        assert_eq!(ids[0].as_str(), "a");
         assert_eq!(rx.try_recv().unwrap().len(), 2);
 
         let Err(Refused::Duplicates(errors)) =
@@ -511,10 +508,10 @@ mod tests {
         // A periodic entry has no line of its own; its runs are live entries.
         assert_eq!(table.status("p").unwrap()["status"], "periodic");
         let run = jobs("{\"id\": \"p@t\", \"kind\": \"noop\"}").remove(0);
-        let parent: Arc<str> = Arc::from("p");
+        let parent = SmolStr::new("p");
         table.register_run(run.clone(), &parent, 1);
         assert_eq!(table.status("p@t").unwrap()["status"], "queued");
-        assert_eq!(table.register_run(run, &parent, 2).id().as_ref(), "p@t-2");
+        assert_eq!(table.register_run(run, &parent, 2).id().as_str(), "p@t-2");
         assert_eq!(table.status("p").unwrap()["last_run"], "p@t-2");
 
         let mut swept: Vec<String> = table.sweep("stopped").iter().map(|r| r.id.to_string()).collect();
@@ -538,7 +535,7 @@ mod tests {
         assert_eq!(table.expire(cutoff), 1);
         assert!(table.status("old").is_none());
         assert_eq!(table.status("live").unwrap()["status"], "cancelled");
-        assert_eq!(accept(&table, "{\"id\": \"old\", \"kind\": \"noop\"}").unwrap()[0].as_ref(), "old");
+        assert_eq!(accept(&table, "{\"id\": \"old\", \"kind\": \"noop\"}").unwrap()[0].as_str(), "old");
         assert_eq!(table.expire(Instant::now()), 1, "only finished jobs expire");
     }
 

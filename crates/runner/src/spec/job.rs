@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smol_str::SmolStr;
 
 /// One job, as a job file describes it: defaults applied, every value checked.
 ///
@@ -42,9 +43,9 @@ use serde::{Deserialize, Serialize};
 #[non_exhaustive]
 pub struct JobSpec {
     /// Unique across everything loaded together. When the file gives none, it is generated:
-    /// see [`id_generated`](Self::id_generated). Shared (`Arc`): the run loop's ledger
-    /// records take it as it is, without a copy per job.
-    pub id: Arc<str>,
+    /// see [`id_generated`](Self::id_generated). Inline up to 23 bytes, shared beyond: a
+    /// clone never copies a long id, and a short one costs no allocation.
+    pub id: SmolStr,
     /// `true` when `id` was generated: `<file stem>-<first 12 hex digits of spec_hash>`, with
     /// `-2`, `-3`, … added for the second, third, … job with the same spec. It depends only
     /// on the file's name and the job's content, so reordering a file keeps every id.

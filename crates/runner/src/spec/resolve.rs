@@ -309,7 +309,7 @@ pub(crate) fn build(
     let explicit = own.id.map(|id| id.0);
     JobSpec {
         id_generated: explicit.is_none(),
-        id: explicit.unwrap_or_else(empty),
+        id: explicit.unwrap_or_default(),
         name: own.name.or_else(|| d.name.clone()),
         priority: own.priority.or(d.priority).map_or(0, |p| p.0),
         timeout: own.timeout.or(d.timeout).map(|t| t.0),
@@ -321,15 +321,6 @@ pub(crate) fn build(
         spec_hash: super::SpecHash::default(),
         origin: Origin { path: Arc::clone(file), line: origin.0, column: origin.1 },
     }
-}
-
-/// An empty `Arc<str>`: the placeholder of an id still to be generated. One per thread, so that it costs no allocation and its reference count
-/// is no cache line the parsing threads share.
-fn empty() -> Arc<str> {
-    thread_local! {
-        static EMPTY: Arc<str> = Arc::from("");
-    }
-    EMPTY.with(Arc::clone)
 }
 
 #[cfg(test)]
