@@ -104,6 +104,30 @@ impl JobContext {
         self.attempt
     }
 
+    /// The job's [tag](crate::Job::tag), if it has one: an attempt can read what its
+    /// submitter attached without holding a reference of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use conveyor_pool::{Job, JobContext, Pool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let pool = Pool::builder().workers(1).build();
+    /// let job = Job::new(|ctx: JobContext| async move {
+    ///     let url = ctx.tag().and_then(|t| t.downcast_ref::<String>()).cloned();
+    ///     Ok::<_, std::io::Error>(url)
+    /// })
+    /// .tag(Arc::new(String::from("https://example.com")));
+    /// let url = pool.submit(job).await.unwrap().await.unwrap();
+    /// assert_eq!(url.as_deref(), Some("https://example.com"));
+    /// # }
+    /// ```
+    pub fn tag(&self) -> Option<&crate::Tag> {
+        self.job.core().tag.as_ref()
+    }
+
     /// Whether this attempt has been told to stop.
     ///
     /// # Examples

@@ -185,7 +185,8 @@ impl Inner {
         }
         let now = self.now_ns();
         let run = now.saturating_sub(started);
-        core.run_ns.fetch_add(run, Relaxed);
+        // Attempts run one after another: no other writer, so no read-modify-write.
+        core.run_ns.store(core.run_ns.load(Relaxed) + run, Relaxed);
         if let Some(m) = &self.metrics {
             m.running.decrement(1.0);
             if let Some(k) = self.kind_metrics(core) {
