@@ -351,10 +351,10 @@ fn micros(d: Duration) -> f64 {
 /// Durations under this many microseconds have their formatted seconds kept by [`Seconds`].
 const SECONDS_KEPT: usize = 1 << 12;
 
-/// The JSON text of a duration's seconds (µs precision) for durations under [`SECONDS_KEPT`] µs, each formatted once
-/// (by [`json_f64`], so the bytes are the same) and then copied: a job's wait and run are
-/// mostly a few µs to ms, and the shortest-digits float formatting was the writer thread's
-/// largest single cost (~20 ns a value).
+/// The JSON text of a duration's seconds (µs precision) for durations under
+/// [`SECONDS_KEPT`] µs, each formatted once (by [`json_f64`], so the bytes are the same) and
+/// then copied: a job's wait and run are mostly a few µs to ms, and the shortest-digits float
+/// formatting was the writer thread's largest single cost (~20 ns a value).
 #[derive(Debug, Default, Clone)]
 struct Seconds {
     /// Slot `n` holds the text for `n` µs, its length in the last byte (0: not yet formatted).

@@ -351,11 +351,16 @@ pub(crate) struct Running {
     watched: AtomicBool,
 }
 
-/// One attempt counted in [`Running`], borrowing the attempt's [`Shared`] (which owns the
-/// counter): counting clones nothing.
-struct RunningGuard<'a>(&'a Shared);
+/// One attempt counted in [`Running`] until it drops (see [`Running::enter`]).
+struct RunningGuard<'a>(&'a Running);
 
 impl Running {
+    /// Counts an attempt as running until the guard drops.
+    fn enter(&self) -> RunningGuard<'_> {
+        self.n.fetch_add(1, Ordering::SeqCst);
+        RunningGuard(self)
+    }
+
     async fn idle(&self) {
         // SeqCst with the guard's decrement and load: either the guard sees `watched`, or
         // this sees the decremented count below.
@@ -374,7 +379,7 @@ impl Running {
 
 impl Drop for RunningGuard<'_> {
     fn drop(&mut self) {
-        let running = &self.0.0.running;
+        let running = self.0;
         if running.n.fetch_sub(1, Ordering::SeqCst) == 1 && running.watched.load(Ordering::SeqCst) {
             running.idle.notify_waiters();
         }
@@ -439,12 +444,6 @@ impl Shared {
         Shared(Arc::new(SharedInner { env, running, max_attempts }))
     }
 
-    /// Counts an attempt as running until the guard drops.
-    fn enter_attempt(&self) -> RunningGuard<'_> {
-        self.0.running.n.fetch_add(1, Ordering::SeqCst);
-        RunningGuard(self)
-    }
-
     /// Runs `meta`'s kind for one attempt, counted in [`Running`] from the moment it waits:
     /// an attempt that ends in its first poll (a no-op) never yields, so no graceful stop
     /// can be waiting on it meanwhile (on this thread) or need to (it ends before it could
@@ -454,7 +453,7 @@ impl Shared {
         let result = match std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await {
             Poll::Ready(result) => result,
             Poll::Pending => {
-                let _counted = self.enter_attempt();
+                let _counted = self.0.running.enter();
                 run.await
             }
         };
