@@ -119,7 +119,11 @@ where
         core.attempts.store(attempt, std::sync::atomic::Ordering::Relaxed);
         let started = pool.started(core, attempt, now);
         let ctx = JobContext { job: self.clone(), attempt };
-        let end = drive(self.body.attempt(ctx), core, pool, attempt).await;
+        // Pinned here and lent to `drive`: moved into it, it would be kept twice (as its
+        // argument and as its pinned local), and this future, boxed once per attempt, would
+        // be twice as big.
+        let body = std::pin::pin!(self.body.attempt(ctx));
+        let end = drive(body, core, pool, attempt).await;
         let ended = pool.stopped(core, started);
         let failure = match end {
             AttemptEnd::Done(Ok(value)) => {
@@ -161,12 +165,11 @@ where
 /// common case for short jobs) never creates a timer, never registers for the cancel signal,
 /// and keeps this future small. Only a job that waits gets the boxed `stop` future beside it.
 async fn drive<T>(
-    attempt_fut: impl Future<Output = AttemptResult<T>>,
+    mut attempt_fut: Pin<&mut impl Future<Output = AttemptResult<T>>>,
     core: &Core,
     pool: &Inner,
     attempt: u32,
 ) -> AttemptEnd<T> {
-    let mut attempt_fut = std::pin::pin!(attempt_fut);
     let first = std::future::poll_fn(|cx| Poll::Ready(attempt_fut.as_mut().poll(cx))).await;
     let result = match first {
         Poll::Ready(result) => Some(result),
@@ -187,7 +190,7 @@ async fn drive<T>(
             });
             tokio::select! {
                 biased;
-                result = attempt_fut => Some(result),
+                result = attempt_fut.as_mut() => Some(result),
                 _ = stop => None,
             }
         }
@@ -251,5 +254,28 @@ where
             w => *w = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Job, Pool};
+
+    /// An attempt future holds its body's future once: each attempt boxes it, and a body kept
+    /// twice (once as given, once pinned) made a no-op job's box cross the allocator's
+    /// small-object limit (1 KiB) and cost a copy of the twice-sized future.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_attempt_holds_its_body_once() {
+        const BODY: usize = 2048;
+        let pool = Pool::builder().workers(1).build();
+        let cell = pool.prepare(Job::new(|_ctx| async {
+            let scratch = [0u8; BODY];
+            tokio::task::yield_now().await;
+            Ok::<_, std::io::Error>(std::hint::black_box(scratch)[0])
+        }));
+        let attempt = cell.clone().attempt(pool.inner(), None);
+        let size = std::mem::size_of_val(&attempt);
+        assert!(size >= BODY, "the body is inside: {size}");
+        assert!(size < BODY + 512, "an attempt of a {BODY}-byte body takes {size} bytes");
     }
 }

@@ -74,10 +74,16 @@ impl<F> sealed::Sealed for Async<F> {}
 impl<F> sealed::Sealed for Blocking<F> {}
 
 pin_project_lite::pin_project! {
-    /// Polls the inner future, turning a panic into [`AttemptFailure::Panicked`].
-    struct CatchPanic<Fut> {
-        #[pin]
-        fut: Fut,
+    /// An async body's attempt: polls the body's future, turning a panic into
+    /// [`AttemptFailure::Panicked`], or yields the panic of the closure that was to make it.
+    ///
+    /// A plain enum, not an `async` block: a block would keep the future it was given and
+    /// the one it awaits side by side (a copy each), which made a no-op job's attempt
+    /// future, which each attempt boxes, twice the size.
+    #[project = CatchPanicProj]
+    enum CatchPanic<Fut> {
+        Running { #[pin] fut: Fut },
+        Panicked { failure: Option<AttemptFailure> },
     }
 }
 
@@ -89,7 +95,14 @@ where
     type Output = AttemptResult<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let fut = self.project().fut;
+        let fut = match self.project() {
+            CatchPanicProj::Running { fut } => fut,
+            CatchPanicProj::Panicked { failure } => {
+                let failure = failure.take();
+                return Poll::Ready(Err(failure
+                    .unwrap_or_else(|| AttemptFailure::Panicked("attempt polled after it ended".into()))));
+            }
+        };
         match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(Ok(v))) => Poll::Ready(Ok(v)),
@@ -108,12 +121,10 @@ where
 {
     fn attempt(&self, ctx: JobContext) -> impl Future<Output = AttemptResult<T>> + Send + 'static {
         // The closure itself may panic before it returns a future.
-        let fut = catch_unwind(AssertUnwindSafe(|| (self.0)(ctx)))
-            .map_err(|payload| AttemptFailure::Panicked(panic_message(&*payload)));
-        async move {
-            match fut {
-                Ok(fut) => CatchPanic { fut }.await,
-                Err(panicked) => Err(panicked),
+        match catch_unwind(AssertUnwindSafe(|| (self.0)(ctx))) {
+            Ok(fut) => CatchPanic::Running { fut },
+            Err(payload) => {
+                CatchPanic::Panicked { failure: Some(AttemptFailure::Panicked(panic_message(&*payload))) }
             }
         }
     }

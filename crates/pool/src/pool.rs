@@ -716,7 +716,7 @@ impl Pool {
     }
 
     /// Makes the job's shared cell; nothing is counted until it is queued.
-    fn prepare<R, T>(&self, job: Job<R>) -> Arc<JobCell<R, T>>
+    pub(crate) fn prepare<R, T>(&self, job: Job<R>) -> Arc<JobCell<R, T>>
     where
         R: Run<T>,
         T: Send + 'static,
