@@ -1017,7 +1017,7 @@ mod split {
         first_line: usize,
         capacity: usize,
     ) -> Option<Half> {
-        let mut reader = open_at(source, start)?.take(end - start);
+        let mut lines = LineReader::new(open_at(source, start)?.take(end - start));
         let ctx = SourceCtx {
             path: &source.display,
             allow_periodic: options.allow_periodic,
@@ -1026,16 +1026,16 @@ mod split {
         };
         let ids = HashMap::with_capacity_and_hasher(capacity, IdHasher::default());
         let mut out = Half { ids, jobs: 0, process_jobs: 0, lines: 0 };
-        let (mut line, mut events) = (Vec::new(), Vec::new());
+        let mut events = Vec::new();
         loop {
-            match read_line(&mut reader, &mut line).ok()? {
+            let line = match lines.next_line().ok()? {
                 LineRead::End => return Some(out),
                 LineRead::TooLong => return None,
-                LineRead::Line => {}
-            }
+                LineRead::Line(line) => line,
+            };
             let line_no = first_line + out.lines;
             out.lines += 1;
-            parse_line(&ctx, &line, line_no, &mut events);
+            parse_line(&ctx, line, line_no, &mut events);
             for event in events.drain(..) {
                 let (id, pos, spawns) = match &event {
                     Event::Valid { id, pos, spawns, .. } => (id.as_bytes(), *pos, *spawns),
@@ -1223,8 +1223,7 @@ enum SourceEvents {
         allow_periodic: bool,
         allow_shell: bool,
         hash: bool,
-        reader: Box<dyn BufRead + Send>,
-        line: Vec<u8>,
+        lines: LineReader<Box<dyn BufRead + Send>>,
         line_no: usize,
         pending: std::collections::VecDeque<Event>,
         scratch: Vec<Event>,
@@ -1287,8 +1286,7 @@ impl SourceEvents {
                 allow_periodic: options.allow_periodic,
                 allow_shell: options.allow_shell,
                 hash,
-                reader,
-                line: Vec::new(),
+                lines: LineReader::new(reader),
                 line_no: 0,
                 pending: Default::default(),
                 scratch: Vec::new(),
@@ -1310,48 +1308,91 @@ fn first_line(reader: &mut dyn BufRead) -> io::Result<Vec<u8>> {
     }
 }
 
-/// How reading one line went.
-enum LineRead {
-    Line,
+/// One line, as [`LineReader::next_line`] gives it.
+enum LineRead<'a> {
+    /// The line, without its `\n`.
+    Line(&'a [u8]),
+    /// A line longer than [`MAX_LINE`], skipped.
     TooLong,
     End,
 }
 
-/// Reads one line into `buf` (without its `\n`), refusing to hold more than [`MAX_LINE`]
-/// bytes: the rest of a longer line is skipped.
-fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<LineRead> {
-    buf.clear();
-    let mut too_long = false;
-    let mut any = false;
-    loop {
-        let chunk = match reader.fill_buf() {
-            Ok(c) => c,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if chunk.is_empty() {
-            return Ok(match (any, too_long) {
-                (false, _) => LineRead::End,
-                (true, true) => LineRead::TooLong,
-                (true, false) => LineRead::Line,
-            });
-        }
-        any = true;
-        let (take, found) = match memchr::memchr(b'\n', chunk) {
-            Some(i) => (i, true),
-            None => (chunk.len(), false),
-        };
-        if !too_long {
-            if buf.len() + take > MAX_LINE {
-                too_long = true;
-                buf.clear();
-            } else {
-                buf.extend_from_slice(&chunk[..take]);
+/// Reads lines, refusing to hold more than [`MAX_LINE`] bytes of one (the rest of a longer
+/// line is skipped).
+///
+/// A line that lies whole in the reader's buffer — nearly every line — is lent from there,
+/// not copied: the parser's first reads of a line it had just copied stalled on the copy's
+/// stores (store-to-load forwarding fails when a read spans several stores), which cost the
+/// check pass ~20% of its time. Only a line that straddles two buffer fills is gathered in a
+/// buffer of its own.
+struct LineReader<R> {
+    reader: R,
+    /// A line that straddles buffer fills, or is too long.
+    gathered: Vec<u8>,
+    /// Bytes of the reader's buffer lent out by the last call, consumed at the next.
+    lent: usize,
+}
+
+impl<R: BufRead> LineReader<R> {
+    fn new(reader: R) -> Self {
+        LineReader { reader, gathered: Vec::new(), lent: 0 }
+    }
+
+    fn next_line(&mut self) -> io::Result<LineRead<'_>> {
+        self.reader.consume(std::mem::take(&mut self.lent));
+        let whole = loop {
+            match self.reader.fill_buf() {
+                Ok(chunk) => break memchr::memchr(b'\n', chunk).filter(|&i| i <= MAX_LINE),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
+        };
+        if let Some(i) = whole {
+            // The buffer is not empty: this reads nothing (returning the first call's slice
+            // does not borrow-check).
+            let chunk = self.reader.fill_buf()?;
+            self.lent = i + 1;
+            return Ok(LineRead::Line(&chunk[..i]));
         }
-        reader.consume(if found { take + 1 } else { take });
-        if found {
-            return Ok(if too_long { LineRead::TooLong } else { LineRead::Line });
+        self.gather()
+    }
+
+    /// The slow path: a line that straddles buffer fills (or does not end in a `\n`).
+    fn gather(&mut self) -> io::Result<LineRead<'_>> {
+        let buf = &mut self.gathered;
+        buf.clear();
+        let mut too_long = false;
+        let mut any = false;
+        loop {
+            let chunk = match self.reader.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                return Ok(match (any, too_long) {
+                    (false, _) => LineRead::End,
+                    (true, true) => LineRead::TooLong,
+                    (true, false) => LineRead::Line(buf),
+                });
+            }
+            any = true;
+            let (take, found) = match memchr::memchr(b'\n', chunk) {
+                Some(i) => (i, true),
+                None => (chunk.len(), false),
+            };
+            if !too_long {
+                if buf.len() + take > MAX_LINE {
+                    too_long = true;
+                    buf.clear();
+                } else {
+                    buf.extend_from_slice(&chunk[..take]);
+                }
+            }
+            self.reader.consume(if found { take + 1 } else { take });
+            if found {
+                return Ok(if too_long { LineRead::TooLong } else { LineRead::Line(buf) });
+            }
         }
     }
 }
@@ -1367,8 +1408,7 @@ impl Iterator for SourceEvents {
                 allow_periodic,
                 allow_shell,
                 hash,
-                reader,
-                line,
+                lines,
                 line_no,
                 pending,
                 scratch,
@@ -1380,7 +1420,7 @@ impl Iterator for SourceEvents {
                 if *done {
                     return None;
                 }
-                let read = read_line(&mut **reader, line);
+                let read = lines.next_line();
                 *line_no += 1;
                 match read {
                     Ok(LineRead::End) => {
@@ -1393,7 +1433,7 @@ impl Iterator for SourceEvents {
                         field: None,
                         message: "line is longer than 16 MiB".to_owned(),
                     })),
-                    Ok(LineRead::Line) => {
+                    Ok(LineRead::Line(line)) => {
                         let ctx = SourceCtx {
                             path,
                             allow_periodic: *allow_periodic,
@@ -1476,14 +1516,23 @@ mod tests {
     fn reads_long_lines_in_pieces_and_refuses_huge_ones() {
         let mut data = vec![b'x'; MAX_LINE + 10];
         data.extend_from_slice(b"\nok\nlast");
-        let mut reader = BufReader::with_capacity(1000, &data[..]);
-        let mut buf = Vec::new();
-        assert!(matches!(read_line(&mut reader, &mut buf).unwrap(), LineRead::TooLong));
-        assert!(matches!(read_line(&mut reader, &mut buf).unwrap(), LineRead::Line));
-        assert_eq!(buf, b"ok");
-        assert!(matches!(read_line(&mut reader, &mut buf).unwrap(), LineRead::Line));
-        assert_eq!(buf, b"last");
-        assert!(matches!(read_line(&mut reader, &mut buf).unwrap(), LineRead::End));
+        let mut lines = LineReader::new(BufReader::with_capacity(1000, &data[..]));
+        assert!(matches!(lines.next_line().unwrap(), LineRead::TooLong));
+        assert!(matches!(lines.next_line().unwrap(), LineRead::Line(b"ok")));
+        assert!(matches!(lines.next_line().unwrap(), LineRead::Line(b"last")));
+        assert!(matches!(lines.next_line().unwrap(), LineRead::End));
+        assert!(matches!(lines.next_line().unwrap(), LineRead::End));
+
+        // Lines lent from the buffer and lines gathered across its fills read the same.
+        let data = b"abcdef\nxy\n\nlonger line\nz";
+        for capacity in [1, 4, 7, 64] {
+            let mut lines = LineReader::new(BufReader::with_capacity(capacity, &data[..]));
+            let mut seen = Vec::new();
+            while let LineRead::Line(line) = lines.next_line().unwrap() {
+                seen.push(String::from_utf8(line.to_vec()).unwrap());
+            }
+            assert_eq!(seen, ["abcdef", "xy", "", "longer line", "z"], "buffer of {capacity}");
+        }
     }
 
     /// A JSON Lines file big enough to be checked on two threads: `n` no-op jobs `j-0`…
