@@ -44,11 +44,50 @@ struct Member<'a> {
     at: usize,
 }
 
-/// The job on this line (already stripped of its line break, `\r` and BOM, and known to be
-/// UTF-8 and not blank), if the fast path takes it: see the module docs.
-pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Option<Event> {
+/// A valid job line as the check pass needs it: its explicit id, where that is, and whether
+/// the job starts a process. Borrows the line: nothing is copied or built.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CheckedLine<'t> {
+    pub(crate) id: &'t str,
+    /// Column (in characters, from 1) of the id's value.
+    pub(crate) id_column: usize,
+    pub(crate) spawns: bool,
+}
+
+/// The check pass's fast path: the line's job, if it is flat, valid and has an explicit id
+/// (`None` says nothing about validity: the full parser reads the line then). The line is
+/// already stripped of its line break, `\r` and BOM, and known to be UTF-8 and not blank.
+pub(crate) fn check_line<'t>(ctx: &SourceCtx<'_>, text: &'t str) -> Option<CheckedLine<'t>> {
     let mut members = [Member { key: "", value: Flat::Bool(false), at: 0 }; MAX_MEMBERS];
-    let (start, n) = scan(text, &mut members)?;
+    let (_, n, kind) = flat_job(ctx, text, &mut members)?;
+    check_members(text, kind, &members[..n])
+}
+
+/// [`check_line`] after the scan.
+fn check_members<'t>(text: &'t str, kind: &str, members: &[Member<'t>]) -> Option<CheckedLine<'t>> {
+    // The id is checked here rather than through serde, which would copy it into an
+    // allocation. An id that is not a plain valid string goes to the full parser.
+    let (id, at) = match members.iter().find(|m| m.key == "id") {
+        Some(&Member { value: Flat::Str(id), at, .. }) if wire::job_id_problem(id).is_none() => (id, at),
+        _ => return None,
+    };
+    // The job's parts are checked and dropped in place.
+    let map = FlatMap { members, next: 0, value: None, skip_id: true };
+    if wire::job_check_de(kind, map)?.ok()? {
+        return None;
+    }
+    Some(CheckedLine { id, id_column: column(text, at), spawns: super::JobKind::named_spawns_process(kind) })
+}
+
+/// Scans a flat job object into `members`: its offset, member count and kind, or `None` when
+/// the fast path does not take it (repeated keys, `jobs`, periodic fields, no plain `kind`, a
+/// `shell` job not allowed).
+fn flat_job<'a>(
+    ctx: &SourceCtx<'_>,
+    text: &'a str,
+    members: &mut [Member<'a>; MAX_MEMBERS],
+) -> Option<(usize, usize, &'a str)> {
+    let (start, n) = scan(text, members)?;
     let members = &members[..n];
     for (i, m) in members.iter().enumerate() {
         // Repeated keys are errors; `jobs` and the periodic fields have their own messages.
@@ -64,39 +103,38 @@ pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Optio
         Flat::Str(kind) if ctx.allow_shell || kind != "shell" => Some(kind),
         _ => None,
     })?;
+    Some((start, n, kind))
+}
+
+/// The column (in characters, from 1) of byte offset `at`, as `LineIndex` counts.
+fn column(text: &str, at: usize) -> usize {
+    char_count(&text.as_bytes()[..at]) + 1
+}
+
+/// The job on this line (already stripped of its line break, `\r` and BOM, and known to be
+/// UTF-8 and not blank), if the fast path takes it: see the module docs. The check pass
+/// (`ctx.hash` false) gets [`Event::Valid`] for a job with an explicit id, as [`check_line`].
+pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Option<Event> {
+    let mut members = [Member { key: "", value: Flat::Bool(false), at: 0 }; MAX_MEMBERS];
+    let (start, n, kind) = flat_job(ctx, text, &mut members)?;
+    let members = &members[..n];
     let id_member = members.iter().find(|m| m.key == "id");
-    // The check pass drops the spec and needs only the id, which it checks here rather than
-    // through serde, which would copy it into an allocation. An id that is not a plain valid
-    // string goes to the full parser, for its message.
-    let check_id = match id_member {
-        Some(&Member { value: Flat::Str(id), at, .. }) if !ctx.hash => {
-            if wire::job_id_problem(id).is_some() {
-                return None;
-            }
-            Some((id, at))
-        }
-        _ => None,
-    };
-    let members_seen = FlatMap { members, next: 0, value: None, skip_id: check_id.is_some() };
-    let column = |at: usize| char_count(&text.as_bytes()[..at]) + 1;
-    if let Some((id, at)) = check_id {
-        // The check pass keeps only the id: the job's parts are checked and dropped in place.
-        if wire::job_check_de(kind, members_seen)?.ok()? {
-            return None;
-        }
+    if !ctx.hash && matches!(id_member, Some(Member { value: Flat::Str(_), .. })) {
+        let checked = check_members(text, kind, members)?;
         return Some(Event::Valid {
-            id: IdText::new(id),
-            pos: Pos { line: line_no, column: column(at) },
+            id: IdText::new(checked.id),
+            pos: Pos { line: line_no, column: checked.id_column },
             path: JobPath::Line,
-            spawns: super::JobKind::named_spawns_process(kind),
+            spawns: checked.spawns,
         });
     }
-    let (common, kind) = wire::job_from_de(kind, members_seen)?.ok()?;
+    let map = FlatMap { members, next: 0, value: None, skip_id: false };
+    let (common, kind) = wire::job_from_de(kind, map)?.ok()?;
     if common.delay.is_some() && common.not_before.is_some() {
         return None;
     }
-    let origin = (line_no, column(start));
-    let id_column = id_member.map_or(origin.1, |m| column(m.at));
+    let origin = (line_no, column(text, start));
+    let id_column = id_member.map_or(origin.1, |m| column(text, m.at));
     let mut spec = resolve::build(common, kind, &Defaults::default(), ctx.allow_periodic, ctx.path, origin);
     if ctx.hash || spec.id_generated {
         spec.spec_hash = super::hash::spec_hash(&spec);

@@ -576,6 +576,19 @@ pub(crate) fn parse_line(ctx: &SourceCtx<'_>, line: &[u8], line_no: usize, out: 
     parse_line_full(ctx, line, line_no, out);
 }
 
+/// The check pass's view of a JSON Lines line: the job's explicit id (borrowed from the line)
+/// when the fast path takes it as a valid job ([`super::fast::check_line`]); `None` when the
+/// line needs [`parse_line_full`], which says what it holds.
+pub(crate) fn check_line<'l>(
+    ctx: &SourceCtx<'_>,
+    line: &'l [u8],
+    line_no: usize,
+) -> Option<super::fast::CheckedLine<'l>> {
+    let text = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = if line_no == 1 { text.strip_prefix(BOM).unwrap_or(text) } else { text };
+    super::fast::check_line(ctx, std::str::from_utf8(text).ok()?)
+}
+
 /// [`parse_line`] through the span-keeping tree, with every error located.
 pub(crate) fn parse_line_full(ctx: &SourceCtx<'_>, line: &[u8], line_no: usize, out: &mut Vec<Event>) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);

@@ -26,8 +26,8 @@ use std::sync::Arc;
 
 use super::error::location;
 use super::file::{
-    Event, Format, JobPath, LimitValue, Limits, MAX_DOCUMENT, MAX_LINE, Pos, SourceCtx, parse_document,
-    parse_line,
+    Event, Format, JobPath, LimitValue, Limits, MAX_DOCUMENT, MAX_LINE, Pos, SourceCtx, check_line,
+    parse_document, parse_line, parse_line_full,
 };
 use super::{JobSpec, SpecError};
 
@@ -1035,27 +1035,43 @@ mod split {
             };
             let line_no = first_line + out.lines;
             out.lines += 1;
-            parse_line(&ctx, line, line_no, &mut events);
+            // The usual line, a valid flat job, lends its id; any other goes through the full
+            // parser, whose events say the same (or that the line is not clean).
+            if let Some(job) = check_line(&ctx, line, line_no) {
+                let at = Pos { line: line_no, column: job.id_column };
+                out.add(source_no, job.id.as_bytes(), at, job.spawns)?;
+                continue;
+            }
+            parse_line_full(&ctx, line, line_no, &mut events);
             for event in events.drain(..) {
-                let (id, pos, spawns) = match &event {
-                    Event::Valid { id, pos, spawns, .. } => (id.as_bytes(), *pos, *spawns),
+                match &event {
+                    Event::Valid { id, pos, spawns, .. } => {
+                        out.add(source_no, id.as_bytes(), *pos, *spawns)?
+                    }
                     Event::Job { spec, id_pos, .. } if !spec.id_generated => {
-                        (spec.id.as_bytes(), *id_pos, spec.kind.spawns_process())
+                        out.add(source_no, spec.id.as_bytes(), *id_pos, spec.kind.spawns_process())?
                     }
                     _ => return None,
-                };
-                let entry = IdEntry {
-                    source: source_no,
-                    line: u32::try_from(pos.line).ok()?,
-                    column: u32::try_from(pos.column).ok()?,
-                    generated: 0,
-                };
-                if out.ids.insert(id_key(id), entry).is_some() {
-                    return None;
                 }
-                out.jobs += 1;
-                out.process_jobs += u64::from(spawns);
             }
+        }
+    }
+
+    impl Half {
+        /// Counts a valid job with an explicit id; `None` if the id was seen before.
+        fn add(&mut self, source: u32, id: &[u8], at: Pos, spawns: bool) -> Option<()> {
+            let entry = IdEntry {
+                source,
+                line: u32::try_from(at.line).ok()?,
+                column: u32::try_from(at.column).ok()?,
+                generated: 0,
+            };
+            if self.ids.insert(id_key(id), entry).is_some() {
+                return None;
+            }
+            self.jobs += 1;
+            self.process_jobs += u64::from(spawns);
+            Some(())
         }
     }
 }
