@@ -36,6 +36,9 @@ enum Flat<'a> {
     Bool(bool),
 }
 
+/// A line's members, on the stack (filled as scanned: nothing to initialise first).
+type Members<'a> = smallvec::SmallVec<[Member<'a>; MAX_MEMBERS]>;
+
 #[derive(Debug, Clone, Copy)]
 struct Member<'a> {
     key: &'a str,
@@ -58,7 +61,7 @@ pub(crate) struct CheckedLine<'t> {
 /// (`None` says nothing about validity: the full parser reads the line then). The line is
 /// already stripped of its line break, `\r` and BOM, and known to be UTF-8 and not blank.
 pub(crate) fn check_line<'t>(ctx: &SourceCtx<'_>, text: &'t str) -> Option<CheckedLine<'t>> {
-    let mut members = [Member { key: "", value: Flat::Bool(false), at: 0 }; MAX_MEMBERS];
+    let mut members = Members::new();
     let (_, n, kind) = flat_job(ctx, text, &mut members)?;
     check_members(text, kind, &members[..n])
 }
@@ -85,7 +88,7 @@ fn check_members<'t>(text: &'t str, kind: &str, members: &[Member<'t>]) -> Optio
 fn flat_job<'a>(
     ctx: &SourceCtx<'_>,
     text: &'a str,
-    members: &mut [Member<'a>; MAX_MEMBERS],
+    members: &mut Members<'a>,
 ) -> Option<(usize, usize, &'a str)> {
     let (start, n) = scan(text, members)?;
     let members = &members[..n];
@@ -115,7 +118,7 @@ fn column(text: &str, at: usize) -> usize {
 /// UTF-8 and not blank), if the fast path takes it: see the module docs. The check pass
 /// (`ctx.hash` false) gets [`Event::Valid`] for a job with an explicit id, as [`check_line`].
 pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Option<Event> {
-    let mut members = [Member { key: "", value: Flat::Bool(false), at: 0 }; MAX_MEMBERS];
+    let mut members = Members::new();
     let (start, n, kind) = flat_job(ctx, text, &mut members)?;
     let members = &members[..n];
     let id_member = members.iter().find(|m| m.key == "id");
@@ -153,7 +156,7 @@ fn char_count(bytes: &[u8]) -> usize {
 
 /// Scans `{ "key": value, … }` (JSON whitespace around tokens) into `out`; the object's
 /// offset and member count, or `None` for anything else.
-fn scan<'a>(text: &'a str, out: &mut [Member<'a>; MAX_MEMBERS]) -> Option<(usize, usize)> {
+fn scan<'a>(text: &'a str, out: &mut Members<'a>) -> Option<(usize, usize)> {
     let bytes = text.as_bytes();
     let mut pos = skip_ws(bytes, 0);
     let start = pos;
@@ -184,7 +187,10 @@ fn scan<'a>(text: &'a str, out: &mut [Member<'a>; MAX_MEMBERS]) -> Option<(usize
             b'f' if bytes[pos..].starts_with(b"false") => (Flat::Bool(false), pos + 5),
             _ => return None,
         };
-        *out.get_mut(n)? = Member { key, value, at };
+        if n == MAX_MEMBERS {
+            return None;
+        }
+        out.push(Member { key, value, at });
         n += 1;
         pos = skip_ws(bytes, after);
         match bytes.get(pos)? {
