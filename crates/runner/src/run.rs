@@ -64,6 +64,10 @@ const BATCH: usize = 1024;
 /// thread idle often enough to cost ~3% of the wall time.
 const READ_AHEAD: usize = 32;
 
+/// The kind the pools of `run` and `serve` label a job with when it gives none: the kind
+/// whose jobs are the most numerous and cheapest, which then skip a label of their own.
+pub(crate) const DEFAULT_KIND: &str = "noop";
+
 /// Runs `plan` to the end and returns how the process should exit. Prints the summary on
 /// stdout, and job-file errors (then nothing runs) on stderr, or stdout with `--format json`.
 ///
@@ -487,7 +491,8 @@ pub(crate) fn pool_job(meta: &Arc<Meta>, shared: &Shared) -> Job<impl conveyor_p
     let retry = retry_policy(spec, shared.0.max_attempts);
     let start = spec.start;
     let key = spec.concurrency_key.clone();
-    let label = kind_label(&spec.kind);
+    // The pools' default kind needs no label of its own (the pool would drop it).
+    let label = (JobKind::NAMES[spec.kind.index()] != DEFAULT_KIND).then(|| kind_label(&spec.kind));
     let priority = spec.priority;
     let shared = shared.clone();
     // The body reaches `meta` through the job's tag (which `ctx` lends it), not a reference
@@ -505,8 +510,10 @@ pub(crate) fn pool_job(meta: &Arc<Meta>, shared: &Shared) -> Job<impl conveyor_p
     // No pool `name`: the ledger takes the id from `meta`, and the pool would only clone
     // the name into every report.
     .tag(meta.clone())
-    .kind(label)
     .priority(priority);
+    if let Some(label) = label {
+        job = job.kind(label);
+    }
     if let Some(t) = timeout {
         job = job.timeout(t);
     }
@@ -632,7 +639,7 @@ async fn run_async(
         .event_buffer(0)
         .metrics(metrics.is_some())
         .metric_kinds(JobKind::NAMES.iter().copied())
-        .default_kind("noop");
+        .default_kind(DEFAULT_KIND);
     if let Some(t) = plan.default_timeout {
         builder = builder.default_timeout(t);
     }

@@ -161,7 +161,7 @@ async fn daemon(
         .event_buffer(0)
         .metrics(true)
         .metric_kinds(JobKind::NAMES.iter().copied())
-        .default_kind("noop")
+        .default_kind(crate::run::DEFAULT_KIND)
         .on_finish(hook)
         .build();
     let stopper =
