@@ -1368,10 +1368,10 @@ enum LineRead<'a> {
 /// line is skipped).
 ///
 /// A line that lies whole in the reader's buffer — nearly every line — is lent from there,
-/// not copied: the parser's first reads of a line it had just copied stalled on the copy's
-/// stores (store-to-load forwarding fails when a read spans several stores), which cost the
-/// check pass ~20% of its time. Only a line that straddles two buffer fills is gathered in a
-/// buffer of its own.
+/// not copied: one copy a line fewer, and the UTF-8 check's reads of a just-copied line no
+/// longer wait on the copy's stores (that check held ~19% of the check pass's samples;
+/// measured, `validate` of 200k lines went 34.5 → 33.3 ms). Only a line that straddles two
+/// buffer fills is gathered in a buffer of its own.
 struct LineReader<R> {
     reader: R,
     /// A line that straddles buffer fills, or is too long.
