@@ -62,8 +62,8 @@ pub(crate) struct CheckedLine<'t> {
 /// already stripped of its line break, `\r` and BOM, and known to be UTF-8 and not blank.
 pub(crate) fn check_line<'t>(ctx: &SourceCtx<'_>, text: &'t str) -> Option<CheckedLine<'t>> {
     let mut members = Members::new();
-    let (_, n, kind) = flat_job(ctx, text, &mut members)?;
-    check_members(text, kind, &members[..n])
+    let (_, kind) = flat_job(ctx, text, &mut members)?;
+    check_members(text, kind, &members)
 }
 
 /// [`check_line`] after the scan.
@@ -82,16 +82,12 @@ fn check_members<'t>(text: &'t str, kind: &str, members: &[Member<'t>]) -> Optio
     Some(CheckedLine { id, id_column: column(text, at), spawns: super::JobKind::named_spawns_process(kind) })
 }
 
-/// Scans a flat job object into `members`: its offset, member count and kind, or `None` when
+/// Scans a flat job object into `members`: its offset and kind, or `None` when
 /// the fast path does not take it (repeated keys, `jobs`, periodic fields, no plain `kind`, a
 /// `shell` job not allowed).
-fn flat_job<'a>(
-    ctx: &SourceCtx<'_>,
-    text: &'a str,
-    members: &mut Members<'a>,
-) -> Option<(usize, usize, &'a str)> {
-    let (start, n) = scan(text, members)?;
-    let members = &members[..n];
+fn flat_job<'a>(ctx: &SourceCtx<'_>, text: &'a str, members: &mut Members<'a>) -> Option<(usize, &'a str)> {
+    let start = scan(text, members)?;
+    let members = &members[..];
     for (i, m) in members.iter().enumerate() {
         // Repeated keys are errors; `jobs` and the periodic fields have their own messages.
         if members[..i].iter().any(|earlier| earlier.key == m.key)
@@ -106,7 +102,7 @@ fn flat_job<'a>(
         Flat::Str(kind) if ctx.allow_shell || kind != "shell" => Some(kind),
         _ => None,
     })?;
-    Some((start, n, kind))
+    Some((start, kind))
 }
 
 /// The column (in characters, from 1) of byte offset `at`, as `LineIndex` counts.
@@ -119,8 +115,8 @@ fn column(text: &str, at: usize) -> usize {
 /// (`ctx.hash` false) gets [`Event::Valid`] for a job with an explicit id, as [`check_line`].
 pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Option<Event> {
     let mut members = Members::new();
-    let (start, n, kind) = flat_job(ctx, text, &mut members)?;
-    let members = &members[..n];
+    let (start, kind) = flat_job(ctx, text, &mut members)?;
+    let members = &members[..];
     let id_member = members.iter().find(|m| m.key == "id");
     if !ctx.hash && matches!(id_member, Some(Member { value: Flat::Str(_), .. })) {
         let checked = check_members(text, kind, members)?;
@@ -155,8 +151,8 @@ fn char_count(bytes: &[u8]) -> usize {
 }
 
 /// Scans `{ "key": value, … }` (JSON whitespace around tokens) into `out`; the object's
-/// offset and member count, or `None` for anything else.
-fn scan<'a>(text: &'a str, out: &mut Members<'a>) -> Option<(usize, usize)> {
+/// offset, or `None` for anything else.
+fn scan<'a>(text: &'a str, out: &mut Members<'a>) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut pos = skip_ws(bytes, 0);
     let start = pos;
@@ -164,7 +160,6 @@ fn scan<'a>(text: &'a str, out: &mut Members<'a>) -> Option<(usize, usize)> {
         return None;
     }
     pos += 1;
-    let mut n = 0;
     loop {
         pos = skip_ws(bytes, pos);
         let (key, after) = string(text, pos)?;
@@ -187,17 +182,16 @@ fn scan<'a>(text: &'a str, out: &mut Members<'a>) -> Option<(usize, usize)> {
             b'f' if bytes[pos..].starts_with(b"false") => (Flat::Bool(false), pos + 5),
             _ => return None,
         };
-        if n == MAX_MEMBERS {
+        if out.len() == MAX_MEMBERS {
             return None;
         }
         out.push(Member { key, value, at });
-        n += 1;
         pos = skip_ws(bytes, after);
         match bytes.get(pos)? {
             b',' => pos += 1,
             b'}' => {
                 pos = skip_ws(bytes, pos + 1);
-                return (pos == bytes.len()).then_some((start, n));
+                return (pos == bytes.len()).then_some(start);
             }
             _ => return None,
         }
