@@ -559,14 +559,19 @@ pub(crate) fn parse_document(ctx: &SourceCtx<'_>, bytes: &[u8], out: &mut Vec<Ev
     }
 }
 
+/// A JSON Lines line without its `\r` (a CRLF file) and, on the first line, the BOM.
+fn line_body(line: &[u8], line_no: usize) -> &[u8] {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line_no == 1 { line.strip_prefix(BOM).unwrap_or(line) } else { line }
+}
+
 /// Parses one line of a JSON Lines file (`line` without its line break). Blank lines yield
 /// nothing.
 ///
 /// The usual line — a flat job object — takes the fast path ([`super::fast`]); anything else,
 /// and every line with an error, goes through [`parse_line_full`].
 pub(crate) fn parse_line(ctx: &SourceCtx<'_>, line: &[u8], line_no: usize, out: &mut Vec<Event>) {
-    let text = line.strip_suffix(b"\r").unwrap_or(line);
-    let text = if line_no == 1 { text.strip_prefix(BOM).unwrap_or(text) } else { text };
+    let text = line_body(line, line_no);
     if let Ok(text) = std::str::from_utf8(text)
         && let Some(event) = super::fast::job_line(ctx, text, line_no)
     {
@@ -584,15 +589,13 @@ pub(crate) fn check_line<'l>(
     line: &'l [u8],
     line_no: usize,
 ) -> Option<super::fast::CheckedLine<'l>> {
-    let text = line.strip_suffix(b"\r").unwrap_or(line);
-    let text = if line_no == 1 { text.strip_prefix(BOM).unwrap_or(text) } else { text };
+    let text = line_body(line, line_no);
     super::fast::check_line(ctx, std::str::from_utf8(text).ok()?)
 }
 
 /// [`parse_line`] through the span-keeping tree, with every error located.
 pub(crate) fn parse_line_full(ctx: &SourceCtx<'_>, line: &[u8], line_no: usize, out: &mut Vec<Event>) {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let line = if line_no == 1 { line.strip_prefix(BOM).unwrap_or(line) } else { line };
+    let line = line_body(line, line_no);
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
     }
