@@ -492,7 +492,7 @@ pub(crate) fn pool_job(meta: &Arc<Meta>, shared: &Shared) -> Job<impl conveyor_p
     let start = spec.start;
     let key = spec.concurrency_key.clone();
     // The pools' default kind needs no label of its own (the pool would drop it).
-    let label = (JobKind::NAMES[spec.kind.index()] != DEFAULT_KIND).then(|| kind_label(&spec.kind));
+    let label = (spec.kind.name() != DEFAULT_KIND).then(|| kind_label(&spec.kind));
     let priority = spec.priority;
     let shared = shared.clone();
     // The body reaches `meta` through the job's tag (which `ctx` lends it), not a reference
