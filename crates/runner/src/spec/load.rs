@@ -916,15 +916,66 @@ mod split {
     /// What one half found: its ids (lines counted from `first_line`), jobs (and how many
     /// start a process) and lines.
     struct Half {
-        ids: HashMap<IdKey, IdEntry, IdHasher>,
-        /// Instead of `ids`, when nothing reads where an id was: one word of each id's
-        /// fingerprint. Half the table (an eighth of the bytes) of `ids`, and cache misses
-        /// were most of an insert. A collision of two words reads as a duplicate, which sends
-        /// the file to the exact one-thread check: slower, never wrong.
-        keys: Option<HashSet<u64, IdHasher>>,
+        seen: Seen,
         jobs: u64,
         process_jobs: u64,
         lines: usize,
+    }
+
+    /// The ids one half has seen.
+    enum Seen {
+        /// Each id's fingerprint and place: what the tables of other files are made of.
+        Places(HashMap<IdKey, IdEntry, IdHasher>),
+        /// One word of each id's fingerprint, when nothing reads where an id was (the only
+        /// file, whose ids are only compared with each other). Half the entries of `Places`
+        /// (an eighth of the bytes), and cache misses were most of an insert. A collision of
+        /// two words reads as a duplicate, which sends the file to the exact one-thread
+        /// check: slower, never wrong.
+        Words(HashSet<u64, IdHasher>),
+    }
+
+    impl Seen {
+        fn new(words: bool, capacity: usize) -> Seen {
+            if words {
+                Seen::Words(HashSet::with_capacity_and_hasher(capacity, IdHasher::default()))
+            } else {
+                Seen::Places(HashMap::with_capacity_and_hasher(capacity, IdHasher::default()))
+            }
+        }
+
+        /// Records `id` at `at`; `Some(false)` if it was seen before (`None`: a place too far
+        /// for the table).
+        fn insert(&mut self, source: u32, id: &[u8], at: Pos) -> Option<bool> {
+            Some(match self {
+                Seen::Words(words) => words.insert(id_word(id)),
+                Seen::Places(places) => {
+                    let entry = IdEntry {
+                        source,
+                        line: u32::try_from(at.line).ok()?,
+                        column: u32::try_from(at.column).ok()?,
+                        generated: 0,
+                    };
+                    places.insert(id_key(id), entry).is_none()
+                }
+            })
+        }
+
+        /// Whether an id is in both (`true` when they cannot be compared).
+        fn overlaps(&self, other: &Seen) -> bool {
+            match (self, other) {
+                (Seen::Places(a), Seen::Places(b)) => b.keys().any(|k| a.contains_key(k)),
+                (Seen::Words(a), Seen::Words(b)) => b.iter().any(|k| a.contains(k)),
+                _ => true,
+            }
+        }
+
+        /// Whether an id is in the table of earlier files (`true` when that cannot be told).
+        fn any_in(&self, ids: &HashMap<IdKey, IdEntry, IdHasher>) -> bool {
+            match self {
+                Seen::Places(places) => places.keys().any(|k| ids.contains_key(k)),
+                Seen::Words(_) => !ids.is_empty(),
+            }
+        }
     }
 
     /// Checks `source` on two threads against the ids of earlier sources, `ids`, and, when
@@ -953,40 +1004,38 @@ mod split {
         let lines = estimate_lines(source, len)?;
         let first_capacity = if more { lines } else { lines / 2 };
         // The only source (the usual run): its ids are only compared with each other.
-        let keys_only = !more && ids.is_empty();
+        let words = !more && ids.is_empty();
         let (first, second) = std::thread::scope(|scope| {
             let second =
-                scope.spawn(|| half(source, source_no, options, (cut, len), 2, lines / 2, keys_only));
-            let first = half(source, source_no, options, (0, cut), 1, first_capacity, keys_only);
+                scope.spawn(|| half(source, source_no, options, (cut, len), 2, Seen::new(words, lines / 2)));
+            let first = half(source, source_no, options, (0, cut), 1, Seen::new(words, first_capacity));
             (first, second.join().ok().flatten())
         });
-        let (mut first, second) = (first?, second?);
+        let (first, second) = (first?, second?);
         let counts = (first.jobs + second.jobs, first.process_jobs + second.process_jobs);
         // The second half's lines were numbered from 2 (so that a byte order mark is only
         // skipped on the file's first line): renumber them after the first half's.
         let shift = u32::try_from(first.lines).ok()?.checked_sub(1)?;
-        if !ids.is_empty() && first.ids.keys().chain(second.ids.keys()).any(|k| ids.contains_key(k)) {
+        if !ids.is_empty() && (first.seen.any_in(ids) || second.seen.any_in(ids)) {
             return None;
         }
-        if second.ids.keys().any(|k| first.ids.contains_key(k)) {
-            return None;
-        }
-        if let (Some(a), Some(b)) = (&first.keys, &second.keys)
-            && b.iter().any(|k| a.contains(k))
-        {
+        if first.seen.overlaps(&second.seen) {
             return None;
         }
         if !more {
             return Some(counts);
         }
-        for (key, mut entry) in second.ids {
+        let (Seen::Places(mut merged), Seen::Places(later)) = (first.seen, second.seen) else {
+            return None;
+        };
+        for (key, mut entry) in later {
             entry.line = entry.line.checked_add(shift)?;
-            first.ids.insert(key, entry);
+            merged.insert(key, entry);
         }
         if ids.is_empty() {
-            *ids = first.ids;
+            *ids = merged;
         } else {
-            ids.extend(first.ids);
+            ids.extend(merged);
         }
         Some(counts)
     }
@@ -1037,8 +1086,7 @@ mod split {
         options: &ParseOptions,
         (start, end): (u64, u64),
         first_line: usize,
-        capacity: usize,
-        keys_only: bool,
+        seen: Seen,
     ) -> Option<Half> {
         let mut lines = LineReader::new(open_at(source, start)?.take(end - start));
         let ctx = SourceCtx {
@@ -1047,12 +1095,7 @@ mod split {
             allow_shell: options.allow_shell,
             hash: false,
         };
-        let (ids, keys) = if keys_only {
-            (HashMap::default(), Some(HashSet::with_capacity_and_hasher(capacity, IdHasher::default())))
-        } else {
-            (HashMap::with_capacity_and_hasher(capacity, IdHasher::default()), None)
-        };
-        let mut out = Half { ids, keys, jobs: 0, process_jobs: 0, lines: 0 };
+        let mut out = Half { seen, jobs: 0, process_jobs: 0, lines: 0 };
         let mut events = Vec::new();
         loop {
             let line = match lines.next_line().ok()? {
@@ -1087,17 +1130,7 @@ mod split {
     impl Half {
         /// Counts a valid job with an explicit id; `None` if the id was seen before.
         fn add(&mut self, source: u32, id: &[u8], at: Pos, spawns: bool) -> Option<()> {
-            let entry = IdEntry {
-                source,
-                line: u32::try_from(at.line).ok()?,
-                column: u32::try_from(at.column).ok()?,
-                generated: 0,
-            };
-            let new = match &mut self.keys {
-                Some(keys) => keys.insert(id_word(id)),
-                None => self.ids.insert(id_key(id), entry).is_none(),
-            };
-            if !new {
+            if !self.seen.insert(source, id, at)? {
                 return None;
             }
             self.jobs += 1;
