@@ -5,6 +5,7 @@
 //! | 0 | every job succeeded (jobs `--resume` skipped count as succeeded) |
 //! | 1 | some job did not succeed (failed, panicked, timed out, or cancelled by `--fail-fast`) |
 //! | 2 | invalid input or usage: nothing was run |
+//! | 3 | stopped because the ledger could not be written: jobs may have run (the summary says which) |
 //! | 130 | interrupted by SIGINT (Ctrl-C) |
 //! | 143 | stopped by SIGTERM |
 
@@ -27,6 +28,8 @@ pub enum Exit {
     JobsFailed,
     /// 2: invalid input or usage; nothing ran.
     Usage,
+    /// 3: stopped because the ledger could not be written; jobs may have run.
+    LedgerFailed,
     /// 130: stopped by SIGINT.
     Interrupted,
     /// 143: stopped by SIGTERM.
@@ -46,6 +49,7 @@ impl Exit {
             Exit::Success => 0,
             Exit::JobsFailed => 1,
             Exit::Usage => 2,
+            Exit::LedgerFailed => 3,
             Exit::Interrupted => 130,
             Exit::Terminated => 143,
         }

@@ -805,9 +805,9 @@ impl<T: Entry> RecordSender<T> {
 /// let (tx, writer) = Writer::spawn(None, false, 0u64, |n: &mut u64, _record| *n += 1);
 /// let batcher = RecordBatcher::new(tx);
 /// batcher.flush(); // nothing gathered: nothing sent
-/// let (seen, result) = writer.finish();
+/// let (seen, end) = writer.finish();
 /// assert_eq!(seen, 0);
-/// result.unwrap();
+/// end.result().unwrap();
 /// ```
 #[derive(Debug)]
 pub struct RecordBatcher<T = Record> {
@@ -850,10 +850,103 @@ impl<T: Entry> RecordBatcher<T> {
 /// The writer thread: receives [`Entry`]s ([`Record`]s by default), writes their ledger
 /// lines with group commit, and shows every line to an observer (the summary, the progress
 /// bar).
+///
+/// A write that fails does not end the thread: it reports the error at once through
+/// [`fault`](Self::fault) (so that the run can stop taking jobs), keeps observing every
+/// record, and tries each later batch again on a line of its own (a disk that was full may
+/// have room again), counting the records whose lines were lost.
 #[derive(Debug)]
 pub struct Writer<S, T = Record> {
-    thread: JoinHandle<(S, io::Result<()>)>,
+    thread: JoinHandle<(S, WriteEnd)>,
     end: SyncSender<Msg<T>>,
+    fault: Fault,
+}
+
+/// How a [`Writer`] ended: the first write error, if any, and how many records have no line.
+#[derive(Debug, Default)]
+pub struct WriteEnd {
+    /// The first write error.
+    pub error: Option<Arc<io::Error>>,
+    /// Records whose lines could not be written.
+    pub lost: u64,
+}
+
+impl WriteEnd {
+    /// `Ok` when every line was written.
+    ///
+    /// # Errors
+    ///
+    /// The first write error, when some line was not written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(conveyor::ledger::WriteEnd::default().result().is_ok());
+    /// ```
+    pub fn result(&self) -> io::Result<()> {
+        match &self.error {
+            None => Ok(()),
+            Some(e) => Err(io::Error::new(e.kind(), e.to_string())),
+        }
+    }
+}
+
+/// The first write error of a [`Writer`], seen as soon as it happens: a ledger that cannot
+/// be written stops `conveyor run` and makes `serve` unhealthy. Cheap to clone.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor::ledger::{Record, Writer};
+/// let (_tx, writer) = Writer::<(), Record>::spawn_batched(None, false, (), |_, _| {});
+/// assert!(writer.fault().error().is_none());
+/// # let _ = writer.finish();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Fault(tokio::sync::watch::Receiver<Option<Arc<io::Error>>>);
+
+impl Fault {
+    /// The first write error, if one happened.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use conveyor::ledger::{Record, Writer};
+    /// # let (_tx, writer) = Writer::<(), Record>::spawn_batched(None, false, (), |_, _| {});
+    /// assert!(writer.fault().error().is_none());
+    /// # let _ = writer.finish();
+    /// ```
+    pub fn error(&self) -> Option<Arc<io::Error>> {
+        self.0.borrow().clone()
+    }
+
+    /// Waits for the first write error; pending forever if the writer ends without one.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads a shared value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use conveyor::ledger::{Record, Writer};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let (_tx, writer) = Writer::<(), Record>::spawn_batched(None, false, (), |_, _| {});
+    /// let fault = writer.fault();
+    /// let waited = tokio::time::timeout(std::time::Duration::from_millis(1), fault.occurred()).await;
+    /// assert!(waited.is_err(), "no write failed");
+    /// # let _ = writer.finish();
+    /// # });
+    /// ```
+    pub async fn occurred(&self) -> Arc<io::Error> {
+        let mut rx = self.0.clone();
+        let seen = rx.wait_for(Option::is_some).await.ok().and_then(|e| e.clone());
+        match seen {
+            Some(e) => e,
+            // The writer ended without an error.
+            None => std::future::pending().await,
+        }
+    }
 }
 
 impl<S: Send + 'static> Writer<S> {
@@ -870,9 +963,9 @@ impl<S: Send + 'static> Writer<S> {
     /// use conveyor::ledger::Writer;
     /// let (tx, writer) = Writer::spawn(None, false, 0u64, |n: &mut u64, _record| *n += 1);
     /// drop(tx);
-    /// let (seen, result) = writer.finish();
+    /// let (seen, end) = writer.finish();
     /// assert_eq!(seen, 0);
-    /// result.unwrap();
+    /// end.result().unwrap();
     /// ```
     pub fn spawn(
         file: Option<File>,
@@ -900,9 +993,9 @@ impl<S: Send + 'static, T: Entry> Writer<S, T> {
     /// let (batcher, writer) =
     ///     Writer::<u64, Record>::spawn_batched(None, false, 0, |n: &mut u64, _record| *n += 1);
     /// batcher.flush();
-    /// let (seen, result) = writer.finish();
+    /// let (seen, end) = writer.finish();
     /// assert_eq!(seen, 0);
-    /// result.unwrap();
+    /// end.result().unwrap();
     /// ```
     pub fn spawn_batched(
         file: Option<File>,
@@ -922,16 +1015,22 @@ impl<S: Send + 'static, T: Entry> Writer<S, T> {
         observe: fn(&mut S, &RecordRef<'_>),
     ) -> (RecordSender<T>, Writer<S, T>) {
         let (tx, rx) = sync_channel(in_flight);
+        let (fault_tx, fault_rx) = tokio::sync::watch::channel(None);
         let thread = std::thread::Builder::new()
             .name("conveyor-ledger".into())
-            .spawn(move || write_loop(rx, file, fsync, state, observe))
+            .spawn(move || write_loop(rx, file, fsync, state, observe, &fault_tx))
             .unwrap_or_else(|e| panic!("cannot start the ledger thread: {e}"));
-        (RecordSender(tx.clone()), Writer { thread, end: tx })
+        (RecordSender(tx.clone()), Writer { thread, end: tx, fault: Fault(fault_rx) })
+    }
+
+    /// The writer's [`Fault`]: its first write error, as soon as it happens.
+    pub fn fault(&self) -> Fault {
+        self.fault.clone()
     }
 
     /// Writes every record sent so far, stops the thread, and gives back the observer's
-    /// state and the first write error, if any. Records sent after this are dropped.
-    pub fn finish(self) -> (S, io::Result<()>) {
+    /// state and how the writing went. Records sent after this are dropped.
+    pub fn finish(self) -> (S, WriteEnd) {
         let _ = self.end.send(Msg::End);
         match self.thread.join() {
             Ok(out) => out,
@@ -946,19 +1045,29 @@ fn write_loop<S, T: Entry>(
     fsync: bool,
     mut state: S,
     observe: fn(&mut S, &RecordRef<'_>),
-) -> (S, io::Result<()>) {
+    fault: &tokio::sync::watch::Sender<Option<Arc<io::Error>>>,
+) -> (S, WriteEnd) {
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut stamps = Timestamps::default();
-    let mut result = Ok(());
+    let mut end = WriteEnd::default();
     let mut done = false;
     while !done {
         let Ok(first) = rx.recv() else { break };
+        // Records in `buf`, counted only while a write has failed (to report what was lost).
+        let mut lines = 0u64;
+        let counting = end.error.is_some();
+        if counting {
+            // The failed write may have left part of a line: start on a line of our own (the
+            // empty line this makes when it did not is skipped by every reader).
+            buf.push(b'\n');
+        }
         let mut take = |msg: Msg<T>, buf: &mut Vec<u8>| {
             let mut one = |entry: &T| {
                 let r = entry.view();
                 observe(&mut state, &r);
                 if file.is_some() {
                     r.write_line_with(buf, &mut stamps);
+                    lines += u64::from(counting);
                 }
             };
             match msg {
@@ -976,18 +1085,25 @@ fn write_loop<S, T: Entry>(
             }
         }
         if let Some(f) = &mut file
-            && !buf.is_empty()
+            && buf.len() > usize::from(counting)
         {
             let written = f.write_all(&buf).and_then(|()| if fsync { f.sync_data() } else { Ok(()) });
-            if let Err(e) = written {
-                // Keep observing (the summary still counts), stop writing.
-                result = Err(e);
-                file = None;
+            match written {
+                Ok(()) => {}
+                Err(e) if end.error.is_none() => {
+                    // The batch's lines are lost: count them (a partial write's whole lines
+                    // may be there; a reader skips the line it cut), and tell the run now.
+                    end.lost += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+                    let e = Arc::new(e);
+                    end.error = Some(e.clone());
+                    fault.send_replace(Some(e));
+                }
+                Err(_) => end.lost += lines,
             }
         }
         buf.clear();
     }
-    (state, result)
+    (state, end)
 }
 
 #[cfg(test)]
@@ -1264,8 +1380,28 @@ mod tests {
         batcher.flush();
         assert_eq!(until_marker("m4"), ["x", "y", "z"]);
         drop((batcher, tx));
-        let (_, result) = writer.finish();
-        result.unwrap();
+        let (_, end) = writer.finish();
+        end.result().unwrap();
+    }
+
+    /// Regression (issue 18): a failed write was noticed only at the end of the run.
+    #[test]
+    fn a_failed_write_is_reported_at_once_and_counts_the_lost_lines() {
+        let full = OpenOptions::new().append(true).open("/dev/full").unwrap();
+        let (tx, writer) = Writer::spawn(Some(full), false, 0u32, |n: &mut u32, _r| *n += 1);
+        let fault = writer.fault();
+        assert!(fault.error().is_none());
+        tx.send(record("a", Outcome::Succeeded));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let e = runtime.block_on(fault.occurred());
+        assert_eq!(e.raw_os_error(), Some(28), "ENOSPC: {e}");
+        tx.send(record("b", Outcome::Succeeded));
+        tx.send(record("c", Outcome::Failed));
+        drop(tx);
+        let (seen, end) = writer.finish();
+        assert_eq!(seen, 3, "every record is still observed");
+        assert_eq!(end.lost, 3);
+        assert!(end.result().is_err());
     }
 
     #[test]
@@ -1289,8 +1425,8 @@ mod tests {
         for s in senders {
             s.join().unwrap();
         }
-        let (seen, result) = writer.finish();
-        result.unwrap();
+        let (seen, end) = writer.finish();
+        end.result().unwrap();
         assert_eq!(seen, 2000);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2000);

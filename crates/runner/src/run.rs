@@ -41,7 +41,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use crate::cli::Format;
 use crate::exit::{Exit, UsageError};
 use crate::kind::{self, KindEnv};
-use crate::ledger::{self, Entry, ExecOutput, Record, RecordBatcher, RecordRef, ResumeSet, Writer};
+use crate::ledger::{self, Entry, ExecOutput, Fault, Record, RecordBatcher, RecordRef, ResumeSet, Writer};
 use crate::plan::RunPlan;
 use crate::progress::{Printer, Progress, Skipper};
 use crate::signals::{self, Signal, StopState};
@@ -74,7 +74,8 @@ pub(crate) const DEFAULT_KIND: &str = "noop";
 /// # Errors
 ///
 /// Set-up failures (a ledger that cannot be opened, a metrics address that cannot be
-/// bound) and ledger write failures; `main` prints them and exits 2.
+/// bound); `main` prints them and exits 2. A ledger that cannot be written stops the run
+/// (no new jobs, running ones get `--grace`), is reported here, and exits 3.
 pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
     let validated = match Loader::new(ParseOptions::default().allow_shell(plan.allow_shell))
         .paths(&plan.paths)
@@ -145,7 +146,13 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
         .build()
         .context("starting the tokio runtime")?;
     let env = KindEnv::new(plan.allow_shell, plan.seed)?;
-    let report = Report { records, writer, skipper, printer };
+    let report = Report {
+        records,
+        writer,
+        skipper,
+        printer,
+        ledger_path: plan.ledger.as_ref().map(|l| l.path.clone()),
+    };
     let outcome = runtime.block_on(run_async(&plan, validated, resume, report, env))?;
     // Blocking threads (a `cpu` attempt that ignored its cancel) must not hold up the exit.
     runtime.shutdown_timeout(Duration::from_millis(100));
@@ -162,10 +169,16 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         other => other.context("printing the summary")?,
     }
-    outcome.ledger_result.with_context(|| match &plan.ledger {
-        Some(l) => format!("writing the ledger {}", l.path.display()),
-        None => "writing the ledger".to_owned(),
-    })?;
+    if let Some(e) = &outcome.ledger.error {
+        let path = plan.ledger.as_ref().map_or_else(Default::default, |l| l.path.display().to_string());
+        let lost = outcome.ledger.lost;
+        let s = if lost == 1 { "" } else { "s" };
+        eprintln!(
+            "conveyor: stopped: cannot write the ledger {path}: {e}; {lost} job{s} have no line in it \
+             (they may have run; --resume runs them again)"
+        );
+        return Ok(Exit::LedgerFailed);
+    }
     if let Some(e) = outcome.read_error {
         anyhow::bail!("{e} (the file changed while the run read it)");
     }
@@ -183,13 +196,14 @@ struct Report {
     writer: Writer<Observer, Done>,
     skipper: Skipper,
     printer: Printer,
+    ledger_path: Option<std::path::PathBuf>,
 }
 
 /// What the async part hands back.
 struct RunEnd {
     summary: Summary,
     stop: StopState,
-    ledger_result: std::io::Result<()>,
+    ledger: ledger::WriteEnd,
     /// A file changed or vanished between the check and the run.
     read_error: Option<spec::SpecError>,
 }
@@ -574,6 +588,7 @@ fn spawn_reader(
 fn stop_reason(state: StopState) -> &'static str {
     match state {
         StopState::Abort(None) => "not started: --fail-fast stopped the run after a failure",
+        StopState::LedgerFailed => "not started: the ledger could not be written",
         StopState::Graceful(Signal::Terminate) | StopState::Abort(Some(Signal::Terminate)) => {
             "not started: the run was stopped by SIGTERM"
         }
@@ -594,7 +609,7 @@ pub(crate) async fn stopper(
         Ok(s) => *s,
         Err(_) => return,
     };
-    if let StopState::Graceful(_) = state {
+    if state.is_graceful() {
         pool.pause();
         tokio::select! {
             () = running.idle() => {}
@@ -607,6 +622,21 @@ pub(crate) async fn stopper(
     pool.shutdown_now().await;
 }
 
+/// Stops the run the moment the ledger cannot be written, saying so once.
+async fn stop_on_fault(
+    fault: Fault,
+    stop: watch::Sender<StopState>,
+    path: Option<std::path::PathBuf>,
+    printer: Printer,
+) {
+    fault.occurred().await;
+    let path = path.map_or_else(Default::default, |p| p.display().to_string());
+    printer.eprintln(&format!(
+        "conveyor: writing the ledger {path} failed; stopping (no new jobs; running jobs get --grace to finish)"
+    ));
+    signals::ledger_failed(&stop);
+}
+
 async fn run_async(
     plan: &RunPlan,
     validated: spec::Validated,
@@ -614,7 +644,7 @@ async fn run_async(
     report: Report,
     env: KindEnv,
 ) -> anyhow::Result<RunEnd> {
-    let Report { records, writer, skipper, printer } = report;
+    let Report { records, writer, skipper, printer, ledger_path } = report;
     // The recorder goes in before the pool: the pool takes its metric handles when built.
     let metrics = if plan.metrics_addr.is_some() || plan.pushgateway.is_some() {
         Some(crate::exporter::install()?)
@@ -669,6 +699,7 @@ async fn run_async(
     let pool = builder.on_finish(hook).build();
     let stopper =
         tokio::spawn(stopper(pool.clone(), stop_rx.clone(), running.clone(), plan.grace, printer.clone()));
+    let watchdog = tokio::spawn(stop_on_fault(writer.fault(), stop_tx.clone(), ledger_path, printer.clone()));
 
     let (spec_tx, mut spec_rx) = mpsc::channel(READ_AHEAD);
     let reader = spawn_reader(validated, resume, skipper.clone(), spec_tx);
@@ -723,8 +754,9 @@ async fn run_async(
     let final_stop = *stop.borrow();
     drop(pool);
 
+    watchdog.abort();
     records.flush();
-    let (observer, ledger_result) = writer.finish();
+    let (observer, ledger) = writer.finish();
     let Observer { mut stats, mut progress, .. } = observer;
     progress.finish();
     stats.skipped = skipper.count();
@@ -734,12 +766,7 @@ async fn run_async(
     {
         eprintln!("conveyor: warning: {e:#}");
     }
-    Ok(RunEnd {
-        summary: Summary { stats, elapsed },
-        stop: final_stop,
-        ledger_result,
-        read_error: read.err(),
-    })
+    Ok(RunEnd { summary: Summary { stats, elapsed }, stop: final_stop, ledger, read_error: read.err() })
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ pub enum StopState {
     /// Cancel everything now: a second signal (`Some(first signal)`), or `--fail-fast`
     /// (`None`).
     Abort(Option<Signal>),
+    /// The ledger could not be written: no new jobs; running ones may finish within the
+    /// grace period (their lines may still be written), as after a first signal.
+    LedgerFailed,
 }
 
 impl StopState {
@@ -40,7 +43,7 @@ impl StopState {
     /// ```
     pub fn signal(self) -> Option<Signal> {
         match self {
-            StopState::Running | StopState::Abort(None) => None,
+            StopState::Running | StopState::Abort(None) | StopState::LedgerFailed => None,
             StopState::Graceful(s) | StopState::Abort(Some(s)) => Some(s),
         }
     }
@@ -55,6 +58,20 @@ impl StopState {
     pub fn is_stopping(self) -> bool {
         self != StopState::Running
     }
+
+    /// Whether running jobs may still finish (within the grace period): a first signal, or
+    /// a ledger that cannot be written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor::signals::{Signal, StopState};
+    /// assert!(StopState::LedgerFailed.is_graceful());
+    /// assert!(!StopState::Abort(Some(Signal::Interrupt)).is_graceful());
+    /// ```
+    pub fn is_graceful(self) -> bool {
+        matches!(self, StopState::Graceful(_) | StopState::LedgerFailed)
+    }
 }
 
 /// Moves `stop` on: `Running` → `Graceful(sig)` → `Abort(first sig)`.
@@ -63,6 +80,7 @@ fn escalate(stop: &watch::Sender<StopState>, sig: Signal) {
         *state = match *state {
             StopState::Running => StopState::Graceful(sig),
             StopState::Graceful(first) => StopState::Abort(Some(first)),
+            StopState::LedgerFailed => StopState::Abort(Some(sig)),
             StopState::Abort(None) => StopState::Abort(Some(sig)),
             abort @ StopState::Abort(Some(_)) => abort,
         }
@@ -81,7 +99,7 @@ fn escalate(stop: &watch::Sender<StopState>, sig: Signal) {
 /// ```
 pub fn abort(stop: &watch::Sender<StopState>) {
     stop.send_if_modified(|state| match *state {
-        StopState::Running => {
+        StopState::Running | StopState::LedgerFailed => {
             *state = StopState::Abort(None);
             true
         }
@@ -90,6 +108,27 @@ pub fn abort(stop: &watch::Sender<StopState>) {
             true
         }
         StopState::Abort(_) => false,
+    });
+}
+
+/// Stops a running run because its ledger cannot be written (a no-op if it is already
+/// stopping): no new jobs, running ones get the grace period.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor::signals::{ledger_failed, StopState};
+/// let (tx, rx) = tokio::sync::watch::channel(StopState::Running);
+/// ledger_failed(&tx);
+/// assert_eq!(*rx.borrow(), StopState::LedgerFailed);
+/// ```
+pub fn ledger_failed(stop: &watch::Sender<StopState>) {
+    stop.send_if_modified(|state| {
+        let running = *state == StopState::Running;
+        if running {
+            *state = StopState::LedgerFailed;
+        }
+        running
     });
 }
 
@@ -123,7 +162,7 @@ pub fn listen(stop: watch::Sender<StopState>, printer: crate::progress::Printer)
                 ""
             };
             match now {
-                StopState::Graceful(_) => printer.eprintln(&format!(
+                StopState::Graceful(_) | StopState::LedgerFailed => printer.eprintln(&format!(
                     "{nl}conveyor: stopping: no new jobs; running jobs may finish (Ctrl-C again cancels them)"
                 )),
                 StopState::Abort(_) => printer.eprintln(&format!("{nl}conveyor: cancelling running jobs")),

@@ -99,11 +99,15 @@ pub fn serve(plan: ServePlan) -> anyhow::Result<Exit> {
     };
     let result = runtime.block_on(daemon(&plan, ledger_file, env, spool));
     runtime.shutdown_timeout(Duration::from_millis(100));
-    let (stop, ledger_result) = result?;
-    ledger_result.with_context(|| match &plan.ledger {
-        Some(path) => format!("writing the ledger {}", path.display()),
-        None => "writing the ledger".to_owned(),
-    })?;
+    let (stop, ledger) = result?;
+    if let Some(e) = &ledger.error {
+        let path = plan.ledger.as_ref().map_or_else(Default::default, |p| p.display().to_string());
+        let (lost, s) = (ledger.lost, if ledger.lost == 1 { "" } else { "s" });
+        eprintln!(
+            "conveyor: stopped: cannot write the ledger {path}: {e}; {lost} job{s} have no line in it (they may have run)"
+        );
+        return Ok(Exit::LedgerFailed);
+    }
     Ok(match stop.signal() {
         Some(Signal::Interrupt) => Exit::Interrupted,
         _ => Exit::Terminated,
@@ -115,7 +119,7 @@ async fn daemon(
     ledger_file: Option<std::fs::File>,
     env: KindEnv,
     spool: Option<spool::SpoolDirs>,
-) -> anyhow::Result<(StopState, std::io::Result<()>)> {
+) -> anyhow::Result<(StopState, ledger::WriteEnd)> {
     // The recorder goes in before the pool: the pool takes its metric handles when built.
     let metrics = crate::exporter::install()?;
     let listener = TcpListener::bind(plan.listen)
@@ -131,6 +135,16 @@ async fn daemon(
     let (stop_tx, mut stop_rx) = watch::channel(StopState::Running);
     signals::listen(stop_tx.clone(), printer.clone()).context("installing signal handlers")?;
     let (records, writer) = Writer::spawn(ledger_file, false, (), |(), _| {});
+    let fault = writer.fault();
+    let alarm = {
+        let (fault, path) = (fault.clone(), plan.ledger.clone());
+        tokio::spawn(async move {
+            let e = fault.occurred().await;
+            let path = path.map_or_else(Default::default, |p| p.display().to_string());
+            tracing::error!(ledger = %path, error = %e,
+                "cannot write the ledger: refusing new jobs (POST and /healthz answer 503)");
+        })
+    };
 
     let (batch_tx, batch_rx) = mpsc::unbounded_channel();
     let (spool_tx, spool_rx) = match spool {
@@ -208,6 +222,7 @@ async fn daemon(
         metrics,
         token: plan.token.as_deref().map(Arc::from),
         records: records.clone(),
+        fault,
         allow_shell: plan.allow_shell,
     };
     let (close_tx, close_rx) = oneshot::channel::<()>();
@@ -256,9 +271,12 @@ async fn daemon(
         Err(_) => printer.eprintln("conveyor: warning: HTTP connections still open at exit; closing them"),
     }
     upkeep.abort();
+    alarm.abort();
     drop(records);
-    let ((), ledger_result) =
+    let ((), ledger) =
         tokio::task::spawn_blocking(move || writer.finish()).await.context("finishing the ledger")?;
-    tracing::info!("stopped: every accepted job has its ledger line");
-    Ok((stop, ledger_result))
+    if ledger.error.is_none() {
+        tracing::info!("stopped: every accepted job has its ledger line");
+    }
+    Ok((stop, ledger))
 }

@@ -6,7 +6,7 @@
 //! | `GET /jobs/{id}` | `200 {"id", "status"}`: `queued`, `scheduled`, `running`, `retrying`, or the outcome, then with the ledger fields; `404` unknown |
 //! | `DELETE /jobs/{id}` (token as for `POST`) | `202 {"id", "status": "cancelling"}` for a job in the pool (its line comes when it has stopped); `200` with the final status for a job that had not reached the pool (now `cancelled`, 0 attempts) or a periodic entry (now `stopped`); `409` already final; `404` unknown |
 //! | `GET /metrics` | the Prometheus exposition |
-//! | `GET /healthz` | `200 ok` |
+//! | `GET /healthz` | `200 ok`; `503` with the reason once the ledger cannot be written (then `POST` answers `503` too) |
 //!
 //! Errors that are not about the job file are `{"error": "message"}`. The body is parsed as
 //! a file named `request` (errors say `request:LINE:COL`, generated ids start `request-`);
@@ -29,7 +29,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::state::{Cancelled, JobTable, Refused};
-use crate::ledger::RecordSender;
+use crate::ledger::{Fault, RecordSender};
 use crate::spec::{self, ParseOptions, SpecError};
 
 /// What the handlers share.
@@ -41,6 +41,8 @@ pub(crate) struct App {
     pub(crate) token: Option<Arc<str>>,
     /// The ledger writer, for jobs `DELETE` finishes itself.
     pub(crate) records: RecordSender,
+    /// The ledger writer's first error: once there is one, `POST` and `/healthz` answer 503.
+    pub(crate) fault: Fault,
     /// `--allow-shell`: `shell` jobs are refused (400) without it.
     pub(crate) allow_shell: bool,
 }
@@ -108,6 +110,9 @@ async fn post_jobs(
     }
     if !app.table.is_open() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping; no new jobs");
+    }
+    if let Some(e) = app.fault.error() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, &ledger_unwritable(&e));
     }
     let body = match body {
         Ok(body) => body,
@@ -184,8 +189,16 @@ async fn metrics(State(app): State<App>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+/// `200 ok`, or `503` with the reason once the ledger cannot be written.
+async fn healthz(State(app): State<App>) -> Response {
+    match app.fault.error() {
+        None => "ok\n".into_response(),
+        Some(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", ledger_unwritable(&e))).into_response(),
+    }
+}
+
+fn ledger_unwritable(e: &std::io::Error) -> String {
+    format!("the ledger cannot be written ({e}); no new jobs")
 }
 
 async fn not_found() -> Response {
