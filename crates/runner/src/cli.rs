@@ -16,7 +16,8 @@ Examples:
   conveyor worker --queue postgres://HOST/DB -w 16   run jobs from it (on any machine)
 
 Exit codes: 0 all jobs succeeded, 1 some job did not succeed, 2 invalid input or usage
-(nothing ran), 130 interrupted by SIGINT, 143 stopped by SIGTERM.";
+(nothing ran), 3 stopped because the ledger could not be written (jobs may have run; the
+summary says which), 130 interrupted by SIGINT, 143 stopped by SIGTERM.";
 
 const QUEUE_EXAMPLES: &str = "\
 Examples (one queue, any number of workers on any machines):

@@ -87,6 +87,25 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
+    // The ledger is checked (not an input, holds ledger lines) and opened before `--resume`
+    // reads it: a file that is not a ledger is refused untouched.
+    let ledger_file = match &plan.ledger {
+        Some(l) => {
+            if let Some(input) = validated.files().find(|input| same_file(input, &l.path)) {
+                return Err(UsageError::new(format!(
+                    "--ledger {}: it is one of the inputs ({}); give the ledger a file of its own",
+                    l.path.display(),
+                    input.display()
+                ))
+                .into());
+            }
+            Some(
+                ledger::open_for_append(&l.path)
+                    .map_err(|e| UsageError::new(format!("--ledger {}: {e}", l.path.display())))?,
+            )
+        }
+        None => None,
+    };
     let resume = match &plan.ledger {
         Some(l) if l.resume => {
             let set = ResumeSet::read(&l.path)
@@ -101,13 +120,6 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
             Some(set)
         }
         _ => None,
-    };
-    let ledger_file = match &plan.ledger {
-        Some(l) => Some(
-            ledger::open_for_append(&l.path)
-                .map_err(|e| UsageError::new(format!("--ledger {}: {e}", l.path.display())))?,
-        ),
-        None => None,
     };
     // One thread runs the intake, the pool's workers and the finish hook: a job is submitted,
     // popped, run and reported by the same core, with its cell hot in that core's cache and
@@ -188,6 +200,16 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
         None if summary.stats.all_succeeded() => Exit::Success,
         None => Exit::JobsFailed,
     })
+}
+
+/// Whether `a` and `b` name the same file (by device and inode; `false` if either cannot
+/// be read, e.g. a ledger not created yet).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
 }
 
 /// Where the run reports: the ledger writer and the progress bar's handles.

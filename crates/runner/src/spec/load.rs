@@ -342,6 +342,9 @@ impl Loader {
         let mut sources = Vec::new();
         let mut errors = Vec::new();
         let mut stdin_seen = false;
+        // The inputs that can be read only once, by device and inode: a second mention would
+        // wait for a writer that is gone.
+        let mut once = HashSet::new();
         for input in inputs {
             if input.as_os_str() == "-" {
                 if stdin_seen {
@@ -350,7 +353,7 @@ impl Loader {
                 }
                 stdin_seen = true;
                 let reader = stdin.take().unwrap_or_else(|| Box::new(io::stdin()) as Box<dyn Read + Send>);
-                match spool(reader) {
+                match spool(reader, Path::new(STDIN).into(), None) {
                     Ok(source) => sources.push(source),
                     Err(e) => errors.push(SpecError::file(STDIN, io_message(&e))),
                 }
@@ -358,13 +361,20 @@ impl Loader {
             }
             match std::fs::metadata(&input) {
                 Ok(meta) if meta.is_dir() => match folder(&input) {
-                    Ok(files) if files.is_empty() => {
+                    Ok(entries) if entries.is_empty() => {
                         errors.push(SpecError::file(&input, "no *.json or *.jsonl files in this folder"))
                     }
-                    Ok(files) => sources.extend(files.into_iter().map(Source::file)),
+                    Ok(entries) => {
+                        for (path, meta) in entries {
+                            match meta {
+                                Ok(meta) => add_source(path, &meta, &mut once, &mut sources, &mut errors),
+                                Err(e) => errors.push(e),
+                            }
+                        }
+                    }
                     Err(e) => errors.push(SpecError::file(&input, io_message(&e))),
                 },
-                Ok(_) => sources.push(Source::file(input)),
+                Ok(meta) => add_source(input, &meta, &mut once, &mut sources, &mut errors),
                 Err(e) => errors.push(SpecError::file(&input, io_message(&e))),
             }
         }
@@ -1240,9 +1250,9 @@ fn stem(path: &Path) -> String {
     }
 }
 
-/// Copies stdin to a temporary file (or, failing that, to memory).
-fn spool(mut reader: Box<dyn Read + Send>) -> io::Result<Source> {
-    let path: Arc<Path> = Path::new(STDIN).into();
+/// Copies an input that can be read only once (stdin, a FIFO, `<(…)`, a character device)
+/// to a temporary file (or, failing that, to memory), which both passes then read.
+fn spool(mut reader: Box<dyn Read + Send>, display: Arc<Path>, format: Option<Format>) -> io::Result<Source> {
     let data = match tempfile::NamedTempFile::new() {
         Ok(mut temp) => {
             io::copy(&mut reader, &mut temp)?;
@@ -1254,12 +1264,48 @@ fn spool(mut reader: Box<dyn Read + Send>) -> io::Result<Source> {
             Data::Memory(buffer.into())
         }
     };
-    Ok(Source { stem: stem(&path), display: path, data, format: None })
+    Ok(Source { stem: stem(&display), display, data, format })
 }
 
-/// The files of a folder that hold jobs, sorted by name.
-fn folder(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
+/// Adds the input at `path` (`meta` is its metadata, links followed): a regular file is
+/// read from its path in each pass; anything else that can be read (a FIFO, `<(…)`,
+/// `/dev/stdin`, a character device) is read once, now, and spooled.
+fn add_source(
+    path: PathBuf,
+    meta: &std::fs::Metadata,
+    once: &mut HashSet<(u64, u64)>,
+    sources: &mut Vec<Source>,
+    errors: &mut Vec<SpecError>,
+) {
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+    if meta.is_file() {
+        sources.push(Source::file(path));
+        return;
+    }
+    let kind = meta.file_type();
+    if kind.is_dir() || kind.is_socket() || kind.is_block_device() {
+        let what = if kind.is_dir() { "a folder" } else { "not a file that can be read" };
+        errors.push(SpecError::file(&path, format!("{what}, not a job file")));
+        return;
+    }
+    if !once.insert((meta.dev(), meta.ino())) {
+        errors.push(SpecError::file(&path, "given twice (it can be read only once)"));
+        return;
+    }
+    let display: Arc<Path> = path.as_path().into();
+    let format = Format::from_name(&display);
+    match File::open(&path).and_then(|file| spool(Box::new(file), display, format)) {
+        Ok(source) => sources.push(source),
+        Err(e) => errors.push(SpecError::file(&path, io_message(&e))),
+    }
+}
+
+/// The entries of a folder that hold jobs by their name (`*.json`, `*.jsonl`, but not
+/// `*.ledger.jsonl`), sorted by name, each with its metadata (links followed) or the error
+/// that names it: an entry that should be read but cannot be (a broken or looping link,
+/// no permission) is an error, never skipped.
+fn folder(dir: &Path) -> io::Result<Vec<(PathBuf, Result<std::fs::Metadata, SpecError>)>> {
+    let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase());
@@ -1267,12 +1313,17 @@ fn folder(dir: &Path) -> io::Result<Vec<PathBuf>> {
         if name.ends_with(".ledger.jsonl") || Format::from_name(&path).is_none() {
             continue;
         }
-        if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            files.push(path);
-        }
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => Ok(meta),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && std::fs::symlink_metadata(&path).is_ok() => {
+                Err(SpecError::file(&path, "broken symbolic link (its target does not exist)"))
+            }
+            Err(e) => Err(SpecError::file(&path, io_message(&e))),
+        };
+        entries.push((path, meta));
     }
-    files.sort();
-    Ok(files)
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(entries)
 }
 
 fn io_message(e: &io::Error) -> String {
