@@ -39,7 +39,7 @@ pub struct PoolBuilder {
     pub(crate) default_kind: Arc<str>,
     pub(crate) grace: Duration,
     pub(crate) event_buffer: usize,
-    pub(crate) metrics: bool,
+    pub(crate) metrics: Option<bool>,
     pub(crate) metric_kinds: Vec<Arc<str>>,
     pub(crate) on_finish: Option<FinishHook>,
     pub(crate) concurrency_limits: Vec<(Arc<str>, usize)>,
@@ -75,7 +75,7 @@ impl Default for PoolBuilder {
             default_kind: Arc::from("job"),
             grace: Duration::from_secs(5),
             event_buffer: 1024,
-            metrics: true,
+            metrics: None,
             metric_kinds: Vec::new(),
             on_finish: None,
             concurrency_limits: Vec::new(),
@@ -204,6 +204,9 @@ impl PoolBuilder {
     /// How many events a subscriber may fall behind before it misses some; 0 turns events
     /// off (then [`Pool::events`] streams end at once). Default: 1024.
     ///
+    /// Events are made only while a [`Pool::events`] stream is alive: a pool nobody
+    /// subscribes to pays one relaxed atomic load per would-be event, not the event.
+    ///
     /// # Examples
     ///
     /// ```
@@ -218,7 +221,11 @@ impl PoolBuilder {
         self
     }
 
-    /// Whether the pool records metrics through the `metrics` facade. Default: on.
+    /// Whether the pool records metrics through the `metrics` facade. Default: on if a
+    /// recorder is installed when the pool is built (see
+    /// [`metrics::recorder_installed`](crate::metrics::recorder_installed)), off if not: the
+    /// facade would discard them, and a pool pays only for what is observed. Install the
+    /// recorder first, or say `metrics(true)`.
     ///
     /// # Examples
     ///
@@ -230,7 +237,7 @@ impl PoolBuilder {
     /// # }
     /// ```
     pub fn metrics(mut self, on: bool) -> Self {
-        self.metrics = on;
+        self.metrics = Some(on);
         self
     }
 

@@ -2,6 +2,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -164,6 +165,25 @@ pub enum Event {
 #[must_use = "streams do nothing unless polled"]
 pub struct Events {
     inner: Option<BroadcastStream<Event>>,
+    /// Counts this subscriber in the pool while it listens (see [`Events::new`]).
+    _listening: Option<Listening>,
+}
+
+/// One subscriber counted in the pool's subscriber count until dropped: the pool makes
+/// events (and reads the clock for them) only while the count is above zero.
+struct Listening(Arc<AtomicUsize>);
+
+impl Listening {
+    fn new(count: Arc<AtomicUsize>) -> Listening {
+        count.fetch_add(1, Ordering::Relaxed);
+        Listening(count)
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Events {
@@ -192,8 +212,15 @@ impl std::fmt::Display for Missed {
 impl std::error::Error for Missed {}
 
 impl Events {
-    pub(crate) fn new(rx: Option<tokio::sync::broadcast::Receiver<Event>>) -> Self {
-        Events { inner: rx.map(BroadcastStream::new) }
+    /// A subscriber of `rx`, counted in `subscribers` until the stream ends or is dropped.
+    pub(crate) fn new(rx: Option<(tokio::sync::broadcast::Receiver<Event>, Arc<AtomicUsize>)>) -> Self {
+        match rx {
+            Some((rx, subscribers)) => Events {
+                inner: Some(BroadcastStream::new(rx)),
+                _listening: Some(Listening::new(subscribers)),
+            },
+            None => Events { inner: None, _listening: None },
+        }
     }
 }
 

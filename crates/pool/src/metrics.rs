@@ -54,6 +54,21 @@ pub fn describe() {
     describe_gauge!(WORKERS, Unit::Count, "Workers in the pool.");
 }
 
+/// Whether a metrics recorder (global, or local to this thread) is installed: what the
+/// facade falls back to without one is its no-op recorder, the one recorder without
+/// state (a zero-sized type). A pool built with no recorder records no metrics by default
+/// (see [`PoolBuilder::metrics`](crate::PoolBuilder::metrics)), so it pays nothing for them.
+///
+/// # Examples
+///
+/// ```
+/// // No recorder in a doc-test.
+/// assert!(!conveyor_pool::metrics::recorder_installed());
+/// ```
+pub fn recorder_installed() -> bool {
+    metrics::with_recorder(|recorder| std::mem::size_of_val(recorder) != 0)
+}
+
 /// The handles of one kind.
 pub(crate) struct KindMetrics {
     pub(crate) submitted: Counter,

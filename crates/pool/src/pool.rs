@@ -60,9 +60,12 @@ pub(crate) struct Inner {
     default_kind: Arc<str>,
     epoch: Instant,
     epoch_wall: SystemTime,
-    /// Whether anyone reads timings (metrics, events, or the finish hook).
+    /// Whether timings are always read (metrics, or the finish hook); an event subscriber
+    /// turns them on while it listens.
     timing: bool,
-    events: Option<broadcast::Sender<Event>>,
+    /// The event stream and how many subscribers it has: events are made only while one
+    /// listens, so that an unwatched stream costs one relaxed load per event.
+    events: Option<(broadcast::Sender<Event>, Arc<AtomicUsize>)>,
     on_finish: Option<FinishHook>,
     metrics: Option<Metrics>,
     tally: Tally,
@@ -115,7 +118,17 @@ impl Inner {
     /// Now, in nanoseconds since the pool's epoch — or 0 when nobody reads timings (no
     /// metrics, events or hook): a clock read costs ~20 ns, a fifth of a no-op job.
     fn now_ns(&self) -> u64 {
-        if self.timing { nanos(self.epoch.elapsed()) } else { 0 }
+        if self.timing() { nanos(self.epoch.elapsed()) } else { 0 }
+    }
+
+    fn timing(&self) -> bool {
+        self.timing || self.listened().is_some()
+    }
+
+    /// The event sender, while someone subscribes.
+    fn listened(&self) -> Option<&broadcast::Sender<Event>> {
+        let (tx, subscribers) = self.events.as_ref()?;
+        (subscribers.load(Relaxed) > 0).then_some(tx)
     }
 
     fn wall(&self, ns: u64) -> SystemTime {
@@ -123,7 +136,7 @@ impl Inner {
     }
 
     fn wants_reports(&self) -> bool {
-        self.events.is_some() || self.on_finish.is_some()
+        self.on_finish.is_some() || self.listened().is_some()
     }
 
     fn info(&self, core: &Core) -> JobInfo {
@@ -147,8 +160,8 @@ impl Inner {
     }
 
     fn emit(&self, make: impl FnOnce() -> Event) {
-        if let Some(tx) = &self.events {
-            // No subscriber is not an error: events are best-effort by design.
+        if let Some(tx) = self.listened() {
+            // A subscriber that left meanwhile is not an error: events are best-effort.
             let _ = tx.send(make());
         }
     }
@@ -180,7 +193,7 @@ impl Inner {
     /// Records the end of an attempt that started at `started`; returns the time it ended
     /// (`None` when nobody reads timings), which the job's report reuses if this was its last.
     pub(crate) fn stopped(&self, core: &Core, started: u64) -> Option<u64> {
-        if !self.timing {
+        if !self.timing() {
             return None;
         }
         let now = self.now_ns();
@@ -648,8 +661,11 @@ impl Pool {
     #[track_caller]
     pub(crate) fn from_builder(b: PoolBuilder) -> Pool {
         let rt = tokio::runtime::Handle::current();
-        let metrics = b.metrics.then(|| Metrics::new(&b.default_kind, &b.metric_kinds));
-        let timing = metrics.is_some() || b.event_buffer > 0 || b.on_finish.is_some();
+        let metrics = b
+            .metrics
+            .unwrap_or_else(crate::metrics::recorder_installed)
+            .then(|| Metrics::new(&b.default_kind, &b.metric_kinds));
+        let timing = metrics.is_some() || b.on_finish.is_some();
         let inner = Arc::new(Inner {
             queue: Queue::bounded(b.capacity),
             rt: rt.clone(),
@@ -667,7 +683,7 @@ impl Pool {
             epoch: Instant::now(),
             epoch_wall: SystemTime::now(),
             timing,
-            events: (b.event_buffer > 0).then(|| broadcast::channel(b.event_buffer).0),
+            events: (b.event_buffer > 0).then(|| (broadcast::channel(b.event_buffer).0, Arc::default())),
             on_finish: b.on_finish,
             metrics,
             tally: Tally::default(),
@@ -792,7 +808,7 @@ impl Pool {
         T: Send + 'static,
     {
         let inner = self.inner();
-        if inner.events.is_some() {
+        if inner.listened().is_some() {
             return Err(SubmitError::full(job));
         }
         let cell = self.prepare(job);
@@ -900,7 +916,7 @@ impl Pool {
         if let Some(delay) = job.start_delay() {
             return Ok(self.submit_scheduled(job, delay));
         }
-        if inner.events.is_none() {
+        if inner.listened().is_none() {
             return self.submit_fast(job);
         }
         match inner.queue.try_reserve() {
@@ -1015,7 +1031,9 @@ impl Pool {
     /// # }
     /// ```
     pub fn events(&self) -> Events {
-        Events::new(self.inner().events.as_ref().map(broadcast::Sender::subscribe))
+        Events::new(
+            self.inner().events.as_ref().map(|(tx, subscribers)| (tx.subscribe(), subscribers.clone())),
+        )
     }
 
     /// The number of workers.

@@ -327,3 +327,35 @@ async fn back_to_back_attempts_share_a_clock_reading_but_never_start_before_queu
         assert!(queued <= started && started <= finished, "{id:?}: {queued:?} {started:?} {finished:?}");
     }
 }
+
+/// Issue 23: events are made only while a subscriber listens. A job run with none is not
+/// reported later; one that starts after a subscriber joins is, with real timings; and a
+/// subscriber that left stops nothing for the next one.
+#[tokio::test(start_paused = true)]
+async fn events_are_made_only_while_someone_listens() {
+    let pool = Pool::builder().workers(1).build();
+    pool.submit(Job::new(|_| async { Ok::<_, JobError>(()) })).await.unwrap().await.unwrap();
+    let first = pool.events();
+    drop(first);
+    let mut events = pool.events();
+    let h = pool
+        .submit(Job::new(|_| async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok::<_, JobError>(())
+        }))
+        .await
+        .unwrap();
+    h.await.unwrap();
+    pool.shutdown(Duration::ZERO).await;
+    let all = collect(&mut events).await;
+    let finished: Vec<_> = all
+        .iter()
+        .filter_map(|e| match e {
+            Event::Finished(f) => Some(f.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished.len(), 1, "only the job run while listening: {all:?}");
+    assert!(matches!(all[0], Event::Queued(_)), "{all:?}");
+    assert_eq!(finished[0].run, Duration::from_millis(50));
+}

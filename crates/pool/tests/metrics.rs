@@ -276,3 +276,13 @@ fn known_kinds_start_at_zero_before_their_first_job() {
         assert!(!m.has_counter(JOBS_SUBMITTED_TOTAL, &[("kind", "upload")]), "only the kinds given");
     });
 }
+
+/// Issue 23: a pool pays for metrics only when something records them: by default it
+/// records when a recorder (global, or this thread's) is installed as it is built — the
+/// tests above build it with no `metrics(true)` — and not without one.
+#[test]
+fn a_recorder_is_seen_whether_global_or_local() {
+    let recorder = DebuggingRecorder::new();
+    assert!(!conveyor_pool::metrics::recorder_installed());
+    assert!(metrics::with_local_recorder(&recorder, conveyor_pool::metrics::recorder_installed));
+}
