@@ -25,7 +25,8 @@ use tokio::time::sleep;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let pool = Pool::builder().workers(4).build();
+    // The defaults run all four at once: no tuning (asyncio runs every coroutine at once).
+    let pool = Pool::builder().build();
     let mut handles = Vec::new();
     for n in 1..=3 {
         let worker = Job::new(move |ctx| async move {

@@ -33,6 +33,7 @@ pub(crate) type FinishHook = Arc<dyn Fn(&Finished) + Send + Sync>;
 #[derive(Clone)]
 pub struct PoolBuilder {
     pub(crate) workers: usize,
+    pub(crate) blocking_workers: usize,
     pub(crate) capacity: usize,
     pub(crate) default_timeout: Option<Duration>,
     pub(crate) default_retry: Option<Arc<RetryPolicy>>,
@@ -50,6 +51,7 @@ impl fmt::Debug for PoolBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolBuilder")
             .field("workers", &self.workers)
+            .field("blocking_workers", &self.blocking_workers)
             .field("capacity", &self.capacity)
             .field("default_timeout", &self.default_timeout)
             .field("default_retry", &self.default_retry)
@@ -68,7 +70,8 @@ impl fmt::Debug for PoolBuilder {
 impl Default for PoolBuilder {
     fn default() -> Self {
         PoolBuilder {
-            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            workers: DEFAULT_WORKERS,
+            blocking_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             capacity: 1024,
             default_timeout: None,
             default_retry: None,
@@ -84,8 +87,39 @@ impl Default for PoolBuilder {
     }
 }
 
+/// The default of [`PoolBuilder::workers`]: jobs running at once.
+pub const DEFAULT_WORKERS: usize = 256;
+
 impl PoolBuilder {
-    /// How many jobs run at once. Default: the number of CPUs.
+    /// How many blocking attempts ([`Job::blocking`](crate::Job::blocking)) run on tokio's
+    /// blocking threads at once; more wait for a permit (their time waiting counts towards
+    /// their timeout). Each also holds one of the [`workers`](Self::workers) while it waits
+    /// and runs. Default: the number of CPUs, since blocking jobs are mostly CPU work.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `n` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = conveyor_pool::Pool::builder().blocking_workers(4).build();
+    /// # let _ = pool;
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn blocking_workers(mut self, n: usize) -> Self {
+        assert!(n > 0, "a pool needs at least one blocking worker");
+        self.blocking_workers = n;
+        self
+    }
+
+    /// How many jobs run at once. Default: [`DEFAULT_WORKERS`] (256): most jobs wait on I/O
+    /// (asyncio runs every coroutine at once; Sidekiq, River and graphile-worker default to
+    /// many concurrent jobs too), and an idle worker costs a parked task, not a thread.
+    /// Blocking jobs have a bound of their own, [`blocking_workers`](Self::blocking_workers).
     ///
     /// # Panics
     ///

@@ -46,6 +46,11 @@ mod sealed {
 pub trait Run<T>: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     fn attempt(&self, ctx: JobContext) -> impl Future<Output = AttemptResult<T>> + Send + 'static;
+
+    /// Called once as the job is submitted: a blocking body takes the pool's permits for
+    /// blocking threads (see [`PoolBuilder::blocking_workers`](crate::PoolBuilder::blocking_workers)).
+    #[doc(hidden)]
+    fn bind(&mut self, _blocking: &Arc<tokio::sync::Semaphore>) {}
 }
 
 /// An async job body: a closure returning a future, called once per attempt.
@@ -68,7 +73,7 @@ pub struct Async<F>(F);
 /// let job: Job<Blocking<_>> = Job::blocking(|_ctx| Ok::<_, std::io::Error>((1..=20u64).product::<u64>()));
 /// # let _ = job;
 /// ```
-pub struct Blocking<F>(Arc<F>);
+pub struct Blocking<F>(Arc<F>, Option<Arc<tokio::sync::Semaphore>>);
 
 impl<F> sealed::Sealed for Async<F> {}
 impl<F> sealed::Sealed for Blocking<F> {}
@@ -136,10 +141,24 @@ where
     E: Into<BoxError>,
     T: Send + 'static,
 {
+    fn bind(&mut self, blocking: &Arc<tokio::sync::Semaphore>) {
+        self.1 = Some(blocking.clone());
+    }
+
     fn attempt(&self, ctx: JobContext) -> impl Future<Output = AttemptResult<T>> + Send + 'static {
         let f = self.0.clone();
-        let task = tokio::task::spawn_blocking(move || f(ctx).map_err(Into::into));
+        let permits = self.1.clone();
         async move {
+            // A permit for a blocking thread, held by the thread until `f` returns (even past
+            // a cancel, while the thread still runs); the pool never closes the semaphore.
+            let permit = match permits {
+                Some(p) => p.acquire_owned().await.ok(),
+                None => None,
+            };
+            let task = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                f(ctx).map_err(Into::into)
+            });
             match task.await {
                 Ok(Ok(v)) => Ok(v),
                 Ok(Err(e)) => Err(AttemptFailure::Failed(e)),
@@ -263,7 +282,7 @@ impl<F> Job<Blocking<F>> {
         E: Into<BoxError>,
         T: Send + 'static,
     {
-        Job { run: Blocking(Arc::new(f)), options: JobOptions::default() }
+        Job { run: Blocking(Arc::new(f), None), options: JobOptions::default() }
     }
 }
 

@@ -97,7 +97,7 @@ mod pool;
 mod retry;
 mod shutdown;
 
-pub use builder::PoolBuilder;
+pub use builder::{DEFAULT_WORKERS, PoolBuilder};
 pub use context::JobContext;
 pub use core::JobId;
 pub use error::{BoxError, JobError, Outcome, SubmitError};

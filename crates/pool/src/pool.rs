@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     resumed: Notify,
     /// Wakes workers waiting for a job when the pool is paused, so that they take none.
     workers: usize,
+    /// Permits for blocking attempts: at most this many run on blocking threads at once.
+    blocking: Arc<tokio::sync::Semaphore>,
     live_workers: AtomicUsize,
     worker_tasks: Mutex<Vec<TokioJoinHandle<()>>>,
 }
@@ -691,6 +693,7 @@ impl Pool {
             paused: AtomicBool::new(false),
             resumed: Notify::new(),
             workers: b.workers,
+            blocking: Arc::new(tokio::sync::Semaphore::new(b.blocking_workers)),
             live_workers: AtomicUsize::new(b.workers),
             worker_tasks: Mutex::new(Vec::with_capacity(b.workers)),
         });
@@ -739,6 +742,8 @@ impl Pool {
     {
         let inner = self.inner();
         let o = job.options;
+        let mut run = job.run;
+        run.bind(&inner.blocking);
         let kind = o.kind.filter(|k| **k != *inner.default_kind);
         let metrics = inner.metrics.as_ref().zip(kind.as_ref()).map(|(m, k)| m.kind(k));
         let core = Core::new(
@@ -755,7 +760,7 @@ impl Pool {
             metrics,
             inner.now_ns(),
         );
-        Arc::new(JobCell::new(core, job.run))
+        Arc::new(JobCell::new(core, run))
     }
 
     /// Submits a job with a start delay: it waits in a timer, not in the queue, so it takes

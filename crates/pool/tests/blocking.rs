@@ -112,3 +112,41 @@ async fn a_blocking_job_sees_is_cancelled() {
     assert!(within(seen_rx).await.unwrap(), "the blocking job saw the cancel");
     assert!(matches!(within(h).await, Err(JobError::Cancelled)));
 }
+
+/// Issue 23: blocking jobs have a bound of their own (`blocking_workers`), apart from the
+/// many async workers: with 8 workers and 2 blocking permits, at most 2 run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_jobs_run_at_most_blocking_workers_at_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let pool = Pool::builder().workers(8).blocking_workers(2).build();
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let wait = Arc::new(Mutex::new(wait));
+    let mut handles = Vec::new();
+    for _ in 0..6 {
+        let (running, most, wait) = (running.clone(), most.clone(), wait.clone());
+        let job = Job::blocking(move |_| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            let token = wait.lock().unwrap().recv_timeout(Duration::from_secs(10));
+            running.fetch_sub(1, Ordering::SeqCst);
+            token.map_err(std::io::Error::other)
+        });
+        handles.push(pool.submit(job).await.unwrap());
+    }
+    for left in (1..=6).rev() {
+        // Let one job go once as many as may run are waiting for a token.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while running.load(Ordering::SeqCst) < left.min(2) {
+            assert!(std::time::Instant::now() < deadline, "jobs never started");
+            tokio::task::yield_now().await;
+        }
+        go.send(()).unwrap();
+    }
+    for h in handles {
+        within(h).await.unwrap();
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 2);
+}

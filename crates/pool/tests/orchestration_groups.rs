@@ -287,3 +287,32 @@ async fn try_submit_adds_to_the_set_and_refuses_when_full() {
     let all: Vec<_> = set.join_all().await.into_iter().map(Result::unwrap).collect();
     assert_eq!(all, ["a"]);
 }
+
+/// Issue 23: the seeds' `asyncio.wait(FIRST_EXCEPTION)` with the default builder: three jobs
+/// that loop until cancelled and one that fails. With one worker per core (the old default)
+/// on two cores, the loops held every worker and the failing job never started: a hang.
+#[tokio::test(start_paused = true)]
+async fn first_exception_with_default_workers_does_not_hang() {
+    let pool = Pool::builder().build();
+    let mut set = JobSet::new(&pool);
+    for _ in 0..3 {
+        set.submit(Job::new(|ctx| async move {
+            loop {
+                tokio::select! {
+                    () = ctx.cancelled() => return Ok::<(), &str>(()),
+                    () = tokio::time::sleep(Duration::from_millis(300)) => {}
+                }
+            }
+        }))
+        .await
+        .unwrap();
+    }
+    set.submit(Job::new(|_| async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        Err::<(), _>("disk on fire")
+    }))
+    .await
+    .unwrap();
+    let failed = within("fail_fast", set.fail_fast()).await.unwrap_err();
+    assert!(failed.to_string().contains("failed"), "{failed}");
+}

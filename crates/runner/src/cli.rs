@@ -144,7 +144,8 @@ pub struct RunArgs {
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
 
-    /// How many jobs run at once [default: the number of CPUs].
+    /// How many jobs run at once [default: from the kinds in the files: one per CPU when
+    /// they have exec, shell or cpu jobs, else 256; the summary's first line names it].
     #[arg(short = 'w', long, value_name = "N")]
     pub workers: Option<usize>,
 

@@ -143,7 +143,7 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
     let observer = Observer { stats: Stats::default(), progress, printer: printer.clone() };
     let (records, writer) = Writer::spawn_batched(ledger_file, fsync, observer, Observer::observe);
     let records = Arc::new(records);
-    let mut builder = if validated.process_job_count() > 0 {
+    let mut builder = if validated.core_job_count() > 0 {
         tokio::runtime::Builder::new_multi_thread()
     } else {
         tokio::runtime::Builder::new_current_thread()
@@ -158,6 +158,7 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
         .build()
         .context("starting the tokio runtime")?;
     let env = KindEnv::new(plan.allow_shell, plan.seed)?;
+    let workers = plan.workers.unwrap_or_else(|| crate::plan::default_workers(validated.core_job_count()));
     let report = Report {
         records,
         writer,
@@ -165,14 +166,24 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
         printer,
         ledger_path: plan.ledger.as_ref().map(|l| l.path.clone()),
     };
-    let outcome = runtime.block_on(run_async(&plan, validated, resume, report, env))?;
+    let outcome = runtime.block_on(run_async(&plan, workers, validated, resume, report, env))?;
     // Blocking threads (a `cpu` attempt that ignored its cancel) must not hold up the exit.
     runtime.shutdown_timeout(Duration::from_millis(100));
 
     let summary = outcome.summary;
     let mut stdout = std::io::stdout().lock();
     let printed = match plan.format {
-        Format::Human => stdout.write_all(summary.to_human().as_bytes()),
+        Format::Human => {
+            let chosen = if plan.workers.is_some() {
+                "(-w)"
+            } else if workers == conveyor_pool::DEFAULT_WORKERS {
+                "(the default for files without exec, shell or cpu jobs; -w N to change)"
+            } else {
+                "(one per core: the files have exec, shell or cpu jobs; -w N to change)"
+            };
+            let first = format!("workers  {workers:>9}   {chosen}\n");
+            stdout.write_all(first.as_bytes()).and_then(|()| stdout.write_all(summary.to_human().as_bytes()))
+        }
         Format::Json => writeln!(stdout, "{}", summary.to_json_line()),
     }
     .and_then(|()| stdout.flush());
@@ -661,6 +672,7 @@ async fn stop_on_fault(
 
 async fn run_async(
     plan: &RunPlan,
+    workers: usize,
     validated: spec::Validated,
     resume: Option<ResumeSet>,
     report: Report,
@@ -685,7 +697,7 @@ async fn run_async(
     let running = Arc::new(Running::default());
     let started = Instant::now();
     let mut builder = Pool::builder()
-        .workers(plan.workers)
+        .workers(workers)
         .capacity(plan.capacity)
         .grace(CANCEL_GRACE)
         .event_buffer(0)

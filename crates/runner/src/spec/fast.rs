@@ -54,7 +54,7 @@ pub(crate) struct CheckedLine<'t> {
     pub(crate) id: &'t str,
     /// Column (in characters, from 1) of the id's value.
     pub(crate) id_column: usize,
-    pub(crate) spawns: bool,
+    pub(crate) core_bound: bool,
 }
 
 /// The check pass's fast path: the line's job, if it is flat, valid and has an explicit id
@@ -79,7 +79,7 @@ fn check_members<'t>(text: &'t str, kind: &str, members: &[Member<'t>]) -> Optio
     if wire::job_check_de(kind, map)?.ok()? {
         return None;
     }
-    Some(CheckedLine { id, id_column: column(text, at), spawns: super::JobKind::named_spawns_process(kind) })
+    Some(CheckedLine { id, id_column: column(text, at), core_bound: super::JobKind::named_uses_a_core(kind) })
 }
 
 /// Scans a flat job object into `members`: its offset and kind, or `None` when
@@ -124,7 +124,7 @@ pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Optio
             id: IdText::new(checked.id),
             pos: Pos { line: line_no, column: checked.id_column },
             path: JobPath::Line,
-            spawns: checked.spawns,
+            core_bound: checked.core_bound,
         });
     }
     let map = FlatMap { members, next: 0, value: None, skip_id: false };
@@ -381,9 +381,9 @@ mod tests {
         let file: Arc<Path> = Path::new("f.jsonl").into();
         let ctx = SourceCtx { path: &file, allow_periodic, allow_shell: true, hash: false };
         match job_line(&ctx, text, 7) {
-            Some(Event::Valid { id, pos, path: j, spawns }) => {
+            Some(Event::Valid { id, pos, path: j, core_bound }) => {
                 prop_assert!(!spec.id_generated);
-                prop_assert_eq!(spawns, spec.kind.spawns_process());
+                prop_assert_eq!(core_bound, spec.kind.uses_a_core());
                 prop_assert_eq!(id.as_str(), &*spec.id);
                 prop_assert_eq!(pos, id_pos);
                 prop_assert_eq!(j, path);

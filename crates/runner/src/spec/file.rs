@@ -276,8 +276,8 @@ pub(crate) enum Event {
         id: IdText,
         pos: Pos,
         path: JobPath,
-        /// Whether the job starts a process (see [`super::JobKind::spawns_process`]).
-        spawns: bool,
+        /// Whether the job uses a core while it runs (see [`super::JobKind::uses_a_core`]).
+        core_bound: bool,
     },
     /// A limit from `limits`.
     Limit { key: String, value: LimitValue, pos: Pos, field: Option<String> },

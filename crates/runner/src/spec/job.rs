@@ -329,6 +329,27 @@ impl JobKind {
         matches!(name, "exec" | "shell")
     }
 
+    /// Whether a job of this kind keeps a core busy while it runs (a process, or `cpu`'s
+    /// hashing), so that running more of them at once than there are cores gains nothing:
+    /// `conveyor run`'s default `--workers` follows it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor::spec::JobKind;
+    ///
+    /// assert!(JobKind::Cpu { rounds: 1 }.uses_a_core());
+    /// assert!(!JobKind::Noop.uses_a_core());
+    /// ```
+    pub fn uses_a_core(&self) -> bool {
+        Self::named_uses_a_core(self.name())
+    }
+
+    /// [`uses_a_core`](Self::uses_a_core) for a kind's name (the check pass has only the name).
+    pub(crate) fn named_uses_a_core(name: &str) -> bool {
+        Self::named_spawns_process(name) || name == "cpu"
+    }
+
     /// This kind's place in [`NAMES`](Self::NAMES), which gives its name.
     pub(crate) fn index(&self) -> usize {
         match self {

@@ -385,7 +385,7 @@ impl Loader {
                 sources: checked.sources,
                 options,
                 job_count: checked.job_count,
-                process_jobs: checked.process_jobs,
+                core_jobs: checked.core_jobs,
                 limits: checked.limits,
                 repeated: checked.repeated,
             }),
@@ -423,7 +423,7 @@ pub struct Validated {
     sources: Vec<Source>,
     options: ParseOptions,
     job_count: u64,
-    process_jobs: u64,
+    core_jobs: u64,
     limits: Limits,
     /// Generated base ids that more than one job has: only these need counting in pass 2.
     repeated: HashSet<IdKey, IdHasher>,
@@ -444,8 +444,8 @@ impl Validated {
         self.job_count
     }
 
-    /// How many of those jobs start a process (`exec` and `shell`, see
-    /// [`JobKind::spawns_process`](super::JobKind::spawns_process)).
+    /// How many of those jobs use a core while they run (`exec`, `shell` and `cpu`, see
+    /// [`JobKind::uses_a_core`](super::JobKind::uses_a_core)).
     ///
     /// # Examples
     ///
@@ -454,10 +454,10 @@ impl Validated {
     ///
     /// let lines = b"{\"kind\": \"exec\", \"program\": \"true\"}\n{\"kind\": \"noop\"}\n";
     /// let v = Loader::new(ParseOptions::default()).path("-").stdin(&lines[..]).validate().unwrap();
-    /// assert_eq!((v.job_count(), v.process_job_count()), (2, 1));
+    /// assert_eq!((v.job_count(), v.core_job_count()), (2, 1));
     /// ```
-    pub fn process_job_count(&self) -> u64 {
-        self.process_jobs
+    pub fn core_job_count(&self) -> u64 {
+        self.core_jobs
     }
 
     /// The limits all files declare together.
@@ -742,7 +742,7 @@ struct IdEntry {
 struct Checked {
     sources: Vec<Source>,
     job_count: u64,
-    process_jobs: u64,
+    core_jobs: u64,
     limits: Limits,
     repeated: HashSet<IdKey, IdHasher>,
 }
@@ -759,7 +759,7 @@ fn check(
     let mut declared: BTreeMap<(bool, String), (LimitValue, String)> = BTreeMap::new();
     let mut errors = Errors::new(options.max_errors);
     let mut job_count = 0u64;
-    let mut process_jobs = 0u64;
+    let mut core_jobs = 0u64;
     let mut file_errors = Vec::new();
     for (index, source) in sources.iter().enumerate() {
         let source_no = u32::try_from(index).unwrap_or(u32::MAX);
@@ -788,14 +788,14 @@ fn check(
                 split::check(source, source_no, options, &mut ids, index + 1 < sources.len())
         {
             job_count += jobs;
-            process_jobs += spawning;
+            core_jobs += spawning;
             continue;
         }
         for event in SourceEvents::open(source, options, hash) {
             match event {
                 Event::Job { mut spec, id_pos, path } => {
                     job_count += 1;
-                    process_jobs += u64::from(spec.kind.spawns_process());
+                    core_jobs += u64::from(spec.kind.uses_a_core());
                     if spec.id_generated {
                         let base = generated_base(&source.stem, &spec.spec_hash);
                         let key = id_key(&base);
@@ -841,9 +841,9 @@ fn check(
                         on_job(Arc::unwrap_or_clone(spec));
                     }
                 }
-                Event::Valid { id, pos, path, spawns } => {
+                Event::Valid { id, pos, path, core_bound } => {
                     job_count += 1;
-                    process_jobs += u64::from(spawns);
+                    core_jobs += u64::from(core_bound);
                     if let Some(message) = claim(&mut ids, &id, entry_at(pos, 0), &first_at) {
                         file_errors.push(here(pos, path, Some("id"), message));
                     }
@@ -905,7 +905,7 @@ fn check(
         }
     }
     let repeated = ids.iter().filter(|(_, e)| e.generated > 1).map(|(k, _)| *k).collect();
-    Ok(Checked { sources, job_count, process_jobs, limits, repeated })
+    Ok(Checked { sources, job_count, core_jobs, limits, repeated })
 }
 
 /// Pass 1 of one big JSON Lines file on two threads.
@@ -928,7 +928,7 @@ mod split {
     struct Half {
         seen: Seen,
         jobs: u64,
-        process_jobs: u64,
+        core_jobs: u64,
         lines: usize,
     }
 
@@ -1022,7 +1022,7 @@ mod split {
             (first, second.join().ok().flatten())
         });
         let (first, second) = (first?, second?);
-        let counts = (first.jobs + second.jobs, first.process_jobs + second.process_jobs);
+        let counts = (first.jobs + second.jobs, first.core_jobs + second.core_jobs);
         // The second half's lines were numbered from 2 (so that a byte order mark is only
         // skipped on the file's first line): renumber them after the first half's.
         let shift = u32::try_from(first.lines).ok()?.checked_sub(1)?;
@@ -1105,7 +1105,7 @@ mod split {
             allow_shell: options.allow_shell,
             hash: false,
         };
-        let mut out = Half { seen, jobs: 0, process_jobs: 0, lines: 0 };
+        let mut out = Half { seen, jobs: 0, core_jobs: 0, lines: 0 };
         let mut events = Vec::new();
         loop {
             let line = match lines.next_line().ok()? {
@@ -1119,17 +1119,17 @@ mod split {
             // parser, whose events say the same (or that the line is not clean).
             if let Some(job) = check_line(&ctx, line, line_no) {
                 let at = Pos { line: line_no, column: job.id_column };
-                out.add(source_no, job.id.as_bytes(), at, job.spawns)?;
+                out.add(source_no, job.id.as_bytes(), at, job.core_bound)?;
                 continue;
             }
             parse_line_full(&ctx, line, line_no, &mut events);
             for event in events.drain(..) {
                 match &event {
-                    Event::Valid { id, pos, spawns, .. } => {
-                        out.add(source_no, id.as_bytes(), *pos, *spawns)?
+                    Event::Valid { id, pos, core_bound, .. } => {
+                        out.add(source_no, id.as_bytes(), *pos, *core_bound)?
                     }
                     Event::Job { spec, id_pos, .. } if !spec.id_generated => {
-                        out.add(source_no, spec.id.as_bytes(), *id_pos, spec.kind.spawns_process())?
+                        out.add(source_no, spec.id.as_bytes(), *id_pos, spec.kind.uses_a_core())?
                     }
                     _ => return None,
                 }
@@ -1139,12 +1139,12 @@ mod split {
 
     impl Half {
         /// Counts a valid job with an explicit id; `None` if the id was seen before.
-        fn add(&mut self, source: u32, id: &[u8], at: Pos, spawns: bool) -> Option<()> {
+        fn add(&mut self, source: u32, id: &[u8], at: Pos, core_bound: bool) -> Option<()> {
             if !self.seen.insert(source, id, at)? {
                 return None;
             }
             self.jobs += 1;
-            self.process_jobs += u64::from(spawns);
+            self.core_jobs += u64::from(core_bound);
             Some(())
         }
     }
@@ -1714,7 +1714,7 @@ mod tests {
     }
 
     #[test]
-    fn process_jobs_are_counted_on_every_path_of_the_check() {
+    fn core_jobs_are_counted_on_every_path_of_the_check() {
         // In each half of a big file, with explicit and generated ids, and in a JSON file.
         let exec = "{\"id\": \"x-1\", \"kind\": \"exec\", \"program\": \"true\"}";
         let shell = "{\"id\": \"x-2\", \"kind\": \"shell\", \"script\": \"true\"}";
@@ -1730,7 +1730,7 @@ mod tests {
         )
         .unwrap();
         let v = Loader::new(options).path(&path).path(&json).validate().unwrap();
-        assert_eq!((v.job_count(), v.process_job_count()), (40_003, 4));
+        assert_eq!((v.job_count(), v.core_job_count()), (40_003, 4));
     }
 
     #[test]
