@@ -439,8 +439,8 @@ fn the_queue_url_variable_is_named_in_help_but_its_value_never_shown() {
 }
 
 /// Issue 18: text from a job file (here an unknown field's name, an unknown kind and the
-/// file's own name, each with ESC and CR) was echoed raw to the terminal by `validate` and
-/// `run`, so a file could clear the screen or overwrite the line before it. Human output
+/// file's own name, each with ESC and CR, and a flag's path) was echoed raw to the terminal
+/// by `validate` and `run`, so a file could clear the screen or overwrite the line before it. Human output
 /// escapes control characters; JSON output keeps the exact text (JSON escapes it).
 #[test]
 fn control_characters_in_input_are_escaped_in_human_errors() {
@@ -455,6 +455,8 @@ fn control_characters_in_input_are_escaped_in_human_errors() {
         dir.cmd(conveyor()).args(["validate", name]).output().expect("validate"),
         dir.run(&[name]),
         dir.cmd(conveyor()).args(["validate", "missing\u{1b}[2J\r.json"]).output().expect("validate"),
+        // Not a job-file error: printed by `main`.
+        dir.run(&["--ledger", "no/such\u{1b}[2J\r/l.jsonl", &dir.write("ok.jsonl", "").to_string_lossy()]),
     ];
     for out in &human {
         assert_eq!(code(out), 2, "{}", describe(out));
