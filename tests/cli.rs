@@ -437,3 +437,47 @@ fn the_queue_url_variable_is_named_in_help_but_its_value_never_shown() {
     assert_eq!(code(&out), 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--queue"), "{}", describe(&out));
 }
+
+/// Issue 18: text from a job file (here an unknown field's name, an unknown kind and the
+/// file's own name, each with ESC and CR, and a flag's path) was echoed raw to the terminal
+/// by `validate` and `run`, so a file could clear the screen or overwrite the line before it. Human output
+/// escapes control characters; JSON output keeps the exact text (JSON escapes it).
+#[test]
+fn control_characters_in_input_are_escaped_in_human_errors() {
+    let dir = Dir::new();
+    let name = "evil\u{1b}[2J\r.json";
+    dir.write(
+        name,
+        r#"[{"id": "a", "kind": "noop", "x\u001b[2J\ry": 1},
+            {"id": "b", "kind": "no\u001b[31m\rop"}]"#,
+    );
+    let human = [
+        dir.cmd(conveyor()).args(["validate", name]).output().expect("validate"),
+        dir.run(&[name]),
+        dir.cmd(conveyor()).args(["validate", "missing\u{1b}[2J\r.json"]).output().expect("validate"),
+        // Not a job-file error: printed by `main`.
+        dir.run(&["--ledger", "no/such\u{1b}[2J\r/l.jsonl", &dir.write("ok.jsonl", "").to_string_lossy()]),
+    ];
+    for out in &human {
+        assert_eq!(code(out), 2, "{}", describe(out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let raw: Vec<u8> = out.stderr.iter().copied().filter(|&b| b < 0x20 && b != b'\n').collect();
+        assert!(raw.is_empty(), "control bytes {raw:?} in {stderr:?}");
+        assert!(stderr.contains(r"\u{1b}[2J\r"), "not escaped Rust-style: {stderr:?}");
+    }
+    let stderr = String::from_utf8_lossy(&human[0].stderr);
+    assert!(stderr.contains(r"unknown field `x\u{1b}[2J\ry`"), "{stderr:?}");
+    assert!(stderr.contains(r"`no\u{1b}[31m\rop`"), "the unknown kind: {stderr:?}");
+
+    let out = dir.cmd(conveyor()).args(["validate", "--format", "json", name]).output().expect("validate");
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    let errors: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON error"))
+        .collect();
+    assert!(errors.iter().all(|e| e["path"] == name), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e["message"].as_str().is_some_and(|m| m.contains("x\u{1b}[2J\ry"))),
+        "the exact field name: {errors:?}"
+    );
+}

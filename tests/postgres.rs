@@ -428,3 +428,90 @@ fn the_queue_url_can_come_from_the_environment() {
         status(&["status", "--format", "json", "--queue", &db.url], "postgres://nobody@127.0.0.1:1/none");
     assert_eq!(code(&out), 0, "{}", conveyor_e2e::describe(&out));
 }
+
+/// Asserts that `conveyor ARGS...` failed at once (exit 2, well within the driver's 10 s
+/// pool timeout), that stderr's first line names `cause`, and that no part of the message
+/// appears twice.
+fn assert_fails_fast_naming(dir: &Dir, args: &[&str], cause: &str) {
+    // Built (on first use) before the clock starts.
+    conveyor_e2e::binary();
+    let started = std::time::Instant::now();
+    let out = conveyor_out(dir, args);
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 2, "{args:?}: {stderr}");
+    assert!(elapsed < Duration::from_secs(5), "{args:?} took {elapsed:?} to fail: {stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(first.starts_with("conveyor: "), "{args:?}: {stderr}");
+    assert!(
+        first.to_lowercase().contains(cause),
+        "{args:?}: the first line does not name {cause:?}: {stderr}"
+    );
+    assert!(!first.contains("pool timed out"), "{args:?}: {stderr}");
+    // `a: b: b` (a cause printed by its wrapper's `Display` and again as the source).
+    let parts: Vec<&str> = stderr.split(": ").map(str::trim).filter(|p| !p.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        assert!(!parts[i + 1..].contains(part), "{args:?}: `{part}` appears twice: {stderr}");
+    }
+}
+
+/// The commands that take `--queue`, each pointed at `url`.
+fn queue_commands(dir: &Dir, url: &str) -> Vec<Vec<String>> {
+    let file = dir.write("one.jsonl", "{\"id\": \"one\", \"kind\": \"noop\"}\n");
+    let file = file.to_str().expect("utf-8 path").to_owned();
+    [
+        vec!["submit", "--queue", url, &file],
+        vec!["worker", "--queue", url, "--exit-when-idle"],
+        vec!["status", "--queue", url],
+        vec!["ledger", "--queue", url],
+    ]
+    .into_iter()
+    .map(|args| args.into_iter().map(str::to_owned).collect())
+    .collect()
+}
+
+/// Issue 18: a server that refuses the connection was retried until sqlx's pool timed out
+/// (10 s), then reported as "pool timed out while waiting for an open connection".
+#[test]
+fn connection_refused_fails_fast_naming_the_cause() {
+    // A port nobody listens on: bound, then freed.
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let dir = Dir::new();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/conveyor");
+    for args in queue_commands(&dir, &url) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_fails_fast_naming(&dir, &args, "connection refused");
+    }
+}
+
+/// Issue 18: a database that does not exist was reported as `error returned from database:
+/// database "…" does not exist: database "…" does not exist` (the driver's `Display`
+/// repeats its source).
+#[test]
+fn an_unknown_database_fails_fast_naming_it_once() {
+    let Some(admin) = conveyor_e2e::pg::server_url() else { return };
+    let dir = Dir::new();
+    let url = conveyor_e2e::pg::with_database(&admin, "conveyor_no_such_database");
+    for args in queue_commands(&dir, &url) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_fails_fast_naming(&dir, &args, "database \"conveyor_no_such_database\" does not exist");
+    }
+}
+
+/// Issue 18: as above for a role that does not exist (the test server trusts every login
+/// on loopback, so a wrong password cannot be provoked; an unknown role is refused the
+/// same way, at login).
+#[test]
+fn an_unknown_role_fails_fast_naming_it_once() {
+    let Some(admin) = conveyor_e2e::pg::server_url() else { return };
+    let Some(rest) = admin.strip_prefix("postgres://").and_then(|r| r.split_once('@')).map(|(_, r)| r) else {
+        panic!("CONVEYOR_TEST_DATABASE_URL is not postgres://USER@…: {admin}")
+    };
+    let dir = Dir::new();
+    let url = format!("postgres://conveyor_no_such_role:secret@{rest}");
+    for args in queue_commands(&dir, &url) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_fails_fast_naming(&dir, &args, "role \"conveyor_no_such_role\" does not exist");
+    }
+}

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 
 use crate::error::{Error, db};
 
@@ -11,6 +12,10 @@ use crate::error::{Error, db};
 pub const CHANNEL: &str = "conveyor_jobs";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How long connecting may take (the first connection, and the pool's later ones) before
+/// the server counts as not answering.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A handle to the queue in one PostgreSQL database: a connection pool. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -26,8 +31,10 @@ impl Queue {
     ///
     /// # Errors
     ///
-    /// [`Error::Database`] if the server cannot be reached or refuses the login;
-    /// [`Error::Migrate`] if the schema cannot be brought up to date.
+    /// [`Error::Database`] at once if the server cannot be reached or refuses the login
+    /// (the first connection is not retried: its error is the cause, e.g. connection
+    /// refused or an unknown database); [`Error::ConnectTimedOut`] if it does not answer
+    /// within 10 s; [`Error::Migrate`] if the schema cannot be brought up to date.
     ///
     /// # Cancel safety
     ///
@@ -67,16 +74,28 @@ impl Queue {
         if !synchronous_commit {
             options = options.options([("synchronous_commit", "off")]);
         }
+        // The first connection is made here, not by the pool: the pool takes a refused
+        // connection for a server still starting and retries it until its acquire timeout,
+        // then reports only "pool timed out", after 10 s, without the cause. A connection of
+        // our own fails at once with the driver's error (connection refused, unknown host,
+        // no such role or database, bad password), still bounded for a server that never
+        // answers. It runs the migrations and is closed; the pool makes its own.
+        let mut first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| Error::ConnectTimedOut(CONNECT_TIMEOUT))?
+            .map_err(db("connecting to the queue's database"))?;
+        MIGRATOR.run(&mut first).await?;
+        // Only a courteous goodbye to the server: the migrations are committed already.
+        let _ = first.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(CONNECT_TIMEOUT)
             // No ping before each statement (a round trip each): a dead connection fails the
             // statement, and every caller retries or reports.
             .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db("connecting to the queue's database"))?;
-        MIGRATOR.run(&pool).await.map_err(Error::Migrate)?;
         Ok(Queue { pool })
     }
 

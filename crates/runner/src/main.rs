@@ -1,7 +1,8 @@
 //! The `conveyor` command line: parse the arguments, run the command, print errors once.
 //!
-//! Errors print as `conveyor: message: cause` (anyhow's `{:#}`) and exit 2; a closed stdout
-//! (`conveyor validate … | head`) exits 0. See [`conveyor::exit`] for every exit code.
+//! Errors print as `conveyor: message: cause` (anyhow's `{:#}`, control characters escaped)
+//! and exit 2; a closed stdout (`conveyor validate … | head`) exits 0. See
+//! [`conveyor::exit`] for every exit code.
 
 use std::process::ExitCode;
 
@@ -10,6 +11,7 @@ use conveyor::cli::{Cli, Command};
 use conveyor::exit::{Exit, is_broken_pipe};
 use conveyor::plan::RunPlan;
 use conveyor::serve::ServePlan;
+use conveyor::spec::error::escape_controls;
 use tracing::level_filters::LevelFilter;
 
 // mimalloc rather than the system allocator: a job's specs, handles and ledger records are
@@ -55,7 +57,11 @@ fn main() -> ExitCode {
         Ok(exit) => exit.into(),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("conveyor: {e:#}");
+            // Messages quote input (paths, ids, a server's words): its control characters are
+            // shown escaped, not sent to the terminal. Our own line breaks stay.
+            let message = format!("{e:#}");
+            let lines: Vec<_> = message.split('\n').map(escape_controls).collect();
+            eprintln!("conveyor: {}", lines.join("\n"));
             Exit::Usage.into()
         }
     }

@@ -69,7 +69,7 @@ fn explain(text: &str, error: &humantime::DurationError) -> String {
         E::UnknownUnit { unit, .. } => {
             format!("unknown unit `{unit}` (use ns, us, ms, s, m, h or d)")
         }
-        E::NumberOverflow => "duration is too long (at most 100 years)".to_owned(),
+        E::NumberOverflow => overflow(text),
         E::Empty => "empty duration; write e.g. \"30s\" or \"1m30s\"".to_owned(),
         E::InvalidCharacter(_) | E::NumberExpected(_) => {
             if text.chars().all(|c| c.is_ascii_digit() || c == '.') {
@@ -79,6 +79,96 @@ fn explain(text: &str, error: &humantime::DurationError) -> String {
             }
         }
     }
+}
+
+/// Why humantime refused `text` with `NumberOverflow`, which it says both for a value too
+/// large and for a fraction finer than it keeps: below 1ns for every unit, and below 1s for
+/// `h`, `d`, `w`, `M` and `y` (it multiplies their fractions in whole seconds). Rejecting
+/// is safer than rounding (`"0.1ns"` is not a zero timeout), but the message must say which.
+fn overflow(text: &str) -> String {
+    let mut total_seconds = 0f64;
+    let mut too_fine = None;
+    for (number, unit) in pairs(text) {
+        let Some((unit_ns, step_ns)) = unit_nanos(unit) else { continue };
+        let (int, frac) = number.split_once('.').unwrap_or((&number, ""));
+        // Leading and trailing zeros make `"5"`, `".5"` and `"5."` parse alike.
+        let value: f64 = format!("0{int}.{frac}0").parse().unwrap_or(f64::INFINITY);
+        total_seconds += value * unit_ns as f64 / 1e9;
+        if too_fine.is_none() && !whole_steps(frac, unit_ns, step_ns) {
+            too_fine = Some((format!("{number}{unit}"), step_ns));
+        }
+    }
+    match too_fine {
+        _ if total_seconds > MAX_DURATION.as_secs_f64() => {
+            "duration is too long (at most 100 years)".to_owned()
+        }
+        _ if total_seconds < 1e-9 => "duration is too short: the smallest unit is 1ns".to_owned(),
+        Some((part, 1)) => {
+            format!(
+                "duration is too precise: `{part}` is not a whole number of nanoseconds (the smallest unit is 1ns)"
+            )
+        }
+        Some((part, _)) => format!(
+            "duration is too precise: `{part}` is not a whole number of seconds; write what is below \
+             a second in smaller units, e.g. \"1h 1.5s\""
+        ),
+        // Not seen: humantime refused something this reading accepts.
+        None => "duration is too long or too precise (at most 100 years, in whole nanoseconds)".to_owned(),
+    }
+}
+
+/// The `NUMBER UNIT` pairs of `text`, the number without its spaces (humantime allows them).
+fn pairs(text: &str) -> Vec<(String, &str)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_len =
+            rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c.is_whitespace())).unwrap_or(rest.len());
+        let (number, after) = rest.split_at(number_len);
+        let unit_len = after.find(|c: char| !(c.is_ascii_alphabetic() || c == 'µ')).unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_len);
+        if number_len + unit_len == 0 {
+            break; // a character humantime refuses elsewhere
+        }
+        out.push((number.chars().filter(|c| !c.is_whitespace()).collect(), unit));
+        rest = after;
+    }
+    out
+}
+
+/// A unit's length and the step its fractions are kept in (humantime's units), in
+/// nanoseconds.
+fn unit_nanos(unit: &str) -> Option<(u128, u128)> {
+    const S: u128 = 1_000_000_000;
+    Some(match unit {
+        "nanos" | "nsec" | "ns" => (1, 1),
+        "usec" | "us" | "µs" => (1_000, 1),
+        "millis" | "msec" | "ms" => (1_000_000, 1),
+        "seconds" | "second" | "secs" | "sec" | "s" => (S, 1),
+        "minutes" | "minute" | "min" | "mins" | "m" => (60 * S, 1),
+        "hours" | "hour" | "hr" | "hrs" | "h" => (3_600 * S, S),
+        "days" | "day" | "d" => (86_400 * S, S),
+        "weeks" | "week" | "wk" | "wks" | "w" => (7 * 86_400 * S, S),
+        "months" | "month" | "M" => (2_630_016 * S, S),
+        "years" | "year" | "yr" | "yrs" | "y" => (31_557_600 * S, S),
+        _ => return None,
+    })
+}
+
+/// Whether the fraction `0.{frac}` of a unit of `unit_ns` is a whole number of `step_ns`.
+fn whole_steps(frac: &str, unit_ns: u128, step_ns: u128) -> bool {
+    let digits = frac.trim_end_matches('0');
+    if digits.is_empty() {
+        return true;
+    }
+    // Past 20 digits the product below may not fit; no unit is that finely divisible anyway.
+    let (Ok(numerator), Ok(exp)) = (digits.parse::<u128>(), u32::try_from(digits.len())) else {
+        return false;
+    };
+    let Some(denominator) = 10u128.checked_pow(exp).and_then(|d| d.checked_mul(step_ns)) else {
+        return false;
+    };
+    numerator.checked_mul(unit_ns).is_some_and(|n| n % denominator == 0)
 }
 
 /// Formats a duration in its canonical form, the one `spec_hash` uses.
@@ -134,10 +224,40 @@ mod tests {
             ("+5s", "expected a number followed by a unit, such as \"250ms\" or \"1m30s\""),
             ("101y", "duration is too long (at most 100 years)"),
             ("99999999999999999999999s", "duration is too long (at most 100 years)"),
+            ("99999999999999999999.5s", "duration is too long (at most 100 years)"),
         ];
         for (text, want) in cases {
             assert_eq!(parse_duration(text).unwrap_err(), want, "{text:?}");
         }
+    }
+
+    /// Issue 18: humantime refuses a fraction of a nanosecond with the error it uses for
+    /// overflow, which was reported as "duration is too long".
+    #[test]
+    fn sub_nanosecond_durations_are_too_short_not_too_long() {
+        let short = "duration is too short: the smallest unit is 1ns";
+        for text in
+            ["0.1ns", "0.5nsec", "0.0000000001s", "0.000000000000000000000001s", "0.0000001ms", "0.1 ns"]
+        {
+            assert_eq!(parse_duration(text).unwrap_err(), short, "{text:?}");
+        }
+        assert_eq!(
+            parse_duration("1.5ns").unwrap_err(),
+            "duration is too precise: `1.5ns` is not a whole number of nanoseconds (the smallest unit is 1ns)"
+        );
+        assert_eq!(
+            parse_duration("1s 0.1ns").unwrap_err(),
+            "duration is too precise: `0.1ns` is not a whole number of nanoseconds (the smallest unit is 1ns)"
+        );
+        assert_eq!(
+            parse_duration("1.0001h").unwrap_err(),
+            "duration is too precise: `1.0001h` is not a whole number of seconds; write what is below a \
+             second in smaller units, e.g. \"1h 1.5s\""
+        );
+        // What humantime keeps still parses.
+        assert_eq!(parse_duration("1.5us"), Ok(Duration::from_nanos(1_500)));
+        assert_eq!(parse_duration("0.5h"), Ok(Duration::from_secs(1_800)));
+        assert_eq!(parse_duration("0.000000001s"), Ok(Duration::from_nanos(1)));
     }
 
     #[test]

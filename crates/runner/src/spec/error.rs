@@ -7,6 +7,7 @@
 //! assert_eq!(e.to_string(), "jobs/: no *.json or *.jsonl files in this folder");
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,10 @@ use super::json::Segment;
 /// `Display` follows the compiler convention, `PATH:LINE:COL: FIELD: message`, so editors
 /// and terminals can jump to it; the `FIELD: ` part is left out when there is no field, and
 /// `LINE:COL:` when there is no position (`line == 0`, e.g. a file that cannot be read).
+/// It is for terminals: control characters in the path, field or message (text quoted from
+/// the file, such as an unknown field's name) are shown escaped, Rust-style (`\u{1b}`,
+/// `\r`, `\n`; see [`escape_controls`]), so a job file cannot move the cursor, clear the
+/// screen or split one error over two lines. The fields themselves keep the exact text.
 ///
 /// Serialised (serde) it is the object `{"path", "line", "column", "field", "message"}` used
 /// by `--format json` and by `serve`'s `400` body; `field` is `null` when absent.
@@ -112,12 +117,43 @@ pub(crate) fn location(path: &Path, line: usize, column: usize) -> String {
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.location())?;
+        f.write_str(&escape_controls(&self.location()))?;
         if let Some(field) = &self.field {
-            write!(f, ": {field}")?;
+            write!(f, ": {}", escape_controls(field))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", escape_controls(&self.message))
     }
+}
+
+/// `text` with its control characters (C0, DEL and C1: what [`char::is_control`] says)
+/// escaped as Rust's `Debug` writes them (`\u{1b}`, `\r`, `\n`, `\t`), for printing text
+/// that came from input on a terminal; other characters, quotes and backslashes included,
+/// are left as they are. Borrows when there is nothing to escape.
+///
+/// Human error output goes through it (a job file's ESC sequence must not clear the
+/// screen); JSON output does not need it, as JSON escapes control characters itself.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor::spec::error::escape_controls;
+///
+/// assert_eq!(escape_controls("a\u{1b}[2J\rb"), r"a\u{1b}[2J\rb");
+/// assert_eq!(escape_controls("`ok` \"é\" \\"), "`ok` \"é\" \\");
+/// ```
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 impl std::error::Error for SpecError {}
@@ -201,6 +237,19 @@ mod tests {
         assert_eq!(e.to_string(), "a.json:3:9: duplicate id `x`");
         e.line = 0;
         assert_eq!(e.to_string(), "a.json: duplicate id `x`");
+    }
+
+    #[test]
+    fn display_escapes_control_characters_but_the_fields_keep_them() {
+        let e = SpecError {
+            path: "a\u{1b}.json".into(),
+            line: 1,
+            column: 2,
+            field: Some("x\ty".into()),
+            message: "unknown field `\u{1b}[2J\r\n\u{9b}`".into(),
+        };
+        assert_eq!(e.to_string(), r"a\u{1b}.json:1:2: x\ty: unknown field `\u{1b}[2J\r\n\u{9b}`");
+        assert_eq!(serde_json::to_value(&e).unwrap()["message"], "unknown field `\u{1b}[2J\r\n\u{9b}`");
     }
 
     #[test]
