@@ -2,9 +2,11 @@
 //! few lines of HTTP/1.1 over a `TcpStream`. Waits are bounded polls, never fixed sleeps.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
-use conveyor_e2e::server::{LIMIT, Server, request};
+use conveyor_e2e::server::{LIMIT, Server, read_status, read_until_closed, request, status_of};
 use conveyor_e2e::{Dir, by_id, code, conveyor, describe, jsonl, ledger, wait_until};
 use serde_json::{Value, json};
 
@@ -462,6 +464,137 @@ fn shell_jobs_need_allow_shell() {
     let (status, v) = server.post("{\"id\": \"s\", \"kind\": \"shell\", \"script\": \"echo ok\"}\n");
     assert_eq!(status, 202, "{v}");
     assert_eq!(server.wait_final("s")["output_tail"], "ok\n");
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+}
+
+// #18: `serve` under unauthenticated and slow clients. Each request below would hang the
+// client (or, for the idle sockets, starve `/healthz`) on a server that read the body
+// before the token, set no timeouts and had no connection cap.
+
+/// How long the server may take to answer what its headers alone decide.
+const PROMPT: Duration = Duration::from_secs(5);
+
+fn send(stream: &mut TcpStream, text: &str) {
+    stream.write_all(text.as_bytes()).expect("send");
+}
+
+#[test]
+fn an_unauthenticated_body_is_not_read() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &["--token", "s3cret"]);
+    // 16 MB announced, never sent: the answer must not wait for it.
+    for auth in ["Authorization: Bearer guess\r\n", ""] {
+        let mut stream = server.connect();
+        send(
+            &mut stream,
+            &format!("POST /jobs HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 16000000\r\n\r\n"),
+        );
+        assert_eq!(read_status(&mut stream, PROMPT), Ok(401), "{auth:?}");
+        let mut stream = server.connect();
+        send(
+            &mut stream,
+            &format!("DELETE /jobs/x HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 16000000\r\n\r\n"),
+        );
+        assert_eq!(read_status(&mut stream, PROMPT), Ok(401), "{auth:?}");
+    }
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+}
+
+#[test]
+fn a_body_declared_over_max_body_is_refused_before_it_is_read() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &["--max-body", "1000"]);
+    let mut stream = server.connect();
+    send(&mut stream, "POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n");
+    assert_eq!(read_status(&mut stream, PROMPT), Ok(413));
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+}
+
+#[test]
+fn a_client_that_never_finishes_its_headers_is_closed() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &["--header-timeout", "300ms"]);
+    let mut half = server.connect();
+    send(&mut half, "POST /jobs HTTP/1.1\r\nHost: x\r\nContent-");
+    let mut silent = server.connect();
+    let start = Instant::now();
+    let answer = read_until_closed(&mut half, PROMPT).expect("half headers: the server should close");
+    assert!(answer.is_empty() || status_of(&answer) == Some(408), "{:?}", String::from_utf8_lossy(&answer));
+    read_until_closed(&mut silent, PROMPT).expect("no headers at all: the server should close");
+    assert!(
+        start.elapsed() >= Duration::from_millis(200),
+        "closed before the timeout: {:?}",
+        start.elapsed()
+    );
+    // A kept-alive connection gets the same time for its next request.
+    let mut kept = server.connect();
+    send(&mut kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(read_status(&mut kept, PROMPT), Ok(200));
+    read_until_closed(&mut kept, PROMPT).expect("an idle kept-alive connection should close");
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+}
+
+#[test]
+fn a_body_that_stalls_is_cut() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &["--body-timeout", "300ms"]);
+    let mut stream = server.connect();
+    send(&mut stream, "POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"id\": \"slow\", ");
+    let answer = read_until_closed(&mut stream, PROMPT).expect("a stalled body: the server should give up");
+    assert_eq!(status_of(&answer), Some(408), "{:?}", String::from_utf8_lossy(&answer));
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.contains("request body not received within 300ms"), "{text}");
+    assert_eq!(server.get("/jobs/slow").0, 404);
+    // A body that does arrive in time is still taken.
+    assert_eq!(server.post("{\"id\": \"quick\", \"kind\": \"noop\"}").0, 202);
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+}
+
+#[test]
+fn healthz_answers_while_idle_sockets_fill_the_connection_cap() {
+    let dir = Dir::new();
+    // 256 open files: the cap is 128 connections, well below the point where `accept`
+    // itself would fail (then no connection at all would be served).
+    let server = Server::start_with_open_files(&dir, 256, &[]);
+    let idle: Vec<TcpStream> = (0..300)
+        .map(|i| {
+            let mut stream = server.connect();
+            if i % 2 == 0 {
+                send(&mut stream, "GET /heal");
+            }
+            stream
+        })
+        .collect();
+    let start = Instant::now();
+    for _ in 0..3 {
+        let mut probe = server.connect();
+        send(&mut probe, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert_eq!(read_status(&mut probe, Duration::from_secs(10)), Ok(200), "after {:?}", start.elapsed());
+    }
+    assert_eq!(server.post("{\"id\": \"still\", \"kind\": \"noop\"}").0, 202);
+    assert_eq!(server.wait_final("still")["status"], "succeeded");
+    drop(idle);
+    let out = server.stop("TERM");
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("cannot accept"), "{stderr}");
+}
+
+#[test]
+fn a_lowercase_bearer_scheme_is_accepted() {
+    let dir = Dir::new();
+    let server = Server::start(&dir, &["--token", "s3cret"]);
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let auth = format!("{scheme} s3cret");
+        let (status, v) = server.post_with(&[("Authorization", &auth)], "{\"kind\": \"noop\"}\n");
+        assert_eq!(status, 202, "{scheme}: {v}");
+    }
+    assert_eq!(server.post_with(&[("Authorization", "bearer guess")], "{\"kind\": \"noop\"}\n").0, 401);
     let out = server.stop("TERM");
     assert_eq!(code(&out), 143, "{}", describe(&out));
 }

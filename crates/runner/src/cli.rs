@@ -282,6 +282,21 @@ pub struct ServeArgs {
     /// bare port binds 127.0.0.1. `/metrics` is on --listen in any case.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
+
+    /// How long a client may take to send a request's headers [default: 10s]. Hidden: for
+    /// tests, which cannot wait the default.
+    #[arg(long, value_name = "DUR", hide = true)]
+    pub header_timeout: Option<String>,
+
+    /// How long a client may take to send a request's body [default: 60s]. Hidden, as
+    /// --header-timeout.
+    #[arg(long, value_name = "DUR", hide = true)]
+    pub body_timeout: Option<String>,
+
+    /// The most HTTP connections open at once [default: 1024, or half the open-file limit
+    /// if lower]. Hidden, as --header-timeout.
+    #[arg(long, value_name = "N", hide = true)]
+    pub max_connections: Option<usize>,
 }
 
 /// Log format on stderr.

@@ -10,6 +10,8 @@
 //! ```
 //!
 //! - [`plan`]: the flags, checked ([`ServePlan`]).
+//! - [`http`]: the listener: header and body timeouts, a connection cap that keeps
+//!   `/healthz` answering however many idle or slow clients are connected.
 //! - [`routes`]: the HTTP API on one listener (axum): `POST /jobs`, `GET /jobs/{id}`,
 //!   `GET /metrics`, `GET /healthz`; see that module for every status code.
 //! - [`state`]: the job table (every accepted id; ids are unique across the server's life)
@@ -32,6 +34,7 @@
 //! `done`/`failed`. Once every accepted job has its ledger line the listener closes and the
 //! process exits 143 (130 after SIGINT). A second signal cancels running jobs at once.
 
+mod http;
 mod intake;
 mod plan;
 mod routes;
@@ -224,17 +227,17 @@ async fn daemon(
         records: records.clone(),
         fault,
         allow_shell: plan.allow_shell,
+        max_body: plan.max_body,
+        body_timeout: plan.body_timeout,
+    };
+    let limits = http::Limits {
+        header_timeout: plan.header_timeout,
+        max_connections: plan.max_connections.unwrap_or_else(http::default_max_connections),
     };
     let (close_tx, close_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(listener, routes::router(app, plan.max_body))
-            .with_graceful_shutdown(async move {
-                let _ = close_rx.await;
-            })
-            .into_future(),
-    );
+    let server = tokio::spawn(http::serve(listener, routes::router(app), limits, close_rx));
     eprintln!("conveyor: serving on http://{bound}");
-    tracing::info!(listen = %bound, workers = plan.workers, "serving");
+    tracing::info!(listen = %bound, workers = plan.workers, max_connections = limits.max_connections, "serving");
 
     // Until a signal: the server, the intake and the pool do the work.
     let stop = match stop_rx.wait_for(|s| s.is_stopping()).await {
@@ -265,10 +268,8 @@ async fn daemon(
 
     // Every job has its record; close the listener (in-flight requests may finish).
     let _ = close_tx.send(());
-    match tokio::time::timeout(CLOSE_GRACE, server).await {
-        Ok(Ok(Err(e))) => printer.eprintln(&format!("conveyor: warning: the HTTP server failed: {e}")),
-        Ok(_) => {}
-        Err(_) => printer.eprintln("conveyor: warning: HTTP connections still open at exit; closing them"),
+    if tokio::time::timeout(CLOSE_GRACE, server).await.is_err() {
+        printer.eprintln("conveyor: warning: HTTP connections still open at exit; closing them");
     }
     upkeep.abort();
     alarm.abort();

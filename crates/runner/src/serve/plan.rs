@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::http::{BODY_TIMEOUT, HEADER_TIMEOUT};
 use crate::cli;
 use crate::exit::UsageError;
 use crate::plan::{duration_flag, parse_metrics_addr, workers_flag};
@@ -37,6 +38,13 @@ pub struct ServePlan {
     pub keep: Duration,
     /// A listener of its own for `/metrics` (`--metrics-addr`), if any.
     pub metrics_addr: Option<SocketAddr>,
+    /// How long a client may take to send a request's headers (hidden `--header-timeout`).
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's body (hidden `--body-timeout`).
+    pub body_timeout: Duration,
+    /// The most HTTP connections open at once (hidden `--max-connections`); `None`: the
+    /// default, from the open-file limit when the server starts.
+    pub max_connections: Option<usize>,
 }
 
 impl ServePlan {
@@ -93,7 +101,22 @@ impl ServePlan {
             return Err(UsageError::new("--spool needs a folder"));
         }
         let keep = duration_flag("--keep", &args.keep)?;
+        let timeout = |flag: &str, given: Option<&str>, default: Duration| match given {
+            None => Ok(default),
+            Some(text) => match duration_flag(flag, text)? {
+                Duration::ZERO => Err(UsageError::new(format!("{flag} must be longer than 0s"))),
+                d => Ok(d),
+            },
+        };
+        let header_timeout = timeout("--header-timeout", args.header_timeout.as_deref(), HEADER_TIMEOUT)?;
+        let body_timeout = timeout("--body-timeout", args.body_timeout.as_deref(), BODY_TIMEOUT)?;
+        if args.max_connections == Some(0) {
+            return Err(UsageError::new("--max-connections must be at least 1"));
+        }
         Ok(ServePlan {
+            header_timeout,
+            body_timeout,
+            max_connections: args.max_connections,
             listen,
             keep,
             spool: args.spool,
@@ -130,6 +153,8 @@ mod tests {
         assert_eq!(p.max_body, 16 * 1024 * 1024);
         assert_eq!(p.grace, Duration::from_secs(10));
         assert_eq!(p.keep, Duration::from_secs(24 * 3600));
+        assert_eq!((p.header_timeout, p.body_timeout), (Duration::from_secs(10), Duration::from_secs(60)));
+        assert_eq!(p.max_connections, None);
         assert!(p.token.is_none() && p.ledger.is_none() && !p.allow_shell);
     }
 
@@ -143,6 +168,8 @@ mod tests {
         assert!(msg(&["--max-body", "0"]).contains("at least 1"));
         assert!(msg(&["--grace", "soon"]).starts_with("--grace \"soon\""));
         assert!(msg(&["--keep", "forever"]).starts_with("--keep \"forever\""));
+        assert_eq!(msg(&["--header-timeout", "0s"]), "--header-timeout must be longer than 0s");
+        assert_eq!(msg(&["--max-connections", "0"]), "--max-connections must be at least 1");
     }
 
     #[test]

@@ -8,19 +8,27 @@
 //! | `GET /metrics` | the Prometheus exposition |
 //! | `GET /healthz` | `200 ok`; `503` with the reason once the ledger cannot be written (then `POST` answers `503` too) |
 //!
+//! Writing (`POST`, `DELETE`) needs `Authorization: Bearer TOKEN` when the server has a
+//! `--token` (the scheme in any case, as RFC 7235 has it). The token, and a
+//! `Content-Length` over `--max-body`, are checked from the headers before any body is read
+//! (`401`/`413` at once, the body never read); a body that does not arrive within the body
+//! timeout (see [`super::http`]) gets `408` and the connection is closed.
+//!
 //! Errors that are not about the job file are `{"error": "message"}`. The body is parsed as
 //! a file named `request` (errors say `request:LINE:COL`, generated ids start `request-`);
 //! a `limits` section applies to the whole server (the last request to set a key wins).
 //! Periodic jobs (`every`, `cron`) are scheduled (see [`super::intake`]); their status is
 //! `{"id", "status": "periodic", "runs", "skipped"}`, and each run has its own id.
 
+use std::pin::pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::body::{Body, HttpBody as _};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use conveyor_pool::Pool;
@@ -45,18 +53,39 @@ pub(crate) struct App {
     pub(crate) fault: Fault,
     /// `--allow-shell`: `shell` jobs are refused (400) without it.
     pub(crate) allow_shell: bool,
+    /// `--max-body`: the largest request body, in bytes.
+    pub(crate) max_body: usize,
+    /// How long a request body may take to arrive, from the end of its head.
+    pub(crate) body_timeout: Duration,
 }
 
-/// The routes, with request bodies limited to `max_body` bytes.
-pub(crate) fn router(app: App, max_body: usize) -> Router {
+/// The routes; every one passes [`gate`] first.
+pub(crate) fn router(app: App) -> Router {
     Router::new()
         .route("/jobs", post(post_jobs))
         .route("/jobs/{id}", get(get_job).delete(delete_job))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        // Only requests that match a route and method pass the gate (others get 404/405).
+        .route_layer(middleware::from_fn_with_state(app.clone(), gate))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)
+}
+
+/// Checks what the headers alone can tell before any handler runs (and so before any
+/// extractor reads the body): a request that writes (anything but `GET`/`HEAD`) needs the
+/// token, and a declared body over `--max-body` is refused. Checking in the handler was
+/// too late: its body extractor had already read up to `--max-body` into memory for any
+/// client (#18).
+async fn gate(State(app): State<App>, request: Request, next: Next) -> Response {
+    let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
+    if writes && !authorized(&app, request.headers()) {
+        return unauthorized();
+    }
+    if request.body().size_hint().lower() > app.max_body as u64 {
+        return too_large();
+    }
+    next.run(request).await
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -95,31 +124,75 @@ fn authorized(app: &App, headers: &HeaderMap) -> bool {
     let Some(token) = &app.token else { return true };
     headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| same_secret(given.trim().as_bytes(), token.as_bytes()))
+        .and_then(|v| bearer(v.as_bytes()))
+        .is_some_and(|given| same_secret(given, token.as_bytes()))
 }
 
-async fn post_jobs(
-    State(app): State<App>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    if !authorized(&app, &headers) {
-        return unauthorized();
-    }
+/// The credentials of an `Authorization: Bearer CREDENTIALS` header value; the scheme is
+/// matched in any case (RFC 7235 §2.1), as curl, browsers and proxies may write it.
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(6)?;
+    (scheme.eq_ignore_ascii_case(b"bearer") && rest.first() == Some(&b' ')).then(|| rest.trim_ascii())
+}
+
+fn too_large() -> Response {
+    error(StatusCode::PAYLOAD_TOO_LARGE, "request body larger than --max-body")
+}
+
+/// Why a request body could not be read.
+enum BodyError {
+    TooLarge,
+    Slow(Duration),
+    Broken(axum::Error),
+}
+
+/// Reads `body` up to `limit` bytes, within `timeout`.
+///
+/// # Cancel safety
+///
+/// Not cancel safe: what was read is lost (the request is abandoned anyway).
+async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Vec<u8>, BodyError> {
+    let read = async {
+        let mut body = pin!(body);
+        // The gate refused a declared length over the limit; a chunked body is checked as
+        // it comes.
+        let declared = usize::try_from(body.size_hint().lower()).unwrap_or(limit);
+        let mut bytes = Vec::with_capacity(declared.min(limit));
+        while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+            let frame = frame.map_err(BodyError::Broken)?;
+            if let Ok(data) = frame.into_data() {
+                if bytes.len().saturating_add(data.len()) > limit {
+                    return Err(BodyError::TooLarge);
+                }
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok(bytes)
+    };
+    tokio::time::timeout(timeout, read).await.unwrap_or(Err(BodyError::Slow(timeout)))
+}
+
+/// `POST /jobs`; the token was checked by [`gate`].
+async fn post_jobs(State(app): State<App>, body: Body) -> Response {
     if !app.table.is_open() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping; no new jobs");
     }
     if let Some(e) = app.fault.error() {
         return error(StatusCode::SERVICE_UNAVAILABLE, &ledger_unwritable(&e));
     }
-    let body = match body {
+    let body = match read_body(body, app.max_body, app.body_timeout).await {
         Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return error(StatusCode::PAYLOAD_TOO_LARGE, "request body larger than --max-body");
+        Err(BodyError::TooLarge) => return too_large(),
+        Err(BodyError::Slow(timeout)) => {
+            let message = format!("request body not received within {}", humantime::format_duration(timeout));
+            let mut response = error(StatusCode::REQUEST_TIMEOUT, &message);
+            // The rest of the body may still come: the connection cannot serve another request.
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
         }
-        Err(rejection) => return error(rejection.status(), &rejection.body_text()),
+        Err(BodyError::Broken(e)) => {
+            return error(StatusCode::BAD_REQUEST, &format!("reading the request body: {e}"));
+        }
     };
     // The body is parsed on a blocking thread: a 16 MiB file takes a while.
     let allow_shell = app.allow_shell;
@@ -157,11 +230,9 @@ async fn get_job(State(app): State<App>, Path(id): Path<String>) -> Response {
     }
 }
 
-/// `DELETE /jobs/{id}`: cancel a job or stop a periodic entry.
-async fn delete_job(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if !authorized(&app, &headers) {
-        return unauthorized();
-    }
+/// `DELETE /jobs/{id}`: cancel a job or stop a periodic entry; the token was checked by
+/// [`gate`].
+async fn delete_job(State(app): State<App>, Path(id): Path<String>) -> Response {
     match app.table.cancel(&id) {
         Cancelled::Requested => {
             (StatusCode::ACCEPTED, axum::Json(json!({"id": id, "status": "cancelling"}))).into_response()
@@ -214,5 +285,15 @@ mod tests {
         assert!(same_secret(b"abc", b"abc"));
         assert!(!same_secret(b"abc", b"abd"));
         assert!(!same_secret(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_matched_in_any_case() {
+        for value in ["Bearer s3", "bearer s3", "BEARER s3", "bEaReR   s3 "] {
+            assert_eq!(bearer(value.as_bytes()), Some(&b"s3"[..]), "{value}");
+        }
+        for value in ["Bearers3", "Basic s3", "s3", "Bear s3", ""] {
+            assert_eq!(bearer(value.as_bytes()), None, "{value}");
+        }
     }
 }
