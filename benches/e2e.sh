@@ -95,6 +95,9 @@ for n in "${scale_ns[@]}"; do
 done
 awk -v n="$proc_n" 'BEGIN { for (i = 0; i < n; i++) printf "{\"id\":\"true-%d\",\"kind\":\"exec\",\"program\":\"true\"}\n", i }' \
   > "$work/true-$proc_n.jsonl"
+sleep_n=3000
+awk -v n="$sleep_n" 'BEGIN { for (i = 0; i < n; i++) printf "{\"id\":\"nap-%d\",\"kind\":\"sleep\",\"duration\":\"20ms\"}\n", i }' \
+  > "$work/sleep-$sleep_n.jsonl"
 
 # ---------------------------------------------------------------------------------------
 # Measuring.
@@ -210,6 +213,12 @@ for rep in $(seq "$reps"); do
   run_timed "$work/out.txt" "$spawn_loop" "$proc_n" "$workers"
   add proc_spawn "$WALL"
 
+  # 4. Defaults: waiting jobs at default flags against a sane hand-tuned --workers 256.
+  run_timed "$work/out.txt" "$conveyor" run --progress never "$work/sleep-$sleep_n.jsonl"
+  add sleep_default "$WALL"
+  run_timed "$work/out.txt" "$conveyor" run --workers 256 --progress never "$work/sleep-$sleep_n.jsonl"
+  add sleep_tuned "$WALL"
+
   # 3. Scale.
   for n in "${scale_ns[@]}"; do
     rm -f "$work/L"
@@ -291,5 +300,9 @@ for n in "${scale_ns[@]}"; do
   fi
   echo "| 3 | conveyor run, no-op JSONL, ledger, --format json | $n | $(secs "$w") | $(rate "$n" "$w") | $(us_per_job "$n" "$w") | $rss_mb | $cell |"
 done
+d_sleep="$(median sleep_default)"; t_sleep="$(median sleep_tuned)"
+sleep_ratio="$(calc "printf \"%.2f\", $d_sleep / $t_sleep")"
+echo "| 4 | conveyor run, \`sleep 20ms\` jobs, **default flags** | $sleep_n | $(secs "$d_sleep") | $(rate "$sleep_n" "$d_sleep") | $(us_per_job "$sleep_n" "$d_sleep") | | **${sleep_ratio}x** the wall time of \`--workers 256\` (target ≤ 1.25x) $(mark "$sleep_ratio <= 1.25") |"
+echo "| 4 | conveyor run, \`sleep 20ms\` jobs, \`--workers 256\` | $sleep_n | $(secs "$t_sleep") | $(rate "$sleep_n" "$t_sleep") | $(us_per_job "$sleep_n" "$t_sleep") | | baseline (hand-tuned) |"
 echo
 echo "Ratios are rates (jobs/s), ours over the baseline's: above 1.00x conveyor is faster."
