@@ -407,10 +407,14 @@ fn measure_all(rt: &Runtime, reps: usize, n: usize, tables: &[&[Scenario]]) -> V
 /// (`joinset`) and to the naive pool at 2 and 8 workers (`naive2`, `naive8`, indexes).
 fn print_table(title: &str, table: &[Scenario], ns: &[(f64, f64)], joinset: usize, naive: [usize; 2]) {
     println!("**{title}**\n");
-    println!("| scenario | ns/job (median) | jobs/s | vs JoinSet | vs naive, 2 workers | vs naive, 8 workers | best ns/job |");
+    println!(
+        "| scenario | ns/job (median) | jobs/s | vs JoinSet | vs naive, 2 workers | vs naive, 8 workers | best ns/job |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let (js, n2, n8) = (ns[joinset].0, ns[naive[0]].0, ns[naive[1]].0);
-    let order = (0..table.len()).filter(|&i| !table[i].baseline).chain((0..table.len()).filter(|&i| table[i].baseline));
+    let order = (0..table.len())
+        .filter(|&i| !table[i].baseline)
+        .chain((0..table.len()).filter(|&i| table[i].baseline));
     for i in order {
         let (m, b) = ns[i];
         println!(
@@ -452,51 +456,91 @@ fn main() {
          interleaved across scenarios\n"
     );
     let batch: Vec<Scenario> = vec![
-        scenario("conveyor-pool, `Pool::builder().build()` (defaults: 256 workers)", false, Box::new(move || {
-            Box::pin(conveyor(n, Setup::DEFAULTS))
-        })),
-        scenario("conveyor-pool, defaults but `workers(2)`", false, Box::new(move || {
-            Box::pin(conveyor(n, Setup::workers(2)))
-        })),
-        scenario("conveyor-pool, defaults but `workers(8)`", false, Box::new(move || {
-            Box::pin(conveyor(n, Setup::workers(8)))
-        })),
-        scenario("conveyor-pool, 2 workers, metrics & events off", false, Box::new(move || {
-            Box::pin(conveyor(n, Setup::off(2)))
-        })),
-        scenario("conveyor-pool, 2 workers, 16 concurrency keys (limit 4 each)", false, Box::new(move || {
-            Box::pin(conveyor(n, Setup { limits: Limits::Keys16, ..Setup::off(2) }))
-        })),
-        scenario("conveyor-pool, 2 workers, a rate limit that never binds", false, Box::new(move || {
-            Box::pin(conveyor(n, Setup { limits: Limits::Rate, ..Setup::off(2) }))
-        })),
-        scenario("conveyor-pool, 2 workers, metrics on (Prometheus recorder)", false, Box::new(move || {
-            Box::pin(conveyor(n, Setup { metrics: Some(true), ..Setup::workers(2) }))
-        })),
-        scenario("conveyor-pool, 2 workers, metrics & events on (1 subscriber)", false, Box::new(move || {
-            Box::pin(conveyor(n, Setup { metrics: Some(true), events: Some(true), ..Setup::workers(2) }))
-        })),
-        scenario("naive pool (async-channel + oneshot), 2 workers", true, Box::new(move || Box::pin(naive(n, 2)))),
-        scenario("naive pool (async-channel + oneshot), 8 workers", true, Box::new(move || Box::pin(naive(n, 8)))),
+        scenario(
+            "conveyor-pool, `Pool::builder().build()` (defaults: 256 workers)",
+            false,
+            Box::new(move || Box::pin(conveyor(n, Setup::DEFAULTS))),
+        ),
+        scenario(
+            "conveyor-pool, defaults but `workers(2)`",
+            false,
+            Box::new(move || Box::pin(conveyor(n, Setup::workers(2)))),
+        ),
+        scenario(
+            "conveyor-pool, defaults but `workers(8)`",
+            false,
+            Box::new(move || Box::pin(conveyor(n, Setup::workers(8)))),
+        ),
+        scenario(
+            "conveyor-pool, 2 workers, metrics & events off",
+            false,
+            Box::new(move || Box::pin(conveyor(n, Setup::off(2)))),
+        ),
+        scenario(
+            "conveyor-pool, 2 workers, 16 concurrency keys (limit 4 each)",
+            false,
+            Box::new(move || Box::pin(conveyor(n, Setup { limits: Limits::Keys16, ..Setup::off(2) }))),
+        ),
+        scenario(
+            "conveyor-pool, 2 workers, a rate limit that never binds",
+            false,
+            Box::new(move || Box::pin(conveyor(n, Setup { limits: Limits::Rate, ..Setup::off(2) }))),
+        ),
+        scenario(
+            "conveyor-pool, 2 workers, metrics on (Prometheus recorder)",
+            false,
+            Box::new(move || Box::pin(conveyor(n, Setup { metrics: Some(true), ..Setup::workers(2) }))),
+        ),
+        scenario(
+            "conveyor-pool, 2 workers, metrics & events on (1 subscriber)",
+            false,
+            Box::new(move || {
+                Box::pin(conveyor(n, Setup { metrics: Some(true), events: Some(true), ..Setup::workers(2) }))
+            }),
+        ),
+        scenario(
+            "naive pool (async-channel + oneshot), 2 workers",
+            true,
+            Box::new(move || Box::pin(naive(n, 2))),
+        ),
+        scenario(
+            "naive pool (async-channel + oneshot), 8 workers",
+            true,
+            Box::new(move || Box::pin(naive(n, 8))),
+        ),
         scenario("tokio JoinSet (spawn + join_next)", true, Box::new(move || Box::pin(joinset(n)))),
     ];
     let subs: Vec<Scenario> = vec![
-        scenario("conveyor-pool, `Pool::builder().build()` (defaults: 256 workers)", false, Box::new(move || {
-            Box::pin(conveyor_submitters(n, Setup::DEFAULTS))
-        })),
-        scenario("conveyor-pool, defaults but `workers(2)`", false, Box::new(move || {
-            Box::pin(conveyor_submitters(n, Setup::workers(2)))
-        })),
-        scenario("conveyor-pool, defaults but `workers(8)`", false, Box::new(move || {
-            Box::pin(conveyor_submitters(n, Setup::workers(8)))
-        })),
-        scenario("naive pool (async-channel + oneshot), 2 workers", true, Box::new(move || {
-            Box::pin(naive_submitters(n, 2))
-        })),
-        scenario("naive pool (async-channel + oneshot), 8 workers", true, Box::new(move || {
-            Box::pin(naive_submitters(n, 8))
-        })),
-        scenario("tokio JoinSet (spawn + join_next)", true, Box::new(move || Box::pin(joinset_submitters(n)))),
+        scenario(
+            "conveyor-pool, `Pool::builder().build()` (defaults: 256 workers)",
+            false,
+            Box::new(move || Box::pin(conveyor_submitters(n, Setup::DEFAULTS))),
+        ),
+        scenario(
+            "conveyor-pool, defaults but `workers(2)`",
+            false,
+            Box::new(move || Box::pin(conveyor_submitters(n, Setup::workers(2)))),
+        ),
+        scenario(
+            "conveyor-pool, defaults but `workers(8)`",
+            false,
+            Box::new(move || Box::pin(conveyor_submitters(n, Setup::workers(8)))),
+        ),
+        scenario(
+            "naive pool (async-channel + oneshot), 2 workers",
+            true,
+            Box::new(move || Box::pin(naive_submitters(n, 2))),
+        ),
+        scenario(
+            "naive pool (async-channel + oneshot), 8 workers",
+            true,
+            Box::new(move || Box::pin(naive_submitters(n, 8))),
+        ),
+        scenario(
+            "tokio JoinSet (spawn + join_next)",
+            true,
+            Box::new(move || Box::pin(joinset_submitters(n))),
+        ),
     ];
     let results = measure_all(&rt, reps, n, &[&batch, &subs]);
     print_table("Batch: no-op jobs, all submitted, then all awaited", &batch, &results[0], 10, [8, 9]);
@@ -512,7 +556,9 @@ fn main() {
     let ratio = |base: f64, ours: f64| base / ours;
     println!("Ratios are baseline ns / conveyor ns: above 1.00x conveyor is faster.");
     let mut line = String::from("Targets (defaults):");
-    for (name, t, def, naive, js) in [("batch", b, [0, 1, 2], [8, 9], 10), ("submitters", s, [0, 1, 2], [3, 4], 5)] {
+    for (name, t, def, naive, js) in
+        [("batch", b, [0, 1, 2], [8, 9], 10), ("submitters", s, [0, 1, 2], [3, 4], 5)]
+    {
         let worst_naive = def
             .iter()
             .flat_map(|&d| naive.iter().map(move |&nv| (d, nv)))
