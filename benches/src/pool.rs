@@ -445,8 +445,12 @@ fn main() {
         return;
     }
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "conveyor") {
-        // For profiling: the default pool only.
-        let ns = measure(&rt, reps, "conveyor defaults", n, || Box::pin(conveyor(n, Setup::DEFAULTS)));
+        // For profiling: the default pool only (BENCH_WORKERS sets its workers).
+        let setup = match std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()) {
+            Some(w) => Setup::workers(w),
+            None => Setup::DEFAULTS,
+        };
+        let ns = measure(&rt, reps, "conveyor defaults", n, || Box::pin(conveyor(n, setup)));
         println!("conveyor-pool, Pool::builder().build(): {ns:.1} ns/job");
         return;
     }

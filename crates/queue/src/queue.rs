@@ -93,6 +93,12 @@ impl<T> State<T> {
     fn finished(&self) -> bool {
         self.closed && self.store.len() == 0 && self.reserved == 0
     }
+
+    /// After a pop: the next sleeping consumer's wake-up, if items are left and no wake-up is
+    /// on its way (the chain that replaces one wake-up per push, see [`WaitList`]).
+    fn next_popper(&mut self) -> Option<Waker> {
+        if self.store.len() > 0 { self.poppers.notify_if_idle() } else { None }
+    }
 }
 
 /// Cache-line aligned, lock first: the lock word and the store's hot fields (see `Store`)
@@ -368,7 +374,7 @@ impl<T> Queue<T> {
             return Err(TryPushError::Full(item));
         }
         let key = state.store.push(item, priority);
-        let waker = state.poppers.has_sleepers().then(|| state.poppers.notify_one()).flatten();
+        let waker = state.poppers.notify_if_idle();
         drop(state);
         wake(waker);
         Ok(key)
@@ -397,7 +403,7 @@ impl<T> Queue<T> {
         }
         state.pushers.cancel(slot);
         let key = state.store.push(value, priority);
-        let waker = state.poppers.has_sleepers().then(|| state.poppers.notify_one()).flatten();
+        let waker = state.poppers.notify_if_idle();
         drop(state);
         wake(waker);
         Poll::Ready(Ok(key))
@@ -540,9 +546,11 @@ impl<T> Queue<T> {
         match state.store.pop() {
             Some(item) => {
                 let waker = state.pushers.has_sleepers().then(|| state.pushers.notify_one()).flatten();
+                let next = state.next_popper();
                 let finished = state.finished().then(|| state.poppers.notify_all());
                 drop(state);
                 wake(waker);
+                wake(next);
                 finished.into_iter().flatten().for_each(Waker::wake);
                 Ok(item)
             }
@@ -556,11 +564,13 @@ impl<T> Queue<T> {
         if let Some(item) = state.store.pop() {
             state.poppers.cancel(slot);
             let waker = state.pushers.has_sleepers().then(|| state.pushers.notify_one()).flatten();
+            let next = state.next_popper();
             // Taking the last item of a closed queue finishes it: consumers that went to sleep
             // after `close` (a permit was outstanding) must be woken to see `None`.
             let finished = state.finished().then(|| state.poppers.notify_all());
             drop(state);
             wake(waker);
+            wake(next);
             finished.into_iter().flatten().for_each(Waker::wake);
             return Poll::Ready(Some(item));
         }
@@ -626,7 +636,7 @@ impl<T> Queue<T> {
     pub fn unpop(&self, item: T, key: Key) {
         let mut state = lock(&self.shared.state);
         state.store.unpop(item, key);
-        let waker = state.poppers.has_sleepers().then(|| state.poppers.notify_one()).flatten();
+        let waker = state.poppers.notify_if_idle();
         drop(state);
         wake(waker);
     }
@@ -846,7 +856,7 @@ impl<T> Permit<'_, T> {
         let mut state = lock(&queue.shared.state);
         state.reserved -= 1;
         let key = state.store.push(item, priority);
-        let waker = state.poppers.has_sleepers().then(|| state.poppers.notify_one()).flatten();
+        let waker = state.poppers.notify_if_idle();
         drop(state);
         wake(waker);
         key

@@ -9,7 +9,7 @@ use conveyor_queue::Queue;
 use futures_util::StreamExt;
 use tokio::sync::{Notify, oneshot};
 use tokio_test::task;
-use tokio_test::{assert_pending, assert_ready_eq, assert_ready_ok};
+use tokio_test::{assert_pending, assert_ready, assert_ready_eq, assert_ready_ok};
 
 /// Bounds how long a broken build can hang a test; a passing test never waits for it.
 const WATCHDOG: Duration = Duration::from_secs(30);
@@ -60,12 +60,39 @@ fn two_items_two_woken_pops_one_dropped() {
     assert_pending!(c.poll());
     q.try_push(1, 0).unwrap();
     q.try_push(2, 0).unwrap();
-    assert!(a.is_woken() && b.is_woken());
-    assert!(!c.is_woken());
+    // One wake-up in flight at a time (issue 23): the woken consumer wakes the next one if
+    // it leaves items behind.
+    assert!(a.is_woken());
+    assert!(!b.is_woken() && !c.is_woken());
     drop(a);
-    assert!(c.is_woken(), "a's wake-up goes to the next sleeper");
+    assert!(b.is_woken(), "a's wake-up goes to the next sleeper");
+    assert!(!c.is_woken());
     assert_ready_eq!(b.poll(), Some(1));
+    assert!(c.is_woken(), "b left an item behind: it wakes the next sleeper");
     assert_ready_eq!(c.poll(), Some(2));
+}
+
+/// Issue 23: pushes while a woken consumer has not run yet wake nobody else; when it runs
+/// it passes a wake-up on for what it left, so every item still reaches a consumer.
+#[test]
+fn one_wake_up_in_flight_and_the_chain_reaches_every_item() {
+    let q = Queue::unbounded();
+    let mut pops: Vec<_> = (0..4).map(|_| task::spawn(q.pop())).collect();
+    for p in &mut pops {
+        assert_pending!(p.poll());
+    }
+    for i in 0..3 {
+        q.try_push(i, 0).unwrap();
+    }
+    let woken = pops.iter().filter(|p| p.is_woken()).count();
+    assert_eq!(woken, 1, "three pushes, one wake-up in flight");
+    let mut got = Vec::new();
+    for p in &mut pops[..3] {
+        assert!(p.is_woken(), "each consumer is woken by the one before it");
+        got.push(assert_ready!(p.poll()).unwrap());
+    }
+    assert_eq!(got, [0, 1, 2]);
+    assert!(!pops[3].is_woken(), "nothing left: the chain stops");
 }
 
 #[test]
