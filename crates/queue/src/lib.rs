@@ -42,6 +42,16 @@
 //! | [`Queue::push`] | the item was not queued and drops with the future; use `reserve` to keep it |
 //! | [`Queue::reserve`] | no slot is held; a wake-up it received passes to another producer |
 //!
+//! # Wake-ups
+//!
+//! One wake-up of a waiting consumer is in flight at a time: a push wakes the longest
+//! sleeper only if no consumer woken earlier has yet to run, and a consumer that takes an
+//! item and leaves others behind wakes the next sleeper. Every item still reaches a consumer
+//! (a woken consumer that is dropped passes its wake-up on), but a burst of pushes onto many
+//! idle consumers wakes them one after another as they are needed, not all at once for items
+//! that are gone when most of them run. Producers waiting for room are woken one per freed
+//! slot.
+//!
 //! # Cost
 //!
 //! Items live in per-priority FIFO buckets behind one mutex, never in a binary heap: push and
