@@ -156,3 +156,25 @@ fn permit_after_close_with_two_poppers_all_terminate() {
         assert_eq!(all, [7]);
     });
 }
+
+/// One wake-up in flight (issue 23): two consumers each wait for one item and two items are
+/// pushed without a `close`. The second push wakes nobody while the first woken consumer has
+/// not run; that consumer must wake the other for the item it leaves, or loom reports a
+/// deadlock.
+#[test]
+fn two_waiting_poppers_two_pushes_each_popper_gets_one() {
+    loom::model(|| {
+        let q = Queue::unbounded();
+        let poppers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = q.clone();
+                thread::spawn(move || block_on(q.pop()))
+            })
+            .collect();
+        q.try_push(1, 0).unwrap();
+        q.try_push(2, 0).unwrap();
+        let mut got: Vec<u32> = poppers.into_iter().map(|p| p.join().unwrap().unwrap()).collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+    });
+}
