@@ -123,3 +123,34 @@ fn the_grace_period_ends_in_cancellation() {
     let s = summary(&out);
     assert_eq!((s["succeeded"].as_u64(), s["cancelled"].as_u64()), (Some(2), Some(4)));
 }
+
+/// Issue 21: after Ctrl-C with a ledger, the run ended without saying how to finish the
+/// jobs it did not run. It now suggests `--resume` (with the ledger), and only when a ledger
+/// is kept: without one there is nothing to resume from.
+#[test]
+fn an_interrupted_run_with_a_ledger_suggests_resume() {
+    let dir = Dir::new();
+    batch(&dir, 10, "1");
+    let child = dir.spawn(&["-w", "2", "--format", "json", "--ledger", "l.jsonl", "b.jsonl"]);
+    started(&dir);
+    signal(&child, "INT");
+    let out = finish(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(130));
+    let cancelled = summary(&out)["cancelled"].as_u64().expect("a count");
+    assert_eq!(cancelled, 8, "the two running sleeps finished; the rest never started");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let hint = format!(
+        "conveyor: interrupted; {cancelled} jobs did not finish: run again with --resume --ledger l.jsonl to finish them"
+    );
+    assert!(stderr.contains(&hint), "{stderr}");
+
+    let dir = Dir::new();
+    batch(&dir, 10, "1");
+    let child = dir.spawn(&["-w", "2", "--format", "json", "b.jsonl"]);
+    started(&dir);
+    signal(&child, "INT");
+    let out = finish(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("--resume"), "no ledger, no --resume hint: {stderr}");
+}

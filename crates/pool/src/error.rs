@@ -9,6 +9,24 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// Why a job did not produce a value. Each job resolves exactly once, to a value or to one
 /// of these.
 ///
+/// # What it prints
+///
+/// `Display` says what happened **and includes the job's own message**: `job failed: disk
+/// full` for [`Failed`](JobError::Failed), `job panicked: index out of bounds` for
+/// [`Panicked`](JobError::Panicked), so `println!("{e}")`, `e.to_string()` and a log line
+/// tell the whole story. This departs on purpose from the usual rule for library errors
+/// (the cause only in `source()`, as reqwest's errors do): a job's error is not the cause
+/// of a pool's failure, it *is* the content, and a reader of `{e}` should not have to know
+/// to walk the chain. tokio's `JoinError` made the same choice for panics ("task 7
+/// panicked with message …").
+///
+/// To keep a chain printer (anyhow's `{:#}`, `eyre`'s reports) from printing the message
+/// twice — sqlx's `error returned from database: {0}` with that same `{0}` as its source is
+/// the trap — [`source`](StdError::source) skips the error already shown: for `Failed` it is
+/// the *job error's own* source, so the chain goes on with the causes that `Display` did
+/// not show. The job's error itself is [`get_ref`](JobError::get_ref) (or the `Failed`
+/// field), for downcasting.
+///
 /// # Examples
 ///
 /// ```
@@ -22,8 +40,9 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 ///     .unwrap();
 /// let err = handle.await.unwrap_err();
 /// assert!(matches!(err, JobError::Failed(_)));
-/// assert_eq!(err.to_string(), "job failed");
-/// assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "disk full");
+/// assert_eq!(err.to_string(), "job failed: disk full");
+/// assert_eq!(err.get_ref().unwrap().to_string(), "disk full");
+/// assert!(std::error::Error::source(&err).is_none()); // "disk full" has no cause of its own
 /// # }
 /// ```
 #[derive(Debug)]
@@ -72,26 +91,78 @@ impl JobError {
     pub fn is_cancelled(&self) -> bool {
         matches!(self, JobError::Cancelled | JobError::Shutdown)
     }
-}
 
-impl fmt::Display for JobError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JobError::Failed(_) => f.write_str("job failed"),
-            JobError::Panicked(msg) => write!(f, "job panicked: {msg}"),
-            JobError::TimedOut => f.write_str("job timed out"),
-            JobError::Cancelled => f.write_str("job cancelled"),
-            JobError::Shutdown => f.write_str("job never ran: the pool shut down"),
-        }
-    }
-}
-
-impl StdError for JobError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+    /// The job's own error, for a [`Failed`](JobError::Failed) job: the one to downcast. Its
+    /// message is already part of this error's `Display`, so [`source`](StdError::source)
+    /// does not return it (see [What it prints](JobError#what-it-prints)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::JobError;
+    /// let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full");
+    /// let err = JobError::Failed(Box::new(io));
+    /// let io = err.get_ref().and_then(|e| e.downcast_ref::<std::io::Error>()).unwrap();
+    /// assert_eq!(io.kind(), std::io::ErrorKind::StorageFull);
+    /// assert!(JobError::TimedOut.get_ref().is_none());
+    /// ```
+    pub fn get_ref(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
         match self {
             JobError::Failed(err) => Some(err.as_ref()),
             _ => None,
         }
+    }
+
+    /// The job's own error, by value, for a [`Failed`](JobError::Failed) job; `None` for
+    /// the other variants.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::JobError;
+    /// let err = JobError::Failed("disk full".into());
+    /// assert_eq!(err.into_inner().unwrap().to_string(), "disk full");
+    /// assert!(JobError::Cancelled.into_inner().is_none());
+    /// ```
+    pub fn into_inner(self) -> Option<BoxError> {
+        match self {
+            JobError::Failed(err) => Some(err),
+            _ => None,
+        }
+    }
+
+    /// Writes what happened to `subject` ("job", "job 3"), with the job's own message: the
+    /// text of [`JobError`]'s `Display`, shared with the group errors.
+    pub(crate) fn describe(&self, subject: &dyn fmt::Display, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobError::Failed(err) => write!(f, "{subject} failed: {err}"),
+            JobError::Panicked(msg) => write!(f, "{subject} panicked: {msg}"),
+            JobError::TimedOut => write!(f, "{subject} timed out"),
+            JobError::Cancelled => write!(f, "{subject} cancelled"),
+            JobError::Shutdown => write!(f, "{subject} never ran: the pool shut down"),
+        }
+    }
+
+    /// The cause after the one `Display` shows: the job error's own source.
+    pub(crate) fn next_source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            JobError::Failed(err) => err.source(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.describe(&"job", f)
+    }
+}
+
+/// The job's own error is in `Display` already, so the chain goes on from its source: see
+/// [What it prints](JobError#what-it-prints).
+impl StdError for JobError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.next_source()
     }
 }
 

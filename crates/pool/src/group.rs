@@ -57,14 +57,25 @@ impl<T> Future for Member<T> {
 /// The error of [`JobSet::fail_fast`]: the first failure, and the jobs cancelled because of
 /// it.
 ///
+/// `Display` names the job, says what happened with the job's own message (as
+/// [`JobError`]'s does) and counts the jobs cancelled: `job 3 failed: disk on fire; 2 other
+/// jobs cancelled`. As for [`JobError`], [`source`](std::error::Error::source) goes on
+/// after what `Display` shows (the job error's own cause, if any), so anyhow's `{:#}` prints
+/// each message once; the failure itself is the [`error`](FailFast::error) field.
+///
 /// # Examples
 ///
 /// ```
-/// use conveyor_pool::{FailFast, JobError};
-/// fn report(e: &FailFast) -> String {
-///     format!("job {} failed ({}); cancelled {} others", e.failed, e.error, e.cancelled.len())
-/// }
-/// # let _ = report;
+/// use conveyor_pool::{Job, JobSet, Pool};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = Pool::builder().build();
+/// let mut set = JobSet::new(&pool);
+/// let id = set.submit(Job::new(|_| async { Err::<(), _>("disk on fire") })).await.unwrap();
+/// let err = set.fail_fast().await.unwrap_err();
+/// assert_eq!(err.failed, id);
+/// assert_eq!(err.to_string(), format!("job {id} failed: disk on fire; 0 other jobs cancelled"));
+/// # }
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
@@ -79,13 +90,16 @@ pub struct FailFast {
 
 impl fmt::Display for FailFast {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "job {} failed; {} other jobs cancelled", self.failed, self.cancelled.len())
+        self.error.describe(&format_args!("job {}", self.failed), f)?;
+        let n = self.cancelled.len();
+        let jobs = if n == 1 { "job" } else { "jobs" };
+        write!(f, "; {n} other {jobs} cancelled")
     }
 }
 
 impl std::error::Error for FailFast {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
+        self.error.next_source()
     }
 }
 
@@ -94,6 +108,13 @@ impl std::error::Error for FailFast {
 /// ([`join_next`](Self::join_next) or the set as a [`Stream`], like `as_completed`), the first
 /// success ([`race`](Self::race)), or all unless one fails ([`fail_fast`](Self::fail_fast),
 /// like `wait(FIRST_EXCEPTION)`).
+///
+/// A set is not a pool of its own: its jobs are ordinary jobs of the [`Pool`] it was made
+/// with, queued by priority with every other job of that pool and run by **the pool's
+/// workers**, under the pool's limits. A set of 1,000 jobs on a pool of 8 workers runs 8 at
+/// a time, and shares those 8 with whatever else the pool runs. For a separate budget, give
+/// the set its own pool, or put its jobs under a
+/// [`concurrency_key`](crate::Job::concurrency_key).
 ///
 /// It costs a few words per job (a handle and a canceller), so it holds 100k jobs easily.
 /// **Dropping it cancels** the jobs it has not returned yet, unless built with
@@ -138,7 +159,8 @@ impl<T> fmt::Debug for JobSet<T> {
 }
 
 impl<T: Send + 'static> JobSet<T> {
-    /// An empty set submitting to `pool`.
+    /// An empty set submitting to `pool`: its jobs run on that pool's workers, alongside the
+    /// pool's other jobs.
     ///
     /// # Examples
     ///
@@ -390,13 +412,15 @@ impl<T: Send + 'static> JobSet<T> {
         cancelled
     }
 
-    /// Returns the first success and cancels the others (waiting for their cleanup) — "ask
-    /// several equal sources, take the fastest". If every job fails, returns every error in
-    /// submit order.
+    /// Returns the first success and cancels the other jobs, waiting for their cleanup: for
+    /// asking several equal sources and taking the fastest answer. Like asyncio's
+    /// `wait(return_when=FIRST_COMPLETED)` followed by cancelling the rest, except that a
+    /// failure does not win: the race goes on with the jobs still running.
     ///
     /// # Errors
     ///
-    /// Every job's error, when none succeeded (an empty set gives an empty list).
+    /// Every job's error in submit order, when none succeeded (an empty set gives an empty
+    /// list). Each prints with its job's own message (see [`JobError`]).
     ///
     /// # Examples
     ///

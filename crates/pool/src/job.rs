@@ -1,8 +1,10 @@
 //! What a job is: a closure run per attempt, and its options.
 
 use std::any::Any;
+use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -38,11 +40,52 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 mod sealed {
+    use super::{BoxError, Fallible, Infallible};
+
     pub trait Sealed {}
+
+    /// What a body's return value means: `Result<T, E>` for a [`Fallible`] body (an `Err`
+    /// fails the attempt), any `T` for an [`Infallible`] one (it is the value). The marker
+    /// keeps the two impls apart: for an infallible body a `Result` is just a value.
+    pub trait IntoAttempt<M> {
+        type Value;
+        fn into_attempt(self) -> Result<Self::Value, BoxError>;
+    }
+
+    impl<T, E: Into<BoxError>> IntoAttempt<Fallible> for Result<T, E> {
+        type Value = T;
+        fn into_attempt(self) -> Result<T, BoxError> {
+            self.map_err(Into::into)
+        }
+    }
+
+    impl<T> IntoAttempt<Infallible> for T {
+        type Value = T;
+        fn into_attempt(self) -> Result<T, BoxError> {
+            Ok(self)
+        }
+    }
 }
 
-/// The body of a job: implemented by [`Async`] and [`Blocking`], made by [`Job::new`] and
-/// [`Job::blocking`]. Sealed: it appears in bounds only.
+use sealed::IntoAttempt;
+
+/// Marks a body that returns `Result<T, E>`: an `Err` fails the attempt (and may be
+/// retried). The default mode of [`Async`], [`Blocking`] and [`Once`]; a body that cannot
+/// fail has the mode [`Infallible`] instead (made by [`Job::infallible`] and its siblings).
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_pool::{Async, Fallible, Job};
+/// let job: Job<Async<_, Fallible>> = Job::new(|_ctx| async { Ok::<_, std::io::Error>(1) });
+/// # let _ = job;
+/// ```
+#[derive(Debug)]
+pub enum Fallible {}
+
+/// The body of a job: implemented by [`Async`], [`Blocking`] and [`Once`], made by
+/// [`Job::new`], [`Job::blocking`], [`Job::once`] and their `_infallible` forms. Sealed: it
+/// appears in bounds only.
 pub trait Run<T>: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     fn attempt(&self, ctx: JobContext) -> impl Future<Output = AttemptResult<T>> + Send + 'static;
@@ -51,58 +94,98 @@ pub trait Run<T>: sealed::Sealed + Send + Sync + 'static {
     /// blocking threads (see [`PoolBuilder::blocking_workers`](crate::PoolBuilder::blocking_workers)).
     #[doc(hidden)]
     fn bind(&mut self, _blocking: &Arc<tokio::sync::Semaphore>) {}
+
+    /// Whether a failed attempt may be followed by another: `false` for a run-once body,
+    /// which the pool then never retries, whatever the retry policy.
+    #[doc(hidden)]
+    fn retries(&self) -> bool {
+        true
+    }
 }
 
-/// An async job body: a closure returning a future, called once per attempt.
+/// An async job body: a closure returning a future, called once per attempt. `M` is
+/// [`Fallible`] (made by [`Job::new`]) or [`Infallible`] (made by [`Job::infallible`]).
 ///
 /// # Examples
 ///
 /// ```
 /// use conveyor_pool::{Async, Job, JobContext};
+/// use std::convert::Infallible;
 /// let job: Job<Async<_>> = Job::new(|ctx: JobContext| async move { Ok::<_, std::io::Error>(ctx.attempt()) });
-/// # let _ = job;
+/// let answer: Job<Async<_, Infallible>> = Job::infallible(|_ctx| async { 42 });
+/// # let _ = (job, answer);
 /// ```
-pub struct Async<F>(F);
+pub struct Async<F, M = Fallible>(F, PhantomData<fn() -> M>);
 
-/// A blocking job body: a closure run on tokio's blocking threads, once per attempt.
+/// A blocking job body: a closure run on tokio's blocking threads, once per attempt. `M` is
+/// [`Fallible`] (made by [`Job::blocking`]) or [`Infallible`] (made by
+/// [`Job::blocking_infallible`]).
 ///
 /// # Examples
 ///
 /// ```
 /// use conveyor_pool::{Blocking, Job};
+/// use std::convert::Infallible;
 /// let job: Job<Blocking<_>> = Job::blocking(|_ctx| Ok::<_, std::io::Error>((1..=20u64).product::<u64>()));
+/// let sum: Job<Blocking<_, Infallible>> = Job::blocking_infallible(|_ctx| (1..=20u64).sum::<u64>());
+/// # let _ = (job, sum);
+/// ```
+pub struct Blocking<F, M = Fallible>(Arc<F>, Option<Arc<tokio::sync::Semaphore>>, PhantomData<fn() -> M>);
+
+/// A run-once async job body: an `FnOnce` closure returning a future, called for the job's
+/// only attempt (a run-once job is never retried). `M` is [`Fallible`] (made by
+/// [`Job::once`]) or [`Infallible`] (made by [`Job::once_infallible`]).
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_pool::{Job, Once};
+/// let report = String::from("quarterly report");
+/// let job: Job<Once<_>> = Job::once(move |_ctx| async move { Ok::<_, std::io::Error>(report) });
 /// # let _ = job;
 /// ```
-pub struct Blocking<F>(Arc<F>, Option<Arc<tokio::sync::Semaphore>>);
+pub struct Once<F, M = Fallible>(parking_lot::Mutex<Option<F>>, PhantomData<fn() -> M>);
 
-impl<F> sealed::Sealed for Async<F> {}
-impl<F> sealed::Sealed for Blocking<F> {}
+impl<F, M> sealed::Sealed for Async<F, M> {}
+impl<F, M> sealed::Sealed for Blocking<F, M> {}
+impl<F, M> sealed::Sealed for Once<F, M> {}
 
 pin_project_lite::pin_project! {
     /// An async body's attempt: polls the body's future, turning a panic into
-    /// [`AttemptFailure::Panicked`], or yields the panic of the closure that was to make it.
+    /// [`AttemptFailure::Panicked`], or yields the failure that kept it from starting (the
+    /// panic of the closure that was to make it).
     ///
     /// A plain enum, not an `async` block: a block would keep the future it was given and
     /// the one it awaits side by side (a copy each), which made a no-op job's attempt
     /// future, which each attempt boxes, twice the size.
     #[project = CatchPanicProj]
-    enum CatchPanic<Fut> {
-        Running { #[pin] fut: Fut },
-        Panicked { failure: Option<AttemptFailure> },
+    enum CatchPanic<Fut, M> {
+        Running { #[pin] fut: Fut, mode: PhantomData<fn() -> M> },
+        Ended { failure: Option<AttemptFailure> },
     }
 }
 
-impl<Fut, T, E> Future for CatchPanic<Fut>
+impl<Fut, M> CatchPanic<Fut, M> {
+    fn running(fut: Fut) -> Self {
+        CatchPanic::Running { fut, mode: PhantomData }
+    }
+
+    fn panicked(payload: &(dyn Any + Send)) -> Self {
+        CatchPanic::Ended { failure: Some(AttemptFailure::Panicked(panic_message(payload))) }
+    }
+}
+
+impl<Fut, M> Future for CatchPanic<Fut, M>
 where
-    Fut: Future<Output = Result<T, E>>,
-    E: Into<BoxError>,
+    Fut: Future,
+    Fut::Output: IntoAttempt<M>,
 {
-    type Output = AttemptResult<T>;
+    type Output = AttemptResult<<Fut::Output as IntoAttempt<M>>::Value>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let fut = match self.project() {
-            CatchPanicProj::Running { fut } => fut,
-            CatchPanicProj::Panicked { failure } => {
+            CatchPanicProj::Running { fut, .. } => fut,
+            CatchPanicProj::Ended { failure } => {
                 let failure = failure.take();
                 return Poll::Ready(Err(failure
                     .unwrap_or_else(|| AttemptFailure::Panicked("attempt polled after it ended".into()))));
@@ -110,35 +193,60 @@ where
         };
         match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(Ok(v))) => Poll::Ready(Ok(v)),
-            Ok(Poll::Ready(Err(e))) => Poll::Ready(Err(AttemptFailure::Failed(e.into()))),
+            Ok(Poll::Ready(out)) => Poll::Ready(out.into_attempt().map_err(AttemptFailure::Failed)),
             Err(payload) => Poll::Ready(Err(AttemptFailure::Panicked(panic_message(&*payload)))),
         }
     }
 }
 
-impl<F, Fut, T, E> Run<T> for Async<F>
+impl<F, Fut, M, T> Run<T> for Async<F, M>
 where
     F: Fn(JobContext) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<T, E>> + Send + 'static,
-    E: Into<BoxError>,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoAttempt<M, Value = T>,
+    M: 'static,
     T: Send + 'static,
 {
     fn attempt(&self, ctx: JobContext) -> impl Future<Output = AttemptResult<T>> + Send + 'static {
         // The closure itself may panic before it returns a future.
         match catch_unwind(AssertUnwindSafe(|| (self.0)(ctx))) {
-            Ok(fut) => CatchPanic::Running { fut },
-            Err(payload) => {
-                CatchPanic::Panicked { failure: Some(AttemptFailure::Panicked(panic_message(&*payload))) }
-            }
+            Ok(fut) => CatchPanic::<Fut, M>::running(fut),
+            Err(payload) => CatchPanic::panicked(&*payload),
         }
     }
 }
 
-impl<F, T, E> Run<T> for Blocking<F>
+impl<F, Fut, M, T> Run<T> for Once<F, M>
 where
-    F: Fn(JobContext) -> Result<T, E> + Send + Sync + 'static,
-    E: Into<BoxError>,
+    F: FnOnce(JobContext) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoAttempt<M, Value = T>,
+    M: 'static,
+    T: Send + 'static,
+{
+    fn attempt(&self, ctx: JobContext) -> impl Future<Output = AttemptResult<T>> + Send + 'static {
+        let Some(f) = self.0.lock().take() else {
+            // Unreachable through the pool, which never retries a body that says it
+            // `retries() == false`; an honest failure rather than a panic if it ever did.
+            let failure = AttemptFailure::Failed("a run-once job cannot run a second attempt".into());
+            return CatchPanic::Ended { failure: Some(failure) };
+        };
+        match catch_unwind(AssertUnwindSafe(|| f(ctx))) {
+            Ok(fut) => CatchPanic::<Fut, M>::running(fut),
+            Err(payload) => CatchPanic::panicked(&*payload),
+        }
+    }
+
+    fn retries(&self) -> bool {
+        false
+    }
+}
+
+impl<F, O, M, T> Run<T> for Blocking<F, M>
+where
+    F: Fn(JobContext) -> O + Send + Sync + 'static,
+    O: IntoAttempt<M, Value = T>,
+    M: 'static,
     T: Send + 'static,
 {
     fn bind(&mut self, blocking: &Arc<tokio::sync::Semaphore>) {
@@ -157,7 +265,7 @@ where
             };
             let task = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                f(ctx).map_err(Into::into)
+                f(ctx).into_attempt()
             });
             match task.await {
                 Ok(Ok(v)) => Ok(v),
@@ -188,8 +296,20 @@ pub(crate) struct JobOptions {
 
 /// A job to submit to a [`Pool`](crate::Pool): its body and its options.
 ///
-/// The body is called once per attempt, so it is an `Fn` (a job with a retry policy may run
-/// more than once): clone what an attempt consumes inside the closure.
+/// # Choosing a constructor
+///
+/// | the body | returns `Result<T, E>` (an `Err` fails the job) | returns its value `T` |
+/// |---|---|---|
+/// | async, run per attempt (`Fn`) | [`Job::new`] | [`Job::infallible`] |
+/// | blocking, run per attempt (`Fn`) | [`Job::blocking`] | [`Job::blocking_infallible`] |
+/// | async, run once (`FnOnce`, never retried) | [`Job::once`] | [`Job::once_infallible`] |
+///
+/// Use [`Job::new`] when the job can fail or should be retried: the body is called once
+/// per attempt, so it is an `Fn` (a job with a retry policy may run more than once), and
+/// clones inside the closure what an attempt consumes. A body that cannot fail needs no
+/// `Ok::<_, E>(…)` placeholder with the `_infallible` forms; a body that moves what it
+/// captured (`move |_| async move { consume(data) }`) needs no clone with [`Job::once`],
+/// which gives up retries for it. All of them can still panic, time out and be cancelled.
 ///
 /// # Examples
 ///
@@ -254,7 +374,104 @@ impl<F> Job<Async<F>> {
         E: Into<BoxError>,
         T: Send + 'static,
     {
-        Job { run: Async(f), options: JobOptions::default() }
+        Job { run: Async(f, PhantomData), options: JobOptions::default() }
+    }
+}
+
+impl<F> Job<Async<F, Infallible>> {
+    /// An async job that cannot fail: `f` is called with a [`JobContext`] for each attempt
+    /// and its future's output is the job's value, so the body needs no `Ok::<_, E>(…)`
+    /// around it. It can still panic ([`JobError::Panicked`](crate::JobError::Panicked)),
+    /// time out and be cancelled, and a retry policy still retries those. A body that can
+    /// fail belongs in [`Job::new`]; one whose value is a `Result` may use either (here the
+    /// `Result` is the value, and an `Err` is not a failure).
+    ///
+    /// Named after [`std::convert::Infallible`], the error type such a body would otherwise
+    /// have to spell out (and its marker here, as in `Job<Async<F, Infallible>>`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::infallible(|ctx| async move { ctx.attempt() * 42 })).await.unwrap();
+    /// assert_eq!(h.await.unwrap(), 42);
+    /// # }
+    /// ```
+    pub fn infallible<Fut, T>(f: F) -> Self
+    where
+        F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        Job { run: Async(f, PhantomData), options: JobOptions::default() }
+    }
+}
+
+impl<F> Job<Once<F>> {
+    /// An async job whose body runs once: `f` is an `FnOnce`, so it may move what it
+    /// captured into its future (`move |_| async move { consume(data) }`) without cloning
+    /// it first. It returns a future of `Result<T, E>`, as for [`Job::new`].
+    ///
+    /// A run-once job is **never retried**: it has one attempt, and a retry policy (its own
+    /// [`retry`](Job::retry) or the pool's [`default_retry`](crate::PoolBuilder::default_retry))
+    /// does not apply to it — the outcome of that attempt (its value, error, panic, timeout or
+    /// cancellation) is the job's. Use [`Job::new`] for a job that should be retried.
+    /// Unlike [`Job::new`]'s closure, `f` need not be `Sync`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// let lines = vec![String::from("a,1"), String::from("b,2")];
+    /// // `lines` moves into the future: no clone, as the body runs only once.
+    /// let job = Job::once(move |_ctx| async move {
+    ///     let parsed: Result<Vec<u32>, std::num::ParseIntError> =
+    ///         lines.into_iter().map(|l| l[2..].parse()).collect();
+    ///     parsed
+    /// });
+    /// assert_eq!(pool.submit(job).await.unwrap().await.unwrap(), [1, 2]);
+    /// # }
+    /// ```
+    pub fn once<Fut, T, E>(f: F) -> Self
+    where
+        F: FnOnce(JobContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        E: Into<BoxError>,
+        T: Send + 'static,
+    {
+        Job { run: Once(parking_lot::Mutex::new(Some(f)), PhantomData), options: JobOptions::default() }
+    }
+}
+
+impl<F> Job<Once<F, Infallible>> {
+    /// An async job whose body runs once and cannot fail: [`Job::once`] (an `FnOnce`, never
+    /// retried) with [`Job::infallible`]'s body (its future's output is the value).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// let words = vec![String::from("no"), String::from("clone")];
+    /// let job = Job::once_infallible(move |_ctx| async move { words.join(" ") });
+    /// assert_eq!(pool.submit(job).await.unwrap().await.unwrap(), "no clone");
+    /// # }
+    /// ```
+    pub fn once_infallible<Fut, T>(f: F) -> Self
+    where
+        F: FnOnce(JobContext) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        Job { run: Once(parking_lot::Mutex::new(Some(f)), PhantomData), options: JobOptions::default() }
     }
 }
 
@@ -282,7 +499,32 @@ impl<F> Job<Blocking<F>> {
         E: Into<BoxError>,
         T: Send + 'static,
     {
-        Job { run: Blocking(Arc::new(f), None), options: JobOptions::default() }
+        Job { run: Blocking(Arc::new(f), None, PhantomData), options: JobOptions::default() }
+    }
+}
+
+impl<F> Job<Blocking<F, Infallible>> {
+    /// A blocking job that cannot fail: [`Job::blocking`] (on tokio's blocking threads, once
+    /// per attempt) whose closure returns the value itself, with no `Ok::<_, E>(…)` around
+    /// it. It can still panic, time out and be cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::blocking_infallible(|_| (1..=10u64).sum::<u64>())).await.unwrap();
+    /// assert_eq!(h.await.unwrap(), 55);
+    /// # }
+    /// ```
+    pub fn blocking_infallible<T>(f: F) -> Self
+    where
+        F: Fn(JobContext) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        Job { run: Blocking(Arc::new(f), None, PhantomData), options: JobOptions::default() }
     }
 }
 

@@ -2,7 +2,7 @@
 //! timeout and a retry policy; await a [`JobHandle`] for the result or cancel it; wait for
 //! the pool to go idle; shut it down gracefully. It is the Rust form of the asyncio worker
 //! pool (a `PriorityQueue` feeding worker tasks, `task.cancel()` with cleanup, `wait_for`
-//! timeouts, `queue.join()`, retry with a delay), fed by [`conveyor_queue`].
+//! timeouts, `queue.join()`, retry with a delay), fed by the `conveyor-queue` crate.
 //!
 //! ```
 //! use std::time::Duration;
@@ -28,8 +28,12 @@
 //!         .await
 //!         .unwrap();
 //!
-//!     // A blocking job runs on tokio's blocking threads.
-//!     let sum = pool.submit(Job::blocking(|_| Ok::<_, JobError>((1..=100u64).sum::<u64>()))).await.unwrap();
+//!     // A blocking job runs on tokio's blocking threads; this one cannot fail.
+//!     let sum = pool.submit(Job::blocking_infallible(|_| (1..=100u64).sum::<u64>())).await.unwrap();
+//!
+//!     // A run-once job moves what it captured into its future (no clone), and is never retried.
+//!     let rows = vec!["a".to_owned(), "b".to_owned()];
+//!     let joined = pool.submit(Job::once_infallible(move |_| async move { rows.join(",") })).await.unwrap();
 //!
 //!     // A job that is cancelled cleans up first.
 //!     let long = pool
@@ -43,11 +47,52 @@
 //!
 //!     assert_eq!(fetch.await.unwrap(), "fetched on attempt 3");
 //!     assert_eq!(sum.await.unwrap(), 5050);
+//!     assert_eq!(joined.await.unwrap(), "a,b");
 //!     assert!(matches!(long.await, Err(JobError::Cancelled)));
 //!     let report = pool.shutdown(Duration::from_secs(10)).await;
 //!     assert_eq!(report.total(), 0); // nothing was left
 //! }
 //! ```
+//!
+//! # Which constructor
+//!
+//! | the body | returns `Result<T, E>` | returns its value `T` |
+//! |---|---|---|
+//! | async, called per attempt (`Fn`) | [`Job::new`] | [`Job::infallible`] |
+//! | blocking, called per attempt (`Fn`) | [`Job::blocking`] | [`Job::blocking_infallible`] |
+//! | async, called once (`FnOnce`) | [`Job::once`] | [`Job::once_infallible`] |
+//!
+//! Use [`Job::new`] (or [`Job::blocking`]) for a job that can fail or should be retried: its
+//! body is called once per attempt, so it must be an `Fn`, and clones inside the closure
+//! what an attempt consumes. A body that cannot fail takes an `_infallible` form and needs no
+//! `Ok::<_, E>(…)` placeholder; a body that moves its captures into its future takes
+//! [`Job::once`], which has exactly one attempt (a retry policy does not apply to it).
+//!
+//! ```
+//! use conveyor_pool::{Job, Pool};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let pool = Pool::builder().build();
+//! let answer = pool.submit(Job::infallible(|_ctx| async { 42 })).await.unwrap();
+//! let report = String::from("weekly report");
+//! let sent = pool.submit(Job::once(move |_ctx| async move {
+//!     if report.is_empty() {
+//!         return Err("nothing to send");
+//!     }
+//!     Ok(report) // moved, not cloned
+//! }))
+//! .await
+//! .unwrap();
+//! assert_eq!(answer.await.unwrap(), 42);
+//! assert_eq!(sent.await.unwrap(), "weekly report");
+//! # }
+//! ```
+//!
+//! # Errors
+//!
+//! A failed job's [`JobError`] prints the job's own message (`job failed: disk on fire`,
+//! `job panicked: …`), and so does a group's [`FailFast`]; `source()` continues with the
+//! causes that message did not show, so anyhow's `{:#}` prints each once.
 //!
 //! # Guarantees
 //!
@@ -104,7 +149,7 @@ pub use error::{BoxError, JobError, Outcome, SubmitError};
 pub use event::{Event, Events, Finished, JobInfo, Missed, Tag};
 pub use group::{FailFast, JobSet, OnDrop};
 pub use handle::{CancelHandle, JobHandle, JobStatus};
-pub use job::{Async, Blocking, Job, Run};
+pub use job::{Async, Blocking, Fallible, Job, Once, Run};
 pub use periodic::{Overlap, Schedule, ScheduleError, ScheduleHandle, Tick};
 pub use pool::{Pool, WeakPool};
 pub use retry::{AttemptError, Backoff, RetryPolicy};

@@ -753,7 +753,8 @@ impl Pool {
             kind,
             o.priority,
             o.timeout.or(inner.default_timeout),
-            o.retry.or_else(|| inner.default_retry.clone()),
+            // A run-once body cannot run again: its first attempt is final.
+            o.retry.or_else(|| inner.default_retry.clone()).filter(|_| run.retries()),
             o.shield,
             o.key,
             o.tag,

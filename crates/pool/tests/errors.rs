@@ -24,18 +24,21 @@ impl fmt::Display for DiskFull {
 
 impl std::error::Error for DiskFull {}
 
+/// Issue 21: `JobError`'s `Display` said only "job failed"; the job's own message now is
+/// part of it, and the job's error stays reachable for downcasting (`get_ref`, the field).
+/// (Before issue 21 the job's error was `source()` and `Display` was "job failed".)
 #[tokio::test(start_paused = true)]
-async fn failed_keeps_the_jobs_own_error_as_its_source() {
+async fn failed_keeps_the_jobs_own_error_and_shows_its_message() {
     let pool = Pool::builder().workers(1).build();
     let h = pool.submit(Job::new(|_| async { Err::<(), _>(DiskFull { free: 12 }) })).await.unwrap();
     let err = within(h).await.unwrap_err();
     assert!(matches!(err, JobError::Failed(_)));
     assert_eq!(err.outcome(), Outcome::Failed);
     assert!(!err.is_cancelled());
-    assert_eq!(err.to_string(), "job failed", "Display does not repeat the cause");
-    let source = err.source().expect("Failed has a source");
-    assert_eq!(source.downcast_ref::<DiskFull>(), Some(&DiskFull { free: 12 }));
-    assert_eq!(source.to_string(), "disk full: 12 bytes free");
+    assert_eq!(err.to_string(), "job failed: disk full: 12 bytes free");
+    let inner = err.get_ref().expect("Failed has the job's error");
+    assert_eq!(inner.downcast_ref::<DiskFull>(), Some(&DiskFull { free: 12 }));
+    assert!(err.source().is_none(), "the message is in Display; DiskFull has no cause of its own");
     let JobError::Failed(inner) = err else { unreachable!() };
     assert!(inner.downcast_ref::<DiskFull>().is_some());
 }
@@ -148,4 +151,77 @@ fn outcomes_have_their_label_names() {
     let names: Vec<_> = Outcome::ALL.iter().map(|o| o.to_string()).collect();
     assert_eq!(names, ["succeeded", "failed", "panicked", "timed_out", "cancelled"]);
     assert_eq!(JobError::Panicked("x".into()).to_string(), "job panicked: x");
+}
+
+/// An error with a cause of its own, as a job's error: `failed to save report` caused by an
+/// I/O error.
+#[derive(Debug)]
+struct SaveFailed(std::io::Error);
+
+impl fmt::Display for SaveFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("failed to save report")
+    }
+}
+
+impl std::error::Error for SaveFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Issue 21: `println!("{e}")` of a failed job printed `job failed`, without "disk on
+/// fire"; the job's message needed `{:?}` or `source()`.
+#[tokio::test(start_paused = true)]
+async fn printing_a_failed_job_shows_the_jobs_own_message() {
+    let pool = Pool::builder().workers(1).build();
+    let h = pool.submit(Job::new(|_| async { Err::<(), _>("disk on fire") })).await.unwrap();
+    let err = within(h).await.unwrap_err();
+    assert_eq!(format!("{err}"), "job failed: disk on fire");
+}
+
+/// Issue 21: with the message in `Display`, a `source()` that returned the same error would
+/// print it twice under anyhow's `{:#}` (`job failed: disk on fire: disk on fire`). Each
+/// message appears once, and a deeper cause of the job's error still follows.
+#[tokio::test(start_paused = true)]
+async fn anyhow_alternate_prints_the_jobs_message_once_and_keeps_deeper_causes() {
+    let pool = Pool::builder().workers(1).build();
+    let plain = pool.submit(Job::new(|_| async { Err::<(), _>("disk on fire") })).await.unwrap();
+    let chained = pool
+        .submit(Job::new(|_| async {
+            Err::<(), _>(SaveFailed(std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left")))
+        }))
+        .await
+        .unwrap();
+
+    let plain = anyhow::Error::from(within(plain).await.unwrap_err());
+    assert_eq!(format!("{plain:#}"), "job failed: disk on fire");
+    assert_eq!(format!("{plain}"), "job failed: disk on fire");
+
+    let chained = anyhow::Error::from(within(chained).await.unwrap_err());
+    assert_eq!(format!("{chained:#}"), "job failed: failed to save report: no space left");
+    let io =
+        chained.chain().find_map(|e| e.downcast_ref::<std::io::Error>()).expect("the cause is in the chain");
+    assert_eq!(io.kind(), std::io::ErrorKind::StorageFull);
+    // The `{:?}` report lists the cause once too.
+    let debug = format!("{chained:?}");
+    assert_eq!(debug.matches("no space left").count(), 1, "{debug}");
+    assert_eq!(debug.matches("failed to save report").count(), 1, "{debug}");
+}
+
+/// Issue 21: every variant's `Display` says what happened with what it knows: a panic its
+/// message, a failure the job's message.
+#[test]
+fn every_variant_prints_its_own_message() {
+    let failed = JobError::Failed(Box::new(DiskFull { free: 0 }));
+    assert_eq!(failed.to_string(), "job failed: disk full: 0 bytes free");
+    assert_eq!(
+        JobError::Panicked("index out of bounds".into()).to_string(),
+        "job panicked: index out of bounds"
+    );
+    assert_eq!(JobError::TimedOut.to_string(), "job timed out");
+    assert_eq!(JobError::Cancelled.to_string(), "job cancelled");
+    assert_eq!(JobError::Shutdown.to_string(), "job never ran: the pool shut down");
+    assert_eq!(failed.into_inner().map(|e| e.to_string()).as_deref(), Some("disk full: 0 bytes free"));
+    assert!(JobError::TimedOut.into_inner().is_none());
 }

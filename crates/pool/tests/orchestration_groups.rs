@@ -70,8 +70,10 @@ fn failing(ms: u64, message: &'static str) -> Job<impl Run<&'static str>> {
     })
 }
 
+/// The job's own message (issue 21 moved it from `source()` into `Display`; `get_ref` is
+/// the job's error itself).
 fn message(err: &JobError) -> String {
-    std::error::Error::source(err).map_or_else(|| err.to_string(), ToString::to_string)
+    err.get_ref().map_or_else(|| err.to_string(), ToString::to_string)
 }
 
 #[tokio::test(start_paused = true)]
@@ -150,7 +152,7 @@ async fn fail_fast_cancels_the_rest_with_cleanup_and_names_them() {
     assert_eq!(counts.cleaned_up(), 2, "their cleanup ran before fail_fast returned");
     assert_eq!(counts.finished(), 1);
     assert_eq!(t0.elapsed(), Duration::from_millis(110));
-    assert_eq!(err.to_string(), format!("job {broken} failed; 2 other jobs cancelled"));
+    assert_eq!(err.to_string(), format!("job {broken} failed: disk on fire; 2 other jobs cancelled"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -315,4 +317,80 @@ async fn first_exception_with_default_workers_does_not_hang() {
     .unwrap();
     let failed = within("fail_fast", set.fail_fast()).await.unwrap_err();
     assert!(failed.to_string().contains("failed"), "{failed}");
+}
+
+/// Issue 21: a `FailFast` printed `job 3 failed; 3 other jobs cancelled`, without what went
+/// wrong. It names the job with its own message, for each way a job can fail, and anyhow's
+/// `{:#}` shows the message once.
+#[tokio::test(start_paused = true)]
+async fn fail_fast_prints_the_first_failures_own_message_once() {
+    let pool = Pool::builder().workers(2).build();
+    let counts = Arc::new(Counts::default());
+
+    let mut set = JobSet::new(&pool);
+    let slow = set.submit(source(&counts, 60_000, "slow")).await.unwrap();
+    let broken = set.submit(failing(10, "disk on fire")).await.unwrap();
+    let err = within("fail_fast", set.fail_fast()).await.unwrap_err();
+    assert_eq!(err.cancelled, [slow]);
+    assert_eq!(err.to_string(), format!("job {broken} failed: disk on fire; 1 other job cancelled"));
+    let report = format!("{:#}", anyhow::Error::from(err));
+    assert_eq!(report.matches("disk on fire").count(), 1, "{report}");
+
+    let mut set = JobSet::new(&pool);
+    let panicking =
+        set.submit(Job::new(|_| async { panic!("index out of bounds") as Result<(), &str> })).await.unwrap();
+    let err = within("fail_fast", set.fail_fast()).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("job {panicking} panicked: index out of bounds; 0 other jobs cancelled")
+    );
+
+    let mut set = JobSet::new(&pool);
+    let slow_a = set.submit(source(&counts, 60_000, "slow a")).await.unwrap();
+    let late = set
+        .submit(
+            Job::infallible(|_| async {
+                sleep(Duration::from_secs(3600)).await;
+                "late"
+            })
+            .timeout(Duration::from_secs(1)),
+        )
+        .await
+        .unwrap();
+    let err = within("fail_fast", set.fail_fast()).await.unwrap_err();
+    assert_eq!(err.cancelled, [slow_a]);
+    assert_eq!(err.to_string(), format!("job {late} timed out; 1 other job cancelled"));
+}
+
+/// Issue 21: each error `race` hands back when every job failed prints its job's message.
+#[tokio::test(start_paused = true)]
+async fn race_errors_print_each_jobs_own_message() {
+    let pool = Pool::builder().workers(2).build();
+    let mut set = JobSet::new(&pool);
+    set.submit(failing(20, "mirror down")).await.unwrap();
+    set.submit(failing(10, "checksum mismatch")).await.unwrap();
+    let errors = within("race", set.race()).await.unwrap_err();
+    let printed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(printed, ["job failed: mirror down", "job failed: checksum mismatch"]);
+}
+
+/// Issue 21: a `JobSet` is not a pool of its own; its jobs wait for the pool's workers like
+/// any other job. With the pool's only worker busy, a set's job stays queued.
+#[tokio::test(start_paused = true)]
+async fn a_sets_jobs_run_on_the_pools_workers() {
+    let pool = Pool::builder().workers(1).build();
+    let busy = pool
+        .submit(Job::infallible(|_| async {
+            sleep(Duration::from_secs(10)).await;
+            "outside the set"
+        }))
+        .await
+        .unwrap();
+    let mut set = JobSet::new(&pool);
+    set.submit(Job::infallible(|_| async { "in the set" })).await.unwrap();
+    let t0 = Instant::now();
+    let (_, result) = within("join_next", set.join_next()).await.unwrap();
+    assert_eq!(result.unwrap(), "in the set");
+    assert_eq!(t0.elapsed(), Duration::from_secs(10), "it waited for the pool's one worker");
+    assert_eq!(within("busy", busy).await.unwrap(), "outside the set");
 }

@@ -199,7 +199,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 
-    /// Allow `shell` jobs (scripts run with `sh -c`); they fail without it.
+    /// Allow `shell` jobs (scripts run with `sh -c`). Without it a file with a `shell` job is
+    /// refused before anything runs (exit 2).
     #[arg(long)]
     pub allow_shell: bool,
 
@@ -260,7 +261,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DUR", default_value = "10s")]
     pub grace: String,
 
-    /// Allow `shell` jobs (scripts run with `sh -c`); they fail without it.
+    /// Allow `shell` jobs (scripts run with `sh -c`). Without it a submission with a `shell`
+    /// job is refused whole (HTTP 400; a spooled file goes to failed/ with its errors).
     #[arg(long)]
     pub allow_shell: bool,
 

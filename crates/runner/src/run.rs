@@ -205,6 +205,20 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
     if let Some(e) = outcome.read_error {
         anyhow::bail!("{e} (the file changed while the run read it)");
     }
+    // Stopped by a signal with a ledger: say how to finish (issue 21). Without a ledger
+    // there is nothing for --resume to read.
+    if let (Some(sig), Some(l)) = (outcome.stop.signal(), &plan.ledger) {
+        let left = summary.stats.count(Outcome::Cancelled);
+        if left > 0 {
+            let how = if sig == Signal::Interrupt { "interrupted" } else { "stopped by SIGTERM" };
+            let s = if left == 1 { "" } else { "s" };
+            eprintln!(
+                "conveyor: {how}; {left} job{s} did not finish: run again with --resume --ledger {} to finish them \
+                 (jobs that succeeded are skipped)",
+                l.path.display()
+            );
+        }
+    }
     Ok(match outcome.stop.signal() {
         Some(Signal::Interrupt) => Exit::Interrupted,
         Some(Signal::Terminate) => Exit::Terminated,

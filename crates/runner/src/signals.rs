@@ -132,6 +132,21 @@ pub fn ledger_failed(stop: &watch::Sender<StopState>) {
     });
 }
 
+/// What a first signal prints: the stop, and how to escalate it. Any second signal cancels
+/// the running jobs; after Ctrl-C the same key again is the obvious way, while a SIGTERM
+/// (from `kill` or a service manager) names both, as Ctrl-C may not reach the process.
+fn stopping_message(first: Signal) -> &'static str {
+    match first {
+        Signal::Interrupt => {
+            "conveyor: stopping: no new jobs; running jobs may finish (Ctrl-C again cancels them)"
+        }
+        Signal::Terminate => {
+            "conveyor: stopping (SIGTERM): no new jobs; running jobs may finish \
+             (a second signal, SIGTERM or Ctrl-C, cancels them)"
+        }
+    }
+}
+
 /// Listens for SIGINT and SIGTERM for the rest of the process and escalates `stop` on each,
 /// saying so on stderr through `printer`.
 /// Must be called inside a tokio runtime.
@@ -162,9 +177,9 @@ pub fn listen(stop: watch::Sender<StopState>, printer: crate::progress::Printer)
                 ""
             };
             match now {
-                StopState::Graceful(_) | StopState::LedgerFailed => printer.eprintln(&format!(
-                    "{nl}conveyor: stopping: no new jobs; running jobs may finish (Ctrl-C again cancels them)"
-                )),
+                StopState::Graceful(_) | StopState::LedgerFailed => {
+                    printer.eprintln(&format!("{nl}{}", stopping_message(sig)));
+                }
                 StopState::Abort(_) => printer.eprintln(&format!("{nl}conveyor: cancelling running jobs")),
                 StopState::Running => {}
             }
@@ -186,6 +201,17 @@ mod tests {
         assert_eq!(*rx.borrow(), StopState::Abort(Some(Signal::Terminate)));
         escalate(&tx, Signal::Interrupt);
         assert_eq!(*rx.borrow(), StopState::Abort(Some(Signal::Terminate)));
+    }
+
+    /// Issue 21: after a SIGTERM the message said "Ctrl-C again cancels them", though the
+    /// signal may not come from a terminal at all.
+    #[test]
+    fn the_stopping_message_after_sigterm_does_not_only_say_ctrl_c() {
+        assert!(stopping_message(Signal::Interrupt).contains("(Ctrl-C again cancels them)"));
+        let term = stopping_message(Signal::Terminate);
+        assert!(!term.contains("Ctrl-C again"), "{term}");
+        assert!(term.contains("a second signal, SIGTERM or Ctrl-C, cancels them"), "{term}");
+        assert!(term.starts_with("conveyor: stopping"), "tests wait for this prefix: {term}");
     }
 
     #[test]
