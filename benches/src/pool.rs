@@ -151,7 +151,7 @@ async fn conveyor(n: usize, setup: Setup) -> Duration {
     }
     let mut sum = 0u64;
     for h in handles {
-        sum += h.await.unwrap_or_else(|e| panic!("job failed: {e}"));
+        sum += h.await.unwrap_or_else(|e| panic!("{e}"));
     }
     let elapsed = start.elapsed();
     check("conveyor-pool", n, sum);
@@ -254,7 +254,7 @@ async fn conveyor_submitters(n: usize, setup: Setup) -> Duration {
             }
             let mut sum = 0u64;
             for h in handles {
-                sum += h.await.unwrap_or_else(|e| panic!("job failed: {e}"));
+                sum += h.await.unwrap_or_else(|e| panic!("{e}"));
             }
             sum
         }

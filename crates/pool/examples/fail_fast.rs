@@ -54,9 +54,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     match workers.fail_fast().await {
         Ok(all) => println!("{} all {} workers finished", at(), all.len()),
         Err(stop) => {
-            let cause = stop.error.source().map_or(String::new(), |s| format!(": {s}"));
             let cancelled: Vec<_> = stop.cancelled.iter().map(|id| name(*id)).collect();
-            println!("{} worker {} failed ({}{cause})", at(), name(stop.failed), stop.error);
+            println!("{} worker {} failed ({})", at(), name(stop.failed), stop.error);
             println!("{} cancelled workers {cancelled:?}; their cleanup is done", at());
         }
     }

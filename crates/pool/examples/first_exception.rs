@@ -72,8 +72,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         println!("worker {n} ended: {ended}");
     }
     if let Some((n, err)) = failure {
-        let cause = err.source().map_or(String::new(), |s| format!(": {s}"));
-        println!("main: worker {n} failed, exiting with: {err}{cause}");
+        // `{err}` names the job's own error ("job failed: disk on fire").
+        println!("main: worker {n} failed, exiting with: {err}");
     }
     Ok(())
 }

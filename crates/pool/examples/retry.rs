@@ -55,14 +55,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let broken = async move {
         if let Err(e) = broken.await {
-            println!("{:>5} ms  broken: gave up after 3 attempts: {e}: {}", at(), source(&e));
+            println!("{:>5} ms  broken: gave up after 3 attempts: {e}", at());
         }
     };
     tokio::join!(flaky, broken);
     pool.shutdown(Duration::from_secs(1)).await;
     Ok(())
-}
-
-fn source(e: &dyn std::error::Error) -> String {
-    e.source().map_or_else(String::new, ToString::to_string)
 }

@@ -90,7 +90,7 @@ pub struct WorkerArgs {
     #[arg(long)]
     pub synchronous_commit: bool,
 
-    /// Allow `shell` jobs (scripts run with `sh -c`); they fail without it.
+    /// Allow `shell` jobs (scripts run with `sh -c`); without it a worker does not claim them.
     #[arg(long)]
     pub allow_shell: bool,
 
