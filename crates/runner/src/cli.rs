@@ -212,13 +212,17 @@ pub struct RunArgs {
     #[arg(long)]
     pub fsync: bool,
 
-    /// How exec and shell jobs' output is shown: `grouped` prints each attempt's stdout
-    /// (to stdout) and stderr (to stderr) whole when it ends, never mixed with another
-    /// job's — GNU parallel's default, hence ours; `tagged` prints lines as they come,
-    /// each prefixed with the job id and a tab (`parallel --tag`); `none` shows nothing
-    /// (the ledger's output_tail is kept either way). Output beyond 64 KiB per stream waits
-    /// in a temporary file; every attempt of a retried job is shown; the summary still
-    /// comes last.
+    /// How exec and shell jobs' output is shown: whole per job when it ends (`grouped`, as
+    /// GNU parallel does by default), line by line after the job id and a tab (`tagged`),
+    /// or not at all (`none`).
+    ///
+    /// `grouped` prints each attempt's stdout to stdout and its stderr to stderr, whole,
+    /// when the attempt ends, never mixed with another job's output: GNU parallel's
+    /// default, hence ours. `tagged` prints lines as they come, each prefixed with the job
+    /// id and a tab (`parallel --tag --line-buffer`). `none` shows nothing. The ledger's
+    /// output_tail is kept either way. Output beyond 64 KiB per stream waits in a
+    /// temporary file; every attempt of a retried job is shown; the summary comes after
+    /// all of it (with --format json, still the last line of stdout).
     #[arg(long, value_enum, value_name = "HOW", default_value_t = OutputWhen::Grouped)]
     pub output: OutputWhen,
 }
