@@ -402,3 +402,11 @@ async fn grouped_output_of_a_cancelled_job_is_printed() {
     assert!(matches!(err, JobError::Cancelled), "{err:?}");
     assert_eq!(String::from_utf8_lossy(&captured.stdout()), "started\n");
 }
+
+#[test]
+fn output_types_are_send_sync_and_unpin() {
+    fn send_sync_unpin<T: Send + Sync + Unpin + 'static>() {}
+    send_sync_unpin::<Output>();
+    send_sync_unpin::<Captured>();
+    send_sync_unpin::<OutputMode>();
+}
