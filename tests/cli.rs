@@ -481,3 +481,140 @@ fn control_characters_in_input_are_escaped_in_human_errors() {
         "the exact field name: {errors:?}"
     );
 }
+
+// `--output` (issue 21): process jobs' output on stdout, per job.
+
+/// Two shell jobs that print three lines each with pauses between (their lines would
+/// interleave if printed as they came), and one line on stderr each.
+fn two_chatty_jobs(dir: &Dir) {
+    dir.write(
+        "chatty.jsonl",
+        &jsonl(2, |i| {
+            let id = ["a", "b"][i];
+            let script =
+                format!("echo {id}1; sleep 0.05; echo {id}2; echo {id}-err >&2; sleep 0.05; echo {id}3");
+            json!({"id": id, "kind": "shell", "script": script})
+        }),
+    );
+}
+
+/// The lines of `stdout` but its last `summary_lines` (the JSON summary's one line).
+fn job_lines(stdout: &[u8], summary_lines: usize) -> Vec<String> {
+    let mut lines: Vec<String> = String::from_utf8_lossy(stdout).lines().map(str::to_owned).collect();
+    lines.truncate(lines.len().saturating_sub(summary_lines));
+    lines
+}
+
+#[test]
+fn run_output_is_grouped_by_default_one_job_at_a_time() {
+    let dir = Dir::new();
+    two_chatty_jobs(&dir);
+    let out = dir.run(&["--allow-shell", "-w", "2", "--format", "json", "chatty.jsonl"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert_eq!(summary(&out)["succeeded"], 2);
+    // Each job's lines are contiguous, however the two ran side by side.
+    let lines = job_lines(&out.stdout, 1);
+    let a = ["a1", "a2", "a3"].map(str::to_owned);
+    let b = ["b1", "b2", "b3"].map(str::to_owned);
+    assert!(lines == [a.clone(), b.clone()].concat() || lines == [b, a].concat(), "{}", describe(&out));
+    // stderr goes to stderr, as GNU parallel does.
+    let mut err: Vec<&str> = std::str::from_utf8(&out.stderr).unwrap().lines().collect();
+    err.sort_unstable();
+    assert_eq!(err, ["a-err", "b-err"], "{}", describe(&out));
+    // `--output grouped` says the same.
+    let explicit =
+        dir.run(&["--allow-shell", "-w", "2", "--output", "grouped", "--format", "json", "chatty.jsonl"]);
+    assert_eq!(job_lines(&explicit.stdout, 1).len(), 6, "{}", describe(&explicit));
+}
+
+#[test]
+fn run_output_tagged_prefixes_each_line_with_the_job_id() {
+    let dir = Dir::new();
+    two_chatty_jobs(&dir);
+    let out =
+        dir.run(&["--allow-shell", "-w", "2", "--output", "tagged", "--format", "json", "chatty.jsonl"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let lines = job_lines(&out.stdout, 1);
+    assert_eq!(lines.len(), 6, "{}", describe(&out));
+    for id in ["a", "b"] {
+        let mine: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix(&format!("{id}\t"))).collect();
+        assert_eq!(mine, [format!("{id}1"), format!("{id}2"), format!("{id}3")], "{}", describe(&out));
+    }
+    let mut err: Vec<&str> = std::str::from_utf8(&out.stderr).unwrap().lines().collect();
+    err.sort_unstable();
+    assert_eq!(err, ["a\ta-err", "b\tb-err"], "{}", describe(&out));
+}
+
+#[test]
+fn run_output_keeps_the_json_summary_the_last_line() {
+    let dir = Dir::new();
+    // No newline at the end of the output: the summary still gets a line of its own.
+    dir.write(
+        "p.json",
+        r#"[{"id": "p", "kind": "shell", "script": "printf partial"},
+            {"id": "e", "kind": "exec", "program": "echo", "args": ["whole"]}]"#,
+    );
+    for mode in ["grouped", "tagged"] {
+        let out = dir.run(&["--allow-shell", "--output", mode, "--format", "json", "p.json"]);
+        assert_eq!(code(&out), 0, "{}", describe(&out));
+        assert_eq!(summary(&out)["jobs"], 2, "{mode}");
+        let mut lines = job_lines(&out.stdout, 1);
+        lines.sort();
+        let want = if mode == "grouped" { ["partial", "whole"] } else { ["e\twhole", "p\tpartial"] };
+        assert_eq!(lines, want, "{mode}: {}", describe(&out));
+    }
+}
+
+#[test]
+fn run_output_none_prints_no_job_output_and_keeps_the_ledger_tail() {
+    let dir = Dir::new();
+    two_chatty_jobs(&dir);
+    let out = dir.run(&[
+        "--allow-shell",
+        "--output",
+        "none",
+        "--format",
+        "json",
+        "--ledger",
+        "none.jsonl",
+        "chatty.jsonl",
+    ]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert_eq!(job_lines(&out.stdout, 1), Vec::<String>::new(), "{}", describe(&out));
+    assert!(out.stderr.is_empty(), "{}", describe(&out));
+    let out = dir.run(&["--allow-shell", "--format", "json", "--ledger", "grouped.jsonl", "chatty.jsonl"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    // The tail holds the same lines with output shown. Their order across stdout and
+    // stderr may differ: `x2` and `x-err` are written a moment apart, and with output
+    // shown the two streams come through two pipes, read side by side.
+    let (none, grouped) =
+        (by_id(&ledger(&dir.join("none.jsonl"))), by_id(&ledger(&dir.join("grouped.jsonl"))));
+    let sorted = |tail: &Value| {
+        let mut lines: Vec<String> = tail.as_str().unwrap().lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    for id in ["a", "b"] {
+        assert_eq!(none[id][0]["output_tail"], format!("{id}1\n{id}2\n{id}-err\n{id}3\n"));
+        assert!(grouped[id][0]["output_tail"].as_str().unwrap().ends_with('\n'));
+        assert_eq!(sorted(&grouped[id][0]["output_tail"]), sorted(&none[id][0]["output_tail"]));
+    }
+}
+
+#[test]
+fn run_output_stays_whole_beside_the_progress_lines() {
+    let dir = Dir::new();
+    two_chatty_jobs(&dir);
+    // `--progress always` on a pipe logs the bar as lines of its own; job output is written
+    // with the bar held back, so no line mixes the two.
+    let out = dir
+        .cmd(conveyor())
+        .args(["run", "--progress", "always", "--allow-shell", "chatty.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let jobs: Vec<&str> = stderr.lines().filter(|l| l.contains("-err")).collect();
+    assert_eq!(jobs.len(), 2, "{stderr}");
+    assert!(jobs.iter().all(|l| *l == "a-err" || *l == "b-err"), "{stderr}");
+}

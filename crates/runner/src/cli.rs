@@ -212,6 +212,20 @@ pub struct RunArgs {
     /// fsync the ledger after each batch of lines (survives a machine crash, slower).
     #[arg(long)]
     pub fsync: bool,
+
+    /// How exec and shell jobs' output is shown: whole per job when it ends (`grouped`, as
+    /// GNU parallel does by default), line by line after the job id and a tab (`tagged`),
+    /// or not at all (`none`).
+    ///
+    /// `grouped` prints each attempt's stdout to stdout and its stderr to stderr, whole,
+    /// when the attempt ends, never mixed with another job's output: GNU parallel's
+    /// default, hence ours. `tagged` prints lines as they come, each prefixed with the job
+    /// id and a tab (`parallel --tag --line-buffer`). `none` shows nothing. The ledger's
+    /// output_tail is kept either way. Output beyond 64 KiB per stream waits in a
+    /// temporary file; every attempt of a retried job is shown; the summary comes after
+    /// all of it (with --format json, still the last line of stdout).
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = OutputWhen::Grouped)]
+    pub output: OutputWhen,
 }
 
 /// The flags of `conveyor validate`.
@@ -317,6 +331,17 @@ pub enum Format {
     Human,
     /// JSON for programs.
     Json,
+}
+
+/// How `conveyor run` shows process jobs' output (`--output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputWhen {
+    /// Not at all (the ledger's output_tail only).
+    None,
+    /// Each attempt's output whole when it ends, one job at a time.
+    Grouped,
+    /// Line by line as it arrives, each line after the job id and a tab.
+    Tagged,
 }
 
 /// When to show the progress bar.

@@ -7,8 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{self, Format, ProgressWhen};
+use crate::cli::{self, Format, OutputWhen, ProgressWhen};
 use crate::exit::UsageError;
+use crate::kind::OutputMode;
 use crate::spec::parse_duration;
 
 /// The ledger settings of a run.
@@ -54,6 +55,8 @@ pub struct RunPlan {
     pub allow_shell: bool,
     /// How long running jobs may finish after the first signal.
     pub grace: Duration,
+    /// How `exec` and `shell` jobs' output is shown (`--output`, default grouped).
+    pub output: OutputMode,
 }
 
 impl RunPlan {
@@ -129,6 +132,11 @@ impl RunPlan {
             seed: args.seed.unwrap_or(0),
             allow_shell: args.allow_shell,
             grace,
+            output: match args.output {
+                OutputWhen::None => OutputMode::None,
+                OutputWhen::Grouped => OutputMode::Grouped,
+                OutputWhen::Tagged => OutputMode::Tagged,
+            },
         })
     }
 }
@@ -253,6 +261,13 @@ mod tests {
         assert_eq!(p.default_timeout, None);
         assert!(p.ledger.is_none() && !p.progress);
         assert_eq!(p.workers, None, "chosen from the kinds in the files");
+        assert_eq!(p.output, OutputMode::Grouped, "GNU parallel's default");
+    }
+
+    #[test]
+    fn output_modes_resolve() {
+        assert_eq!(plan(&["--output", "none"]).unwrap().output, OutputMode::None);
+        assert_eq!(plan(&["--output", "tagged"]).unwrap().output, OutputMode::Tagged);
     }
 
     #[test]

@@ -75,6 +75,24 @@ impl Printer {
             None => eprintln!("{line}"),
         }
     }
+
+    /// Runs `f` with the bar taken off the terminal, and draws it again after: what `f`
+    /// writes to stdout or stderr lands above the bar, never inside it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write as _;
+    ///
+    /// let p = conveyor::progress::Progress::new(false, 3);
+    /// p.printer().suspend(|| std::io::stdout().write_all(b"job output\n")).unwrap();
+    /// ```
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
 }
 
 /// Counts jobs `--resume` skipped, from any thread (the reader's), on the bar too.

@@ -157,7 +157,8 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
         })
         .build()
         .context("starting the tokio runtime")?;
-    let env = KindEnv::new(plan.allow_shell, plan.seed)?;
+    let mut env = KindEnv::new(plan.allow_shell, plan.seed)?;
+    env.output = kind::Output::new(plan.output, printer.clone());
     let workers = plan.workers.unwrap_or_else(|| crate::plan::default_workers(validated.core_job_count()));
     let report = Report {
         records,

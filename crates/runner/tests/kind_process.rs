@@ -6,6 +6,7 @@ mod kind_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use conveyor::kind::{Captured, KindEnv, Output, OutputMode};
 use conveyor_pool::{Job, JobError};
 use kind_support::{env, kind_error, pool, quote, run, spec, submit};
 use nix::errno::Errno;
@@ -274,4 +275,138 @@ async fn shell_timeout_kills_the_whole_process_group() {
     assert!(matches!(err, JobError::TimedOut), "{err:?}");
     let pgid: i32 = wait_for_line(&pidfile).await.parse().unwrap();
     assert_group_gone(pgid).await;
+}
+
+// `--output`: what the runner shows of process jobs' output, captured in memory.
+
+/// A settings with the shell allowed and output in `mode`, and what it prints.
+fn printing(mode: OutputMode) -> (KindEnv, Captured) {
+    let (output, captured) = Output::in_memory(mode);
+    let mut env = env(true);
+    env.output = output;
+    (env, captured)
+}
+
+/// Two jobs that print three lines each to stdout, with pauses between (so that their
+/// lines would interleave if printed as they came), and one line to stderr.
+const TWO_CHATTY: [&str; 2] = [
+    r#"{"id": "a", "kind": "shell", "script": "echo a1; sleep 0.05; echo a2; echo a-err >&2; sleep 0.05; echo a3"}"#,
+    r#"{"id": "b", "kind": "shell", "script": "echo b1; sleep 0.05; echo b2; echo b-err >&2; sleep 0.05; echo b3"}"#,
+];
+
+/// Runs both of [`TWO_CHATTY`] at once in one pool.
+async fn run_two_chatty(env: &KindEnv) {
+    let pool = pool();
+    let a = submit(&pool, spec(TWO_CHATTY[0]), env).await;
+    let b = submit(&pool, spec(TWO_CHATTY[1]), env).await;
+    a.await.unwrap();
+    b.await.unwrap();
+}
+
+fn lines(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes).lines().map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn grouped_output_prints_each_job_whole_stdout_and_stderr_apart() {
+    let (env, captured) = printing(OutputMode::Grouped);
+    run_two_chatty(&env).await;
+    // However the two interleaved while running, each job's lines are contiguous.
+    let out = lines(&captured.stdout());
+    let a = ["a1", "a2", "a3"].map(str::to_owned);
+    let b = ["b1", "b2", "b3"].map(str::to_owned);
+    assert!(out == [a.clone(), b.clone()].concat() || out == [b, a].concat(), "{out:?}");
+    let mut err = lines(&captured.stderr());
+    err.sort();
+    assert_eq!(err, ["a-err", "b-err"]);
+}
+
+#[tokio::test]
+async fn tagged_output_prefixes_every_line_with_the_job_id() {
+    let (env, captured) = printing(OutputMode::Tagged);
+    run_two_chatty(&env).await;
+    let out = lines(&captured.stdout());
+    for id in ["a", "b"] {
+        let mine: Vec<&str> = out.iter().filter_map(|l| l.strip_prefix(&format!("{id}\t"))).collect();
+        assert_eq!(mine, [format!("{id}1"), format!("{id}2"), format!("{id}3")], "{out:?}");
+    }
+    assert_eq!(out.len(), 6, "{out:?}");
+    let mut err = lines(&captured.stderr());
+    err.sort();
+    assert_eq!(err, ["a\ta-err", "b\tb-err"]);
+}
+
+#[tokio::test]
+async fn tagged_output_ends_the_partial_last_line() {
+    let (env, captured) = printing(OutputMode::Tagged);
+    run(r#"{"id": "p", "kind": "shell", "script": "echo one; printf two"}"#, &env).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&captured.stdout()), "p\tone\np\ttwo\n");
+}
+
+#[tokio::test]
+async fn no_output_mode_prints_nothing() {
+    let (env, captured) = printing(OutputMode::None);
+    run_two_chatty(&env).await;
+    assert!(captured.stdout().is_empty() && captured.stderr().is_empty());
+}
+
+#[tokio::test]
+async fn output_mode_keeps_the_tail() {
+    let job = r#"{"id": "t", "kind": "shell", "script": "echo working; printf done"}"#;
+    let (plain, _) = printing(OutputMode::None);
+    let want = run(job, &plain).await.unwrap();
+    assert_eq!(want.output_tail.as_deref(), Some("working\ndone"));
+    for mode in [OutputMode::Grouped, OutputMode::Tagged] {
+        let (env, _) = printing(mode);
+        assert_eq!(run(job, &env).await.unwrap(), want, "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn grouped_output_larger_than_memory_arrives_whole() {
+    let (mut env, captured) = printing(OutputMode::Grouped);
+    env.output_limit = 100;
+    // 3 MB, past the 64 KiB held in memory: the rest waits in a temporary file. 1 MB on
+    // stderr meanwhile: both pipes are read all along.
+    let script =
+        "head -c 1000000 /dev/zero | tr '\\0' e >&2; head -c 3000000 /dev/zero | tr '\\0' a; echo; echo end";
+    let job = format!(r#"{{"id": "big", "kind": "shell", "script": {}}}"#, quote(script));
+    let output = run(&job, &env).await.unwrap();
+    let out = captured.stdout();
+    assert_eq!(out.len(), 3_000_000 + 1 + 4);
+    assert!(out[..3_000_000].iter().all(|&b| b == b'a') && out.ends_with(b"\nend\n"));
+    assert_eq!(captured.stderr().len(), 1_000_000 + 1, "ended with a newline");
+    assert!(output.output_tail.unwrap().len() <= 100, "the tail stays bounded");
+}
+
+#[tokio::test]
+async fn every_attempt_of_a_retried_job_is_printed() {
+    let (env, captured) = printing(OutputMode::Grouped);
+    let job = r#"{"id": "r", "kind": "shell", "script": "echo try; exit 1", "retry": {"max_attempts": 2}}"#;
+    let err = run(job, &env).await.unwrap_err();
+    assert_eq!(kind_error(&err).output_tail.as_deref(), Some("try\n"));
+    assert_eq!(String::from_utf8_lossy(&captured.stdout()), "try\ntry\n");
+}
+
+#[tokio::test]
+async fn grouped_output_of_a_cancelled_job_is_printed() {
+    let (env, captured) = printing(OutputMode::Grouped);
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("started");
+    let script = r#"echo started; echo up > "$1"; exec sleep 1000"#;
+    let pool = pool();
+    let handle = submit(&pool, spec(&sh(script, &[marker.to_str().unwrap()], "")), &env).await;
+    wait_for_line(&marker).await;
+    handle.cancel();
+    let err = tokio::time::timeout(Duration::from_secs(20), handle).await.expect("cancel hung").unwrap_err();
+    assert!(matches!(err, JobError::Cancelled), "{err:?}");
+    assert_eq!(String::from_utf8_lossy(&captured.stdout()), "started\n");
+}
+
+#[test]
+fn output_types_are_send_sync_and_unpin() {
+    fn send_sync_unpin<T: Send + Sync + Unpin + 'static>() {}
+    send_sync_unpin::<Output>();
+    send_sync_unpin::<Captured>();
+    send_sync_unpin::<OutputMode>();
 }

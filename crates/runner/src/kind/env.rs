@@ -3,6 +3,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use super::Output;
+
 /// How many bytes of a process's output [`KindEnv::new`] keeps: 4096.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 4096;
 
@@ -37,6 +39,9 @@ pub struct KindEnv {
     /// Default [`DEFAULT_KILL_GRACE`]. Keep it below the pool's grace period, or the pool
     /// drops the attempt first (which kills the group with `SIGKILL` at once).
     pub kill_grace: Duration,
+    /// Where `exec` and `shell` jobs' output is shown besides the tail (`conveyor run
+    /// --output`). Default: [`OutputMode::None`](super::OutputMode::None), nothing shown.
+    pub output: Output,
     /// The client of the `http` kind, built by the first `http` job (see [`http`](Self::http)).
     http: Arc<OnceLock<Result<reqwest::Client, String>>>,
 }
@@ -63,6 +68,7 @@ impl KindEnv {
             seed,
             output_limit: DEFAULT_OUTPUT_LIMIT,
             kill_grace: DEFAULT_KILL_GRACE,
+            output: Output::default(),
             http: Arc::default(),
         })
     }

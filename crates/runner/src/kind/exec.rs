@@ -10,9 +10,10 @@ use super::process::{self, What};
 use super::{KindEnv, KindError, KindOutput};
 
 /// Runs `program` with `args`, the runner's environment plus `vars`, in `cwd` (the
-/// runner's working directory when `None`); see [`process`] for the process group and
-/// the output.
+/// runner's working directory when `None`), as job `id`; see [`process`] for the process
+/// group and the output.
 pub(super) async fn run(
+    id: &str,
     program: &str,
     args: &[String],
     vars: &BTreeMap<String, String>,
@@ -25,5 +26,5 @@ pub(super) async fn run(
     if let Some(cwd) = cwd {
         cmd.current_dir(cwd);
     }
-    process::run(cmd, What::Program { program, cwd }, ctx, env).await
+    process::run(cmd, What::Program { program, cwd }, id, ctx, env).await
 }

@@ -5,7 +5,7 @@
 //! ledger — [`KindOutput`] on success, [`KindError`] (whose `Display` is the ledger's
 //! `error`) on failure, both carrying `exit_code` and `output_tail` for `exec` and `shell`.
 //! [`KindEnv`] holds what all jobs of a run share: `--allow-shell`, `--seed`, the output
-//! bound and the HTTP client.
+//! bound, where output is shown ([`Output`], `--output`) and the HTTP client.
 //!
 //! ```
 //! use conveyor::kind::{self, KindEnv};
@@ -60,6 +60,26 @@
 //! A program runs as the leader of its own process group, stdin from `/dev/null`, stdout and
 //! stderr into one pipe (as `2>&1` does, so they interleave in the order they were written),
 //! read as it arrives into a buffer that keeps the last [`KindEnv::output_limit`] bytes.
+//!
+//! With [`KindEnv::output`] in [`OutputMode::Grouped`] or [`OutputMode::Tagged`]
+//! (`conveyor run --output`), stdout and stderr get a pipe each, and are shown on the
+//! runner's stdout and stderr as GNU parallel shows them:
+//!
+//! - `grouped`: an attempt's stdout, then its stderr, printed whole when the attempt ends
+//!   (however it ends), never interleaved with another job's. Up to 64 KiB per stream are
+//!   held in memory, the rest in an unlinked temporary file in `$TMPDIR`, so a job that
+//!   prints gigabytes costs disk, not memory. If that file cannot be written, the output is
+//!   cut there, with a note.
+//! - `tagged`: each line as it arrives, prefixed with the job's id and a tab; lines of two
+//!   jobs never mix. A line is printed once whole (a line longer than 64 KiB goes out in
+//!   pieces, each a line of its own), and the partial last line when the attempt ends.
+//!
+//! In both, output that does not end with a newline gets one, so the next job's output (and
+//! `conveyor run`'s summary) starts on a line of its own. Each attempt of a retried job
+//! shows its output: the kind cannot know whether the pool will retry, and a flaky job's
+//! failed attempts are what one wants to see. The tail is kept as without `--output`, but
+//! from two pipes read side by side: writes to stdout and stderr made at nearly the same
+//! moment may sit in it in either order.
 //! The whole group is stopped — `SIGTERM`, then `SIGKILL` after [`KindEnv::kill_grace`] —
 //! when the attempt is cancelled or times out, and also when the program exits while
 //! processes it started in its group still run (a job is its process group, as a systemd
@@ -81,12 +101,14 @@
 //! cancelled (the pool signals before it drops), or to its end.
 
 mod cpu;
+mod echo;
 mod env;
 mod error;
 mod exec;
 mod fail;
 mod http;
 mod noop;
+mod output;
 mod process;
 mod shell;
 mod sleep;
@@ -94,6 +116,7 @@ mod tail;
 
 pub use env::{DEFAULT_KILL_GRACE, DEFAULT_OUTPUT_LIMIT, KindEnv};
 pub use error::{KindError, KindOutput};
+pub use output::{Captured, Output, OutputMode};
 
 use conveyor_pool::JobContext;
 
@@ -152,9 +175,9 @@ pub async fn run(spec: &JobSpec, ctx: &JobContext, env: &KindEnv) -> Result<Kind
         }
         JobKind::Cpu { rounds } => cpu::run(*rounds, ctx).await,
         JobKind::Exec { program, args, env: vars, cwd } => {
-            Box::pin(exec::run(program, args, vars, cwd.as_deref(), ctx, env)).await
+            Box::pin(exec::run(&spec.id, program, args, vars, cwd.as_deref(), ctx, env)).await
         }
-        JobKind::Shell { script } => Box::pin(shell::run(script, ctx, env)).await,
+        JobKind::Shell { script } => Box::pin(shell::run(&spec.id, script, ctx, env)).await,
         JobKind::Http { method, url, headers, body, expect_status } => {
             let request =
                 http::Request { method, url, headers, body: body.as_deref(), expect_status: *expect_status };

@@ -1,5 +1,6 @@
 //! The engine under `exec` and `shell`: a child in its own process group, its output read
-//! into a bounded [`Tail`], and the whole group stopped when the attempt ends.
+//! into a bounded [`Tail`] (and shown, with `--output`, through an [`Echo`]), and the whole
+//! group stopped when the attempt ends.
 //!
 //! # Invariants
 //!
@@ -14,8 +15,11 @@
 //!   [`stop_group`], a dropped future through [`Group`]'s `Drop` (`SIGKILL`) and the child's
 //!   `kill_on_drop` (tokio then reaps it in the background).
 //! - Output is read by the same future that waits for the child (no detached task), all
-//!   along, so a child never blocks on a full pipe while the job waits for it. stdout and
-//!   stderr share one pipe; its end comes when every process holding it is gone.
+//!   along, so a child never blocks on a full pipe while the job waits for it (with
+//!   `--output tagged`, each read first waits for the previous lines to be printed: a slow
+//!   reader of the runner's stdout holds the child back, as a terminal would). Without
+//!   `--output`, stdout and stderr share one pipe; with it, each has its own, to be shown
+//!   apart. A pipe's end comes when every process holding it is gone.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -33,6 +37,7 @@ use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
+use super::echo::{Echo, Stream};
 use super::tail::Tail;
 use super::{KindEnv, KindError, KindOutput};
 
@@ -84,10 +89,12 @@ impl What<'_> {
     }
 }
 
-/// Runs `cmd` to its end (or the attempt's), as described in the [module docs](self).
+/// Runs `cmd`, job `id`'s attempt, to its end (or the attempt's), as described in the
+/// [module docs](self).
 pub(super) async fn run(
     mut cmd: Command,
     what: What<'_>,
+    id: &str,
     ctx: &JobContext,
     env: &KindEnv,
 ) -> Result<KindOutput, KindError> {
@@ -95,28 +102,39 @@ pub(super) async fn run(
         // Cancelled before it started: do not start a process only to stop it.
         return Err(KindError::cancelled());
     }
-    // One pipe for stdout and stderr, as `2>&1` does: the tail shows them interleaved in
-    // the order they were written, which two pipes read side by side cannot promise.
-    let (reader, writer) = io::pipe().map_err(|err| KindError::new(format!("cannot make a pipe: {err}")))?;
-    let writer2 = writer.try_clone().map_err(|err| KindError::new(format!("cannot make a pipe: {err}")))?;
+    let echo = Echo::new(&env.output, id);
+    let pipe_error = |err: io::Error| KindError::new(format!("cannot make a pipe: {err}"));
+    // Without `--output`, one pipe for stdout and stderr, as `2>&1` does: the tail shows
+    // them interleaved in the order they were written, which two pipes read side by side
+    // cannot promise. With it, two: the streams are shown apart (GNU parallel's way), and
+    // the tail interleaves them in the order they were read.
+    let (reader, writer) = io::pipe().map_err(pipe_error)?;
+    let (err_reader, err_writer) = if echo.is_on() {
+        let (r, w) = io::pipe().map_err(pipe_error)?;
+        (Some(r), w)
+    } else {
+        (None, writer.try_clone().map_err(pipe_error)?)
+    };
     cmd.process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::from(writer))
-        .stderr(Stdio::from(writer2))
+        .stderr(Stdio::from(err_writer))
         .kill_on_drop(true);
     let spawned = cmd.spawn();
-    // The command holds our copies of the pipe's write end: drop them, or the pipe would
-    // never reach its end.
+    // The command holds our copies of the pipes' write ends: drop them, or the pipes would
+    // never reach their end.
     drop(cmd);
     let mut child = spawned.map_err(|err| what.spawn_error(&err))?;
     // The guard exists from the spawn on; a pid that does not fit (never on Unix) or is
     // missing (only after a wait) leaves it disarmed, with `kill_on_drop` still in place.
     let mut group = Group::new(child.id().and_then(|pid| i32::try_from(pid).ok()).map(Pid::from_raw));
-    let pipe = pipe::Receiver::from_owned_fd(OwnedFd::from(reader)).map_err(|err| {
+    let receiver = |fd: io::PipeReader| pipe::Receiver::from_owned_fd(OwnedFd::from(fd));
+    let pipes = receiver(reader).and_then(|out| Ok((out, err_reader.map(receiver).transpose()?)));
+    let (out_pipe, err_pipe) = pipes.map_err(|err| {
         group.kill();
         KindError::new(format!("cannot read the output of {}: {err}", what.name()))
     })?;
-    let mut output = Capture::new(pipe, env.output_limit);
+    let mut output = Capture::new(out_pipe, err_pipe, env.output_limit, echo);
 
     let exited = loop {
         tokio::select! {
@@ -139,6 +157,9 @@ pub(super) async fn run(
         None => stop_group(&mut group, &mut child, None, &mut output, env.kill_grace).await,
     };
     output.linger().await;
+    // A grouped attempt's output is printed now, whatever the outcome (a timed-out job's
+    // output shows why it hung); the attempt ends once it is printed.
+    output.echo.finish().await;
     let output_tail = Some(output.into_string());
     let exit_code = status.and_then(|s| s.code());
 
@@ -318,43 +339,92 @@ fn parse_stat(stat: &str) -> Option<(char, i32)> {
     Some((state, pgrp))
 }
 
-/// The child's output pipe (stdout and stderr both), read into a [`Tail`].
+/// The child's output pipes, read into a [`Tail`] and an [`Echo`].
 struct Capture {
-    pipe: Option<pipe::Receiver>,
-    buf: Box<[u8]>,
+    /// stdout, and stderr too when it has no pipe of its own.
+    out: Source,
+    /// stderr, when it has a pipe of its own (`--output grouped|tagged`).
+    err: Source,
     tail: Tail,
+    echo: Echo,
 }
 
-/// Bytes read from the pipe at once.
+/// One pipe and the buffer it is read into.
+struct Source {
+    pipe: Option<pipe::Receiver>,
+    buf: Box<[u8]>,
+}
+
+/// Bytes read from a pipe at once.
 const READ_CHUNK: usize = 8 * 1024;
 
-impl Capture {
-    fn new(pipe: pipe::Receiver, limit: usize) -> Capture {
-        Capture { pipe: Some(pipe), buf: vec![0; READ_CHUNK].into_boxed_slice(), tail: Tail::new(limit) }
+impl Source {
+    fn new(pipe: Option<pipe::Receiver>) -> Source {
+        let buf = if pipe.is_some() { vec![0; READ_CHUNK].into_boxed_slice() } else { Box::default() };
+        Source { pipe, buf }
     }
 
-    /// The pipe has reached its end (or failed): every writer has closed it.
-    fn is_done(&self) -> bool {
-        self.pipe.is_none()
+    fn is_open(&self) -> bool {
+        self.pipe.is_some()
     }
 
-    /// Reads once. Cancel safe: a dropped read has read nothing.
-    async fn read_some(&mut self) {
-        let Some(pipe) = self.pipe.as_mut() else { return };
-        match read(pipe, &mut self.buf).await {
-            Some(n) => self.tail.push(&self.buf[..n]),
-            None => self.pipe = None,
+    /// Reads once: how many bytes, `None` (and the pipe closed) at its end. Cancel safe.
+    async fn read(&mut self) -> Option<usize> {
+        let pipe = self.pipe.as_mut()?;
+        let n = read(pipe, &mut self.buf).await;
+        if n.is_none() {
+            self.pipe = None;
         }
+        n
+    }
+}
+
+impl Capture {
+    fn new(out: pipe::Receiver, err: Option<pipe::Receiver>, limit: usize, echo: Echo) -> Capture {
+        Capture { out: Source::new(Some(out)), err: Source::new(err), tail: Tail::new(limit), echo }
     }
 
-    /// Reads what is left, for at most [`LINGER`].
-    async fn linger(&mut self) {
-        let drain = async {
-            while !self.is_done() {
-                self.read_some().await;
-            }
+    /// Every pipe has reached its end (or failed): every writer has closed it.
+    fn is_done(&self) -> bool {
+        !self.out.is_open() && !self.err.is_open()
+    }
+
+    /// Waits for the echo's last print, then reads once. Cancel safe: a dropped read has
+    /// read nothing.
+    async fn read_some(&mut self) {
+        self.echo.ready().await;
+        self.read_pipes().await;
+    }
+
+    /// Reads once from whichever pipe has bytes first. Cancel safe.
+    async fn read_pipes(&mut self) {
+        let (stream, n) = tokio::select! {
+            n = self.out.read(), if self.out.is_open() => (Stream::Out, n),
+            n = self.err.read(), if self.err.is_open() => (Stream::Err, n),
+            else => return,
         };
-        let _ = tokio::time::timeout(LINGER, drain).await;
+        let Some(n) = n else { return };
+        let bytes = match stream {
+            Stream::Out => &self.out.buf[..n],
+            Stream::Err => &self.err.buf[..n],
+        };
+        self.tail.push(bytes);
+        self.echo.push(stream, bytes);
+    }
+
+    /// Reads what is left, for at most [`LINGER`] — not counting the time spent waiting
+    /// for the echo's prints, so that a slow reader of stdout does not cut off output
+    /// already in the pipe.
+    async fn linger(&mut self) {
+        let mut deadline = Instant::now() + LINGER;
+        while !self.is_done() {
+            let waiting = Instant::now();
+            self.echo.ready().await;
+            deadline += waiting.elapsed();
+            if tokio::time::timeout_at(deadline, self.read_pipes()).await.is_err() {
+                break;
+            }
+        }
     }
 
     fn into_string(self) -> String {
