@@ -459,93 +459,56 @@ fn main() {
         "{n} jobs a run; capacity {CAPACITY}; 2-thread tokio runtime; median of {reps}, repetitions \
          interleaved across scenarios\n"
     );
-    let batch: Vec<Scenario> = vec![
-        scenario(
-            "conveyor-pool, `Pool::builder().build()` (defaults: 256 workers)",
-            false,
-            Box::new(move || Box::pin(conveyor(n, Setup::DEFAULTS))),
-        ),
-        scenario(
-            "conveyor-pool, defaults but `workers(2)`",
-            false,
-            Box::new(move || Box::pin(conveyor(n, Setup::workers(2)))),
-        ),
-        scenario(
-            "conveyor-pool, defaults but `workers(8)`",
-            false,
-            Box::new(move || Box::pin(conveyor(n, Setup::workers(8)))),
-        ),
-        scenario(
-            "conveyor-pool, 2 workers, metrics & events off",
-            false,
-            Box::new(move || Box::pin(conveyor(n, Setup::off(2)))),
-        ),
-        scenario(
+    // The rows every workload has: the defaults, then its baselines.
+    type Run = fn(usize, Setup) -> Pin<Box<dyn Future<Output = Duration> + Send>>;
+    type Base = fn(usize, usize) -> Pin<Box<dyn Future<Output = Duration> + Send>>;
+    type Js = fn(usize) -> Pin<Box<dyn Future<Output = Duration> + Send>>;
+    let defaults = |run: Run| -> Vec<Scenario> {
+        [
+            ("conveyor-pool, `Pool::builder().build()` (defaults: 256 workers)", Setup::DEFAULTS),
+            ("conveyor-pool, defaults but `workers(2)`", Setup::workers(2)),
+            ("conveyor-pool, defaults but `workers(8)`", Setup::workers(8)),
+        ]
+        .into_iter()
+        .map(|(label, setup)| scenario(label, false, Box::new(move || run(n, setup))))
+        .collect()
+    };
+    let baselines = |naive: Base, joinset: Js| -> Vec<Scenario> {
+        let mut rows: Vec<Scenario> = [2, 8]
+            .into_iter()
+            .map(|w| {
+                let label = format!("naive pool (async-channel + oneshot), {w} workers");
+                scenario(label, true, Box::new(move || naive(n, w)))
+            })
+            .collect();
+        rows.push(scenario("tokio JoinSet (spawn + join_next)", true, Box::new(move || joinset(n))));
+        rows
+    };
+    let mut batch = defaults(|n, s| Box::pin(conveyor(n, s)));
+    for (label, setup) in [
+        ("conveyor-pool, 2 workers, metrics & events off", Setup::off(2)),
+        (
             "conveyor-pool, 2 workers, 16 concurrency keys (limit 4 each)",
-            false,
-            Box::new(move || Box::pin(conveyor(n, Setup { limits: Limits::Keys16, ..Setup::off(2) }))),
+            Setup { limits: Limits::Keys16, ..Setup::off(2) },
         ),
-        scenario(
+        (
             "conveyor-pool, 2 workers, a rate limit that never binds",
-            false,
-            Box::new(move || Box::pin(conveyor(n, Setup { limits: Limits::Rate, ..Setup::off(2) }))),
+            Setup { limits: Limits::Rate, ..Setup::off(2) },
         ),
-        scenario(
+        (
             "conveyor-pool, 2 workers, metrics on (Prometheus recorder)",
-            false,
-            Box::new(move || Box::pin(conveyor(n, Setup { metrics: Some(true), ..Setup::workers(2) }))),
+            Setup { metrics: Some(true), ..Setup::workers(2) },
         ),
-        scenario(
+        (
             "conveyor-pool, 2 workers, metrics & events on (1 subscriber)",
-            false,
-            Box::new(move || {
-                Box::pin(conveyor(n, Setup { metrics: Some(true), events: Some(true), ..Setup::workers(2) }))
-            }),
+            Setup { metrics: Some(true), events: Some(true), ..Setup::workers(2) },
         ),
-        scenario(
-            "naive pool (async-channel + oneshot), 2 workers",
-            true,
-            Box::new(move || Box::pin(naive(n, 2))),
-        ),
-        scenario(
-            "naive pool (async-channel + oneshot), 8 workers",
-            true,
-            Box::new(move || Box::pin(naive(n, 8))),
-        ),
-        scenario("tokio JoinSet (spawn + join_next)", true, Box::new(move || Box::pin(joinset(n)))),
-    ];
-    let subs: Vec<Scenario> = vec![
-        scenario(
-            "conveyor-pool, `Pool::builder().build()` (defaults: 256 workers)",
-            false,
-            Box::new(move || Box::pin(conveyor_submitters(n, Setup::DEFAULTS))),
-        ),
-        scenario(
-            "conveyor-pool, defaults but `workers(2)`",
-            false,
-            Box::new(move || Box::pin(conveyor_submitters(n, Setup::workers(2)))),
-        ),
-        scenario(
-            "conveyor-pool, defaults but `workers(8)`",
-            false,
-            Box::new(move || Box::pin(conveyor_submitters(n, Setup::workers(8)))),
-        ),
-        scenario(
-            "naive pool (async-channel + oneshot), 2 workers",
-            true,
-            Box::new(move || Box::pin(naive_submitters(n, 2))),
-        ),
-        scenario(
-            "naive pool (async-channel + oneshot), 8 workers",
-            true,
-            Box::new(move || Box::pin(naive_submitters(n, 8))),
-        ),
-        scenario(
-            "tokio JoinSet (spawn + join_next)",
-            true,
-            Box::new(move || Box::pin(joinset_submitters(n))),
-        ),
-    ];
+    ] {
+        batch.push(scenario(label, false, Box::new(move || Box::pin(conveyor(n, setup)))));
+    }
+    batch.extend(baselines(|n, w| Box::pin(naive(n, w)), |n| Box::pin(joinset(n))));
+    let mut subs = defaults(|n, s| Box::pin(conveyor_submitters(n, s)));
+    subs.extend(baselines(|n, w| Box::pin(naive_submitters(n, w)), |n| Box::pin(joinset_submitters(n))));
     let results = measure_all(&rt, reps, n, &[&batch, &subs]);
     print_table("Batch: no-op jobs, all submitted, then all awaited", &batch, &results[0], 10, [8, 9]);
     print_table(
