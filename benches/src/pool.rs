@@ -446,10 +446,14 @@ fn main() {
     }
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "conveyor") {
         // For profiling: the default pool only (BENCH_WORKERS sets its workers).
-        let setup = match std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()) {
+        let mut setup = match std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()) {
             Some(w) => Setup::workers(w),
             None => Setup::DEFAULTS,
         };
+        // BENCH_METRICS=1: with a Prometheus recorder.
+        if std::env::var("BENCH_METRICS").is_ok_and(|v| v == "1") {
+            setup.metrics = Some(true);
+        }
         let ns = measure(&rt, reps, "conveyor defaults", n, || Box::pin(conveyor(n, setup)));
         println!("conveyor-pool, Pool::builder().build(): {ns:.1} ns/job");
         return;
