@@ -12,6 +12,20 @@
 # Tests find them through CONVEYOR_TEST_* variables (see tests/support/servers.rs);
 # CONVEYOR_TEST_SERVERS=required makes a test that misses one fail instead of skip.
 # Server logs stay in the temporary folder; their tails are printed if anything fails.
+#
+# Usage:
+#   bash tests/run.sh                   every test: `cargo test --workspace --all-targets`,
+#                                       then `cargo test --workspace --doc`
+#   bash tests/run.sh -p CRATE...       the same two runs for these packages only (any cargo
+#                                       package selection replaces `--workspace`)
+#   CONVEYOR_TEST_SERVERS_ONLY=1 bash tests/run.sh [CMD...]
+#                                       the servers, then CMD (default: an interactive bash)
+# Both cargo runs use --no-fail-fast and run whatever the other did, so every test binary
+# runs; the exit status is non-zero if either failed. The last line of the output is the sum
+# of cargo's `test result:` lines over both runs, alone on its line:
+#   N passed, N failed, N skipped
+# (skipped = ignored tests). A run that exits non-zero without a failed test (a build error,
+# a test binary that crashed) is named on stderr just before that line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -108,9 +122,28 @@ print_logs() {
   done
 }
 
+# The closing line: cargo's `test result: ok. X passed; Y failed; Z ignored; …` lines of
+# every cargo run, summed (empty until the tests have started).
+test_summary() {
+  [[ -n ${test_log:-} && -f $test_log ]] || return 0
+  awk '
+    /^test result: / {
+      for (i = 1; i <= NF; i++) {
+        n = $(i - 1) + 0
+        if ($i ~ /^passed;?$/) passed += n
+        else if ($i ~ /^failed;?$/) failed += n
+        else if ($i ~ /^ignored;?$/) ignored += n
+      }
+    }
+    END { printf "%d passed, %d failed, %d skipped\n", passed, failed, ignored }
+  ' "$test_log"
+}
+
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  local summary
+  summary=$(test_summary 2>/dev/null || true)
   if ((status != 0)); then
     print_logs
   fi
@@ -123,6 +156,9 @@ cleanup() {
     stop_pid "$pid"
   done
   rm -rf "$tmp"
+  if [[ -n $summary ]]; then
+    printf '%s\n' "$summary"
+  fi
   exit "$status"
 }
 trap cleanup EXIT
@@ -255,5 +291,29 @@ if [[ ${CONVEYOR_TEST_SERVERS_ONLY:-} == 1 ]]; then
   exit
 fi
 
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+# Each run's output is copied into test_log, where the closing line finds cargo's `test
+# result:` lines. stderr goes into the same pipe so that build output and test output stay in
+# order; cargo keeps its colours when the output is a terminal.
+test_log="$tmp/cargo-test.log"
+: >"$test_log"
+if [[ -t 1 ]]; then
+  export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-always}
+fi
+packages=("$@")
+((${#packages[@]} > 0)) || packages=(--workspace)
+test_status=0
+for target in --all-targets --doc; do
+  cmd=(cargo test "${packages[@]}" "$target" --no-fail-fast)
+  say "running: ${cmd[*]}"
+  run_status=0
+  "${cmd[@]}" 2>&1 | tee -a "$test_log" || run_status=$?
+  if ((run_status != 0)); then
+    say "\`${cmd[*]}\` exited with status $run_status"
+    ((test_status != 0)) || test_status=$run_status
+  fi
+done
+failed=$(test_summary | awk '{ print $3 }')
+if ((test_status != 0 && failed == 0)); then
+  say "no test failed, but a cargo run did not succeed (a build error or a test binary that crashed: see above)"
+fi
+exit "$test_status"

@@ -155,7 +155,12 @@ pub use pool::{Pool, WeakPool};
 pub use retry::{AttemptError, Backoff, RetryPolicy};
 pub use shutdown::ShutdownReport;
 
-// The README's Rust examples compile and run as doc-tests of this crate.
+// The Rust examples of the README and of docs/*.md compile and run as doc-tests of this
+// crate (one include per file that has ```rust blocks).
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeExamples;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/pool.md")]
+struct PoolGuideExamples;
