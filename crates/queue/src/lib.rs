@@ -56,7 +56,7 @@
 //!
 //! Items live in per-priority FIFO buckets behind one mutex, never in a binary heap: push and
 //! pop cost O(1) for priorities in -64..=63 and O(log p) for p distinct priorities outside that
-//! range, at any depth. The README's "Performance" section has the measurements.
+//! range, at any depth. `docs/performance.md` in the repository has the measurements.
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![forbid(unsafe_code)]

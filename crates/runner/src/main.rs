@@ -17,7 +17,7 @@ use tracing::level_filters::LevelFilter;
 // mimalloc rather than the system allocator: a job's specs, handles and ledger records are
 // allocated on one thread and freed on another (reader → pool → ledger writer), which glibc's
 // malloc serves through its arenas' slow paths. With it, malloc and free were ~2.8k of a
-// no-op job's ~20k instructions (callgrind, 20k jobs); see README "Where a job's time goes".
+// no-op job's ~20k instructions (callgrind, 20k jobs); the measurement is in the git history of README.md (issue 8).
 // The library half installs no allocator: embedding programs choose their own.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
