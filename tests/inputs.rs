@@ -122,3 +122,16 @@ fn a_folder_entry_that_cannot_be_read_is_an_error_naming_it() {
         assert!(!err.contains("README"), "{err}");
     }
 }
+
+/// A FIFO that no one writes to blocks the read, as `cat` would; Ctrl-C (or SIGTERM) still
+/// ends the run at once, with nothing run.
+#[test]
+fn a_fifo_with_no_writer_is_ended_by_sigint() {
+    let dir = Dir::new();
+    mkfifo(&dir.join("jobs.jsonl"));
+    let child = dir.spawn(&["--ledger", "l.jsonl", "jobs.jsonl"]);
+    conveyor_e2e::signal(&child, "INT");
+    let out = finish(child, LIMIT);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    assert!(!dir.join("l.jsonl").exists() || ledger(&dir.join("l.jsonl")).is_empty());
+}

@@ -211,3 +211,24 @@ fn a_whole_last_line_without_a_newline_is_kept_by_resume() {
     assert_eq!(code(&out), 0);
     assert_eq!(std::fs::read_to_string(dir.join("l.jsonl")).unwrap(), text);
 }
+
+/// A ledger on a file system made read-only: refused before anything runs (exit 2), naming
+/// the file and the cause, the file untouched.
+#[test]
+fn a_ledger_on_a_read_only_file_system_is_refused_before_anything_runs() {
+    let dir = Dir::new();
+    let Some(fs) = Tmpfs::mount(dir.join("ro"), "1m") else { return };
+    dir.write("jobs.jsonl", &naps(3, "1ms"));
+    let ledger = fs.0.join("l.jsonl");
+    let ledger_arg = ledger.to_str().unwrap();
+    assert_eq!(code(&dir.run(&["--ledger", ledger_arg, "jobs.jsonl"])), 0);
+    let before = std::fs::read(&ledger).unwrap();
+    let status = Command::new("mount").args(["-o", "remount,ro"]).arg(&fs.0).status().unwrap();
+    assert!(status.success(), "remount ro");
+    let out = dir.run(&["--format", "json", "--ledger", ledger_arg, "jobs.jsonl"]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(err.contains(ledger_arg) && err.contains("Read-only file system"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty(), "nothing ran: no summary");
+    assert_eq!(std::fs::read(&ledger).unwrap(), before);
+}
