@@ -10,7 +10,9 @@
 //! # run(): submit all jobs, create_task(_worker) x3, await self.queue.join(), cancel workers
 //! ```
 //!
-//! Here the pool owns the queue and the workers; `Pool::join` is `queue.join()`. As in the
+//! Here the pool owns the queue and the workers; `Pool::join` is `queue.join()`, and a job
+//! learns which worker runs it from `ctx.worker()` (0, 1 or 2; with the default
+//! `Pool::builder().build()`, 256 workers, each job gets a worker of its own). As in the
 //! asyncio original, all 10 jobs are queued before any worker runs: on a current-thread
 //! runtime the workers only get to run when `main` first waits (at `pool.join()`).
 //!
@@ -34,13 +36,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let priority = rng.random_range(1..=5);
         let delay = Duration::from_millis(rng.random_range(100..=500));
         let started = started.clone();
-        let job = Job::new(move |_ctx| {
+        let job = Job::new(move |ctx| {
             let n = {
                 let mut started = started.lock().expect("not poisoned");
                 started.push(priority);
                 started.len()
             };
-            println!("{n:>2}. start job#{id} (priority {priority}, {delay:?})");
+            // asyncio: print(f"worker-{name} processing job ...")
+            let worker = ctx.worker();
+            println!("{n:>2}. worker {worker} starts job#{id} (priority {priority}, {delay:?})");
             async move {
                 tokio::time::sleep(delay).await;
                 Ok::<_, std::io::Error>(())

@@ -24,7 +24,8 @@ pub(crate) trait Task: HasCore {
     /// `now`: a clock reading the worker took just before, without waiting since (the
     /// previous attempt's stop), which the attempt takes as its start instead of reading the
     /// clock again.
-    fn run<'a>(self: Arc<Self>, pool: &'a Arc<Inner>, now: Option<u64>) -> BoxFuture<'a>;
+    /// `worker`: the index of the pool worker running it ([`JobContext::worker`]).
+    fn run<'a>(self: Arc<Self>, pool: &'a Arc<Inner>, now: Option<u64>, worker: u32) -> BoxFuture<'a>;
     /// Resolves a job that will not run again with `err`.
     fn abandon(&self, pool: &Inner, err: JobError);
 }
@@ -92,6 +93,12 @@ where
         if !self.core.claim_finish() {
             return;
         }
+        if let Err(err) = &result {
+            // Only a failure can be unstarted: a job that succeeds pays nothing here.
+            if self.core.attempts.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                self.core.finished_unstarted(err);
+            }
+        }
         pool.record_finish(&self.core, result.as_ref().err(), ended);
         let waker = {
             let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
@@ -105,7 +112,7 @@ where
     }
 
     /// One attempt; returns when it stopped (see [`BoxFuture`]).
-    async fn attempt(self: Arc<Self>, pool: &Arc<Inner>, now: Option<u64>) -> Option<u64> {
+    async fn attempt(self: Arc<Self>, pool: &Arc<Inner>, now: Option<u64>, worker: u32) -> Option<u64> {
         let core = &self.core;
         if !core.begin(pool) {
             // Taken from the queue but not started: `started` will not count it out.
@@ -117,8 +124,11 @@ where
         // attempts run one after another, so nothing else writes this counter meanwhile.
         let attempt = core.attempts.load(std::sync::atomic::Ordering::Relaxed) + 1;
         core.attempts.store(attempt, std::sync::atomic::Ordering::Relaxed);
+        if attempt == 1 {
+            core.first_started();
+        }
         let started = pool.started(core, attempt, now);
-        let ctx = JobContext { job: self.clone(), attempt };
+        let ctx = JobContext { job: self.clone(), attempt, worker };
         // Pinned here and lent to `drive`: moved into it, it would be kept twice (as its
         // argument and as its pinned local), and this future, boxed once per attempt, would
         // be twice as big.
@@ -128,10 +138,12 @@ where
         let failure = match end {
             AttemptEnd::Done(Ok(value)) => {
                 self.finish(pool, Ok(value), ended);
+                core.attempt_over();
                 return ended;
             }
             AttemptEnd::Cancelled => {
                 self.finish(pool, Err(JobError::Cancelled), ended);
+                core.attempt_over();
                 return ended;
             }
             AttemptEnd::TimedOut => JobError::TimedOut,
@@ -154,6 +166,7 @@ where
             }
             _ => self.finish(pool, Err(failure), ended),
         }
+        core.attempt_over();
         ended
     }
 }
@@ -223,8 +236,8 @@ where
     R: Run<T>,
     T: Send + 'static,
 {
-    fn run<'a>(self: Arc<Self>, pool: &'a Arc<Inner>, now: Option<u64>) -> BoxFuture<'a> {
-        Box::pin(self.attempt(pool, now))
+    fn run<'a>(self: Arc<Self>, pool: &'a Arc<Inner>, now: Option<u64>, worker: u32) -> BoxFuture<'a> {
+        Box::pin(self.attempt(pool, now, worker))
     }
 
     fn abandon(&self, pool: &Inner, err: JobError) {
@@ -273,7 +286,7 @@ mod tests {
             tokio::task::yield_now().await;
             Ok::<_, std::io::Error>(std::hint::black_box(scratch)[0])
         }));
-        let attempt = cell.clone().attempt(pool.inner(), None);
+        let attempt = cell.clone().attempt(pool.inner(), None, 0);
         let size = std::mem::size_of_val(&attempt);
         assert!(size >= BODY, "the body is inside: {size}");
         assert!(size < BODY + 512, "an attempt of a {BODY}-byte body takes {size} bytes");

@@ -16,6 +16,26 @@
 //! other: either the worker refuses to start, or the canceller sees `RUNNING` and signals the
 //! attempt — and the attempt's `cancelled()` future checks the flag after registering for the
 //! signal, so the signal cannot fall between check and wait.
+//!
+//! # Observers (first start, token helpers)
+//!
+//! `observed` records who outside the attempt waits for something the hot path would
+//! otherwise never announce, so that a job nobody observes pays one load of a byte it
+//! already has in cache, and no notification:
+//!
+//! - A [`started`](crate::JobHandle::started) waiter sets `START_WATCHED` then reads `state`;
+//!   a worker stores `RUNNING` (in [`Core::begin`]) then, on the first attempt, reads
+//!   `observed` (all `SeqCst`). As for cancel vs start, one of them sees the other: either
+//!   the worker notifies, or the waiter sees the state past `QUEUED`. A waiter that sees
+//!   `RUNNING` or `FINISHED` with no attempt counted yet is in the few instructions between
+//!   `begin` and the attempt count (or the unstarted finish), with no await and no user code
+//!   in between: it yields and looks again rather than wait for a notification that may not
+//!   come.
+//! - A job that resolves without ever starting records why (`UNSTARTED_*`) with a
+//!   `fetch_or`, and notifies if `START_WATCHED` was set before: both are read-modify-writes
+//!   of the one byte, so one of them sees the other.
+//! - A cancellation token's helper task sets `TOKEN_WATCHED` then reads `state`; the end of
+//!   an attempt moves `state` off `RUNNING` then reads `observed` and notifies.
 
 use std::fmt;
 use std::sync::Arc;
@@ -82,6 +102,27 @@ pub(crate) const SCHEDULED: u8 = 4;
 
 const NO_KEY: u64 = u64::MAX;
 
+/// `observed` bits: someone awaits the first start.
+const START_WATCHED: u8 = 1;
+/// `observed` bits: a cancellation token's helper task awaits the end of an attempt.
+const TOKEN_WATCHED: u8 = 2;
+/// `observed` bits: the job resolved without starting, cancelled.
+const UNSTARTED_CANCELLED: u8 = 4;
+/// `observed` bits: the job resolved without starting, because the pool shut down.
+const UNSTARTED_SHUTDOWN: u8 = 8;
+
+/// What a [`started`](crate::JobHandle::started) waiter learns from one look.
+pub(crate) enum StartCheck {
+    /// The first attempt has started (it may have finished since).
+    Started,
+    /// The job resolved without starting, with this error.
+    Unstarted(crate::JobError),
+    /// Not started yet: wait for the signal.
+    Waiting,
+    /// Between the start (or the refusal to start) and its record: look again at once.
+    Busy,
+}
+
 pub(crate) struct Core {
     /// The pool the job belongs to: one shared reference per job, which the attempts'
     /// contexts and the handle use (cloning it per attempt and per handle would cost more
@@ -112,8 +153,12 @@ pub(crate) struct Core {
     /// never looks cannot clean up, so it is dropped at once instead of after the grace.
     watched_attempt: AtomicU32,
     pub(crate) attempts: AtomicU32,
-    /// Wakes the running attempt's `cancelled()` and a retry timer.
-    signal: Notify,
+    /// Who waits for the first start or an attempt's end, and why a job ended unstarted
+    /// (see "Observers" above).
+    observed: AtomicU8,
+    /// Wakes the running attempt's `cancelled()`, a retry timer, `started()` waiters and
+    /// token helpers (each checks its own condition again after a wake-up).
+    pub(crate) signal: Notify,
     /// The queue key's sequence number while queued (`NO_KEY` otherwise).
     key_seq: AtomicU64,
     /// Timings, in nanoseconds since the pool's epoch.
@@ -156,6 +201,7 @@ impl Core {
             cancel_requested: AtomicBool::new(false),
             timed_out_attempt: AtomicU32::new(0),
             watched_attempt: AtomicU32::new(0),
+            observed: AtomicU8::new(0),
             attempts: AtomicU32::new(0),
             signal: Notify::new(),
             key_seq: AtomicU64::new(NO_KEY),
@@ -270,6 +316,83 @@ impl Core {
         self.timed_out(attempt) || self.cancelled(pool)
     }
 
+    /// Called by the worker right after it counted the first attempt: wakes `started()`
+    /// waiters, if any. One load when nobody waits.
+    pub(crate) fn first_started(&self) {
+        if self.observed.load(SeqCst) & START_WATCHED != 0 {
+            self.signal.notify_waiters();
+        }
+    }
+
+    /// Records that the job resolved with `err` without ever starting, and wakes
+    /// `started()` waiters. Called once, by whoever won [`claim_finish`](Self::claim_finish).
+    pub(crate) fn finished_unstarted(&self, err: &crate::JobError) {
+        let why = match err {
+            crate::JobError::Shutdown => UNSTARTED_SHUTDOWN,
+            _ => UNSTARTED_CANCELLED,
+        };
+        if self.observed.fetch_or(why, SeqCst) & START_WATCHED != 0 {
+            self.signal.notify_waiters();
+        }
+    }
+
+    /// Registers a `started()` waiter (the caller enabled its `signal` notification first)
+    /// and says where the first start stands.
+    pub(crate) fn check_started(&self) -> StartCheck {
+        let seen = self.observed.fetch_or(START_WATCHED, SeqCst);
+        if let Some(err) = unstarted_error(seen) {
+            return StartCheck::Unstarted(err);
+        }
+        let state = self.state.load(SeqCst);
+        // A state read after a retry's (or its requeue's) store carries the attempt count
+        // with it, so a counted attempt shows here whenever one started.
+        if self.attempts.load(SeqCst) > 0 {
+            return StartCheck::Started;
+        }
+        if let Some(err) = unstarted_error(self.observed.load(SeqCst)) {
+            return StartCheck::Unstarted(err);
+        }
+        match state {
+            QUEUED | SCHEDULED => StartCheck::Waiting,
+            _ => StartCheck::Busy,
+        }
+    }
+
+    /// Registers a token helper for the running attempt (before it is spawned).
+    pub(crate) fn watch_attempt_end(&self) {
+        self.observed.fetch_or(TOKEN_WATCHED, SeqCst);
+    }
+
+    /// Called by the worker after an attempt's end moved `state` off `RUNNING`: wakes token
+    /// helpers, if any. One load when there are none.
+    pub(crate) fn attempt_over(&self) {
+        if self.observed.load(SeqCst) & TOKEN_WATCHED != 0 {
+            self.signal.notify_waiters();
+        }
+    }
+
+    /// Whether attempt `attempt` is over (or a later one has begun).
+    fn attempt_is_over(&self, attempt: u32) -> bool {
+        self.state.load(SeqCst) != RUNNING || self.attempts.load(SeqCst) != attempt
+    }
+
+    /// Resolves once attempt `attempt` is over. The caller registered with
+    /// [`watch_attempt_end`](Self::watch_attempt_end) first.
+    ///
+    /// (Only in the few instructions between the next attempt's `begin` and its count can
+    /// this miss the end; it then resolves when that next attempt ends.)
+    pub(crate) async fn attempt_ended(&self, attempt: u32) {
+        loop {
+            let ended = self.signal.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if self.attempt_is_over(attempt) {
+                return;
+            }
+            ended.await;
+        }
+    }
+
     /// Resolves once [`should_stop`](Self::should_stop) holds.
     pub(crate) async fn stopped(&self, pool: &Inner, attempt: u32) {
         loop {
@@ -286,5 +409,16 @@ impl Core {
                 _ = all => {}
             }
         }
+    }
+}
+
+/// The error of a job that resolved unstarted, from the `observed` bits.
+fn unstarted_error(observed: u8) -> Option<crate::JobError> {
+    if observed & UNSTARTED_SHUTDOWN != 0 {
+        Some(crate::JobError::Shutdown)
+    } else if observed & UNSTARTED_CANCELLED != 0 {
+        Some(crate::JobError::Cancelled)
+    } else {
+        None
     }
 }

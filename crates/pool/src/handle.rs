@@ -6,9 +6,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use tokio::sync::futures::Notified;
+
 use crate::cell::ResultSlot;
 use crate::context::HasCore;
-use crate::core::{FINISHED, JobId, QUEUED, RETRYING, RUNNING, SCHEDULED};
+use crate::core::{Core, FINISHED, JobId, QUEUED, RETRYING, RUNNING, SCHEDULED, StartCheck};
 use crate::error::JobError;
 
 /// Where a job is in its life.
@@ -169,6 +171,55 @@ impl<T> JobHandle<T> {
         core.pool.cancel(core)
     }
 
+    /// Waits until the job's first attempt has started — "this job is running" — without
+    /// taking its result: the handle can still be awaited for that. Resolves at once if the
+    /// job already started, even if it has finished since.
+    ///
+    /// Waiting costs the job nothing unless someone waits: a job nobody calls this for is
+    /// not notified of its start.
+    ///
+    /// # Errors
+    ///
+    /// If the job resolves without ever starting, the error it resolves with (and which
+    /// awaiting the handle returns too): [`JobError::Cancelled`] (cancelled while queued,
+    /// scheduled, or waiting for a limit) or [`JobError::Shutdown`] (the pool shut down
+    /// first). No other error: a job that started made this `Ok`, whatever its outcome.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future (say, in `select!`) loses nothing, and calling
+    /// `started` again waits for the same start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, JobError, Pool};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let pool = Pool::builder().workers(1).build();
+    /// let long = || {
+    ///     Job::new(|ctx| async move {
+    ///         ctx.cancelled().await;
+    ///         // clean up …
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    /// };
+    /// let first = pool.submit(long()).await.unwrap();
+    /// let second = pool.submit(long()).await.unwrap(); // waits for the only worker
+    ///
+    /// first.started().await.unwrap(); // it is running now
+    /// second.cancel(); // still queued: it never starts
+    /// assert!(matches!(second.started().await, Err(JobError::Cancelled)));
+    ///
+    /// first.cancel(); // it started, so it gets to clean up
+    /// assert!(matches!(first.await, Err(JobError::Cancelled)));
+    /// assert!(matches!(second.await, Err(JobError::Cancelled)));
+    /// # }
+    /// ```
+    pub fn started(&self) -> Started<'_> {
+        Started::new(self.job.core())
+    }
+
     /// A cloneable handle that can only cancel the job, for when the `JobHandle` itself has
     /// moved into another future (a `FuturesUnordered`, `try_join_all`, a spawned task) —
     /// like tokio's `AbortHandle`.
@@ -268,6 +319,36 @@ impl CancelHandle {
         self.job.core().state() == FINISHED
     }
 
+    /// Waits until the job's first attempt has started, exactly as [`JobHandle::started`]
+    /// does — for when the `JobHandle` itself is being awaited elsewhere.
+    ///
+    /// # Errors
+    ///
+    /// As [`JobHandle::started`]: [`JobError::Cancelled`] or [`JobError::Shutdown`] if the
+    /// job resolves without ever starting.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`JobHandle::started`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(7) })).await.unwrap();
+    /// let c = h.cancel_handle();
+    /// let result = tokio::spawn(h); // the handle moves away
+    /// c.started().await.unwrap();
+    /// assert_eq!(result.await.unwrap().unwrap(), 7);
+    /// # }
+    /// ```
+    pub fn started(&self) -> Started<'_> {
+        Started::new(self.job.core())
+    }
+
     /// The job's current status, as [`JobHandle::status`] tells it.
     ///
     /// # Examples
@@ -318,5 +399,75 @@ impl<T> Unpin for JobHandle<T> {}
 impl<T> fmt::Debug for JobHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JobHandle").field("id", &self.id()).field("status", &self.status()).finish()
+    }
+}
+
+/// Future of [`JobHandle::started`] and [`CancelHandle::started`]: resolves once the job's
+/// first attempt has started, or with the job's error if it resolves without starting.
+///
+/// # Examples
+///
+/// ```
+/// use conveyor_pool::{Job, Pool, Started};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = Pool::builder().build();
+/// let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(()) })).await.unwrap();
+/// let started: Started<'_> = h.started();
+/// started.await.unwrap();
+/// h.await.unwrap();
+/// # }
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Started<'a> {
+    core: &'a Core,
+    /// Made at the first poll that has to wait: a started job's future allocates nothing.
+    /// Boxed so that the future is `Unpin` (the notification is not).
+    notified: Option<Pin<Box<Notified<'a>>>>,
+}
+
+impl<'a> Started<'a> {
+    fn new(core: &'a Core) -> Self {
+        Started { core, notified: None }
+    }
+}
+
+impl Future for Started<'_> {
+    type Output = Result<(), JobError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let core = this.core;
+        if core.attempts.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let notified = this.notified.get_or_insert_with(|| Box::pin(core.signal.notified()));
+        loop {
+            // Registered before the look: a start right after it still wakes this task.
+            notified.as_mut().enable();
+            match core.check_started() {
+                StartCheck::Started => return Poll::Ready(Ok(())),
+                StartCheck::Unstarted(err) => return Poll::Ready(Err(err)),
+                StartCheck::Busy => {
+                    // The worker is a few instructions away from recording the start (or
+                    // the refusal): look again on the next turn instead of waiting for a
+                    // notification that may already have been decided against.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                StartCheck::Waiting => {}
+            }
+            match notified.as_mut().poll(cx) {
+                // Woken (by the start, or by another signal of the job): look again.
+                Poll::Ready(()) => notified.set(core.signal.notified()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Started<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Started").field("id", &self.core.id).finish_non_exhaustive()
     }
 }

@@ -111,6 +111,7 @@
 //! | [`Pool::submit`] | the job was not submitted; it drops with the future |
 //! | awaiting a [`JobHandle`] | nothing is lost; await the handle again |
 //! | [`Pool::join`], [`JobContext::cancelled`] | nothing is lost |
+//! | [`JobHandle::started`], [`CancelHandle::started`] | nothing is lost; call it again |
 //! | [`Pool::shutdown`], [`Pool::shutdown_now`] | the pool stays closed to new jobs; the work finishes in the background |
 //!
 //! Dropping a [`JobHandle`] detaches the job (it runs on), like tokio's `JoinHandle`.
@@ -148,7 +149,7 @@ pub use core::JobId;
 pub use error::{BoxError, JobError, Outcome, SubmitError};
 pub use event::{Event, Events, Finished, JobInfo, Missed, Tag};
 pub use group::{FailFast, JobSet, OnDrop};
-pub use handle::{CancelHandle, JobHandle, JobStatus};
+pub use handle::{CancelHandle, JobHandle, JobStatus, Started};
 pub use job::{Async, Blocking, Fallible, Job, Once, Run};
 pub use periodic::{Overlap, Schedule, ScheduleError, ScheduleHandle, Tick};
 pub use pool::{Pool, WeakPool};

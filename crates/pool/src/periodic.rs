@@ -63,6 +63,8 @@ enum When {
 pub struct Schedule {
     when: When,
     overlap: Overlap,
+    /// Run once as soon as scheduled, before the first due time.
+    first_run_now: bool,
 }
 
 impl fmt::Debug for Schedule {
@@ -71,7 +73,11 @@ impl fmt::Debug for Schedule {
             When::Every(d) => format!("every {d:?}"),
             When::Cron(c) => format!("cron {}", c.pattern),
         };
-        f.debug_struct("Schedule").field("when", &when).field("overlap", &self.overlap).finish()
+        f.debug_struct("Schedule")
+            .field("when", &when)
+            .field("overlap", &self.overlap)
+            .field("first_run_now", &self.first_run_now)
+            .finish()
     }
 }
 
@@ -96,7 +102,9 @@ impl fmt::Display for ScheduleError {
 impl std::error::Error for ScheduleError {}
 
 impl Schedule {
-    /// Every `period`, the first run one period after scheduling.
+    /// Every `period`, the first run one period after scheduling (unlike tokio's
+    /// `interval`, whose first tick is immediate: add [`first_run_now`](Self::first_run_now)
+    /// for that).
     ///
     /// # Panics
     ///
@@ -111,7 +119,7 @@ impl Schedule {
     #[track_caller]
     pub fn every(period: Duration) -> Self {
         assert!(!period.is_zero(), "a schedule's period must be more than zero");
-        Schedule { when: When::Every(period), overlap: Overlap::Skip }
+        Schedule { when: When::Every(period), overlap: Overlap::Skip, first_run_now: false }
     }
 
     /// On a cron expression (5 fields, minute first, or 6 with seconds first), in UTC.
@@ -132,7 +140,7 @@ impl Schedule {
             .build()
             .parse(expression)
             .map_err(ScheduleError)?;
-        Ok(Schedule { when: When::Cron(Box::new(cron)), overlap: Overlap::Skip })
+        Ok(Schedule { when: When::Cron(Box::new(cron)), overlap: Overlap::Skip, first_run_now: false })
     }
 
     /// Sets the overlap policy. Default: [`Overlap::Skip`].
@@ -146,6 +154,36 @@ impl Schedule {
     /// ```
     pub fn overlap(mut self, overlap: Overlap) -> Self {
         self.overlap = overlap;
+        self
+    }
+
+    /// Makes the first run start as soon as the schedule does, then go on as scheduled: an
+    /// [`every`](Self::every) schedule runs at 0, `period`, `2 × period`, … (as tokio's
+    /// `interval`, whose first tick completes immediately); a [`cron`](Self::cron) schedule
+    /// runs now, then at each due time. Default: off — the first run is one period (or the
+    /// first due time) away, as a status report that has nothing to say yet.
+    ///
+    /// The immediate run is an ordinary run: [`Tick::number`] 1, counted by
+    /// [`ScheduleHandle::runs`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_pool::{Job, Pool, Schedule};
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let pool = Pool::builder().build();
+    /// let every_minute = Schedule::every(Duration::from_secs(60)).first_run_now();
+    /// let s = pool.schedule(every_minute, |_| Job::new(|_| async { Ok::<_, std::io::Error>(()) }));
+    /// tokio::time::sleep(Duration::from_secs(1)).await;
+    /// assert_eq!(s.runs(), 1); // at 0 s, not at 60 s
+    /// tokio::time::sleep(Duration::from_secs(60)).await;
+    /// assert_eq!(s.runs(), 2); // and at 60 s
+    /// # }
+    /// ```
+    pub fn first_run_now(mut self) -> Self {
+        self.first_run_now = true;
         self
     }
 }
@@ -369,8 +407,11 @@ impl Pool {
                 When::Cron(_) => None,
             };
             let mut previous: Option<crate::JobHandle<T>> = None;
+            // The interval's first tick stays one period away: the immediate run is extra.
+            let mut run_now = schedule.first_run_now;
             loop {
                 let due_wall = match (&mut interval, &schedule.when) {
+                    _ if std::mem::take(&mut run_now) => SystemTime::now(),
                     (Some(i), _) => {
                         tokio::select! {
                             _ = i.tick() => SystemTime::now(),

@@ -44,7 +44,7 @@ impl Tally {
 /// The pool's engine, shared by the workers, the handles and every `Pool` clone.
 pub(crate) struct Inner {
     queue: Queue<Item>,
-    rt: tokio::runtime::Handle,
+    pub(crate) rt: tokio::runtime::Handle,
     next_id: AtomicU64,
     /// Jobs submitted and not yet resolved (queued, running, or waiting to retry).
     unresolved: AtomicUsize,
@@ -481,8 +481,9 @@ fn error_text(err: &JobError, core: &Core) -> String {
     }
 }
 
-async fn worker(pool: Arc<Inner>) {
-    work(&pool).await;
+/// Worker number `index` (0-based): [`JobContext::worker`](crate::JobContext::worker).
+async fn worker(pool: Arc<Inner>, index: u32) {
+    work(&pool, index).await;
     if pool.live_workers.fetch_sub(1, SeqCst) == 1 {
         // The last worker is gone: jobs still parked for their key (say, a paused key) will
         // never be popped again; resolve them rather than leave their handles hanging.
@@ -492,7 +493,7 @@ async fn worker(pool: Arc<Inner>) {
     }
 }
 
-async fn work(pool: &Arc<Inner>) {
+async fn work(pool: &Arc<Inner>, index: u32) {
     // When the last attempt stopped, while this worker has not waited since: the next
     // attempt's start, one clock read fewer a job when jobs follow each other. (The start is
     // then early by the bookkeeping in between — the result's delivery, the `on_finish`
@@ -529,7 +530,7 @@ async fn work(pool: &Arc<Inner>) {
             continue;
         }
         if task.core().key.is_none() {
-            stopped_at = task.run(pool, stopped_at.take()).await;
+            stopped_at = task.run(pool, stopped_at.take(), index).await;
             continue;
         }
         // Borrow the key through a second reference to the job (its own reference count,
@@ -538,7 +539,7 @@ async fn work(pool: &Arc<Inner>) {
         let Some(key) = held.core().key.as_ref() else { continue };
         match pool.limits.acquire(key, task) {
             Acquire::Run(task) => {
-                stopped_at = task.run(pool, stopped_at.take()).await;
+                stopped_at = task.run(pool, stopped_at.take(), index).await;
                 let (ready, timer) = pool.limits.release(key);
                 pool.start_released(key, ready, timer);
             }
@@ -706,7 +707,8 @@ impl Pool {
         for (key, count, per) in b.rate_limits {
             inner.configure(&key, |s| s.rate(Some((count, per))));
         }
-        let tasks = (0..b.workers).map(|_| rt.spawn(worker(inner.clone()))).collect();
+        // A `u32` index keeps `JobContext` at its size; no pool has 4 billion workers.
+        let tasks = (0..b.workers).map(|i| rt.spawn(worker(inner.clone(), i as u32))).collect();
         *inner.worker_tasks.lock().unwrap_or_else(PoisonError::into_inner) = tasks;
         Pool { owner: Arc::new(Owner { inner }) }
     }

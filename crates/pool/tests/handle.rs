@@ -1,5 +1,6 @@
-//! `JobHandle`: ids in submit order, the status of each stage, detaching on drop, and the
-//! panic on polling a handle after it returned.
+//! `JobHandle`: ids in submit order, the status of each stage, detaching on drop, the
+//! panic on polling a handle after it returned, and `started()` (running, or why it never
+//! ran).
 
 mod support;
 
@@ -7,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
-use conveyor_pool::{Job, JobStatus, Pool, RetryPolicy};
+use conveyor_pool::{Job, JobError, JobStatus, Pool, RetryPolicy};
 use futures_util::FutureExt;
 use support::{Gate, Io, Log, Signal, settle, within};
+use tokio_test::{assert_pending, assert_ready};
 
 #[tokio::test(start_paused = true)]
 async fn ids_increase_in_submit_order() {
@@ -183,4 +185,179 @@ fn is_finished_means_the_handle_is_ready_when_polled() {
         };
         assert_eq!(value, 1);
     });
+}
+
+// `started()`: "this job is running", or why it never ran.
+
+/// A job that records that its body ran, then waits at `gate`.
+fn mark_then_wait(ran: &Arc<AtomicU32>, gate: &Gate) -> Job<impl conveyor_pool::Run<()>> {
+    let (ran, gate) = (ran.clone(), gate.clone());
+    Job::new(move |_| {
+        let (ran, gate) = (ran.clone(), gate.clone());
+        async move {
+            ran.fetch_add(1, SeqCst);
+            gate.wait().await;
+            Io::Ok(())
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn started_resolves_when_the_first_attempt_starts() {
+    let pool = Pool::builder().workers(1).build();
+    let (busy_gate, gate) = (Gate::new(), Gate::new());
+    let busy = pool.submit(mark_then_wait(&Arc::new(AtomicU32::new(0)), &busy_gate)).await.unwrap();
+    let ran = Arc::new(AtomicU32::new(0));
+    let h = pool.submit(mark_then_wait(&ran, &gate)).await.unwrap();
+
+    let mut started = tokio_test::task::spawn(h.started());
+    settle().await;
+    assert_pending!(started.poll(), "queued behind the busy worker");
+    assert_eq!(h.status(), JobStatus::Queued);
+
+    busy_gate.open();
+    settle().await;
+    assert!(started.is_woken(), "the start wakes the waiter");
+    assert_ready!(started.poll()).unwrap();
+    assert_eq!(ran.load(SeqCst), 1, "the body runs when `started` resolves");
+    assert_eq!(h.status(), JobStatus::Running);
+    drop(started);
+
+    gate.open();
+    within(h).await.unwrap();
+    within(busy).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn started_is_ok_for_a_job_that_already_finished_whatever_its_outcome() {
+    let pool = Pool::builder().build();
+    let h = pool.submit(Job::new(|_| async { Err::<(), _>("nope") })).await.unwrap();
+    pool.join().await;
+    assert!(h.started().now_or_never().unwrap().is_ok(), "at once, without waiting");
+    assert!(within(h.started()).await.is_ok(), "again");
+    assert_eq!(within(h).await.unwrap_err().to_string(), "job failed: nope");
+}
+
+#[tokio::test(start_paused = true)]
+async fn started_fails_with_cancelled_for_a_job_cancelled_while_queued() {
+    let pool = Pool::builder().workers(1).build();
+    let busy_gate = Gate::new();
+    let busy = pool.submit(mark_then_wait(&Arc::new(AtomicU32::new(0)), &busy_gate)).await.unwrap();
+    let ran = Arc::new(AtomicU32::new(0));
+    let h = pool.submit(mark_then_wait(&ran, &Gate::new())).await.unwrap();
+
+    let mut started = tokio_test::task::spawn(h.started());
+    assert_pending!(started.poll());
+    assert!(h.cancel());
+    assert!(started.is_woken(), "the cancel wakes the waiter");
+    assert!(matches!(assert_ready!(started.poll()), Err(JobError::Cancelled)));
+    drop(started);
+    assert!(matches!(h.started().await, Err(JobError::Cancelled)), "a later call says the same");
+
+    busy_gate.open();
+    within(busy).await.unwrap();
+    assert!(matches!(within(h).await, Err(JobError::Cancelled)));
+    assert_eq!(ran.load(SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn started_fails_with_shutdown_when_the_pool_shuts_down_first() {
+    let pool = Pool::builder().workers(1).grace(Duration::ZERO).build();
+    let busy = pool.submit(mark_then_wait(&Arc::new(AtomicU32::new(0)), &Gate::new())).await.unwrap();
+    let h = pool.submit(Job::new(|_| async { Io::Ok(()) })).await.unwrap();
+    let c = h.cancel_handle();
+    let mut started = tokio_test::task::spawn(c.started());
+    settle().await;
+    assert_pending!(started.poll());
+
+    pool.shutdown_now().await;
+    assert!(started.is_woken());
+    assert!(matches!(assert_ready!(started.poll()), Err(JobError::Shutdown)));
+    assert!(matches!(within(h).await, Err(JobError::Shutdown)), "the same error as the handle's");
+    assert!(matches!(within(busy).await, Err(JobError::Cancelled)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn started_waits_out_a_start_delay() {
+    let pool = Pool::builder().build();
+    let t0 = tokio::time::Instant::now();
+    let h = pool.submit(Job::new(|_| async { Io::Ok(()) }).delay(Duration::from_secs(10))).await.unwrap();
+    assert_eq!(h.status(), JobStatus::Scheduled);
+    within(h.started()).await.unwrap();
+    assert_eq!(t0.elapsed(), Duration::from_secs(10));
+    within(h).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn started_is_ok_after_a_first_attempt_that_failed_and_waits_to_retry() {
+    let pool = Pool::builder().build();
+    let h = pool
+        .submit(
+            Job::new(|ctx| async move { if ctx.attempt() < 2 { Err("again") } else { Ok(()) } })
+                .retry(RetryPolicy::fixed(2, Duration::from_secs(60))),
+        )
+        .await
+        .unwrap();
+    settle().await;
+    assert_eq!(h.status(), JobStatus::Retrying);
+    assert!(h.started().now_or_never().unwrap().is_ok());
+    within(h).await.unwrap();
+}
+
+/// Dropping a pending `started()` loses nothing: a new call sees the start.
+#[tokio::test(start_paused = true)]
+async fn started_is_cancel_safe() {
+    let pool = Pool::builder().workers(1).build();
+    let busy_gate = Gate::new();
+    let busy = pool.submit(mark_then_wait(&Arc::new(AtomicU32::new(0)), &busy_gate)).await.unwrap();
+    let h = pool.submit(Job::new(|_| async { Io::Ok(5) })).await.unwrap();
+    tokio::select! {
+        _ = h.started() => panic!("started while the only worker is busy"),
+        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+    }
+    busy_gate.open();
+    within(h.started()).await.unwrap();
+    assert_eq!(within(h).await.unwrap(), 5);
+    within(busy).await.unwrap();
+}
+
+/// Many waiters, cancels racing with starts on a multi-thread runtime: `started()` is `Ok`
+/// exactly when the body ran, and an error is the handle's error. Nothing sleeps; a lost
+/// wake-up would hang (caught by `within`, in real time here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_agrees_with_the_outcome_when_cancels_race_starts() {
+    let pool = Pool::builder().workers(2).build();
+    let mut jobs = Vec::new();
+    for i in 0..2000u32 {
+        let ran = Arc::new(AtomicU32::new(0));
+        let r = ran.clone();
+        let h = pool
+            .submit(Job::new(move |_| {
+                r.fetch_add(1, SeqCst);
+                async { Io::Ok(()) }
+            }))
+            .await
+            .unwrap();
+        let c = h.cancel_handle();
+        let waiter = tokio::spawn(async move {
+            let started = c.started().await;
+            (started, c)
+        });
+        if i % 2 == 0 {
+            h.cancel();
+        }
+        jobs.push((h, waiter, ran));
+    }
+    for (h, waiter, ran) in jobs {
+        let (started, _c) =
+            tokio::time::timeout(Duration::from_secs(60), waiter).await.expect("hung").unwrap();
+        let outcome = h.await;
+        match started {
+            Ok(()) => assert_eq!(ran.load(SeqCst), 1, "`started` said it ran"),
+            Err(e) => {
+                assert_eq!(ran.load(SeqCst), 0, "`started` said it never ran");
+                assert!(matches!((e, outcome), (JobError::Cancelled, Err(JobError::Cancelled))));
+            }
+        }
+    }
 }

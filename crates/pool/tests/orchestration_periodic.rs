@@ -1,5 +1,6 @@
 //! Periodic jobs (`Pool::schedule`): runs on the period, `stop` ends the schedule, the
-//! overlap policy (skip or delay a tick that comes while the previous run is going), the end
+//! overlap policy (skip or delay a tick that comes while the previous run is going), a first
+//! run at once (`first_run_now`), the end
 //! of a schedule with its pool, and cron expressions (parsing only: cron timing uses the wall
 //! clock). Timing on tokio's paused clock.
 
@@ -186,4 +187,87 @@ async fn a_cron_schedule_can_be_stopped() {
 #[should_panic(expected = "period must be more than zero")]
 fn a_zero_period_is_refused() {
     let _ = Schedule::every(Duration::ZERO);
+}
+
+/// Lets the schedule's task and the workers run without moving the paused clock.
+async fn settle() {
+    for _ in 0..32 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// `first_run_now`: the first run at t = 0, then on the period (tokio's `interval` rhythm).
+#[tokio::test(start_paused = true)]
+async fn first_run_now_runs_at_once_then_every_period() {
+    let pool = Pool::builder().build();
+    let at = Arc::new(Mutex::new(Vec::new()));
+    let t0 = Instant::now();
+    let a = at.clone();
+    let schedule = pool.schedule(Schedule::every(10 * SECOND).first_run_now(), move |tick: Tick| {
+        let a = a.clone();
+        Job::new(move |_| {
+            let a = a.clone();
+            async move {
+                a.lock().unwrap().push((tick.number, t0.elapsed()));
+                Io::Ok(())
+            }
+        })
+    });
+    settle().await; // only yields: the clock stays at 0
+    assert_eq!(*at.lock().unwrap(), [(1, Duration::ZERO)], "the first run is at t = 0");
+    assert_eq!(schedule.runs(), 1);
+
+    sleep(10 * SECOND - Duration::from_millis(1)).await;
+    assert_eq!(schedule.runs(), 1, "no second run before one period");
+    sleep(Duration::from_millis(1)).await;
+    settle().await;
+    assert_eq!(*at.lock().unwrap(), [(1, Duration::ZERO), (2, 10 * SECOND)]);
+
+    sleep(10 * SECOND).await;
+    settle().await;
+    schedule.stop().await;
+    assert_eq!(*at.lock().unwrap(), [(1, Duration::ZERO), (2, 10 * SECOND), (3, 20 * SECOND)]);
+    assert_eq!(schedule.skipped(), 0);
+}
+
+/// Without `first_run_now` nothing changes: the first run is a period away.
+#[tokio::test(start_paused = true)]
+async fn by_default_the_first_run_is_a_period_away() {
+    let pool = Pool::builder().build();
+    let runs = Runs::default();
+    let t0 = Instant::now();
+    let schedule = pool.schedule(Schedule::every(10 * SECOND), recorder!(runs, t0, 0));
+    sleep(25 * SECOND).await;
+    schedule.stop().await;
+    assert_eq!(starts(&runs), [10, 20]);
+}
+
+/// The immediate run is an ordinary run: a tick that comes while it is going is skipped.
+#[tokio::test(start_paused = true)]
+async fn first_run_now_is_subject_to_the_overlap_policy() {
+    let pool = Pool::builder().build();
+    let runs = Runs::default();
+    let t0 = Instant::now();
+    // Runs of 15 s every 10 s, the first at 0: the ticks at 10 and 30 come while a run is
+    // going.
+    let schedule = pool.schedule(Schedule::every(10 * SECOND).first_run_now(), recorder!(runs, t0, 15));
+    sleep(Duration::from_secs(32)).await;
+    schedule.stop().await;
+    assert_eq!(*runs.lock().unwrap(), [(1, 0, Some(15)), (2, 20, None)]);
+    assert_eq!(schedule.skipped(), 2);
+}
+
+/// A cron schedule with `first_run_now` runs at once, then waits for its (here distant) due
+/// time.
+#[tokio::test(start_paused = true)]
+async fn first_run_now_applies_to_cron_schedules() {
+    let pool = Pool::builder().build();
+    let runs = Runs::default();
+    let t0 = Instant::now();
+    let yearly = Schedule::cron("0 0 1 1 *").unwrap().first_run_now();
+    let schedule = pool.schedule(yearly, recorder!(runs, t0, 0));
+    sleep(Duration::from_secs(60)).await;
+    schedule.stop().await;
+    assert_eq!(starts(&runs), [0]);
+    assert_eq!(schedule.runs(), 1);
 }

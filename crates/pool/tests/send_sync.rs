@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use conveyor_pool::{
     Async, AttemptError, Backoff, Blocking, CancelHandle, Event, Events, Finished, Job, JobContext, JobError,
-    JobHandle, JobId, JobInfo, JobStatus, Missed, Outcome, Pool, PoolBuilder, RetryPolicy, ShutdownReport,
-    SubmitError,
+    JobHandle, JobId, JobInfo, JobStatus, Missed, Outcome, Pool, PoolBuilder, RetryPolicy, Schedule,
+    ShutdownReport, Started, SubmitError,
 };
 
 fn send<T: Send>() {}
@@ -18,6 +18,7 @@ fn sync<T: Sync>() {}
 fn unpin<T: Unpin>() {}
 fn all<T: Send + Sync + Unpin>() {}
 fn send_val<T: Send>(_: &T) {}
+fn all_val<T: Send + Sync + Unpin>(_: &T) {}
 
 type AsyncBody = fn(JobContext) -> Ready<Result<u32, std::io::Error>>;
 type BlockingBody = fn(JobContext) -> Result<u32, std::io::Error>;
@@ -46,6 +47,8 @@ fn public_types_are_send_sync_and_unpin() {
     all::<Finished>();
     all::<ShutdownReport>();
     all::<Missed>();
+    all::<Started<'static>>();
+    all::<Schedule>();
     send::<Events>();
     unpin::<Events>();
     sync::<Events>();
@@ -67,6 +70,10 @@ fn futures_are_send(pool: Pool, ctx: JobContext, handle: JobHandle<u32>) {
     send_val(&pool.shutdown_now());
     send_val(&ctx.cancelled());
     send_val(&handle);
+    send_val(&handle.started());
+    send_val(&handle.cancel_handle().started());
+    all_val(&handle.started());
+    all_val(&ctx.cancellation_token());
 }
 
 #[tokio::test]
