@@ -618,3 +618,24 @@ fn run_output_stays_whole_beside_the_progress_lines() {
     assert_eq!(jobs.len(), 2, "{stderr}");
     assert!(jobs.iter().all(|l| *l == "a-err" || *l == "b-err"), "{stderr}");
 }
+
+/// Issue 21: `--progress always` on a pipe wrote ~7 lines a second (indicatif's redraws
+/// replayed as lines) and its last line stopped short of the total. Now: at most one line a
+/// second while jobs finish, and a last line with every job counted.
+#[test]
+fn progress_always_on_a_pipe_logs_about_one_line_a_second_and_ends_at_the_total() {
+    let dir = Dir::new();
+    dir.write("p.jsonl", &jsonl(40, |i| json!({"id": format!("s{i}"), "kind": "sleep", "duration": "60ms"})));
+    let started = std::time::Instant::now();
+    let out =
+        dir.cmd(conveyor()).args(["run", "-w", "2", "--progress", "always", "p.jsonl"]).output().unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(code(&out), 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(" jobs/s ETA ")).collect();
+    // One a second at most, plus the last one.
+    assert!(lines.len() as f64 <= elapsed.floor() + 1.0, "{} lines in {elapsed:.2}s:\n{stderr}", lines.len());
+    let last = lines.last().unwrap_or_else(|| panic!("no progress lines: {stderr:?}"));
+    assert!(last.contains(" 40/40 "), "{last}");
+    assert!(last.contains("40 succeeded"), "{last}");
+}

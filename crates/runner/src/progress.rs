@@ -2,13 +2,13 @@
 //! Shown when stderr is a terminal (`--progress auto`), or always / never; plain text
 //! without colours when `NO_COLOR` is set.
 
-use std::io::{IsTerminal, Write as _};
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use conveyor_pool::Outcome;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::summary::outcome_index;
 
@@ -16,43 +16,46 @@ use crate::summary::outcome_index;
 #[derive(Debug)]
 pub struct Progress {
     bar: Option<ProgressBar>,
+    log: Option<LineLog>,
     counts: [u64; 5],
     skipped: Arc<AtomicU64>,
     last_message: Instant,
 }
 
-/// Stderr that is not a terminal, as indicatif sees it: every draw becomes a line of its
-/// own (no cursor movement, no escape codes), so `--progress always` logs progress.
+/// `--progress always` when stderr is not a terminal (a file, a pipe, a CI log): a plain
+/// line at most once a second while jobs finish, and a last one with the final count —
+/// indicatif's redraws, replayed as lines, gave several a second and ended short of the
+/// total.
 #[derive(Debug)]
-struct LineLog;
+struct LineLog {
+    total: u64,
+    done: u64,
+    start: Instant,
+    last: Instant,
+}
 
-impl TermLike for LineLog {
-    fn width(&self) -> u16 {
-        120
-    }
-    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn write_line(&self, s: &str) -> std::io::Result<()> {
-        writeln!(std::io::stderr(), "{s}")
-    }
-    fn write_str(&self, s: &str) -> std::io::Result<()> {
-        if s.trim().is_empty() { Ok(()) } else { writeln!(std::io::stderr(), "{s}") }
-    }
-    fn clear_line(&self) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn flush(&self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+/// How often [`LineLog`] writes a line while jobs finish.
+const LOG_EVERY: Duration = Duration::from_secs(1);
+
+impl LineLog {
+    fn line(&self, message: &str) -> String {
+        let elapsed = self.start.elapsed();
+        let secs = elapsed.as_secs();
+        let rate = self.done as f64 / elapsed.as_secs_f64().max(1e-9);
+        let eta = if self.done >= self.total || rate <= 0.0 {
+            "0s".to_owned()
+        } else {
+            let left = Duration::from_secs_f64((self.total - self.done) as f64 / rate);
+            humantime::format_duration(Duration::from_secs(left.as_secs())).to_string()
+        };
+        let (h, m, sec) = (secs / 3600, secs / 60 % 60, secs % 60);
+        let mut line =
+            format!("{h:02}:{m:02}:{sec:02} {}/{} {rate:.0} jobs/s ETA {eta}", self.done, self.total);
+        if !message.is_empty() {
+            line.push(' ');
+            line.push_str(message);
+        }
+        line
     }
 }
 
@@ -133,7 +136,12 @@ impl Progress {
     /// p.finish();
     /// ```
     pub fn new(show: bool, total: u64) -> Progress {
-        let bar = show.then(|| {
+        let terminal = std::io::stderr().is_terminal();
+        let log = (show && !terminal).then(|| {
+            let now = Instant::now();
+            LineLog { total, done: 0, start: now, last: now }
+        });
+        let bar = (show && terminal).then(|| {
             let template = if colour() {
                 "{elapsed_precise} {bar:30.cyan/blue} {pos}/{len} {rate:.dim} ETA {eta} {msg}"
             } else {
@@ -145,21 +153,28 @@ impl Progress {
                     let _ = write!(w, "{:.0} jobs/s", state.per_sec());
                 })
                 .progress_chars("=> ");
-            let target = if std::io::stderr().is_terminal() {
-                ProgressDrawTarget::stderr()
-            } else {
-                // `--progress always` into a file or pipe: a plain line per second, a log.
-                ProgressDrawTarget::term_like_with_hz(Box::new(LineLog), 1)
-            };
-            let bar = ProgressBar::with_draw_target(Some(total), target).with_style(style);
+            let bar =
+                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()).with_style(style);
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        Progress { bar, counts: [0; 5], skipped: Arc::default(), last_message: Instant::now() }
+        Progress { bar, log, counts: [0; 5], skipped: Arc::default(), last_message: Instant::now() }
     }
 
     /// Counts a job that reached its final state.
     pub fn finished(&mut self, outcome: Outcome) {
+        if self.log.is_some() {
+            self.counts[outcome_index(outcome)] += 1;
+            let message = self.message();
+            if let Some(log) = &mut self.log {
+                log.done += 1;
+                if log.last.elapsed() >= LOG_EVERY {
+                    log.last = Instant::now();
+                    eprintln!("{}", log.line(&message));
+                }
+            }
+            return;
+        }
         let Some(bar) = &self.bar else { return };
         self.counts[outcome_index(outcome)] += 1;
         bar.inc(1);
@@ -210,8 +225,15 @@ impl Progress {
         parts.join(", ")
     }
 
-    /// Removes the bar (before the summary is printed).
+    /// Removes the bar (before the summary is printed); a line log writes its last line,
+    /// with every job counted.
     pub fn finish(&mut self) {
+        let skipped = self.skipped.load(Ordering::Relaxed);
+        let message = self.message();
+        if let Some(mut log) = self.log.take() {
+            log.done += skipped;
+            eprintln!("{}", log.line(&message));
+        }
         if let Some(bar) = self.bar.take() {
             bar.set_message(self.message());
             bar.finish_and_clear();
