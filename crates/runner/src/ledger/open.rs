@@ -59,7 +59,8 @@ pub fn open_for_append(path: &Path) -> io::Result<File> {
         if is_line(&last) {
             // A whole line that lost only its newline (an editor, a copy): keep it.
             file.write_all(b"\n")?;
-        } else if last.starts_with(TORN_START) {
+        } else if last.starts_with(TORN_START) || TORN_START.starts_with(&last) {
+            // Cut short, even within its first bytes (a disk that filled up at `{"i`).
             file.set_len(last_start)?;
         } else {
             return Err(not_a_ledger("its last line is neither a ledger line nor the start of one"));
@@ -70,7 +71,8 @@ pub fn open_for_append(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
-/// Every ledger line starts so: a last line that does and does not parse was cut short.
+/// Every ledger line starts so: a last line that starts so (or is a start of this) and does
+/// not parse was cut short.
 const TORN_START: &[u8] = b"{\"id\":\"";
 /// The longest line looked at when checking a ledger (`output_tail` is bounded, so a
 /// ledger line is far shorter).
@@ -157,6 +159,12 @@ mod tests {
         std::fs::write(&path, whole).unwrap();
         drop(open_for_append(&path).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{whole}\n"));
+        // A line cut within its first bytes is torn too (a full disk took the rest).
+        for cut in ["{", "{\"", "{\"i", "{\"id\":"] {
+            std::fs::write(&path, format!("{whole}\n{cut}")).unwrap();
+            drop(open_for_append(&path).unwrap());
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{whole}\n"), "{cut}");
+        }
         for junk in [format!("{whole}\nhello"), format!("{whole}\n[1, 2]\n"), "{\"kind\": \"noop\"}\n".into()]
         {
             std::fs::write(&path, &junk).unwrap();
