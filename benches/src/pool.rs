@@ -178,9 +178,11 @@ async fn joinset(n: usize) -> Duration {
     elapsed
 }
 
-async fn naive(n: usize, workers: usize) -> Duration {
+/// The naive pool: an async-channel of boxed jobs with a oneshot reply each, served by
+/// `workers` tasks; the sender and the tasks to await after closing it.
+fn naive_pool(workers: usize) -> (NaiveSender, Vec<tokio::task::JoinHandle<()>>) {
     let (tx, rx) = async_channel::bounded::<(BoxJob, tokio::sync::oneshot::Sender<u64>)>(CAPACITY);
-    let worker_tasks: Vec<_> = (0..workers)
+    let tasks = (0..workers)
         .map(|_| {
             let rx = rx.clone();
             tokio::spawn(async move {
@@ -190,6 +192,13 @@ async fn naive(n: usize, workers: usize) -> Duration {
             })
         })
         .collect();
+    (tx, tasks)
+}
+
+type NaiveSender = async_channel::Sender<(BoxJob, tokio::sync::oneshot::Sender<u64>)>;
+
+async fn naive(n: usize, workers: usize) -> Duration {
+    let (tx, worker_tasks) = naive_pool(workers);
     let start = Instant::now();
     let mut replies = Vec::with_capacity(n);
     for i in 0..n as u64 {
@@ -283,17 +292,7 @@ async fn joinset_submitters(n: usize) -> Duration {
 }
 
 async fn naive_submitters(n: usize, workers: usize) -> Duration {
-    let (tx, rx) = async_channel::bounded::<(BoxJob, tokio::sync::oneshot::Sender<u64>)>(CAPACITY);
-    let worker_tasks: Vec<_> = (0..workers)
-        .map(|_| {
-            let rx = rx.clone();
-            tokio::spawn(async move {
-                while let Ok((job, reply)) = rx.recv().await {
-                    let _ = reply.send(job().await);
-                }
-            })
-        })
-        .collect();
+    let (tx, worker_tasks) = naive_pool(workers);
     let elapsed = submitters("naive pool", n, |range| {
         let tx = tx.clone();
         async move {
