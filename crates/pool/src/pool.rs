@@ -333,10 +333,10 @@ impl Inner {
             if let Some(task) = self.limits.unpark(core) {
                 task.abandon(self, JobError::Cancelled);
             }
-            if core.key.is_some() || core.rate_key.is_some() {
-                if let (Some(key), ready, timer) = self.limits.unrelease(core) {
-                    self.start_released(&key, ready, timer);
-                }
+            if (core.key.is_some() || core.rate_key.is_some())
+                && let (Some(key), ready, timer) = self.limits.unrelease(core)
+            {
+                self.start_released(&key, ready, timer);
             }
         }
         true
