@@ -639,3 +639,56 @@ fn progress_always_on_a_pipe_logs_about_one_line_a_second_and_ends_at_the_total(
     assert!(last.contains(" 40/40 "), "{last}");
     assert!(last.contains("40 succeeded"), "{last}");
 }
+
+/// An RFC 3339 UTC timestamp → milliseconds since midnight (runs here last seconds).
+fn day_millis(v: &Value) -> i64 {
+    let s = v.as_str().unwrap();
+    let h: i64 = s[11..13].parse().unwrap();
+    let m: i64 = s[14..16].parse().unwrap();
+    let sec: i64 = s[17..19].parse().unwrap();
+    let ms: i64 = s.get(20..23).map_or(0, |f| f.parse().unwrap());
+    ((h * 60 + m) * 60 + sec) * 1000 + ms
+}
+
+/// A job with a `concurrency_key` and a `rate_key` obeys the first key's concurrency limit and
+/// the second key's rate limit at once; the `db` key's own rate limit does not apply to it.
+#[test]
+fn a_job_obeys_its_concurrency_keys_limit_and_its_rate_keys_rate() {
+    let dir = Dir::new();
+    let jobs: Vec<Value> = (0..6)
+        .map(
+            |i| json!({"id": format!("w{i}"), "kind": "sleep", "duration": "100ms", "concurrency_key": "db"}),
+        )
+        .collect();
+    let file = json!({
+        "limits": {"concurrency": {"db": 1}, "rate": {"api": "2/1s", "db": "1/1h"}},
+        "defaults": {"rate_key": "api"},
+        "jobs": jobs,
+    });
+    dir.write("two.json", &file.to_string());
+    let out = dir.run(&["-w", "4", "--ledger", "l.jsonl", "two.json"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let spans: Vec<(i64, i64)> = ledger(&dir.join("l.jsonl"))
+        .iter()
+        .map(|l| (day_millis(&l["started_at"]), day_millis(&l["finished_at"])))
+        .collect();
+    assert_eq!(spans.len(), 6, "{spans:?}");
+    // `db`: never two at once.
+    for &(start, _) in &spans {
+        let overlapping = spans.iter().filter(|&&(s, f)| s <= start && start < f).count();
+        assert!(overlapping <= 1, "{overlapping} db jobs at once: {spans:?}");
+    }
+    // `api`, 2 per second as a token bucket (a burst of 2, then a token every 500 ms): the
+    // i-th start comes at least (i - 1) * 500 ms after the first (timing noise only delays
+    // starts; 20 ms allow for the clock's rounding). `db`'s 1/1h would stop the second job.
+    let mut starts: Vec<i64> = spans.iter().map(|s| s.0).collect();
+    starts.sort_unstable();
+    for (i, &s) in starts.iter().enumerate().skip(2) {
+        assert!(s - starts[0] >= (i as i64 - 1) * 500 - 20, "start {i} too early: {starts:?}");
+    }
+    // And a 1 s window never holds more than 3 starts (a full bucket's 2 and 1 refilled).
+    for &a in &starts {
+        let n = starts.iter().filter(|&&b| a <= b && b < a + 1000 - 20).count();
+        assert!(n <= 3, "{n} starts within a second: {starts:?}");
+    }
+}

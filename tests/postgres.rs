@@ -515,3 +515,22 @@ fn an_unknown_role_fails_fast_naming_it_once() {
         assert_fails_fast_naming(&dir, &args, "role \"conveyor_no_such_role\" does not exist");
     }
 }
+
+/// A job's `rate_key` travels in its stored spec (and its hash) and the worker runs it; the
+/// queue does not enforce it (only `concurrency_key` limits) and `submit` says so.
+#[test]
+fn a_rate_key_is_kept_in_the_stored_spec_and_submit_warns_it_is_not_enforced() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let text = json!({"limits": {"concurrency": {"db": 1}, "rate": {"api": "1/1h"}},
+                      "jobs": [{"id": "r", "kind": "noop", "concurrency_key": "db", "rate_key": "api"}]});
+    let path = dir.write("r.json", &text.to_string());
+    let out = conveyor_out(&dir, &["submit", "--queue", &db.url, path.to_str().expect("utf-8 path")]);
+    assert_eq!(code(&out), 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`rate_key`") && stderr.contains("does not enforce"), "{stderr}");
+    assert_eq!(db.texts("SELECT spec->>'rate_key' FROM conveyor_jobs"), ["api"]);
+    assert_eq!(db.texts("SELECT concurrency_key FROM conveyor_jobs"), ["db"]);
+    drain(&dir, &db, 1, "2", LIMIT);
+    assert_eq!(ledger(&dir, &db)["r"][0]["outcome"], "succeeded");
+}

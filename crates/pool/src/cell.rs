@@ -82,6 +82,7 @@ where
                 delay: None,
                 not_before: None,
                 key: core.key,
+                rate_key: core.rate_key,
                 tag: core.tag,
             },
         }

@@ -137,8 +137,12 @@ pub(crate) struct Core {
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: Option<Arc<RetryPolicy>>,
     pub(crate) shield: bool,
-    /// The concurrency/rate key, if any.
+    /// The concurrency key (and rate key, when `rate_key` is `None`), if any.
     pub(crate) key: Option<Arc<str>>,
+    /// The rate key, if any and different from `key` (see `limit.rs`).
+    pub(crate) rate_key: Option<Arc<str>>,
+    /// Set (under the limits' lock) once this attempt took its token of `rate_key`.
+    pub(crate) rate_taken: AtomicBool,
     /// The caller's data ([`Job::tag`](crate::Job::tag)).
     pub(crate) tag: Option<Tag>,
     /// Set when a limit release sent this job back to the queue (see `limit.rs`).
@@ -180,6 +184,7 @@ impl Core {
         retry: Option<Arc<RetryPolicy>>,
         shield: bool,
         key: Option<Arc<str>>,
+        rate_key: Option<Arc<str>>,
         tag: Option<Tag>,
         metrics: Option<Arc<KindMetrics>>,
         now_ns: u64,
@@ -193,7 +198,10 @@ impl Core {
             timeout,
             retry,
             shield,
+            // A rate key equal to the concurrency key is the one-key case.
+            rate_key: rate_key.filter(|r| key.as_ref() != Some(r)),
             key,
+            rate_taken: AtomicBool::new(false),
             tag,
             released: AtomicBool::new(false),
             metrics,

@@ -291,6 +291,8 @@ pub(crate) struct JobOptions {
     pub(crate) delay: Option<Duration>,
     pub(crate) not_before: Option<std::time::SystemTime>,
     pub(crate) key: Option<Arc<str>>,
+    /// The key whose rate limit applies instead of `key`'s ([`Job::rate_key`]).
+    pub(crate) rate_key: Option<Arc<str>>,
     pub(crate) tag: Option<Tag>,
 }
 
@@ -718,6 +720,45 @@ impl<R> Job<R> {
     /// ```
     pub fn concurrency_key(mut self, key: impl Into<Arc<str>>) -> Self {
         self.options.key = Some(key.into());
+        self
+    }
+
+    /// Takes the job's rate limit from key `key` rather than from its
+    /// [`concurrency_key`](Self::concurrency_key), so that one job can obey a concurrency
+    /// limit on one key (say `db`) and a rate limit on another (say `api`).
+    ///
+    /// Without a rate key, the concurrency key carries both limits, as before. With one:
+    /// - `key`'s rate limit ([`PoolBuilder::rate_limit`](crate::PoolBuilder::rate_limit)) and
+    ///   pause apply; its concurrency limit does not (the job does not count as running
+    ///   under `key`);
+    /// - the concurrency key's concurrency limit and pause apply; its rate limit does not.
+    ///
+    /// The job first waits for a rate token of `key`, then for a slot of its concurrency key
+    /// (so it never holds a slot while waiting for a token). Either wait holds no worker. A
+    /// token taken by a job that is then cancelled while waiting for its slot is not given
+    /// back. Each attempt (a retry too) takes a new token. A rate key equal to the
+    /// concurrency key changes nothing. Default: no rate key.
+    ///
+    /// # Examples
+    ///
+    /// A job that calls a rate-limited API, then writes to a database that takes one writer:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use conveyor_pool::{Job, Pool};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder()
+    ///     .workers(4)
+    ///     .concurrency_limit("db", 1)
+    ///     .rate_limit("api", 10, Duration::from_secs(1))
+    ///     .build();
+    /// let job = Job::new(|_| async { Ok::<_, std::io::Error>(()) }).concurrency_key("db").rate_key("api");
+    /// pool.submit(job).await.unwrap().await.unwrap();
+    /// # }
+    /// ```
+    pub fn rate_key(mut self, key: impl Into<Arc<str>>) -> Self {
+        self.options.rate_key = Some(key.into());
         self
     }
 

@@ -11,6 +11,17 @@
 //! so priority order still holds among the runnable jobs. Parked jobs still count as queued
 //! (`conveyor_queue_depth`, status `Queued`) and can be cancelled.
 //!
+//! # Two keys: a rate key beside the concurrency key
+//!
+//! A job with a [`rate_key`](crate::Job::rate_key) goes through two stages: first a rate
+//! token of its rate key ([`Mode::Token`]: the key's rate limit and pause, not its
+//! concurrency limit — the job never counts as running there), then a slot of its
+//! concurrency key ([`Mode::Slot`]: that key's concurrency limit and pause, not its rate
+//! limit). `Core::rate_taken` says which stage a job is at; it changes only under the lock.
+//! A job with one key ([`Mode::Both`]) takes a token and a slot of it at once, as always.
+//! A key's parked list may mix modes; releases go in priority order and stop at the first
+//! job that cannot start.
+//!
 //! # Lock order
 //!
 //! The key table's mutex is never held while taking the queue's lock: released jobs are
@@ -18,6 +29,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use parking_lot::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -102,13 +114,16 @@ impl KeyState {
             && self.parked.is_empty()
     }
 
-    /// How many more jobs may start now (not counting those already released).
-    fn room(&mut self) -> usize {
+    /// How many more jobs of `mode` may start now (not counting those already released).
+    fn room(&mut self, mode: Mode) -> usize {
         if self.paused {
             return 0;
         }
-        let mut room = self.concurrency.map_or(usize::MAX, |limit| limit.saturating_sub(self.running));
-        if let Some(bucket) = &mut self.rate {
+        let mut room = match (mode, self.concurrency) {
+            (Mode::Token, _) | (_, None) => usize::MAX,
+            (_, Some(limit)) => limit.saturating_sub(self.running),
+        };
+        if let (Mode::Both | Mode::Token, Some(bucket)) = (mode, &mut self.rate) {
             // The clock is read only for rate-limited keys.
             room = room.min(bucket.available(Instant::now()));
         }
@@ -116,10 +131,36 @@ impl KeyState {
     }
 }
 
+/// What a job asks of the key it waits on (see "Two keys" above).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    /// One key for both limits: a token (if rate-limited) and a slot.
+    Both,
+    /// A token of the rate key only.
+    Token,
+    /// A slot of the concurrency key only (the token came from the rate key).
+    Slot,
+}
+
+impl Mode {
+    /// The mode of `core` now, with the key it waits on. Read under the lock.
+    fn of(core: &Core) -> Option<(Mode, &Arc<str>)> {
+        match (&core.rate_key, &core.key) {
+            (Some(rate), _) if !core.rate_taken.load(Relaxed) => Some((Mode::Token, rate)),
+            (Some(_), Some(key)) => Some((Mode::Slot, key)),
+            (Some(_), None) => None,
+            (None, key) => key.as_ref().map(|k| (Mode::Both, k)),
+        }
+    }
+}
+
 /// What [`Limits::acquire`] decided.
 pub(crate) enum Acquire {
     /// Run it (a start was counted; call [`Limits::release`] after the attempt).
     Run(Item),
+    /// Took its rate key's token ([`Mode::Token`]): go on to its concurrency key, if any.
+    /// Also what may start now on the rate key (to be queued) and whether to arm its timer.
+    Token(Item, Vec<Item>, Option<Duration>),
     /// Parked; the worker goes on. `Some(delay)`: arm a timer for the next rate token.
     Parked(Option<Duration>),
 }
@@ -141,9 +182,11 @@ impl Limits {
         self.keys.lock()
     }
 
-    /// Decides whether `task` (which has a key) may start now.
+    /// Decides whether `task` (which has a key: `key`, the one [`Mode::of`] names) may
+    /// start now.
     pub(crate) fn acquire(&self, key: &Arc<str>, task: Item) -> Acquire {
         let mut keys = self.lock();
+        let mode = Mode::of(task.core()).map_or(Mode::Both, |(mode, _)| mode);
         // `get_mut` first: cloning the key (a shared `Arc`) on every job would make all
         // threads fight over its reference count.
         if !keys.contains_key(key) {
@@ -153,10 +196,28 @@ impl Limits {
         if task.core().take_released() {
             state.released = state.released.saturating_sub(1);
         }
-        if state.room() > 0 {
+        if state.room(mode) > 0 {
+            if mode == Mode::Token {
+                if let Some(bucket) = &mut state.rate {
+                    bucket.take();
+                }
+                task.core().rate_taken.store(true, Relaxed);
+                // Nothing ends on this key to release the next waiters: look now (a timer
+                // for the next token, say).
+                let (ready, timer) = take_ready(state);
+                if state.is_idle() {
+                    keys.remove(key);
+                }
+                return Acquire::Token(task, ready, timer);
+            }
             state.running += 1;
-            if let Some(bucket) = &mut state.rate {
-                bucket.take();
+            if mode == Mode::Both {
+                if let Some(bucket) = &mut state.rate {
+                    bucket.take();
+                }
+            } else {
+                // This attempt's token is spent; a retry takes a new one.
+                task.core().rate_taken.store(false, Relaxed);
             }
             return Acquire::Run(task);
         }
@@ -204,8 +265,8 @@ impl Limits {
 
     /// Takes a parked job out (for cancel); `None` if it is not parked.
     pub(crate) fn unpark(&self, core: &Core) -> Option<Item> {
-        let key = core.key.as_ref()?;
         let mut keys = self.lock();
+        let (_, key) = Mode::of(core)?;
         let state = keys.get_mut(key)?;
         let task = state.parked.remove(&(core.priority, core.id.get()));
         if state.is_idle() {
@@ -217,20 +278,21 @@ impl Limits {
     /// A job that a release sent back to the queue was cancelled before a worker took it
     /// again: gives its promised start back to the key (else the key's room stays one short
     /// for good). Returns what may start now.
-    pub(crate) fn unrelease(&self, core: &Core) -> (Vec<Item>, Option<Duration>) {
-        let Some(key) = core.key.as_ref() else { return (Vec::new(), None) };
+    /// Also returns the key (to arm its timer on).
+    pub(crate) fn unrelease(&self, core: &Core) -> (Option<Arc<str>>, Vec<Item>, Option<Duration>) {
         let mut keys = self.lock();
-        let Some(state) = keys.get_mut(key) else { return (Vec::new(), None) };
+        let Some((_, key)) = Mode::of(core) else { return (None, Vec::new(), None) };
+        let Some(state) = keys.get_mut(key) else { return (None, Vec::new(), None) };
         // The mark is swapped under the lock, as in `acquire`: one of them counts it out.
         if !core.take_released() {
-            return (Vec::new(), None);
+            return (None, Vec::new(), None);
         }
         state.released = state.released.saturating_sub(1);
-        let out = take_ready(state);
+        let (ready, timer) = take_ready(state);
         if state.is_idle() {
             keys.remove(key);
         }
-        out
+        (Some(key.clone()), ready, timer)
     }
 
     /// Takes every parked job out (for shutdown).
@@ -273,7 +335,12 @@ fn arm_timer(state: &mut KeyState) -> Option<Duration> {
         return None;
     }
     let bucket = state.rate.as_ref()?;
-    let at_limit = state.concurrency.is_some_and(|l| state.running >= l);
+    let at_limit = match state.parked.first_key_value().and_then(|(_, t)| Mode::of(t.core())) {
+        // Slot waiters ignore this key's tokens.
+        Some((Mode::Slot, _)) => return None,
+        Some((Mode::Token, _)) => false,
+        _ => state.concurrency.is_some_and(|l| state.running >= l),
+    };
     if at_limit || bucket.tokens >= 1.0 {
         // A release (not a token) is what they wait for.
         return None;
@@ -287,9 +354,22 @@ fn take_ready(state: &mut KeyState) -> (Vec<Item>, Option<Duration>) {
         // Nothing waits: skip the clock read and the bookkeeping (the common case).
         return (Vec::new(), None);
     }
-    let room = state.room();
     let mut ready = Vec::new();
-    while ready.len() < room {
+    // The room of each mode, computed on first need (one clock read at most).
+    let mut rooms: [Option<usize>; 3] = [None; 3];
+    while let Some((_, task)) = state.parked.first_key_value() {
+        let mode = Mode::of(task.core()).map_or(Mode::Both, |(mode, _)| mode);
+        let room = match rooms[mode as usize] {
+            Some(room) => room,
+            None => {
+                let room = state.room(mode);
+                rooms[mode as usize] = Some(room);
+                room
+            }
+        };
+        if ready.len() >= room {
+            break;
+        }
         let Some((_, task)) = state.parked.pop_first() else { break };
         task.core().mark_released();
         ready.push(task);

@@ -333,9 +333,10 @@ impl Inner {
             if let Some(task) = self.limits.unpark(core) {
                 task.abandon(self, JobError::Cancelled);
             }
-            if let Some(key) = &core.key {
-                let (ready, timer) = self.limits.unrelease(core);
-                self.start_released(key, ready, timer);
+            if (core.key.is_some() || core.rate_key.is_some())
+                && let (Some(key), ready, timer) = self.limits.unrelease(core)
+            {
+                self.start_released(&key, ready, timer);
             }
         }
         true
@@ -529,19 +530,48 @@ async fn work(pool: &Arc<Inner>, index: u32) {
             }
             continue;
         }
-        if task.core().key.is_none() {
+        let core = task.core();
+        if core.key.is_none() && core.rate_key.is_none() {
             stopped_at = task.run(pool, stopped_at.take(), index).await;
             continue;
         }
-        // Borrow the key through a second reference to the job (its own reference count,
-        // which only this thread touches now) rather than cloning the key's shared `Arc`.
+        // Borrow the keys through a second reference to the job (its own reference count,
+        // which only this thread touches now) rather than cloning the keys' shared `Arc`s.
         let held = task.clone();
-        let Some(key) = held.core().key.as_ref() else { continue };
+        let mut task = task;
+        if let Some(rate_key) = held.core().rate_key.as_ref() {
+            // First a token of the rate key (unless a slot is what the job waits for).
+            if !held.core().rate_taken.load(Relaxed) {
+                match pool.limits.acquire(rate_key, task) {
+                    Acquire::Token(t, ready, timer) => {
+                        pool.start_released(rate_key, ready, timer);
+                        task = t;
+                    }
+                    Acquire::Run(t) => task = t,
+                    Acquire::Parked(timer) => {
+                        stopped_at = None;
+                        pool.start_released(rate_key, Vec::new(), timer);
+                        continue;
+                    }
+                }
+            }
+        }
+        let Some(key) = held.core().key.as_ref() else {
+            // A rate key alone: the token was all it waited for.
+            held.core().rate_taken.store(false, Relaxed);
+            stopped_at = task.run(pool, stopped_at.take(), index).await;
+            continue;
+        };
         match pool.limits.acquire(key, task) {
             Acquire::Run(task) => {
                 stopped_at = task.run(pool, stopped_at.take(), index).await;
                 let (ready, timer) = pool.limits.release(key);
                 pool.start_released(key, ready, timer);
+            }
+            Acquire::Token(task, ready, timer) => {
+                // Not a token key's stage (the mode says a slot): queue it again to retry.
+                pool.start_released(key, ready, timer);
+                pool.requeue_now(task);
             }
             Acquire::Parked(timer) => {
                 stopped_at = None;
@@ -759,6 +789,7 @@ impl Pool {
             o.retry.or_else(|| inner.default_retry.clone()).filter(|_| run.retries()),
             o.shield,
             o.key,
+            o.rate_key,
             o.tag,
             metrics,
             inner.now_ns(),

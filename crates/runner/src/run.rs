@@ -553,6 +553,7 @@ pub(crate) fn pool_job(meta: &Arc<Meta>, shared: &Shared) -> Job<impl conveyor_p
     let retry = retry_policy(spec, shared.0.max_attempts);
     let start = spec.start;
     let key = spec.concurrency_key.clone();
+    let rate_key = spec.rate_key.clone();
     // The pools' default kind needs no label of its own (the pool would drop it).
     let label = (spec.kind.name() != DEFAULT_KIND).then(|| kind_label(&spec.kind));
     let priority = spec.priority;
@@ -589,6 +590,9 @@ pub(crate) fn pool_job(meta: &Arc<Meta>, shared: &Shared) -> Job<impl conveyor_p
     }
     if let Some(key) = key {
         job = job.concurrency_key(key);
+    }
+    if let Some(key) = rate_key {
+        job = job.rate_key(key);
     }
     job
 }
@@ -722,7 +726,8 @@ async fn run_async(
     if let Some(t) = plan.default_timeout {
         builder = builder.default_timeout(t);
     }
-    // The job files' `limits`: a job's `concurrency_key` selects both kinds.
+    // The job files' `limits`: a job's `concurrency_key` selects both kinds, unless its
+    // `rate_key` selects the rate limit.
     for (key, n) in &limits.concurrency {
         builder = builder.concurrency_limit(key.as_str(), *n as usize);
     }

@@ -142,6 +142,16 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_key_travels_in_the_stored_spec() {
+        let spec = one(r#"{"id": "r", "kind": "noop", "concurrency_key": "db", "rate_key": "api"}"#);
+        let row = new_job(&spec, 1);
+        assert_eq!(row.spec["rate_key"], "api");
+        let back = spec_of(&spec.id, &row.spec).unwrap();
+        assert_eq!((back.concurrency_key.as_deref(), back.rate_key.as_deref()), (Some("db"), Some("api")));
+        assert_eq!(back.spec_hash, spec.spec_hash);
+    }
+
+    #[test]
     fn a_stored_spec_parses_back_to_the_same_job() {
         for text in [
             r#"{"id": "s", "kind": "sleep", "duration": "1m30s", "timeout": "2h", "priority": -3,

@@ -485,6 +485,7 @@ mod tests {
             Just("delay"),
             Just("not_before"),
             Just("concurrency_key"),
+            Just("rate_key"),
             Just("every"),
             Just("cron"),
             Just("retry"),

@@ -22,8 +22,9 @@ const CANONICAL_VERSION: u64 = 1;
 /// when the file gives one (generated ids are made *from* the hash, so they are left out), the
 /// `name`, the `kind` and all its parameters (defaults such as `method: "GET"` or empty `args`
 /// filled in; header names lower-cased), `priority` (0 when absent), `timeout`, each set part
-/// of `retry`, `delay` or `not_before`, `concurrency_key`, `every` or `cron`, and a version
-/// number of the canonical form.
+/// of `retry`, `delay` or `not_before`, `concurrency_key`, `rate_key` (only when set, so jobs
+/// without one keep their earlier hashes), `every` or `cron`, and a version number of the
+/// canonical form.
 ///
 /// **What it ignores** — key order, whitespace, the order of jobs and files, how a value is
 /// spelt (`"90s"` and `"1m30s"`; `"+02:00"` and `"Z"` for the same instant), the file's
@@ -141,7 +142,7 @@ pub(crate) fn canonical_json(job: &JobSpec, with_id: bool) -> String {
 /// `serde_json::Value`, no sorting. The members are written in the canonical order (key
 /// bytes ascending) by construction: `args`, `body`, `concurrency_key`, `cron`, `cwd`,
 /// `delay`, `duration`, `env`, `every`, `expect_status`, `headers`, `id`, `kind`, `message`,
-/// `method`, `name`, `not_before`, `priority`, `probability`, `program`, `retry`, `rounds`,
+/// `method`, `name`, `not_before`, `priority`, `probability`, `program`, `rate_key`, `retry`, `rounds`,
 /// `script`, `timeout`, `url`, `v` (a test checks the list is sorted, and a proptest checks
 /// the bytes against the `Value`-based writer).
 fn write_canonical_job(job: &JobSpec, with_id: bool, out: &mut String) {
@@ -262,6 +263,10 @@ fn write_canonical_job(job: &JobSpec, with_id: bool, out: &mut String) {
         w.key("program");
         write_string(program, w.out);
     }
+    if let Some(key) = &job.rate_key {
+        w.key("rate_key");
+        write_string(key, w.out);
+    }
     if !job.retry.is_empty() {
         w.key("retry");
         retry(&job.retry, w.out);
@@ -310,6 +315,7 @@ const KEY_ORDER: &[&str] = &[
     "priority",
     "probability",
     "program",
+    "rate_key",
     "retry",
     "rounds",
     "script",
@@ -465,6 +471,9 @@ mod tests {
         if let Some(key) = &job.concurrency_key {
             m.insert("concurrency_key".into(), key.clone().into());
         }
+        if let Some(key) = &job.rate_key {
+            m.insert("rate_key".into(), key.clone().into());
+        }
         match &job.schedule {
             Some(Schedule::Every(d)) => {
                 m.insert("every".into(), format_duration(*d).into());
@@ -618,6 +627,7 @@ mod tests {
                     .prop_map(|(s, n)| StartAt::NotBefore(UNIX_EPOCH + Duration::new(s / 1000, n))),
             ]),
             concurrency_key in proptest::option::of(text()),
+            rate_key in proptest::option::of(text()),
             schedule in proptest::option::of(prop_oneof![
                 duration().prop_map(Schedule::Every),
                 text().prop_map(Schedule::Cron),
@@ -639,6 +649,7 @@ mod tests {
                 },
                 start,
                 concurrency_key,
+                rate_key,
                 schedule,
                 kind,
                 spec_hash: SpecHash::default(),
@@ -754,6 +765,46 @@ mod tests {
         assert_eq!(a, b, "same ids and hashes after reordering");
         let c = hashes("f.jsonl", "{\"kind\": \"cpu\", \"rounds\": 10}\n");
         assert_ne!(a[1].1, c[0].1);
+    }
+
+    #[test]
+    fn rate_key_parses_from_jobs_and_defaults_and_counts_in_the_hash_only_when_set() {
+        let text = r#"{"defaults": {"rate_key": "api"}, "jobs": [
+            {"id": "a", "kind": "noop", "concurrency_key": "db"},
+            {"id": "b", "kind": "noop", "concurrency_key": "db", "rate_key": "mail"}]}"#;
+        let batch = parse_str("r.json", text, &ParseOptions::default()).unwrap();
+        assert_eq!(batch.jobs[0].rate_key.as_deref(), Some("api"));
+        assert_eq!(batch.jobs[0].concurrency_key.as_deref(), Some("db"));
+        assert_eq!(batch.jobs[1].rate_key.as_deref(), Some("mail"));
+        assert_eq!(
+            batch.jobs[0].canonical_json(),
+            r#"{"concurrency_key":"db","id":"a","kind":"noop","priority":0,"rate_key":"api","v":1}"#
+        );
+        // Without a rate key the hash is the one pinned before rate keys existed.
+        let without = hashes("i.jsonl", r#"{"kind": "noop", "id": "a"}"#);
+        assert_eq!(without[0].1, "04bebcdc43913a8e8dd301a3f819bb4394d222b3cef69ef254f93249bc12f636");
+        let with = hashes("i.jsonl", r#"{"kind": "noop", "id": "a", "rate_key": "api"}"#);
+        let other = hashes("i.jsonl", r#"{"kind": "noop", "id": "a", "rate_key": "mail"}"#);
+        assert_ne!(with, without);
+        assert_ne!(with, other);
+    }
+
+    #[test]
+    fn a_wrong_rate_key_is_an_error_at_its_position() {
+        for (text, what) in [
+            ("[{\"kind\": \"noop\",\n  \"rate_key\": 5}]", "string"),
+            ("[{\"kind\": \"noop\",\n  \"rate_key\": \"\"}]", "empty"),
+        ] {
+            let errors = parse_str("w.json", text, &ParseOptions::default()).unwrap_err();
+            let e = &errors[0];
+            assert_eq!((e.line, e.field.as_deref()), (2, Some("[0].rate_key")), "{e}");
+            assert!(e.column > 0, "{e}");
+            assert!(e.to_string().contains(what), "{e}");
+        }
+        let errors =
+            parse_str("w.jsonl", "{\"kind\": \"noop\", \"rate_ky\": \"api\"}", &ParseOptions::default())
+                .unwrap_err();
+        assert!(errors[0].to_string().contains("rate_key"), "did you mean: {}", errors[0]);
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct JobSpec {
     pub start: Option<StartAt>,
     /// The key whose limits (`limits.concurrency` / `limits.rate`) the job obeys, if any.
     pub concurrency_key: Option<String>,
+    /// The key whose `limits.rate` the job obeys instead of its `concurrency_key`'s, if any.
+    pub rate_key: Option<String>,
     /// Run periodically (`conveyor serve` only; refused unless
     /// [`ParseOptions::allow_periodic`](super::ParseOptions::allow_periodic) is set).
     pub schedule: Option<Schedule>,

@@ -27,7 +27,8 @@
 //!   of its file gets unless it sets them itself; `retry` merges field by field, `delay` /
 //!   `not_before` count as one setting, and so do `every` / `cron`.
 //! - `limits`: `{"concurrency": {"KEY": N}, "rate": {"KEY": "N/PERIOD"}}`; a job's
-//!   `concurrency_key` selects both. A key without a limit is unlimited. JSON Lines files have
+//!   `concurrency_key` selects both, unless the job has a `rate_key`, which then selects the
+//!   rate limit. A key without a limit is unlimited. JSON Lines files have
 //!   neither `defaults` nor `limits`.
 //! - `null` is never a value: leave a field out to get its default.
 //! - Unknown fields are errors, with "did you mean" when a known field is close.

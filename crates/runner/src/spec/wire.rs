@@ -613,6 +613,7 @@ pub(crate) struct CommonWire {
     pub(crate) delay: Option<Dur>,
     pub(crate) not_before: Option<Timestamp>,
     pub(crate) concurrency_key: Option<NonEmpty>,
+    pub(crate) rate_key: Option<NonEmpty>,
     pub(crate) every: Option<PositiveDur>,
     pub(crate) cron: Option<CronExpr>,
 }
@@ -627,6 +628,7 @@ pub(crate) const COMMON_FIELDS: &[&str] = &[
     "delay",
     "not_before",
     "concurrency_key",
+    "rate_key",
     "every",
     "cron",
 ];
@@ -650,6 +652,8 @@ pub(crate) struct DefaultsWire {
     pub(crate) not_before: Option<Timestamp>,
     /// The key whose `limits` the jobs obey.
     pub(crate) concurrency_key: Option<NonEmpty>,
+    /// The key whose `limits.rate` the jobs obey, instead of their `concurrency_key`'s.
+    pub(crate) rate_key: Option<NonEmpty>,
     /// `conveyor serve` only: run every period (not with `cron`).
     pub(crate) every: Option<PositiveDur>,
     /// `conveyor serve` only: run on a cron expression (not with `every`).
@@ -667,6 +671,7 @@ impl DefaultsWire {
             delay: self.delay,
             not_before: self.not_before,
             concurrency_key: self.concurrency_key,
+            rate_key: self.rate_key,
             every: self.every,
             cron: self.cron,
         }
@@ -681,7 +686,8 @@ pub(crate) struct LimitsWire {
     /// At most N jobs with this `concurrency_key` run at once.
     #[serde(default)]
     pub(crate) concurrency: BTreeMap<String, Limit>,
-    /// At most N jobs with this `concurrency_key` start per PERIOD ("N/PERIOD").
+    /// At most N jobs with this `rate_key` (or, without one, this `concurrency_key`) start
+    /// per PERIOD ("N/PERIOD").
     #[serde(default)]
     pub(crate) rate: BTreeMap<String, RateWire>,
 }
@@ -719,6 +725,9 @@ macro_rules! jobs {
                 pub(crate) not_before: Option<Timestamp>,
                 /// Jobs with the same key obey that key's `limits`; no limit when none is set.
                 pub(crate) concurrency_key: Option<NonEmpty>,
+                /// The key whose `limits.rate` applies to the job; without it, the
+                /// `concurrency_key` carries both limits.
+                pub(crate) rate_key: Option<NonEmpty>,
                 /// `conveyor serve` only: run every period (not with `cron`).
                 pub(crate) every: Option<PositiveDur>,
                 /// `conveyor serve` only: run on a cron expression (not with `every`).
@@ -738,6 +747,7 @@ macro_rules! jobs {
                         delay: self.delay,
                         not_before: self.not_before,
                         concurrency_key: self.concurrency_key,
+                        rate_key: self.rate_key,
                         every: self.every,
                         cron: self.cron,
                     };
