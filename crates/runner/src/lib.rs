@@ -28,6 +28,7 @@
 pub mod cli;
 pub mod exit;
 pub mod exporter;
+pub(crate) mod job;
 pub mod kind;
 pub mod ledger;
 pub mod logging;

@@ -28,34 +28,25 @@
 //! job appears in the ledger exactly once.
 
 use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::Poll;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use conveyor_pool::{Finished, Job, JobContext, Outcome, Pool, RetryPolicy};
-use smol_str::SmolStr;
-use tokio::sync::{Notify, mpsc, watch};
+use conveyor_pool::{Finished, Outcome, Pool};
+use tokio::sync::{mpsc, watch};
 
 use crate::cli::Format;
 use crate::exit::{Exit, UsageError};
+use crate::job::{CANCEL_GRACE, DEFAULT_KIND, Done, Meta, Running, Shared, pool_job, stopper};
 use crate::kind::{self, KindEnv};
-use crate::ledger::{self, Entry, ExecOutput, Fault, Record, RecordBatcher, RecordRef, ResumeSet, Writer};
+use crate::ledger::{self, Fault, RecordBatcher, RecordRef, ResumeSet, Writer};
 use crate::plan::RunPlan;
 use crate::progress::{Printer, Progress, Skipper};
 use crate::signals::{self, Signal, StopState};
-use crate::spec::{self, JobKind, JobSpec, Loader, ParseOptions, StartAt};
+use crate::spec::{self, JobKind, JobSpec, Loader, ParseOptions};
 use crate::summary::{Stats, Summary};
 use crate::validate::print_errors;
 
-/// The first wait between attempts when a job's `retry` sets no `initial`.
-pub const DEFAULT_RETRY_INITIAL: Duration = Duration::from_millis(200);
-/// The longest wait between attempts when a job's `retry` sets no `max`.
-pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(30);
-/// How long a cancelled attempt may clean up (kill its process group, say) before the pool
-/// drops it.
-const CANCEL_GRACE: Duration = Duration::from_secs(3);
 /// Specs handed from the reader thread to the intake task at once.
 const BATCH: usize = 1024;
 /// Batches read ahead of the pool (`READ_AHEAD * BATCH` specs, a few MB). Deep enough that
@@ -63,10 +54,6 @@ const BATCH: usize = 1024;
 /// the ledger writer): measured (200k no-op jobs, 2 cores), 4 batches left the runtime
 /// thread idle often enough to cost ~3% of the wall time.
 const READ_AHEAD: usize = 32;
-
-/// The kind the pools of `run` and `serve` label a job with when it gives none: the kind
-/// whose jobs are the most numerous and cheapest, which then skip a label of their own.
-pub(crate) const DEFAULT_KIND: &str = "noop";
 
 /// Runs `plan` to the end and returns how the process should exit. Prints the summary on
 /// stdout, and job-file errors (then nothing runs) on stderr, or stdout with `--format json`.
@@ -256,202 +243,6 @@ struct RunEnd {
     read_error: Option<spec::SpecError>,
 }
 
-/// A job's spec and what the finish hook needs beyond the pool's report (`serve` uses it
-/// too). It is the pool job's tag, which the job's body reads through its context: one
-/// reference for the whole job, where copying the id, name and hash out of the spec cost
-/// three.
-pub(crate) struct Meta {
-    pub(crate) spec: Arc<JobSpec>,
-    /// `exec` and `shell` only: the last attempt's exit code and output.
-    exec: Option<Mutex<ExecOutput>>,
-    /// Set by whoever reports the job's final state: the finish hook or, for a job the pool
-    /// refused, the intake ([`claim_report`](Self::claim_report)).
-    reported: AtomicBool,
-}
-
-impl Meta {
-    pub(crate) fn new(spec: Arc<JobSpec>) -> Meta {
-        Meta {
-            exec: spec.kind.spawns_process().then(|| Mutex::new(ExecOutput::default())),
-            reported: AtomicBool::new(false),
-            spec,
-        }
-    }
-
-    /// The job's id.
-    pub(crate) fn id(&self) -> &SmolStr {
-        &self.spec.id
-    }
-
-    /// The `Meta` a finished job carries as its pool tag (see [`pool_job`]); `None` for a
-    /// job that is not ours.
-    pub(crate) fn of_finished(f: &Finished) -> Option<Arc<Meta>> {
-        f.job.tag.clone()?.downcast::<Meta>().ok()
-    }
-
-    /// `true` once, for the first caller: the one that reports the job (exactly one record
-    /// a job, whichever of the finish hook and a refused submission comes first).
-    fn claim_report(&self) -> bool {
-        !self.reported.swap(true, Ordering::AcqRel)
-    }
-
-    fn set_exec(&self, exit_code: Option<i32>, output_tail: Option<String>) {
-        if let Some(slot) = &self.exec {
-            *slot.lock().unwrap_or_else(PoisonError::into_inner) = ExecOutput { exit_code, output_tail };
-        }
-    }
-
-    fn exec(&self) -> Option<ExecOutput> {
-        self.exec.as_ref().map(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).clone())
-    }
-
-    /// How the job ended, from the pool's report.
-    fn ending(&self, f: &Finished) -> Ending {
-        Ending {
-            outcome: f.outcome,
-            attempts: f.attempts,
-            queued_at: f.queued_at,
-            started_at: f.started_at,
-            finished_at: f.finished_at,
-            wait: f.wait,
-            run: f.run,
-            error: f.error.clone(),
-            exec: self.exec(),
-        }
-    }
-
-    /// How a job that was never submitted ended: cancelled now, because the run stopped.
-    fn never_started(&self, why: &str) -> Ending {
-        let now = SystemTime::now();
-        Ending {
-            outcome: Outcome::Cancelled,
-            attempts: 0,
-            queued_at: now,
-            started_at: None,
-            finished_at: now,
-            wait: Duration::ZERO,
-            run: Duration::ZERO,
-            error: Some(why.to_owned()),
-            exec: self.exec(),
-        }
-    }
-
-    /// The job's ledger line: the spec's fields and `ending`'s.
-    fn line<'a>(&'a self, ending: &'a Ending) -> RecordRef<'a> {
-        let spec = &*self.spec;
-        RecordRef {
-            id: &spec.id,
-            name: spec.name.as_deref(),
-            kind: spec.kind.name(),
-            priority: spec.priority,
-            outcome: ending.outcome,
-            attempts: ending.attempts,
-            queued_at: ending.queued_at,
-            started_at: ending.started_at,
-            finished_at: ending.finished_at,
-            wait: ending.wait,
-            run: ending.run,
-            error: ending.error.as_deref(),
-            spec_hash: &spec.spec_hash,
-            exec: ending.exec.as_ref(),
-        }
-    }
-
-    /// The record of a job that reached its final state in the pool.
-    pub(crate) fn finished(&self, f: &Finished) -> Record {
-        Record::from(self.line(&self.ending(f)))
-    }
-
-    /// The record of a job that was never submitted: the run stopped first.
-    pub(crate) fn unstarted(&self, why: &str) -> Record {
-        Record::from(self.line(&self.never_started(why)))
-    }
-}
-
-/// How a job ended: the fields of its ledger line that do not come from its spec.
-struct Ending {
-    outcome: Outcome,
-    attempts: u32,
-    queued_at: SystemTime,
-    started_at: Option<SystemTime>,
-    finished_at: SystemTime,
-    wait: Duration,
-    run: Duration,
-    error: Option<String>,
-    exec: Option<ExecOutput>,
-}
-
-/// A job's final state on its way to `conveyor run`'s ledger writer: how it ended and its
-/// [`Meta`], which lends the writer the id, name and hash straight from the spec. The run's
-/// thread copies none of them, and the spec is freed on the writer's thread.
-pub(crate) struct Done {
-    meta: Arc<Meta>,
-    ending: Ending,
-}
-
-impl Done {
-    /// The pool's report `f` of the job `meta`.
-    fn finished(meta: Arc<Meta>, f: &Finished) -> Done {
-        Done { ending: meta.ending(f), meta }
-    }
-
-    /// A job that was never submitted: the run stopped first.
-    fn unstarted(meta: Arc<Meta>, why: &str) -> Done {
-        Done { ending: meta.never_started(why), meta }
-    }
-}
-
-impl Entry for Done {
-    fn view(&self) -> RecordRef<'_> {
-        self.meta.line(&self.ending)
-    }
-}
-
-/// Counts attempts running now, so a graceful stop knows when they are all done.
-#[derive(Default)]
-pub(crate) struct Running {
-    n: AtomicUsize,
-    idle: Notify,
-    /// Set once somebody waits in [`idle`](Self::idle): until then the last attempt out
-    /// skips the wake-up (a lock in `Notify`), which a no-op job would pay every time.
-    watched: AtomicBool,
-}
-
-/// One attempt counted in [`Running`] until it drops (see [`Running::enter`]).
-struct RunningGuard<'a>(&'a Running);
-
-impl Running {
-    /// Counts an attempt as running until the guard drops.
-    fn enter(&self) -> RunningGuard<'_> {
-        self.n.fetch_add(1, Ordering::SeqCst);
-        RunningGuard(self)
-    }
-
-    async fn idle(&self) {
-        // SeqCst with the guard's decrement and load: either the guard sees `watched`, or
-        // this sees the decremented count below.
-        self.watched.store(true, Ordering::SeqCst);
-        loop {
-            let notified = self.idle.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.n.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-impl Drop for RunningGuard<'_> {
-    fn drop(&mut self) {
-        let running = self.0;
-        if running.n.fetch_sub(1, Ordering::SeqCst) == 1 && running.watched.load(Ordering::SeqCst) {
-            running.idle.notify_waiters();
-        }
-    }
-}
-
 /// The writer thread's observer: summary statistics, the progress bar, and a line on stderr
 /// for every job that failed, panicked or timed out (cancelled ones are counted only: a
 /// stopped run may cancel a million).
@@ -477,124 +268,6 @@ impl Observer {
             ));
         }
     }
-}
-
-/// The retry policy of `spec`, with the runner's defaults for the parts it leaves out.
-fn retry_policy(spec: &JobSpec, default_attempts: u32) -> Option<RetryPolicy> {
-    let r = &spec.retry;
-    let attempts = r.max_attempts.unwrap_or(default_attempts).max(1);
-    if r.is_empty() && attempts == 1 {
-        return None;
-    }
-    let initial = r.initial.unwrap_or(DEFAULT_RETRY_INITIAL);
-    let policy = match r.backoff.unwrap_or(spec::Backoff::Exponential) {
-        spec::Backoff::Fixed => RetryPolicy::fixed(attempts, initial),
-        spec::Backoff::Exponential => RetryPolicy::exponential(attempts, initial),
-    };
-    Some(policy.max_delay(r.max.unwrap_or(DEFAULT_RETRY_MAX).max(initial)).jitter(r.jitter.unwrap_or(false)))
-}
-
-/// Everything the intake task shares with the jobs it makes: one `Arc`, so that a job and
-/// each of its attempts take one reference to it.
-#[derive(Clone)]
-pub(crate) struct Shared(Arc<SharedInner>);
-
-struct SharedInner {
-    env: KindEnv,
-    running: Arc<Running>,
-    max_attempts: u32,
-}
-
-impl Shared {
-    pub(crate) fn new(env: KindEnv, running: Arc<Running>, max_attempts: u32) -> Shared {
-        Shared(Arc::new(SharedInner { env, running, max_attempts }))
-    }
-
-    /// Runs `meta`'s kind for one attempt, counted in [`Running`] from the moment it waits:
-    /// an attempt that ends in its first poll (a no-op) never yields, so no graceful stop
-    /// can be waiting on it meanwhile (on this thread) or need to (it ends before it could
-    /// be told to stop), and it skips the two locked instructions of the count.
-    async fn attempt(&self, meta: &Meta, ctx: &JobContext) -> Result<(), kind::KindError> {
-        let mut run = std::pin::pin!(kind::run(&meta.spec, ctx, &self.0.env));
-        let result = match std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await {
-            Poll::Ready(result) => result,
-            Poll::Pending => {
-                let _counted = self.0.running.enter();
-                run.await
-            }
-        };
-        match result {
-            Ok(out) => {
-                meta.set_exec(out.exit_code, out.output_tail);
-                Ok(())
-            }
-            Err(err) => {
-                meta.set_exec(err.exit_code, err.output_tail.clone());
-                Err(err)
-            }
-        }
-    }
-}
-
-/// The pool's label for a kind: one shared `Arc<str>` per kind name, where handing the
-/// pool the `&'static str` made it allocate one per job.
-fn kind_label(kind: &JobKind) -> Arc<str> {
-    static LABELS: std::sync::OnceLock<Vec<Arc<str>>> = std::sync::OnceLock::new();
-    let labels = LABELS.get_or_init(|| JobKind::NAMES.iter().map(|&name| Arc::from(name)).collect());
-    // `index` is a place in NAMES, of which `labels` has one each.
-    labels[kind.index()].clone()
-}
-
-/// The pool job for `meta`'s spec: its options, and a body that runs its kind and notes an
-/// exec job's exit code and output in `meta`.
-pub(crate) fn pool_job(meta: &Arc<Meta>, shared: &Shared) -> Job<impl conveyor_pool::Run<()> + use<>> {
-    let spec = &*meta.spec;
-    let timeout = spec.timeout;
-    let retry = retry_policy(spec, shared.0.max_attempts);
-    let start = spec.start;
-    let key = spec.concurrency_key.clone();
-    let rate_key = spec.rate_key.clone();
-    // The pools' default kind needs no label of its own (the pool would drop it).
-    let label = (spec.kind.name() != DEFAULT_KIND).then(|| kind_label(&spec.kind));
-    let priority = spec.priority;
-    let shared = shared.clone();
-    // The body reaches `meta` through the job's tag (which `ctx` lends it), not a reference
-    // of its own: one reference count fewer per job and two per attempt, each a locked
-    // instruction on the runtime thread.
-    let mut job = Job::new(move |ctx: JobContext| {
-        let shared = shared.clone();
-        async move {
-            match ctx.tag().and_then(|tag| tag.downcast_ref::<Meta>()) {
-                Some(meta) => shared.attempt(meta, &ctx).await,
-                None => Err(kind::KindError::new("internal error: the job lost its spec")),
-            }
-        }
-    })
-    // No pool `name`: the ledger takes the id from `meta`, and the pool would only clone
-    // the name into every report.
-    .tag(meta.clone())
-    .priority(priority);
-    if let Some(label) = label {
-        job = job.kind(label);
-    }
-    if let Some(t) = timeout {
-        job = job.timeout(t);
-    }
-    if let Some(policy) = retry {
-        job = job.retry(policy);
-    }
-    match start {
-        Some(StartAt::Delay(d)) => job = job.delay(d),
-        Some(StartAt::NotBefore(t)) => job = job.not_before(t),
-        _ => {}
-    }
-    if let Some(key) = key {
-        job = job.concurrency_key(key);
-    }
-    if let Some(key) = rate_key {
-        job = job.rate_key(key);
-    }
-    job
 }
 
 /// Reads the specs (pass 2) on a thread of its own, skipping what `--resume` says is done,
@@ -646,32 +319,6 @@ fn stop_reason(state: StopState) -> &'static str {
         }
         _ => "not started: the run was interrupted (SIGINT)",
     }
-}
-
-/// Waits for the first stop request; then pauses the pool, lets running attempts finish
-/// within `grace` (unless an abort comes), and cancels whatever is left.
-pub(crate) async fn stopper(
-    pool: Pool,
-    mut stop: watch::Receiver<StopState>,
-    running: Arc<Running>,
-    grace: Duration,
-    printer: Printer,
-) {
-    let state = match stop.wait_for(|s| s.is_stopping()).await {
-        Ok(s) => *s,
-        Err(_) => return,
-    };
-    if state.is_graceful() {
-        pool.pause();
-        tokio::select! {
-            () = running.idle() => {}
-            () = tokio::time::sleep(grace) => {
-                printer.eprintln("conveyor: grace period over; cancelling running jobs");
-            }
-            _ = stop.wait_for(|s| matches!(s, StopState::Abort(_))) => {}
-        }
-    }
-    pool.shutdown_now().await;
 }
 
 /// Stops the run the moment the ledger cannot be written, saying so once.
@@ -821,55 +468,4 @@ async fn run_async(
         eprintln!("conveyor: warning: {e:#}");
     }
     Ok(RunEnd { summary: Summary { stats, elapsed }, stop: final_stop, ledger, read_error: read.err() })
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use conveyor_pool::{Finished, Pool};
-
-    use super::{Done, Meta, Running, Shared, pool_job};
-    use crate::kind::KindEnv;
-    use crate::ledger::{Entry, Timestamps};
-    use crate::spec::{ParseOptions, parse_str};
-
-    /// `run`'s writer formats a [`Done`], `serve`'s a `Record` from [`Meta::finished`]: for
-    /// the same report, the same line, whatever the outcome and kind.
-    #[tokio::test(flavor = "current_thread")]
-    async fn run_and_serve_write_the_same_line_for_a_report() {
-        let text = concat!(
-            "{\"id\": \"ok\", \"name\": \"n\", \"kind\": \"noop\", \"priority\": -2}\n",
-            "{\"id\": \"bad\", \"kind\": \"fail\", \"probability\": 1, \"message\": \"boom\"}\n",
-            "{\"id\": \"proc\", \"kind\": \"exec\", \"program\": \"sh\", \"args\": [\"-c\", \"echo hi; exit 3\"]}\n",
-        );
-        let jobs = parse_str("t.jsonl", text, &ParseOptions::default()).unwrap().jobs;
-        // (serve's line, run's line) for each job.
-        type Lines = Vec<(Vec<u8>, Vec<u8>)>;
-        let lines: Arc<Mutex<Lines>> = Arc::default();
-        let seen = lines.clone();
-        let pool = Pool::builder()
-            .on_finish(move |f: &Finished| {
-                let meta = Meta::of_finished(f).unwrap();
-                let (mut served, mut ran) = (Vec::new(), Vec::new());
-                meta.finished(f).write_line(&mut served);
-                Done::finished(meta, f).view().write_line_with(&mut ran, &mut Timestamps::default());
-                seen.lock().unwrap().push((served, ran));
-            })
-            .build();
-        let shared = Shared::new(KindEnv::new(false, 1).unwrap(), Arc::new(Running::default()), 1);
-        for spec in jobs {
-            drop(pool.submit(pool_job(&Arc::new(Meta::new(Arc::new(spec))), &shared)).await.unwrap());
-        }
-        pool.join().await;
-        let lines = lines.lock().unwrap();
-        assert_eq!(lines.len(), 3);
-        for (served, ran) in lines.iter() {
-            assert_eq!(String::from_utf8_lossy(served), String::from_utf8_lossy(ran));
-        }
-        let all: String = lines.iter().map(|(l, _)| String::from_utf8_lossy(l).into_owned()).collect();
-        for needle in ["\"name\":\"n\"", "\"priority\":-2", "\"error\":\"boom\"", "\"exit_code\":3", "hi"] {
-            assert!(all.contains(needle), "{needle} missing from {all}");
-        }
-    }
 }

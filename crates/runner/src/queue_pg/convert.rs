@@ -8,8 +8,8 @@ use conveyor_pool::Outcome;
 use conveyor_postgres::{FinishedJob, NewJob};
 use serde_json::Value;
 
+use crate::job::{DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
 use crate::ledger::{ExecOutput, Record};
-use crate::run::{DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
 use crate::spec::{self, JobSpec, ParseOptions, StartAt};
 
 /// The row for `spec`: its canonical JSON (a valid job itself) with the id always in.

@@ -44,14 +44,13 @@ use tokio::sync::{Notify, mpsc, watch};
 use super::args::WorkerArgs;
 use super::convert::{backoff, spec_of, static_kind};
 use crate::exit::{Exit, UsageError};
+use crate::job::CANCEL_GRACE;
 use crate::kind::{self, KindEnv, KindError, KindOutput};
 use crate::plan::{duration_flag, parse_metrics_addr, workers_flag};
 use crate::progress::Progress;
 use crate::signals::{self, Signal, StopState};
 use crate::spec::{JobKind, JobSpec, format_duration};
 
-/// How long a cancelled attempt may clean up before the pool drops it (as in `run`).
-const CANCEL_GRACE: Duration = Duration::from_secs(3);
 /// Leases a job may lose (worker killed or frozen while running it) before it is failed.
 const MAX_LOST: i32 = 5;
 /// Rows per rescue and retention statement.

@@ -20,8 +20,8 @@ use conveyor_pool::{Pool, Schedule};
 use tokio::sync::{mpsc, watch};
 
 use super::state::{Accepted, Batch, JobTable};
+use crate::job::{Shared, pool_job};
 use crate::ledger::RecordSender;
-use crate::run::{Shared, pool_job};
 use crate::signals::{Signal, StopState};
 use crate::spec;
 

@@ -52,16 +52,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::exit::{Exit, UsageError};
+use crate::job::{CANCEL_GRACE, DEFAULT_KIND, Meta, Running, Shared, stopper};
 use crate::kind::KindEnv;
 use crate::ledger::{self, Writer};
 use crate::progress::Progress;
-use crate::run::{Meta, Running, Shared, stopper};
 use crate::signals::{self, Signal, StopState};
 use crate::spec::{JobKind, ParseOptions};
 use state::JobTable;
 
-/// How long a cancelled attempt may clean up before the pool drops it (as in `run`).
-const CANCEL_GRACE: Duration = Duration::from_secs(3);
 /// How long open HTTP connections may take to finish once every job is done.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -178,7 +176,7 @@ async fn daemon(
         .event_buffer(0)
         .metrics(true)
         .metric_kinds(JobKind::NAMES.iter().copied())
-        .default_kind(crate::run::DEFAULT_KIND)
+        .default_kind(DEFAULT_KIND)
         .on_finish(hook)
         .build();
     let stopper =

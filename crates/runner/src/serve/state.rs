@@ -28,8 +28,8 @@ use serde_json::{Map, Value};
 use smol_str::SmolStr;
 use tokio::sync::mpsc;
 
+use crate::job::Meta;
 use crate::ledger::Record;
-use crate::run::Meta;
 use crate::spec::{JobSpec, SpecError};
 
 /// One accepted job on its way to the intake task.
