@@ -197,14 +197,13 @@ fn naive_pool(workers: usize) -> (NaiveSender, Vec<tokio::task::JoinHandle<()>>)
 
 type NaiveSender = async_channel::Sender<(BoxJob, tokio::sync::oneshot::Sender<u64>)>;
 
-async fn naive(n: usize, workers: usize) -> Duration {
-    let (tx, worker_tasks) = naive_pool(workers);
-    let start = Instant::now();
-    let mut replies = Vec::with_capacity(n);
-    for i in 0..n as u64 {
+/// Sends the jobs `make(i)` for `i` in `range` to the naive pool, then awaits every reply
+/// in order; returns their sum.
+async fn naive_round(tx: &NaiveSender, range: std::ops::Range<u64>, make: fn(u64) -> BoxJob) -> u64 {
+    let mut replies = Vec::with_capacity(range.end.saturating_sub(range.start) as usize);
+    for i in range {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        let job: BoxJob = Box::new(move || Box::pin(async move { i }));
-        if tx.send((job, reply)).await.is_err() {
+        if tx.send((make(i), reply)).await.is_err() {
             panic!("naive pool closed");
         }
         replies.push(rx);
@@ -213,6 +212,13 @@ async fn naive(n: usize, workers: usize) -> Duration {
     for r in replies {
         sum += r.await.unwrap_or_else(|_| panic!("naive job lost"));
     }
+    sum
+}
+
+async fn naive(n: usize, workers: usize) -> Duration {
+    let (tx, worker_tasks) = naive_pool(workers);
+    let start = Instant::now();
+    let sum = naive_round(&tx, 0..n as u64, |i| Box::new(move || Box::pin(async move { i }))).await;
     let elapsed = start.elapsed();
     check("naive pool", n, sum);
     tx.close();
@@ -296,25 +302,15 @@ async fn naive_submitters(n: usize, workers: usize) -> Duration {
     let elapsed = submitters("naive pool", n, |range| {
         let tx = tx.clone();
         async move {
-            let mut replies = Vec::with_capacity(range.end.saturating_sub(range.start) as usize);
-            for i in range {
-                let (reply, rx) = tokio::sync::oneshot::channel();
-                let job: BoxJob = Box::new(move || {
+            naive_round(&tx, range, |i| {
+                Box::new(move || {
                     Box::pin(async move {
                         tokio::task::yield_now().await;
                         i
                     })
-                });
-                if tx.send((job, reply)).await.is_err() {
-                    panic!("naive pool closed");
-                }
-                replies.push(rx);
-            }
-            let mut sum = 0u64;
-            for r in replies {
-                sum += r.await.unwrap_or_else(|_| panic!("naive job lost"));
-            }
-            sum
+                })
+            })
+            .await
         }
     })
     .await;
