@@ -37,6 +37,23 @@ fn timed(spans: &Spans, t0: Instant, ms: u64) -> Job<impl Run<()>> {
     })
 }
 
+/// Submits `n` jobs of `ms` each, with concurrency key `db` and rate key `api`.
+async fn submit_db_api(pool: &Pool, spans: &Spans, t0: Instant, n: usize, ms: u64) -> Vec<JobHandle<()>> {
+    let mut handles = Vec::new();
+    for _ in 0..n {
+        let job = timed(spans, t0, ms).concurrency_key("db").rate_key("api");
+        handles.push(pool.submit(job).await.unwrap());
+    }
+    handles
+}
+
+/// The start times recorded in `spans`, in order.
+fn sorted_starts(spans: &Spans) -> Vec<u64> {
+    let mut starts: Vec<u64> = spans.lock().unwrap().iter().map(|s| s.0).collect();
+    starts.sort_unstable();
+    starts
+}
+
 async fn all_ok(handles: Vec<JobHandle<()>>) {
     for h in handles {
         within("a job", h).await.unwrap();
@@ -64,11 +81,7 @@ async fn a_job_obeys_a_concurrency_limit_and_another_keys_rate_limit_at_once() {
         .build();
     let spans = Spans::default();
     let t0 = Instant::now();
-    let mut handles = Vec::new();
-    for _ in 0..6 {
-        let job = timed(&spans, t0, 100).concurrency_key("db").rate_key("api");
-        handles.push(pool.submit(job).await.unwrap());
-    }
+    let handles = submit_db_api(&pool, &spans, t0, 6, 100).await;
     all_ok(handles).await;
     let spans = spans.lock().unwrap().clone();
     assert_eq!(spans.len(), 6, "every job ran: {spans:?}");
@@ -145,8 +158,7 @@ async fn a_rate_key_alone_limits_starts_and_a_rate_key_equal_to_the_concurrency_
         handles.push(pool.submit(job).await.unwrap());
     }
     all_ok(handles).await;
-    let mut starts: Vec<u64> = spans.lock().unwrap().iter().map(|s| s.0).collect();
-    starts.sort_unstable();
+    let starts = sorted_starts(&spans);
     assert_eq!(starts, [0, 1000, 2000]);
 }
 
@@ -159,11 +171,7 @@ async fn cancelling_jobs_waiting_on_either_key_lets_the_others_run() {
         .build();
     let spans = Spans::default();
     let t0 = Instant::now();
-    let mut handles = Vec::new();
-    for _ in 0..4 {
-        let job = timed(&spans, t0, 1500).concurrency_key("db").rate_key("api");
-        handles.push(pool.submit(job).await.unwrap());
-    }
+    let mut handles = submit_db_api(&pool, &spans, t0, 4, 1500).await;
     tokio::time::sleep(1100 * MS).await;
     // Now: the first runs; the second has its token and waits for `db`; the others wait
     // for tokens.
@@ -176,8 +184,7 @@ async fn cancelling_jobs_waiting_on_either_key_lets_the_others_run() {
     }
     within("the first", handles.pop().unwrap()).await.unwrap();
     within("the last", last).await.unwrap();
-    let mut starts: Vec<u64> = spans.lock().unwrap().iter().map(|s| s.0).collect();
-    starts.sort_unstable();
+    let starts = sorted_starts(&spans);
     // The last one's token comes at 2 s (the cancelled one's token is not given back).
     assert_eq!(starts, [0, 2000]);
 }
