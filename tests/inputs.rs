@@ -130,6 +130,12 @@ fn a_fifo_with_no_writer_is_ended_by_sigint() {
     let dir = Dir::new();
     mkfifo(&dir.join("jobs.jsonl"));
     let child = dir.spawn(&["--ledger", "l.jsonl", "jobs.jsonl"]);
+    // Signal it once it is blocked opening the FIFO (the `openat` system call), not before.
+    let syscall = format!("/proc/{}/syscall", child.id());
+    let openat = if cfg!(target_arch = "aarch64") { "56 " } else { "257 " };
+    conveyor_e2e::wait_until(LIMIT, "conveyor to block opening the FIFO", || {
+        std::fs::read_to_string(&syscall).map_or(true, |s| s.starts_with(openat))
+    });
     conveyor_e2e::signal(&child, "INT");
     let out = finish(child, LIMIT);
     assert_ne!(out.status.code(), Some(0), "{out:?}");
