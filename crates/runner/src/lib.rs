@@ -3,7 +3,7 @@
 //! For now it holds [`spec`], which turns job files (JSON documents or JSON Lines, from
 //! files, folders, stdin or memory) into validated, typed job specs, and reports every
 //! mistake in them as `PATH:LINE:COL: FIELD: message`. The command line, job kinds, ledger,
-//! metrics and [`serve`] (the HTTP daemon) build on it.
+//! metrics and the commands ([`cmd`]) build on it.
 //!
 //! ```
 //! use conveyor::spec::{parse_str, ParseOptions};
@@ -26,18 +26,14 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod cmd;
 pub mod exit;
 pub mod exporter;
 pub(crate) mod job;
 pub mod kind;
 pub mod ledger;
 pub mod logging;
-pub mod plan;
 pub mod progress;
-pub mod queue_pg;
-pub mod run;
-pub mod serve;
 pub mod signals;
 pub mod spec;
 pub mod summary;
-pub mod validate;

@@ -8,9 +8,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use conveyor::cli::{Cli, Command};
+use conveyor::cmd::run::RunPlan;
+use conveyor::cmd::serve::ServePlan;
+use conveyor::cmd::{queue, run, serve, validate};
 use conveyor::exit::{Exit, is_broken_pipe};
-use conveyor::plan::RunPlan;
-use conveyor::serve::ServePlan;
 use conveyor::spec::error::escape_controls;
 use tracing::level_filters::LevelFilter;
 
@@ -40,18 +41,16 @@ fn main() -> ExitCode {
     };
     conveyor::logging::init(conveyor::logging::level(default_level, cli.verbose, cli.quiet), cli.log_format);
     let result = match cli.command {
-        Command::Run(args) => {
-            RunPlan::from_args(args).map_err(anyhow::Error::from).and_then(conveyor::run::run)
-        }
-        Command::Validate(args) => conveyor::validate::validate(args),
+        Command::Run(args) => RunPlan::from_args(args).map_err(anyhow::Error::from).and_then(run::run),
+        Command::Validate(args) => validate::validate(args),
         Command::Serve(args) => {
-            ServePlan::from_args(args).map_err(anyhow::Error::from).and_then(conveyor::serve::serve)
+            ServePlan::from_args(args).map_err(anyhow::Error::from).and_then(serve::serve)
         }
-        Command::Schema => conveyor::validate::schema(),
-        Command::Submit(args) => conveyor::queue_pg::submit(args),
-        Command::Worker(args) => conveyor::queue_pg::worker(args),
-        Command::Status(args) => conveyor::queue_pg::status(args),
-        Command::Ledger(args) => conveyor::queue_pg::ledger(args),
+        Command::Schema => validate::schema(),
+        Command::Submit(args) => queue::submit(args),
+        Command::Worker(args) => queue::worker(args),
+        Command::Status(args) => queue::status(args),
+        Command::Ledger(args) => queue::ledger(args),
     };
     match result {
         Ok(exit) => exit.into(),

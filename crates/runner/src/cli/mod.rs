@@ -1,5 +1,8 @@
-//! The raw command line, as clap parses it: no checks beyond types. [`crate::plan`] turns it
+//! The raw command line, as clap parses it: no checks beyond types. [`crate::cmd`] turns it
 //! into a checked plan (ripgrep's low-args → high-args split), so clap stays out of the rest.
+
+pub mod queue;
+pub mod values;
 
 use std::path::PathBuf;
 
@@ -125,16 +128,16 @@ pub enum Command {
     Schema,
     /// Enqueue job files into a PostgreSQL queue, all or nothing; print the ids.
     #[command(after_help = QUEUE_EXAMPLES)]
-    Submit(crate::queue_pg::SubmitArgs),
+    Submit(queue::SubmitArgs),
     /// Take jobs from a PostgreSQL queue and run them (any number of workers, any machines).
     #[command(after_help = QUEUE_EXAMPLES)]
-    Worker(crate::queue_pg::WorkerArgs),
+    Worker(queue::WorkerArgs),
     /// Show a PostgreSQL queue: jobs by state, live workers, the oldest wait.
     #[command(after_help = QUEUE_EXAMPLES)]
-    Status(crate::queue_pg::StatusArgs),
+    Status(queue::StatusArgs),
     /// Print a PostgreSQL queue's finished jobs as ledger lines (JSON Lines, as `run`).
     #[command(after_help = QUEUE_EXAMPLES)]
-    Ledger(crate::queue_pg::LedgerArgs),
+    Ledger(queue::LedgerArgs),
 }
 
 /// The flags of `conveyor run`.

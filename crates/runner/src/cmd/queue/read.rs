@@ -4,9 +4,9 @@ use std::io::Write as _;
 
 use anyhow::Context as _;
 
-use super::args::{LedgerArgs, StatusArgs};
 use super::convert::ledger_line;
 use crate::cli::Format;
+use crate::cli::queue::{LedgerArgs, StatusArgs};
 use crate::exit::Exit;
 
 /// `conveyor status --queue URL`: counts by state, live workers and the oldest wait; with

@@ -40,12 +40,14 @@ use crate::exit::{Exit, UsageError};
 use crate::job::{CANCEL_GRACE, DEFAULT_KIND, Done, Meta, Running, Shared, pool_job, stopper};
 use crate::kind::{self, KindEnv};
 use crate::ledger::{self, Fault, RecordBatcher, RecordRef, ResumeSet, Writer};
-use crate::plan::RunPlan;
 use crate::progress::{Printer, Progress, Skipper};
 use crate::signals::{self, Signal, StopState};
-use crate::spec::{self, JobKind, JobSpec, Loader, ParseOptions};
+use crate::spec::{self, JobKind, JobSpec, Loader, ParseOptions, print_errors};
 use crate::summary::{Stats, Summary};
-use crate::validate::print_errors;
+
+mod plan;
+
+pub use plan::{LedgerPlan, RunPlan};
 
 /// Specs handed from the reader thread to the intake task at once.
 const BATCH: usize = 1024;
@@ -146,7 +148,8 @@ pub fn run(plan: RunPlan) -> anyhow::Result<Exit> {
         .context("starting the tokio runtime")?;
     let mut env = KindEnv::new(plan.allow_shell, plan.seed)?;
     env.output = kind::Output::new(plan.output, printer.clone());
-    let workers = plan.workers.unwrap_or_else(|| crate::plan::default_workers(validated.core_job_count()));
+    let workers =
+        plan.workers.unwrap_or_else(|| crate::cli::values::default_workers(validated.core_job_count()));
     let report = Report {
         records,
         writer,

@@ -1,5 +1,5 @@
 //! [`ServePlan`]: `conveyor serve`'s flags checked and resolved from the raw
-//! [`cli::ServeArgs`], as [`crate::plan`] does for `run`. Mistakes are [`UsageError`]s
+//! [`cli::ServeArgs`], as [`RunPlan`](crate::cmd::run::RunPlan) does for `run`. Mistakes are [`UsageError`]s
 //! (exit 2) found before anything is bound or opened.
 
 use std::net::SocketAddr;
@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::http::{BODY_TIMEOUT, HEADER_TIMEOUT};
 use crate::cli;
+use crate::cli::values::{duration_flag, parse_metrics_addr, workers_flag};
 use crate::exit::UsageError;
-use crate::plan::{duration_flag, parse_metrics_addr, workers_flag};
 
 /// A checked `conveyor serve`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl ServePlan {
     /// ```
     /// use clap::Parser;
     /// use conveyor::cli::{Cli, Command};
-    /// use conveyor::serve::ServePlan;
+    /// use conveyor::cmd::serve::ServePlan;
     ///
     /// let plan = |argv: &[&str]| {
     ///     let Command::Serve(args) = Cli::parse_from(argv).command else { unreachable!() };

@@ -1,5 +1,5 @@
 //! The flags of `conveyor submit`, `worker`, `status` and `ledger` (clap structs, used by
-//! [`crate::cli::Command`]).
+//! [`Command`](super::Command)).
 
 use std::path::PathBuf;
 

@@ -18,11 +18,11 @@ use conveyor_pool::Pool;
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 
+use super::super::state::{JobTable, Origin, Refused, SpoolLine};
 use super::SCAN_EVERY;
 use super::dirs::{SLOT_LEDGER, SpoolDirs};
 use super::names::{BESIDE, ERRORS_SUFFIX, LEDGER_SUFFIX, NAME_MAX, free_name, takes, too_long};
 use super::read::read;
-use crate::serve::state::{JobTable, Origin, Refused, SpoolLine};
 use crate::signals::StopState;
 use crate::spec::{self, ParseOptions, SpecError};
 

@@ -5,12 +5,12 @@ use std::io::Write as _;
 use anyhow::Context as _;
 use conveyor_postgres::{Error as QueueError, KeyLimit};
 
-use super::args::SubmitArgs;
 use super::convert::new_job;
 use crate::cli::Format;
+use crate::cli::queue::SubmitArgs;
 use crate::exit::{Exit, UsageError};
+use crate::spec::print_errors;
 use crate::spec::{Loader, ParseOptions};
-use crate::validate::print_errors;
 
 /// `conveyor submit --queue URL PATH...`: checks the files exactly as `conveyor validate`
 /// does (every error printed, exit 2, nothing enqueued), then enqueues every job and the

@@ -1,4 +1,4 @@
-//! `conveyor validate` and `conveyor schema`, and how job-file errors are printed.
+//! How job-file errors are printed, by every command that reads job files.
 //!
 //! Human format: every error as `PATH:LINE:COL: FIELD: message` on stderr (the compiler
 //! convention, so editors can jump to it), then one `conveyor:` line with the count.
@@ -8,11 +8,10 @@
 
 use std::io::Write as _;
 
-use crate::cli::{Format, ValidateArgs};
-use crate::exit::Exit;
-use crate::spec::{Loader, ParseOptions, SpecError, json_schema};
+use super::SpecError;
+use crate::cli::Format;
 
-/// Prints `errors` in `format` (see the module docs). A closed output (a broken pipe) is
+/// Prints `errors` in `format` (see [the module docs](self)). A closed output (a broken pipe) is
 /// not an error: the exit code (2) still says the input was invalid.
 ///
 /// # Errors
@@ -47,45 +46,4 @@ fn write_errors(errors: &[SpecError], format: Format) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// `conveyor validate`: checks the files, prints every error; exit 0 or 2.
-///
-/// # Errors
-///
-/// Writing the output failed.
-pub fn validate(args: ValidateArgs) -> anyhow::Result<Exit> {
-    match Loader::new(ParseOptions::default()).paths(&args.paths).validate() {
-        Ok(v) => {
-            if args.format == Format::Human {
-                let files = v.files().count();
-                let jobs = v.job_count();
-                let mut out = std::io::stdout().lock();
-                writeln!(
-                    out,
-                    "ok: {jobs} job{} in {files} file{}",
-                    if jobs == 1 { "" } else { "s" },
-                    if files == 1 { "" } else { "s" }
-                )?;
-            }
-            Ok(Exit::Success)
-        }
-        Err(errors) => {
-            print_errors(&errors, args.format)?;
-            Ok(Exit::Usage)
-        }
-    }
-}
-
-/// `conveyor schema`: the JSON Schema of job files, pretty-printed on stdout.
-///
-/// # Errors
-///
-/// Writing the output failed.
-pub fn schema() -> anyhow::Result<Exit> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, &json_schema())?;
-    out.write_all(b"\n")?;
-    out.flush()?;
-    Ok(Exit::Success)
 }

@@ -41,12 +41,12 @@ use conveyor_pool::{CancelHandle, Job, JobError, JobHandle, Pool};
 use conveyor_postgres::{Claimed, Completion, Lease, Queue};
 use tokio::sync::{Notify, mpsc, watch};
 
-use super::args::WorkerArgs;
 use super::convert::{backoff, spec_of, static_kind};
+use crate::cli::queue::WorkerArgs;
+use crate::cli::values::{duration_flag, parse_metrics_addr, workers_flag};
 use crate::exit::{Exit, UsageError};
 use crate::job::CANCEL_GRACE;
 use crate::kind::{self, KindEnv, KindError, KindOutput};
-use crate::plan::{duration_flag, parse_metrics_addr, workers_flag};
 use crate::progress::Progress;
 use crate::signals::{self, Signal, StopState};
 use crate::spec::{JobKind, JobSpec, format_duration};

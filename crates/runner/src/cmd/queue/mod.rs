@@ -1,7 +1,6 @@
 //! The PostgreSQL queue's commands: `conveyor submit`, `worker`, `status` and `ledger`, on
 //! top of [`conveyor_postgres`].
 //!
-//! - [`args`]: their flags.
 //! - [`submit`](submit()): validates job files exactly as `conveyor validate` does (same
 //!   located errors, exit 2, nothing enqueued) and enqueues them in one transaction.
 //! - [`worker`](worker()): claims jobs and runs them in a local pool with the same job kinds
@@ -18,13 +17,11 @@
 //! `submit --max-attempts`) becomes `max_attempts`, and the worker computes each retry's
 //! backoff from the spec's `retry` settings.
 
-pub mod args;
 mod convert;
 mod read;
 mod submit;
 mod worker;
 
-pub use args::{LedgerArgs, StatusArgs, SubmitArgs, WorkerArgs};
 pub use read::{ledger, status};
 pub use submit::submit;
 pub use worker::worker;

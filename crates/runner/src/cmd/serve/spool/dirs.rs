@@ -12,8 +12,8 @@ use std::fs::DirEntry;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::super::state::Origin;
 use super::names::{LEDGER_SUFFIX, free_name};
-use crate::serve::state::Origin;
 
 /// In a slot, the file's ledger: a name no job file can have.
 pub(super) const SLOT_LEDGER: &str = ".ledger.jsonl";
