@@ -57,8 +57,8 @@
 # PG_BENCH_PROFILE=1 (private server only: it restarts it with pg_stat_statements loaded):
 # after the tables, one more run per contestant with pg_stat_statements reset before it;
 # prints statements per job (calls of every statement in the contestant's database / N; the
-# load before the run is excluded except for River, whose inserts are in its process), the
-# statements that make them, and CPU per job: the worker processes' user+sys
+# load before the run is excluded, and so are River's inserts, which run in its bench
+# process), the statements that make them, and CPU per job: the worker processes' user+sys
 # (/usr/bin/time) and the server's (postmaster with its reaped children plus its live ones,
 # from /proc, before and after).
 #
@@ -114,6 +114,9 @@ river_migrate() { "$river_bin" migrate-up --database-url "$1" > /dev/null; }
 river_cmd() { CMD=("$river_bin" bench --database-url "$1" -n "$2"); } # URL JOBS
 river_done_sql="SELECT count(*) FROM river_job WHERE state = 'completed'"
 river_busy_sql="SELECT extract(epoch FROM max(finalized_at) - min(attempted_at)) FROM river_job"
+# The profile leaves out the statements of River's load phase (in its bench process): its
+# insert, one statement per job (SQL LIKE pattern).
+river_load_like='WITH inserted AS (INSERT INTO "river_job"%'
 
 # graphile-worker: benches/postgres/graphile.mjs (its configuration is in that file).
 graphile_dir=benches/postgres
@@ -218,7 +221,7 @@ pick_port() { # a loopback port nothing listens on, below the ephemeral range
   die "no free port found"
 }
 command -v psql > /dev/null || die "psql is needed (apt-get install postgresql-client)"
-q() { psql "$1" -X -A -t -q -v ON_ERROR_STOP=1 -c "$2"; }
+q() { PGOPTIONS='-c client_min_messages=warning' psql "$1" -X -A -t -q -v ON_ERROR_STOP=1 -c "$2"; }
 
 pg_port=""
 start_server() { # [EXTRA -c SETTINGS...]: starts (or restarts) the private server
@@ -496,7 +499,6 @@ server_ticks() { # CPU ticks of the server: postmaster (with its reaped children
   printf '%s' "$total"
 }
 profile_reset() { # NAME: called just before the timed part of a profiled run
-  q "$(db_url "$1")" "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" > /dev/null
   q "$url" "SELECT pg_stat_statements_reset()" > /dev/null
   sleep 0.2
   ticks_before=$(server_ticks)
@@ -509,6 +511,7 @@ if [[ $profile == 1 ]]; then
   else
     log "profile: restarting the server with shared_preload_libraries=pg_stat_statements"
     start_server -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.max=1000
+    q "$url" "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" > /dev/null
     profiling=1
     before_run=profile_reset
     for c in "${contestants[@]}"; do
@@ -519,12 +522,14 @@ if [[ $profile == 1 ]]; then
       sleep 0.3 # let the postmaster reap the workers' backends
       ticks_after=$(server_ticks)
       dbid=$(q "$url" "SELECT oid FROM pg_database WHERE datname = '$name'")
+      not_load=""
+      [[ $c == river ]] && not_load="AND query NOT LIKE '${river_load_like//\'/\'\'}'"
       prof_stmts[$c]=$(q "$url" "SELECT round(coalesce(sum(calls), 0)::numeric / $jobs, 2) FROM pg_stat_statements
-        WHERE dbid = $dbid AND query NOT LIKE '%pg_stat_statements%'")
+        WHERE dbid = $dbid AND query NOT LIKE '%pg_stat_statements%' $not_load")
       prof_top[$c]=$(q "$url" "SELECT to_char(calls::numeric / $jobs, 'FM99990.000') || ' × ' ||
           to_char(mean_exec_time * 1000, 'FM9999990') || ' µs · ' ||
           left(regexp_replace(query, '\s+', ' ', 'g'), 90)
-        FROM pg_stat_statements WHERE dbid = $dbid AND query NOT LIKE '%pg_stat_statements%'
+        FROM pg_stat_statements WHERE dbid = $dbid AND query NOT LIKE '%pg_stat_statements%' $not_load
         ORDER BY calls DESC, total_exec_time DESC LIMIT 6" | sed 's/|/\\|/g; s/`/\x27/g' | paste -sd '\t' -)
       prof_worker[$c]=$(cat "$work/$name"-*.time | awk -v n="$jobs" '{ s += $1 + $2 } END { printf "%.1f", s / n * 1e6 }')
       prof_server[$c]=$(awk -v a="$ticks_before" -v b="$ticks_after" -v hz="$clk_tck" -v n="$jobs" \
@@ -617,7 +622,7 @@ fi
 
 if [[ -n ${prof_stmts[*]:-} ]]; then
   echo
-  echo "Profile (PG_BENCH_PROFILE=1, one run each with pg_stat_statements loaded): per job, statements the server ran in the contestant's database, CPU of the worker processes (user+sys, /usr/bin/time) and of the whole server (/proc)."
+  echo "Profile (PG_BENCH_PROFILE=1, one run each with pg_stat_statements loaded): per job, statements the server ran in the contestant's database, CPU of the worker processes (user+sys, /usr/bin/time) and of the whole server (/proc). River's statements leave out its load phase (its insert, one statement per job), but its CPU figures include it."
   echo
   echo "| contestant | busy s | statements/job | worker CPU µs/job | server CPU µs/job |"
   echo "|---|--:|--:|--:|--:|"
