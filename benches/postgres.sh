@@ -5,7 +5,7 @@
 # latency. Prints the machine and markdown tables with ratios and the issue's targets (✓/✗)
 # on stdout; progress goes to stderr.
 #
-#   bash benches/postgres.sh                      # ~2 minutes on 2 cores after the build
+#   bash benches/postgres.sh                      # ~2.5 minutes on 2 cores after the build
 #   PG_BENCH_JOBS=50000 bash benches/postgres.sh  # no-op jobs per run (default 20000)
 #   PG_BENCH_ROUNDS=3 bash benches/postgres.sh    # rounds, interleaved; best taken (default 2)
 #   PG_BENCH_LATENCY_JOBS=500 ...                 # single jobs of the latency probe (200)
@@ -524,7 +524,7 @@ if [[ $profile == 1 ]]; then
       dbid=$(q "$url" "SELECT oid FROM pg_database WHERE datname = '$name'")
       not_load=""
       [[ $c == river ]] && not_load="AND query NOT LIKE '${river_load_like//\'/\'\'}'"
-      prof_stmts[$c]=$(q "$url" "SELECT round(coalesce(sum(calls), 0)::numeric / $jobs, 2) FROM pg_stat_statements
+      prof_stmts[$c]=$(q "$url" "SELECT round(coalesce(sum(calls), 0)::numeric / $jobs, 3) FROM pg_stat_statements
         WHERE dbid = $dbid AND query NOT LIKE '%pg_stat_statements%' $not_load")
       prof_top[$c]=$(q "$url" "SELECT to_char(calls::numeric / $jobs, 'FM99990.000') || ' × ' ||
           to_char(mean_exec_time * 1000, 'FM9999990') || ' µs · ' ||
