@@ -602,8 +602,8 @@ if ((have_river)); then
   own=""
   for round in $(seq 1 "$rounds"); do own+="${own:+, }$(group "${extra[river_own_$round]}")"; done
   echo "River's own figure (\"overall job/sec\") per round: $own."
+  echo
 fi
-echo
 echo "| idle claim latency (commit → claim), $latency_jobs single jobs | p50 ms | p90 ms | max ms |"
 echo "|---|--:|--:|--:|"
 for row in "${conveyor_rows[@]}"; do
