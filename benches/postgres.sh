@@ -142,6 +142,7 @@ die() {
 for v in "$jobs" "$rounds" "$latency_jobs"; do
   [[ $v =~ ^[1-9][0-9]*$ ]] || die "PG_BENCH_JOBS, PG_BENCH_ROUNDS and PG_BENCH_LATENCY_JOBS must be positive integers"
 done
+[[ $latency_gap =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "PG_BENCH_LATENCY_GAP must be seconds, e.g. 0.025"
 
 # --- Cleanup: worker processes, the private server, temporary folders ------------------
 
