@@ -98,7 +98,13 @@ pub async fn js_errors(client: &Client) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter(|entry| entry["level"] == "SEVERE")
-        .map(|entry| format!("{}: {}", entry["source"].as_str().unwrap_or("?"), entry["message"].as_str().unwrap_or("?")))
+        .map(|entry| {
+            format!(
+                "{}: {}",
+                entry["source"].as_str().unwrap_or("?"),
+                entry["message"].as_str().unwrap_or("?")
+            )
+        })
         .collect()
 }
 
@@ -112,7 +118,8 @@ pub async fn js_errors(client: &Client) -> Vec<String> {
 pub async fn wait_for(client: &Client, what: &str, script: &str) -> Value {
     let start = Instant::now();
     loop {
-        let value = client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
+        let value =
+            client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
         let truthy = match &value {
             Value::Null => false,
             Value::Bool(b) => *b,
@@ -123,7 +130,10 @@ pub async fn wait_for(client: &Client, what: &str, script: &str) -> Value {
         if truthy {
             return value;
         }
-        assert!(start.elapsed() < BROWSER_LIMIT, "timed out after {BROWSER_LIMIT:?} waiting for {what}; last: {value}");
+        assert!(
+            start.elapsed() < BROWSER_LIMIT,
+            "timed out after {BROWSER_LIMIT:?} waiting for {what}; last: {value}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

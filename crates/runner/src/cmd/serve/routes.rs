@@ -316,7 +316,10 @@ fn ledger_unwritable(e: &std::io::Error) -> String {
 }
 
 async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "not found; try / (the console), POST /jobs, GET /jobs, GET /jobs/{id}, /metrics or /healthz")
+    error(
+        StatusCode::NOT_FOUND,
+        "not found; try / (the console), POST /jobs, GET /jobs, GET /jobs/{id}, /metrics or /healthz",
+    )
 }
 
 #[cfg(test)]

@@ -699,7 +699,8 @@ mod tests {
     fn rerun_ids_count_up_from_the_original() {
         let (tx, _rx) = mpsc::unbounded_channel();
         let table = JobTable::new(tx, None);
-        accept(&table, "{\"id\": \"a\", \"kind\": \"noop\"}\n{\"id\": \"a-rerun-1\", \"kind\": \"noop\"}").unwrap();
+        accept(&table, "{\"id\": \"a\", \"kind\": \"noop\"}\n{\"id\": \"a-rerun-1\", \"kind\": \"noop\"}")
+            .unwrap();
         assert_eq!(table.rerun_id("a"), "a-rerun-2");
         assert_eq!(table.rerun_id("a-rerun-1"), "a-rerun-2", "a re-run of a re-run is the next one");
         assert_eq!(table.rerun_id("b-rerun-7"), "b-rerun-1");

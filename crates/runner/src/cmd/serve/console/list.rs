@@ -107,7 +107,9 @@ impl ListQuery {
                 }
                 "limit" => match value.parse::<usize>() {
                     Ok(0) | Err(_) => {
-                        return Err(format!("`limit` must be a whole number from 1 to {MAX_LIMIT}, not `{value}`"));
+                        return Err(format!(
+                            "`limit` must be a whole number from 1 to {MAX_LIMIT}, not `{value}`"
+                        ));
                     }
                     Ok(n) => out.limit = n.min(MAX_LIMIT),
                 },
@@ -137,7 +139,8 @@ fn contains_ignoring_ascii_case(haystack: &str, needle: &str) -> bool {
 }
 
 /// The ledger fields a list row shows.
-const LINE_FIELDS: [&str; 6] = ["attempts", "queued_at", "finished_at", "wait_seconds", "run_seconds", "error"];
+const LINE_FIELDS: [&str; 6] =
+    ["attempts", "queued_at", "finished_at", "wait_seconds", "run_seconds", "error"];
 
 /// A row's JSON: see the [module docs](self).
 fn row_json(row: Row) -> Value {

@@ -14,7 +14,8 @@ fn table() -> (JobTable, mpsc::UnboundedReceiver<Batch>) {
 }
 
 fn add(table: &JobTable, ids: impl IntoIterator<Item = String>) {
-    let text: String = ids.into_iter().map(|id| format!("{{\"id\": \"{id}\", \"kind\": \"noop\"}}\n")).collect();
+    let text: String =
+        ids.into_iter().map(|id| format!("{{\"id\": \"{id}\", \"kind\": \"noop\"}}\n")).collect();
     let jobs = parse_str("request", &text, &ParseOptions::default()).unwrap().jobs;
     table.accept(jobs, None).unwrap();
 }
@@ -43,7 +44,10 @@ fn jobs_come_newest_first_with_their_fields() {
     assert_eq!(rows[0]["priority"], 0);
     assert_eq!(rows[0]["attempts"], Value::Null);
     let b = &rows[1];
-    assert_eq!((&b["status"], &b["attempts"], &b["error"]), (&json!("cancelled"), &json!(0), &json!("stopped by the test")));
+    assert_eq!(
+        (&b["status"], &b["attempts"], &b["error"]),
+        (&json!("cancelled"), &json!(0), &json!("stopped by the test"))
+    );
     assert!(b["finished_at"].is_string() && b["wait_seconds"].is_number(), "{b}");
 }
 
@@ -129,7 +133,10 @@ fn bad_parameters_are_refused_with_a_reason() {
         ("limit=0", "`limit` must be a whole number from 1 to 500, not `0`"),
         ("limit=ten", "`limit` must be a whole number from 1 to 500, not `ten`"),
         ("limit=-1", "`limit` must be a whole number from 1 to 500, not `-1`"),
-        ("status=done", "unknown status `done`; expected one of queued, scheduled, running, retrying, succeeded, failed, panicked, timed_out, cancelled, periodic, stopped"),
+        (
+            "status=done",
+            "unknown status `done`; expected one of queued, scheduled, running, retrying, succeeded, failed, panicked, timed_out, cancelled, periodic, stopped",
+        ),
         ("after=12", "`after` is not a cursor from a `next`: `12`"),
         ("after=cxyz", "`after` is not a cursor from a `next`: `cxyz`"),
         ("after=c", "`after` is not a cursor from a `next`: `c`"),
@@ -143,7 +150,10 @@ fn bad_parameters_are_refused_with_a_reason() {
     assert_eq!(ListQuery::parse(Some(&long)).unwrap_err(), "`q` is too long (at most 256 bytes)");
     // Cursors round-trip; an empty status list or search means "any".
     assert_eq!(parse_cursor(&cursor(u64::MAX)), Some(u64::MAX));
-    assert_eq!(ListQuery::parse(Some("status=&q=")).unwrap(), ListQuery { limit: DEFAULT_LIMIT, ..ListQuery::default() });
+    assert_eq!(
+        ListQuery::parse(Some("status=&q=")).unwrap(),
+        ListQuery { limit: DEFAULT_LIMIT, ..ListQuery::default() }
+    );
 }
 
 #[test]
