@@ -51,10 +51,10 @@ pub async fn browser() -> Option<Client> {
         "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--window-size=1280,900", "--hide-scrollbars", "--lang=en-US"],
     });
-    if let Ok(binary) = std::env::var(CHROMIUM) {
-        if !binary.is_empty() {
-            options["binary"] = Value::from(binary);
-        }
+    if let Ok(binary) = std::env::var(CHROMIUM)
+        && !binary.is_empty()
+    {
+        options["binary"] = Value::from(binary);
     }
     let capabilities = json!({
         "browserName": "chrome",
