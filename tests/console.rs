@@ -77,6 +77,24 @@ async fn wait_rows(client: &Client, what: &str, ids: &[&str]) {
     wait_for(client, what, &script).await;
 }
 
+/// Waits until the job page's state reads `state`.
+async fn wait_status(client: &Client, state: &str) {
+    let script = format!("return document.getElementById('job-status').textContent === '{state}'");
+    wait_for(client, &format!("the job page to say {state}"), &script).await;
+}
+
+/// Waits until the list's first row is job `id`.
+async fn wait_first_row(client: &Client, id: &str) {
+    let script = format!("return document.querySelector('#jobs tbody tr')?.dataset.id === '{id}'");
+    wait_for(client, &format!("{id} on top of the list"), &script).await;
+}
+
+/// Clicks the element with this `id`.
+async fn click(client: &Client, id: &str) {
+    let element = client.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("finding #{id}: {e}"));
+    element.click().await.unwrap_or_else(|e| panic!("clicking #{id}: {e}"));
+}
+
 fn no_errors(errors: Vec<String>, page: &str) {
     assert!(errors.is_empty(), "JavaScript errors on {page}: {errors:#?}");
 }
@@ -127,20 +145,10 @@ async fn the_console_lists_filters_opens_cancels_and_reruns() {
     no_errors(js_errors(&client).await, "the list");
 
     // Older pages, then back to the newest.
-    client.find(Locator::Id("older")).await.expect("older").click().await.expect("click older");
-    wait_for(
-        &client,
-        "page 2",
-        "return document.querySelector('#jobs tbody tr')?.dataset.id === 'batch-189'",
-    )
-    .await;
-    client.find(Locator::Id("newest")).await.expect("newest").click().await.expect("click newest");
-    wait_for(
-        &client,
-        "page 1",
-        "return document.querySelector('#jobs tbody tr')?.dataset.id === 'batch-239'",
-    )
-    .await;
+    click(&client, "older").await;
+    wait_first_row(&client, "batch-189").await;
+    click(&client, "newest").await;
+    wait_first_row(&client, "batch-239").await;
 
     // Filter by state, then search by id.
     let select = client.find(Locator::Id("status")).await.expect("status filter");
@@ -169,12 +177,7 @@ async fn the_console_lists_filters_opens_cancels_and_reruns() {
     search.send_keys("hello").await.expect("typing");
     wait_rows(&client, "hello", &["hello"]).await;
     client.find(Locator::LinkText("hello")).await.expect("hello's link").click().await.expect("open hello");
-    wait_for(
-        &client,
-        "hello's page",
-        "return document.getElementById('job-status').textContent === 'succeeded'",
-    )
-    .await;
+    wait_status(&client, "succeeded").await;
     let output =
         wait_for(&client, "the output tail", "return document.getElementById('job-output').textContent")
             .await;
@@ -186,24 +189,13 @@ async fn the_console_lists_filters_opens_cancels_and_reruns() {
         .execute("return [...document.querySelectorAll('#job-fields dt')].map(d => d.textContent)", vec![])
         .await
         .expect("js");
-    for field in [
-        "id",
-        "kind",
-        "priority",
-        "outcome",
-        "attempts",
-        "queued_at",
-        "started_at",
-        "finished_at",
-        "wait_seconds",
-        "run_seconds",
-        "error",
-        "spec_hash",
-        "exit_code",
-    ] {
+    // Every field GET /jobs/{id} has (the ledger's), but the tail shown below them.
+    let (_, status) = server.get("/jobs/hello");
+    let status: Value = serde_json::from_str(&status).expect("json");
+    for field in status.as_object().expect("an object").keys().filter(|k| *k != "output_tail") {
         assert!(fields.as_array().expect("list").iter().any(|f| f == field), "{field} missing from {fields}");
     }
-    client.find(Locator::Id("rerun")).await.expect("rerun button").click().await.expect("click rerun");
+    click(&client, "rerun").await;
     wait_for(
         &client,
         "the re-run link",
@@ -215,19 +207,9 @@ async fn the_console_lists_filters_opens_cancels_and_reruns() {
 
     // A running job's page: cancel it; the page and the ledger then say cancelled.
     client.goto(&format!("{base}/job?id=slow")).await.expect("slow's page");
-    wait_for(
-        &client,
-        "slow running",
-        "return document.getElementById('job-status').textContent === 'running'",
-    )
-    .await;
-    client.find(Locator::Id("cancel")).await.expect("cancel button").click().await.expect("click cancel");
-    wait_for(
-        &client,
-        "slow cancelled",
-        "return document.getElementById('job-status').textContent === 'cancelled'",
-    )
-    .await;
+    wait_status(&client, "running").await;
+    click(&client, "cancel").await;
+    wait_status(&client, "cancelled").await;
     wait_for(&client, "the cancel button gone", "return document.getElementById('cancel').hidden").await;
     wait_until(BROWSER_LIMIT, "slow's ledger line", || {
         ledger(&dir.join("ledger.jsonl")).iter().any(|l| l["id"] == "slow")
@@ -239,12 +221,7 @@ async fn the_console_lists_filters_opens_cancels_and_reruns() {
 
     // The job page of the docs: a finished job with an error.
     client.goto(&format!("{base}/job?id=broken")).await.expect("broken's page");
-    wait_for(
-        &client,
-        "broken's page",
-        "return document.getElementById('job-status').textContent === 'failed'",
-    )
-    .await;
+    wait_status(&client, "failed").await;
     wait_for(
         &client,
         "broken's spec",
@@ -283,13 +260,8 @@ async fn cancelling_from_the_page_needs_the_token_when_the_server_has_one() {
     assert_eq!(status, 202);
     let base = format!("http://{}", server.addr);
     client.goto(&format!("{base}/job?id=nap")).await.expect("nap's page");
-    wait_for(
-        &client,
-        "nap running",
-        "return document.getElementById('job-status').textContent === 'running'",
-    )
-    .await;
-    client.find(Locator::Id("cancel")).await.expect("cancel").click().await.expect("click");
+    wait_status(&client, "running").await;
+    click(&client, "cancel").await;
     let said =
         wait_for(&client, "the refusal", "return document.getElementById('action-result').textContent").await;
     assert!(said.as_str().is_some_and(|s| s.contains("token")), "{said}");
@@ -299,13 +271,8 @@ async fn cancelling_from_the_page_needs_the_token_when_the_server_has_one() {
     let input = client.find(Locator::Id("token")).await.expect("token field");
     input.send_keys("s3cret").await.expect("typing the token");
     client.find(Locator::Css("#token-form button")).await.expect("use").click().await.expect("click use");
-    client.find(Locator::Id("cancel")).await.expect("cancel").click().await.expect("click");
-    wait_for(
-        &client,
-        "nap cancelled",
-        "return document.getElementById('job-status').textContent === 'cancelled'",
-    )
-    .await;
+    click(&client, "cancel").await;
+    wait_status(&client, "cancelled").await;
     assert!(
         !client.current_url().await.expect("url").as_str().contains("s3cret"),
         "the token went into a URL"
