@@ -8,13 +8,18 @@
 //! A job taken from a spool file carries that file's number ([`Origin`]): when it finishes,
 //! its ledger line also goes to the spool task, which writes the file's own ledger.
 //!
+//! Entries are numbered in acceptance order: [`JobTable::list`] pages through them newest
+//! first (the console's `GET /jobs`), and [`JobTable::finish`] counts each finish per second
+//! for its charts.
+//!
 //! The table is also where intake closes: [`JobTable::accept`] queues a batch for the intake
 //! task under the same lock that [`JobTable::close`] takes, so once `close` returns no batch
 //! can slip in, and the intake task sees every batch accepted before it.
 //!
 //! # Memory
 //!
-//! A finished job costs its ledger line (a few hundred bytes) until it is older than
+//! A finished job costs its ledger line and its spec (a few hundred bytes; the spec is kept
+//! for the console's job page and re-runs) until it is older than
 //! `--keep` (default 24 h): then [`JobTable::expire`] forgets it — `GET /jobs/{id}` answers
 //! 404 and its id may be used again (the ledger keeps every line). Jobs not yet finished
 //! and periodic entries are never expired.

@@ -54,7 +54,11 @@ function authHeaders() {
 async function getJson(url) {
   const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error || response.status + " " + response.statusText);
+  if (!response.ok) {
+    const error = new Error(body.error || response.status + " " + response.statusText);
+    error.status = response.status;
+    throw error;
+  }
   return body;
 }
 
@@ -300,7 +304,16 @@ function jobView(id) {
 
   const poll = every(async () => {
     if (final) return;
-    drawJob(await getJson(url));
+    try {
+      drawJob(await getJson(url));
+    } catch (e) {
+      if (e.status !== 404) throw e;
+      // Unknown, or forgotten after --keep: nothing more will come.
+      final = true;
+      $("job-status").textContent = "unknown to this server";
+      $("job-status").className = "state";
+      $("job-output").textContent = e.message;
+    }
   });
   getJson(url + "/spec").then((spec) => { $("job-spec").textContent = JSON.stringify(spec, null, 2); },
     (e) => { $("job-spec").textContent = "(" + e.message + ")"; });
