@@ -6,6 +6,8 @@
 
 const OUTCOMES = ["succeeded", "failed", "panicked", "timed_out", "cancelled"];
 const FINAL = new Set(OUTCOMES);
+// Every status word, as GET /jobs?status= takes them.
+const STATES = ["queued", "scheduled", "running", "retrying", ...OUTCOMES, "periodic", "stopped"];
 const COLOURS = { succeeded: "#2e7d32", failed: "#c62828", panicked: "#6a1b9a", timed_out: "#ef6c00", cancelled: "#757575" };
 const SVG = "http://www.w3.org/2000/svg";
 const POLL_MS = 1000;
@@ -193,6 +195,7 @@ function listView() {
   $("list-view").hidden = false;
   document.title = "Jobs · Conveyor console";
   const params = new URLSearchParams(location.search);
+  $("status").append(...STATES.map((s) => el("option", { value: s, text: s })));
   $("status").value = params.get("status") || "";
   $("q").value = params.get("q") || "";
   const cursors = [null]; // cursors[i]: the `after` of page i
