@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use crate::context::{HasCore, JobContext};
-use crate::core::{Core, RETRYING};
+use crate::core::{Core, State};
 use crate::error::JobError;
 use crate::job::{AttemptFailure, AttemptResult, Run};
 use crate::pool::Inner;
@@ -161,7 +161,7 @@ where
         });
         match retry {
             Some(delay) if !core.cancelled(pool) => {
-                core.set_state(RETRYING);
+                core.set_state(State::Retrying);
                 pool.retry_scheduled(core, attempt, delay, &failure);
                 pool.schedule(self.clone() as Arc<dyn Task>, delay);
             }

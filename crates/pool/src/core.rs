@@ -94,11 +94,37 @@ impl fmt::Display for JobId {
     }
 }
 
-pub(crate) const QUEUED: u8 = 0;
-pub(crate) const RETRYING: u8 = 1;
-pub(crate) const RUNNING: u8 = 2;
-pub(crate) const FINISHED: u8 = 3;
-pub(crate) const SCHEDULED: u8 = 4;
+/// Where a job is in its [lifecycle](self#lifecycle). Stored in an `AtomicU8` (see
+/// [`Core::state`]); the number never leaves this module.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Queued = 0,
+    Retrying = 1,
+    Running = 2,
+    Finished = 3,
+    Scheduled = 4,
+}
+
+impl From<State> for u8 {
+    fn from(state: State) -> u8 {
+        state as u8
+    }
+}
+
+impl From<u8> for State {
+    /// Only the values of `State as u8` are ever stored, so any other byte is unreachable;
+    /// it reads as `Finished`, the state that holds no one back.
+    fn from(byte: u8) -> State {
+        match byte {
+            0 => State::Queued,
+            1 => State::Retrying,
+            2 => State::Running,
+            4 => State::Scheduled,
+            _ => State::Finished,
+        }
+    }
+}
 
 const NO_KEY: u64 = u64::MAX;
 
@@ -205,7 +231,7 @@ impl Core {
             tag,
             released: AtomicBool::new(false),
             metrics,
-            state: AtomicU8::new(QUEUED),
+            state: AtomicU8::new(State::Queued.into()),
             cancel_requested: AtomicBool::new(false),
             timed_out_attempt: AtomicU32::new(0),
             watched_attempt: AtomicU32::new(0),
@@ -220,12 +246,12 @@ impl Core {
         }
     }
 
-    pub(crate) fn state(&self) -> u8 {
-        self.state.load(SeqCst)
+    pub(crate) fn state(&self) -> State {
+        State::from(self.state.load(SeqCst))
     }
 
-    pub(crate) fn set_state(&self, state: u8) {
-        self.state.store(state, SeqCst);
+    pub(crate) fn set_state(&self, state: State) {
+        self.state.store(state.into(), SeqCst);
     }
 
     /// Marks the job as sent back to the queue by a limit release.
@@ -240,7 +266,7 @@ impl Core {
 
     /// Wins the right to report the outcome; `false` if someone else already did.
     pub(crate) fn claim_finish(&self) -> bool {
-        self.state.swap(FINISHED, SeqCst) != FINISHED
+        State::from(self.state.swap(State::Finished.into(), SeqCst)) != State::Finished
     }
 
     pub(crate) fn set_key(&self, key: Key) {
@@ -277,7 +303,7 @@ impl Core {
 
     /// Moves to `RUNNING` unless a cancel (of the job or of all the pool's work) came first.
     pub(crate) fn begin(&self, pool: &Inner) -> bool {
-        self.state.store(RUNNING, SeqCst);
+        self.state.store(State::Running.into(), SeqCst);
         !(self.cancel_requested.load(SeqCst) || pool.is_cancelling())
     }
 
@@ -351,7 +377,7 @@ impl Core {
         if let Some(err) = unstarted_error(seen) {
             return StartCheck::Unstarted(err);
         }
-        let state = self.state.load(SeqCst);
+        let state = self.state();
         // A state read after a retry's (or its requeue's) store carries the attempt count
         // with it, so a counted attempt shows here whenever one started.
         if self.attempts.load(SeqCst) > 0 {
@@ -361,7 +387,7 @@ impl Core {
             return StartCheck::Unstarted(err);
         }
         match state {
-            QUEUED | SCHEDULED => StartCheck::Waiting,
+            State::Queued | State::Scheduled => StartCheck::Waiting,
             _ => StartCheck::Busy,
         }
     }
@@ -381,7 +407,7 @@ impl Core {
 
     /// Whether attempt `attempt` is over (or a later one has begun).
     fn attempt_is_over(&self, attempt: u32) -> bool {
-        self.state.load(SeqCst) != RUNNING || self.attempts.load(SeqCst) != attempt
+        self.state() != State::Running || self.attempts.load(SeqCst) != attempt
     }
 
     /// Resolves once attempt `attempt` is over. The caller registered with

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::builder::FinishHook;
 use crate::cell::Task;
-use crate::core::{Core, FINISHED, QUEUED};
+use crate::core::{Core, State};
 use crate::error::{JobError, Outcome};
 use crate::event::{Event, Finished, JobInfo};
 use crate::limit::Limits;
@@ -274,7 +274,7 @@ impl Inner {
     async fn requeue(self: &Arc<Self>, task: Item) {
         let core = task.core();
         core.ready_ns.store(self.now_ns(), Relaxed);
-        core.set_state(QUEUED);
+        core.set_state(State::Queued);
         if let Some(m) = &self.metrics {
             m.depth.increment(1.0);
         }
@@ -323,10 +323,10 @@ impl Inner {
     }
 
     pub(crate) fn cancel(self: &Arc<Self>, core: &Core) -> bool {
-        if core.state() == FINISHED || !core.request_cancel() {
+        if core.state() == State::Finished || !core.request_cancel() {
             return false;
         }
-        if core.state() == QUEUED {
+        if core.state() == State::Queued {
             self.remove_queued(core);
             if let Some(task) = self.limits.unpark(core) {
                 task.abandon(self, JobError::Cancelled);
