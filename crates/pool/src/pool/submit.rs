@@ -210,7 +210,10 @@ impl Pool {
         R: Run<T>,
         T: Send + 'static,
     {
-        self.submit_now(job).map_err(|refused| refused.unwrap_or_else(|full| SubmitError::full(take_back(full))))
+        self.submit_now(job).map_err(|refused| match refused {
+            Ok(full) => SubmitError::full(take_back(full)),
+            Err(refused) => refused,
+        })
     }
 
     /// Submits a job if the queue has room now; hands its cell back (`Err(Ok(cell))`) if it
