@@ -2,6 +2,8 @@
 //! bookkeeping of a job's life (start, stop, retry, finish, requeue, cancel, shutdown).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+
+use super::unresolved::Unresolved;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -43,9 +45,9 @@ impl Tally {
 pub(crate) struct Inner {
     pub(super) queue: Queue<Item>,
     pub(crate) rt: tokio::runtime::Handle,
-    pub(super) next_id: AtomicU64,
-    /// Jobs submitted and not yet resolved (queued, running, or waiting to retry).
-    pub(super) unresolved: AtomicUsize,
+    /// Jobs submitted and not yet resolved (queued, running, or waiting to retry), and the
+    /// next job id.
+    pub(super) unresolved: Unresolved,
     pub(super) idle: Notify,
     pub(super) accepting: AtomicBool,
     pub(super) intake_closed: Notify,
@@ -265,7 +267,7 @@ impl Inner {
 
     /// One job fewer unresolved; wakes `join` at zero.
     pub(crate) fn resolved(&self) {
-        if self.unresolved.fetch_sub(1, SeqCst) == 1 {
+        if self.unresolved.leave() {
             self.idle.notify_waiters();
         }
     }
@@ -434,11 +436,12 @@ impl Inner {
     }
 
     pub(super) async fn join(&self) {
+        let _joiner = self.unresolved.join();
         loop {
             let idle = self.idle.notified();
             tokio::pin!(idle);
             idle.as_mut().enable();
-            if self.unresolved.load(SeqCst) == 0 {
+            if self.unresolved.get() == 0 {
                 return;
             }
             idle.await;

@@ -28,7 +28,7 @@ impl Pool {
         let metrics = inner.metrics.as_ref().zip(kind.as_ref()).map(|(m, k)| m.kind(k));
         let core = Core::new(
             inner.clone(),
-            JobId(inner.next_id.fetch_add(1, Relaxed)),
+            JobId(inner.unresolved.intake.0.next_id.fetch_add(1, Relaxed)),
             o.name,
             kind,
             o.priority,
@@ -56,7 +56,7 @@ impl Pool {
         let cell = self.prepare(job);
         let core = crate::context::HasCore::core(&*cell);
         core.set_state(State::Scheduled);
-        inner.unresolved.fetch_add(1, SeqCst);
+        inner.unresolved.enter();
         if let Some(k) = inner.kind_metrics(core) {
             k.submitted.increment(1);
         }
@@ -73,7 +73,7 @@ impl Pool {
     {
         let inner = self.inner();
         let core = crate::context::HasCore::core(&*cell);
-        inner.unresolved.fetch_add(1, SeqCst);
+        inner.unresolved.enter();
         if let Some(k) = inner.kind_metrics(core) {
             k.submitted.increment(1);
         }
@@ -98,7 +98,7 @@ impl Pool {
         let inner = self.inner();
         let core = crate::context::HasCore::core(&*cell);
         // Counted before the push: a worker may resolve the job before `try_push` returns.
-        inner.unresolved.fetch_add(1, SeqCst);
+        inner.unresolved.enter();
         match inner.queue.try_push(cell.clone() as Item, core.priority) {
             Ok(key) => {
                 if let Some(k) = inner.kind_metrics(core) {
