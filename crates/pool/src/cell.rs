@@ -11,6 +11,7 @@ use crate::context::{HasCore, JobContext};
 use crate::core::{Core, State};
 use crate::error::JobError;
 use crate::job::{AttemptFailure, AttemptResult, Run};
+use crate::metrics::Deferred;
 use crate::pool::Inner;
 use crate::retry::AttemptError;
 
@@ -25,7 +26,14 @@ pub(crate) trait Task: HasCore {
     /// previous attempt's stop), which the attempt takes as its start instead of reading the
     /// clock again.
     /// `worker`: the index of the pool worker running it ([`JobContext::worker`]).
-    fn run<'a>(self: Arc<Self>, pool: &'a Arc<Inner>, now: Option<u64>, worker: u32) -> BoxFuture<'a>;
+    /// `deferred`: that worker's held-back metric updates.
+    fn run<'a>(
+        self: Arc<Self>,
+        pool: &'a Arc<Inner>,
+        now: Option<u64>,
+        worker: u32,
+        deferred: &'a Deferred,
+    ) -> BoxFuture<'a>;
     /// Resolves a job that will not run again with `err`.
     fn abandon(&self, pool: &Inner, err: JobError);
 }
@@ -90,7 +98,8 @@ where
 
     /// Delivers the outcome, exactly once: later calls are no-ops. `ended`: when the last
     /// attempt stopped, if the job resolves as it does.
-    fn finish(&self, pool: &Inner, result: Result<T, JobError>, ended: Option<u64>) {
+    /// `deferred`: the worker's held-back metric updates, when a worker resolves it.
+    fn finish(&self, pool: &Inner, result: Result<T, JobError>, ended: Option<u64>, deferred: Option<&Deferred>) {
         if !self.core.claim_finish() {
             return;
         }
@@ -100,7 +109,7 @@ where
                 self.core.finished_unstarted(err);
             }
         }
-        pool.record_finish(&self.core, result.as_ref().err(), ended);
+        pool.record_finish(&self.core, result.as_ref().err(), ended, deferred);
         let waker = {
             let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
             slot.value = Some(result);
@@ -113,12 +122,19 @@ where
     }
 
     /// One attempt; returns when it stopped (see [`BoxFuture`]).
-    async fn attempt(self: Arc<Self>, pool: &Arc<Inner>, now: Option<u64>, worker: u32) -> Option<u64> {
+    async fn attempt(
+        self: Arc<Self>,
+        pool: &Arc<Inner>,
+        now: Option<u64>,
+        worker: u32,
+        deferred: &Deferred,
+    ) -> Option<u64> {
+        let d = Some(deferred);
         let core = &self.core;
         if !core.begin(pool) {
             // Taken from the queue but not started: `started` will not count it out.
-            pool.dequeued_unstarted();
-            self.finish(pool, Err(core.stop_error(pool)), None);
+            pool.dequeued_unstarted(deferred);
+            self.finish(pool, Err(core.stop_error(pool)), None, d);
             return None;
         }
         // A load and a store, not a read-modify-write (a locked instruction, ~6 ns): a job's
@@ -128,22 +144,22 @@ where
         if attempt == 1 {
             core.first_started();
         }
-        let started = pool.started(core, attempt, now);
+        let started = pool.started(core, attempt, now, deferred);
         let ctx = JobContext { job: self.clone(), attempt, worker };
         // Pinned here and lent to `drive`: moved into it, it would be kept twice (as its
         // argument and as its pinned local), and this future, boxed once per attempt, would
         // be twice as big.
         let body = std::pin::pin!(self.body.attempt(ctx));
-        let end = drive(body, core, pool, attempt).await;
-        let ended = pool.stopped(core, started);
+        let (end, waited) = drive(body, core, pool, attempt).await;
+        let ended = pool.stopped(core, started, waited);
         let failure = match end {
             AttemptEnd::Done(Ok(value)) => {
-                self.finish(pool, Ok(value), ended);
+                self.finish(pool, Ok(value), ended, d);
                 core.attempt_over();
                 return ended;
             }
             AttemptEnd::Cancelled => {
-                self.finish(pool, Err(JobError::Cancelled), ended);
+                self.finish(pool, Err(JobError::Cancelled), ended, d);
                 core.attempt_over();
                 return ended;
             }
@@ -165,7 +181,7 @@ where
                 pool.retry_scheduled(core, attempt, delay, &failure);
                 pool.schedule(self.clone() as Arc<dyn Task>, delay);
             }
-            _ => self.finish(pool, Err(failure), ended),
+            _ => self.finish(pool, Err(failure), ended, d),
         }
         core.attempt_over();
         ended
@@ -178,16 +194,20 @@ where
 /// The attempt future is polled once on its own first: a job that completes at once (the
 /// common case for short jobs) never creates a timer, never registers for the cancel signal,
 /// and keeps this future small. Only a job that waits gets the boxed `stop` future beside it.
+///
+/// Returns how it ended, and whether it waited (was not done at its first poll).
 async fn drive<T>(
     mut attempt_fut: Pin<&mut impl Future<Output = AttemptResult<T>>>,
     core: &Core,
     pool: &Inner,
     attempt: u32,
-) -> AttemptEnd<T> {
+) -> (AttemptEnd<T>, bool) {
     let first = std::future::poll_fn(|cx| Poll::Ready(attempt_fut.as_mut().poll(cx))).await;
+    let waited = first.is_pending();
     let result = match first {
         Poll::Ready(result) => Some(result),
         Poll::Pending => {
+            pool.running();
             let stop = Box::pin(async {
                 match core.timeout {
                     Some(limit) => tokio::select! {
@@ -210,7 +230,7 @@ async fn drive<T>(
         }
     };
     // Whatever the future returned after it was told to stop, the stop decides the outcome.
-    if core.timed_out(attempt) {
+    let end = if core.timed_out(attempt) {
         AttemptEnd::TimedOut
     } else if core.cancelled(pool) {
         AttemptEnd::Cancelled
@@ -219,7 +239,8 @@ async fn drive<T>(
             Some(r) => AttemptEnd::Done(r),
             None => AttemptEnd::Cancelled,
         }
-    }
+    };
+    (end, waited)
 }
 
 impl<R, T> HasCore for JobCell<R, T>
@@ -237,12 +258,18 @@ where
     R: Run<T>,
     T: Send + 'static,
 {
-    fn run<'a>(self: Arc<Self>, pool: &'a Arc<Inner>, now: Option<u64>, worker: u32) -> BoxFuture<'a> {
-        Box::pin(self.attempt(pool, now, worker))
+    fn run<'a>(
+        self: Arc<Self>,
+        pool: &'a Arc<Inner>,
+        now: Option<u64>,
+        worker: u32,
+        deferred: &'a Deferred,
+    ) -> BoxFuture<'a> {
+        Box::pin(self.attempt(pool, now, worker, deferred))
     }
 
     fn abandon(&self, pool: &Inner, err: JobError) {
-        self.finish(pool, Err(err), None);
+        self.finish(pool, Err(err), None, None);
     }
 }
 
@@ -287,7 +314,8 @@ mod tests {
             tokio::task::yield_now().await;
             Ok::<_, std::io::Error>(std::hint::black_box(scratch)[0])
         }));
-        let attempt = cell.clone().attempt(pool.inner(), None, 0);
+        let deferred = crate::metrics::Deferred::default();
+        let attempt = cell.clone().attempt(pool.inner(), None, 0, &deferred);
         let size = std::mem::size_of_val(&attempt);
         assert!(size >= BODY, "the body is inside: {size}");
         assert!(size < BODY + 512, "an attempt of a {BODY}-byte body takes {size} bytes");

@@ -18,7 +18,7 @@ use crate::core::{Core, State};
 use crate::error::{JobError, Outcome};
 use crate::event::{Event, Finished, JobInfo};
 use crate::limit::Limits;
-use crate::metrics::{KindMetrics, Metrics};
+use crate::metrics::{Deferred, KindMetrics, Metrics};
 use crate::shutdown::ShutdownReport;
 
 pub(super) type Item = Arc<dyn Task>;
@@ -111,9 +111,16 @@ impl Inner {
 
     /// Counts out of the queue depth a job a worker took but refused to start (cancelled
     /// meanwhile); a started job is counted out by [`started`](Self::started).
-    pub(crate) fn dequeued_unstarted(&self) {
+    pub(crate) fn dequeued_unstarted(&self, deferred: &Deferred) {
+        if self.metrics.is_some() {
+            deferred.dequeued();
+        }
+    }
+
+    /// Applies the metric updates a worker held back (see [`Deferred`]).
+    pub(super) fn flush(&self, deferred: &Deferred) {
         if let Some(m) = &self.metrics {
-            m.depth.decrement(1.0);
+            deferred.flush(m);
         }
     }
 
@@ -171,7 +178,11 @@ impl Inner {
     /// Records the start of an attempt; returns its start time: `now` if given (a reading
     /// the worker took without waiting since, see [`Task::run`](crate::cell::Task::run)),
     /// but never before the job became ready, which another thread may have made it since.
-    pub(crate) fn started(&self, core: &Core, attempt: u32, now: Option<u64>) -> u64 {
+    ///
+    /// The queue depth's decrement is held back in `deferred`; the running gauge is counted
+    /// only once the attempt waits ([`running`](Self::running)): an attempt that completes in
+    /// its first poll is never seen running by anyone else.
+    pub(crate) fn started(&self, core: &Core, attempt: u32, now: Option<u64>, deferred: &Deferred) -> u64 {
         let ready = core.ready_ns.load(Relaxed);
         let now = match now {
             Some(t) => t.max(ready),
@@ -181,20 +192,26 @@ impl Inner {
         if attempt == 1 {
             core.first_start_ns.store(now, Relaxed);
         }
-        if let Some(m) = &self.metrics {
-            m.depth.decrement(1.0);
-            m.running.increment(1.0);
-            if let Some(k) = self.kind_metrics(core) {
-                k.wait.record(wait.as_secs_f64());
-            }
+        if let Some(k) = self.kind_metrics(core) {
+            deferred.dequeued();
+            k.wait.record(wait.as_secs_f64());
         }
         self.emit(|| Event::Started { job: self.info(core), attempt, wait });
         now
     }
 
+    /// An attempt did not complete in its first poll: it counts as running until it stops
+    /// (`stopped` with `waited`).
+    pub(crate) fn running(&self) {
+        if let Some(m) = &self.metrics {
+            m.running.increment(1.0);
+        }
+    }
+
     /// Records the end of an attempt that started at `started`; returns the time it ended
     /// (`None` when nobody reads timings), which the job's report reuses if this was its last.
-    pub(crate) fn stopped(&self, core: &Core, started: u64) -> Option<u64> {
+    /// `waited`: whether the attempt was counted [`running`](Self::running).
+    pub(crate) fn stopped(&self, core: &Core, started: u64, waited: bool) -> Option<u64> {
         if !self.timing() {
             return None;
         }
@@ -203,7 +220,9 @@ impl Inner {
         // Attempts run one after another: no other writer, so no read-modify-write.
         core.run_ns.store(core.run_ns.load(Relaxed) + run, Relaxed);
         if let Some(m) = &self.metrics {
-            m.running.decrement(1.0);
+            if waited {
+                m.running.decrement(1.0);
+            }
             if let Some(k) = self.kind_metrics(core) {
                 k.run.record(Duration::from_nanos(run).as_secs_f64());
             }
@@ -225,7 +244,14 @@ impl Inner {
 
     /// Counts, measures and reports a job's resolution; called once per job. `ended` is the
     /// time its last attempt stopped, when it resolves right then (one clock read fewer).
-    pub(crate) fn record_finish(&self, core: &Core, err: Option<&JobError>, ended: Option<u64>) {
+    /// `deferred`: the worker's held-back updates, when a worker resolves the job.
+    pub(crate) fn record_finish(
+        &self,
+        core: &Core,
+        err: Option<&JobError>,
+        ended: Option<u64>,
+        deferred: Option<&Deferred>,
+    ) {
         let outcome = err.map_or(Outcome::Succeeded, JobError::outcome);
         let attempts = core.attempts.load(Relaxed);
         let tally = match outcome {
@@ -238,8 +264,13 @@ impl Inner {
         if !self.accepting.load(Relaxed) {
             tally.fetch_add(1, SeqCst);
         }
-        if let Some(k) = self.kind_metrics(core) {
-            k.finished[outcome.index()].increment(1);
+        match (deferred, core.metrics.is_none()) {
+            (Some(d), true) if self.metrics.is_some() => d.finished(outcome),
+            _ => {
+                if let Some(k) = self.kind_metrics(core) {
+                    k.finished[outcome.index()].increment(1);
+                }
+            }
         }
         if !self.wants_reports() {
             return;

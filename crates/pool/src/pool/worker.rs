@@ -28,6 +28,7 @@ use std::task::Poll;
 
 use super::engine::{Inner, Item};
 use crate::limit::Acquire;
+use crate::metrics::Deferred;
 
 /// The most jobs a worker takes from the queue at once (see "Batches" above).
 pub(super) const BATCH: usize = 8;
@@ -54,8 +55,11 @@ async fn work(pool: &Arc<Inner>, index: u32) {
     let mut batch: Vec<Item> = Vec::new();
     // Whether the last job completed within its first poll: then take a batch next time.
     let mut quick = false;
+    // Metric updates held back until the next visit to the queue.
+    let deferred = Deferred::default();
     loop {
         if pool.paused.load(SeqCst) {
+            pool.flush(&deferred);
             give_back(pool, &mut batch);
             stopped_at = None;
             if !pool.wait_resumed().await {
@@ -64,7 +68,10 @@ async fn work(pool: &Arc<Inner>, index: u32) {
         }
         let task = match batch.pop() {
             Some(task) => task,
-            None => match pool.queue.try_pop_many(&mut batch, if quick { BATCH } else { 1 }) {
+            None => match {
+                pool.flush(&deferred);
+                pool.queue.try_pop_many(&mut batch, if quick { BATCH } else { 1 })
+            } {
                 Ok(_) => {
                     batch.reverse();
                     match batch.pop() {
@@ -95,7 +102,7 @@ async fn work(pool: &Arc<Inner>, index: u32) {
         }
         let core = task.core();
         if core.key.is_none() && core.rate_key.is_none() {
-            stopped_at = run(pool, task, stopped_at.take(), index, &mut batch, &mut quick).await;
+            stopped_at = run(pool, task, stopped_at.take(), index, &mut batch, &mut quick, &deferred).await;
             continue;
         }
         // Borrow the keys through a second reference to the job (its own reference count,
@@ -122,12 +129,12 @@ async fn work(pool: &Arc<Inner>, index: u32) {
         let Some(key) = held.core().key.as_ref() else {
             // A rate key alone: the token was all it waited for.
             held.core().rate_taken.store(false, Relaxed);
-            stopped_at = run(pool, task, stopped_at.take(), index, &mut batch, &mut quick).await;
+            stopped_at = run(pool, task, stopped_at.take(), index, &mut batch, &mut quick, &deferred).await;
             continue;
         };
         match pool.limits.acquire(key, task) {
             Acquire::Run(task) => {
-                stopped_at = run(pool, task, stopped_at.take(), index, &mut batch, &mut quick).await;
+                stopped_at = run(pool, task, stopped_at.take(), index, &mut batch, &mut quick, &deferred).await;
                 let (ready, timer) = pool.limits.release(key);
                 pool.start_released(key, ready, timer);
             }
@@ -146,6 +153,7 @@ async fn work(pool: &Arc<Inner>, index: u32) {
 
 /// Runs one attempt of `task`; if it waits, first gives the rest of the batch back (see
 /// "Batches"). Returns when the attempt stopped, as [`Task::run`](crate::cell::Task::run).
+#[allow(clippy::too_many_arguments)]
 async fn run(
     pool: &Arc<Inner>,
     task: Item,
@@ -153,8 +161,9 @@ async fn run(
     index: u32,
     batch: &mut Vec<Item>,
     quick: &mut bool,
+    deferred: &Deferred,
 ) -> Option<u64> {
-    let mut attempt = task.run(pool, now, index);
+    let mut attempt = task.run(pool, now, index, deferred);
     let first = std::future::poll_fn(|cx| Poll::Ready(attempt.as_mut().poll(cx))).await;
     match first {
         Poll::Ready(stopped) => {
@@ -163,6 +172,7 @@ async fn run(
         }
         Poll::Pending => {
             *quick = false;
+            pool.flush(deferred);
             give_back(pool, batch);
             attempt.await
         }
