@@ -321,12 +321,3 @@ mod tests {
         assert!(size < BODY + 512, "an attempt of a {BODY}-byte body takes {size} bytes");
     }
 }
-#[cfg(test)]
-mod size_probe {
-    #[tokio::test(flavor = "current_thread")]
-    async fn probe() {
-        let pool = crate::Pool::builder().workers(1).build();
-        let cell = pool.prepare(crate::Job::new(move |_ctx| async move { Ok::<_, std::convert::Infallible>(1u64) }));
-        eprintln!("JOBCELL {} CORE {} NOTIFY {}", std::mem::size_of_val(&*cell), std::mem::size_of::<crate::core::Core>(), std::mem::size_of::<tokio::sync::Notify>());
-    }
-}
