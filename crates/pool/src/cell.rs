@@ -77,21 +77,22 @@ where
     /// Gives the job back, for a submission that was refused after the cell was made. The
     /// options come back with the pool's defaults applied.
     pub(crate) fn into_job(self) -> crate::Job<R> {
-        let core = self.core;
+        let (priority, shield) = (self.core.priority, self.core.shield);
+        let o = self.core.into_options();
         crate::Job {
             run: self.body,
             options: crate::job::JobOptions {
-                name: core.name,
-                kind: core.kind,
-                priority: core.priority,
-                timeout: core.timeout,
-                retry: core.retry,
-                shield: core.shield,
+                name: o.name,
+                kind: o.kind,
+                priority,
+                timeout: o.timeout,
+                retry: o.retry,
+                shield,
                 delay: None,
                 not_before: None,
-                key: core.key,
-                rate_key: core.rate_key,
-                tag: core.tag,
+                key: o.key,
+                rate_key: o.rate_key,
+                tag: o.tag,
             },
         }
     }
@@ -167,7 +168,7 @@ where
             AttemptEnd::Done(Err(AttemptFailure::Failed(e))) => JobError::Failed(e),
             AttemptEnd::Done(Err(AttemptFailure::Panicked(m))) => JobError::Panicked(m),
         };
-        let retry = core.retry.as_ref().and_then(|policy| {
+        let retry = core.retry().and_then(|policy| {
             let seen = match &failure {
                 JobError::Failed(e) => AttemptError::Failed(e.as_ref()),
                 JobError::Panicked(m) => AttemptError::Panicked(m),
@@ -209,7 +210,7 @@ async fn drive<T>(
         Poll::Pending => {
             pool.running();
             let stop = Box::pin(async {
-                match core.timeout {
+                match core.timeout() {
                     Some(limit) => tokio::select! {
                         _ = tokio::time::sleep(limit) => core.mark_timed_out(attempt),
                         _ = core.stopped(pool, attempt) => {}

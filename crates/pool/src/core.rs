@@ -17,6 +17,15 @@
 //! attempt — and the attempt's `cancelled()` future checks the flag after registering for the
 //! signal, so the signal cannot fall between check and wait.
 //!
+//! # Cancel vs queued
+//!
+//! A canceller that sees `QUEUED` takes the queue key and removes the job, so that it leaves
+//! the queue at once. The submitter stores the key after the push, then reads
+//! `cancel_requested` and removes the job itself if it sees a cancel. The key's store is a
+//! release store, so both may miss each other when a cancel races with the submit itself;
+//! the job then stays queued until a worker takes it, and [`Core::begin`] refuses it (the
+//! cancel vs start argument above). Either way it never starts, and resolves once.
+//!
 //! # Observers (first start, token helpers)
 //!
 //! `observed` records who outside the attempt waits for something the hot path would
@@ -149,32 +158,53 @@ pub(crate) enum StartCheck {
     Busy,
 }
 
+/// A job's options beyond its priority and shield. Boxed in [`Core`], and only when one is
+/// set: a job's cell lives as long as its handle, and a batch of a million no-op jobs held
+/// 112 bytes of empty options per job (a third of the cell) before.
+#[derive(Default)]
+pub(crate) struct Options {
+    pub(crate) name: Option<Arc<str>>,
+    /// Not cloned per job for the pool's default (a shared `Arc`'s count is a cache line
+    /// every thread would fight over): `None` then.
+    pub(crate) kind: Option<Arc<str>>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retry: Option<Arc<RetryPolicy>>,
+    pub(crate) key: Option<Arc<str>>,
+    pub(crate) rate_key: Option<Arc<str>>,
+    pub(crate) tag: Option<Tag>,
+    pub(crate) metrics: Option<Arc<KindMetrics>>,
+}
+
+impl Options {
+    fn boxed(self) -> Option<Box<Options>> {
+        let none = self.name.is_none()
+            && self.kind.is_none()
+            && self.timeout.is_none()
+            && self.retry.is_none()
+            && self.key.is_none()
+            && self.rate_key.is_none()
+            && self.tag.is_none()
+            && self.metrics.is_none();
+        // A rate key equal to the concurrency key is the one-key case.
+        let rate_key = self.rate_key.filter(|r| self.key.as_ref() != Some(r));
+        (!none).then(|| Box::new(Options { rate_key, ..self }))
+    }
+}
+
 pub(crate) struct Core {
     /// The pool the job belongs to: one shared reference per job, which the attempts'
     /// contexts and the handle use (cloning it per attempt and per handle would cost more
     /// contended reference counting).
     pub(crate) pool: Arc<Inner>,
     pub(crate) id: JobId,
-    pub(crate) name: Option<Arc<str>>,
-    /// The job's own kind label; `None` for the pool's default (not cloned per job: a shared
-    /// `Arc`'s count is a cache line every thread would fight over).
-    pub(crate) kind: Option<Arc<str>>,
     pub(crate) priority: i32,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) retry: Option<Arc<RetryPolicy>>,
     pub(crate) shield: bool,
-    /// The concurrency key (and rate key, when `rate_key` is `None`), if any.
-    pub(crate) key: Option<Arc<str>>,
-    /// The rate key, if any and different from `key` (see `limit.rs`).
-    pub(crate) rate_key: Option<Arc<str>>,
+    /// The options most jobs do not set, boxed (`None` when none is set; see [`Options`]).
+    options: Option<Box<Options>>,
     /// Set (under the limits' lock) once this attempt took its token of `rate_key`.
     pub(crate) rate_taken: AtomicBool,
-    /// The caller's data ([`Job::tag`](crate::Job::tag)).
-    pub(crate) tag: Option<Tag>,
     /// Set when a limit release sent this job back to the queue (see `limit.rs`).
     released: AtomicBool,
-    /// Metric handles of a non-default kind (the default kind's live in the pool).
-    pub(crate) metrics: Option<Arc<KindMetrics>>,
     state: AtomicU8,
     cancel_requested: AtomicBool,
     /// The attempt number whose timeout fired (0: none).
@@ -199,38 +229,15 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        pool: Arc<Inner>,
-        id: JobId,
-        name: Option<Arc<str>>,
-        kind: Option<Arc<str>>,
-        priority: i32,
-        timeout: Option<Duration>,
-        retry: Option<Arc<RetryPolicy>>,
-        shield: bool,
-        key: Option<Arc<str>>,
-        rate_key: Option<Arc<str>>,
-        tag: Option<Tag>,
-        metrics: Option<Arc<KindMetrics>>,
-        now_ns: u64,
-    ) -> Self {
+    pub(crate) fn new(pool: Arc<Inner>, id: JobId, priority: i32, shield: bool, options: Options, now_ns: u64) -> Self {
         Core {
             pool,
             id,
-            name,
-            kind,
             priority,
-            timeout,
-            retry,
             shield,
-            // A rate key equal to the concurrency key is the one-key case.
-            rate_key: rate_key.filter(|r| key.as_ref() != Some(r)),
-            key,
+            options: options.boxed(),
             rate_taken: AtomicBool::new(false),
-            tag,
             released: AtomicBool::new(false),
-            metrics,
             state: AtomicU8::new(State::Queued.into()),
             cancel_requested: AtomicBool::new(false),
             timed_out_attempt: AtomicU32::new(0),
@@ -244,6 +251,57 @@ impl Core {
             first_start_ns: AtomicU64::new(u64::MAX),
             run_ns: AtomicU64::new(0),
         }
+    }
+
+    fn options(&self) -> Option<&Options> {
+        self.options.as_deref()
+    }
+
+    /// The options back, for a job that was never queued.
+    pub(crate) fn into_options(self) -> Options {
+        self.options.map(|o| *o).unwrap_or_default()
+    }
+
+    pub(crate) fn name(&self) -> Option<&Arc<str>> {
+        self.options()?.name.as_ref()
+    }
+
+    /// The job's own kind label; `None` for the pool's default.
+    pub(crate) fn kind(&self) -> Option<&Arc<str>> {
+        self.options()?.kind.as_ref()
+    }
+
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        self.options()?.timeout
+    }
+
+    pub(crate) fn retry(&self) -> Option<&Arc<RetryPolicy>> {
+        self.options()?.retry.as_ref()
+    }
+
+    /// The concurrency key (and rate key, when `rate_key` is `None`), if any.
+    pub(crate) fn key(&self) -> Option<&Arc<str>> {
+        self.options()?.key.as_ref()
+    }
+
+    /// The rate key, if any and different from `key` (see `limit.rs`).
+    pub(crate) fn rate_key(&self) -> Option<&Arc<str>> {
+        self.options()?.rate_key.as_ref()
+    }
+
+    /// The caller's data ([`Job::tag`](crate::Job::tag)).
+    pub(crate) fn tag(&self) -> Option<&Tag> {
+        self.options()?.tag.as_ref()
+    }
+
+    /// Metric handles of a non-default kind (the default kind's live in the pool).
+    pub(crate) fn metrics(&self) -> Option<&KindMetrics> {
+        self.options()?.metrics.as_deref()
+    }
+
+    /// Whether the job has a concurrency or rate key.
+    pub(crate) fn is_limited(&self) -> bool {
+        self.options().is_some_and(|o| o.key.is_some() || o.rate_key.is_some())
     }
 
     pub(crate) fn state(&self) -> State {
@@ -269,8 +327,11 @@ impl Core {
         State::from(self.state.swap(State::Finished.into(), SeqCst)) != State::Finished
     }
 
+    /// Stores the queue key after a push. A release store, not `SeqCst` (an `xchg`, a full
+    /// fence, on every job): see "Cancel vs queued" above for why a cancel that misses it
+    /// still cancels.
     pub(crate) fn set_key(&self, key: Key) {
-        self.key_seq.store(key.seq(), SeqCst);
+        self.key_seq.store(key.seq(), Release);
     }
 
     /// The key of the job's latest push, without clearing it.

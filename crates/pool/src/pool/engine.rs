@@ -151,21 +151,21 @@ impl Inner {
     pub(super) fn info(&self, core: &Core) -> JobInfo {
         JobInfo {
             id: core.id,
-            name: core.name.clone(),
+            name: core.name().cloned(),
             kind: self.kind(core).clone(),
             priority: core.priority,
-            tag: core.tag.clone(),
+            tag: core.tag().cloned(),
         }
     }
 
     pub(crate) fn kind<'a>(&'a self, core: &'a Core) -> &'a Arc<str> {
-        core.kind.as_ref().unwrap_or(&self.default_kind)
+        core.kind().unwrap_or(&self.default_kind)
     }
 
     /// The metric handles of `core`'s kind, if metrics are on.
     pub(super) fn kind_metrics<'a>(&'a self, core: &'a Core) -> Option<&'a KindMetrics> {
         let m = self.metrics.as_ref()?;
-        Some(core.metrics.as_deref().unwrap_or(&m.default_kind))
+        Some(core.metrics().unwrap_or(&m.default_kind))
     }
 
     pub(super) fn emit(&self, make: impl FnOnce() -> Event) {
@@ -264,7 +264,7 @@ impl Inner {
         if !self.accepting.load(Relaxed) {
             tally.fetch_add(1, SeqCst);
         }
-        match (deferred, core.metrics.is_none()) {
+        match (deferred, core.metrics().is_none()) {
             (Some(d), true) if self.metrics.is_some() => d.finished(outcome),
             _ => {
                 if let Some(k) = self.kind_metrics(core) {
@@ -364,7 +364,7 @@ impl Inner {
             if let Some(task) = self.limits.unpark(core) {
                 task.abandon(self, JobError::Cancelled);
             }
-            if (core.key.is_some() || core.rate_key.is_some())
+            if core.is_limited()
                 && let (Some(key), ready, timer) = self.limits.unrelease(core)
             {
                 self.start_released(&key, ready, timer);
@@ -515,7 +515,7 @@ fn error_text(err: &JobError, core: &Core) -> String {
             }
             text
         }
-        JobError::TimedOut => match core.timeout {
+        JobError::TimedOut => match core.timeout() {
             Some(t) => format!("timed out after {t:?}"),
             None => "timed out".to_owned(),
         },

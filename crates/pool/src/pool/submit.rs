@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Pool;
 use super::engine::Item;
 use crate::cell::JobCell;
-use crate::core::{Core, JobId, State};
+use crate::core::{Core, JobId, Options, State};
 use crate::error::SubmitError;
 use crate::event::Event;
 use crate::handle::JobHandle;
@@ -26,20 +26,23 @@ impl Pool {
         run.bind(&inner.blocking);
         let kind = o.kind.filter(|k| **k != *inner.default_kind);
         let metrics = inner.metrics.as_ref().zip(kind.as_ref()).map(|(m, k)| m.kind(k));
+        let options = Options {
+            name: o.name,
+            kind,
+            timeout: o.timeout.or(inner.default_timeout),
+            // A run-once body cannot run again: its first attempt is final.
+            retry: o.retry.or_else(|| inner.default_retry.clone()).filter(|_| run.retries()),
+            key: o.key,
+            rate_key: o.rate_key,
+            tag: o.tag,
+            metrics,
+        };
         let core = Core::new(
             inner.clone(),
             JobId(inner.unresolved.intake.0.next_id.fetch_add(1, Relaxed)),
-            o.name,
-            kind,
             o.priority,
-            o.timeout.or(inner.default_timeout),
-            // A run-once body cannot run again: its first attempt is final.
-            o.retry.or_else(|| inner.default_retry.clone()).filter(|_| run.retries()),
             o.shield,
-            o.key,
-            o.rate_key,
-            o.tag,
-            metrics,
+            options,
             inner.now_ns(),
         );
         Arc::new(JobCell::new(core, run))

@@ -101,7 +101,7 @@ async fn work(pool: &Arc<Inner>, index: u32) {
             continue;
         }
         let core = task.core();
-        if core.key.is_none() && core.rate_key.is_none() {
+        if !core.is_limited() {
             stopped_at = run(pool, task, stopped_at.take(), index, &mut batch, &mut quick, &deferred).await;
             continue;
         }
@@ -109,7 +109,7 @@ async fn work(pool: &Arc<Inner>, index: u32) {
         // which only this thread touches now) rather than cloning the keys' shared `Arc`s.
         let held = task.clone();
         let mut task = task;
-        if let Some(rate_key) = held.core().rate_key.as_ref() {
+        if let Some(rate_key) = held.core().rate_key() {
             // First a token of the rate key (unless a slot is what the job waits for).
             if !held.core().rate_taken.load(Relaxed) {
                 match pool.limits.acquire(rate_key, task) {
@@ -126,7 +126,7 @@ async fn work(pool: &Arc<Inner>, index: u32) {
                 }
             }
         }
-        let Some(key) = held.core().key.as_ref() else {
+        let Some(key) = held.core().key() else {
             // A rate key alone: the token was all it waited for.
             held.core().rate_taken.store(false, Relaxed);
             stopped_at = run(pool, task, stopped_at.take(), index, &mut batch, &mut quick, &deferred).await;
