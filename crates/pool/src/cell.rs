@@ -209,6 +209,13 @@ async fn drive<T>(
         Poll::Ready(result) => Some(result),
         Poll::Pending => {
             pool.running();
+            // Polled again at once, as the `select!` below would poll it first: a body that
+            // only yielded (it woke itself, and is done now) then never makes the boxed
+            // `stop` future.
+            let second = std::future::poll_fn(|cx| Poll::Ready(attempt_fut.as_mut().poll(cx))).await;
+            if let Poll::Ready(result) = second {
+                return finish_drive(core, pool, attempt, Some(result), true);
+            }
             let stop = Box::pin(async {
                 match core.timeout() {
                     Some(limit) => tokio::select! {
@@ -230,6 +237,17 @@ async fn drive<T>(
             }
         }
     };
+    finish_drive(core, pool, attempt, result, waited)
+}
+
+/// How an attempt ended, from what its future returned (`None`: it was stopped).
+fn finish_drive<T>(
+    core: &Core,
+    pool: &Inner,
+    attempt: u32,
+    result: Option<AttemptResult<T>>,
+    waited: bool,
+) -> (AttemptEnd<T>, bool) {
     // Whatever the future returned after it was told to stop, the stop decides the outcome.
     let end = if core.timed_out(attempt) {
         AttemptEnd::TimedOut

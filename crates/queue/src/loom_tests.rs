@@ -210,7 +210,8 @@ fn pop_many_wakes_the_waiting_pusher_and_the_next_popper() {
     });
 }
 
-/// A batch given back with `unpop` while a consumer waits: the consumer is woken for it.
+/// A batch given back with `unpop` while a consumer waits: the consumer is woken for it
+/// (or loom reports a deadlock).
 #[test]
 fn unpop_of_a_batch_wakes_a_waiting_popper() {
     loom::model(|| {
@@ -225,7 +226,12 @@ fn unpop_of_a_batch_wakes_a_waiting_popper() {
         };
         q.unpop(batch.pop().unwrap(), b);
         q.unpop(batch.pop().unwrap(), a);
-        assert_eq!(popper.join().unwrap(), Some(1), "the best item, first pushed");
-        assert_eq!(q.try_pop(), Ok(2));
+        // The popper may run between the two `unpop`s and take item 2.
+        let got = popper.join().unwrap().unwrap();
+        let rest = q.try_pop().unwrap();
+        assert_eq!((got.min(rest), got.max(rest)), (1, 2), "each item exactly once");
+        if got == 2 {
+            assert_eq!(rest, 1);
+        }
     });
 }
