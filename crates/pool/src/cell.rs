@@ -100,7 +100,13 @@ where
     /// Delivers the outcome, exactly once: later calls are no-ops. `ended`: when the last
     /// attempt stopped, if the job resolves as it does.
     /// `deferred`: the worker's held-back metric updates, when a worker resolves it.
-    fn finish(&self, pool: &Inner, result: Result<T, JobError>, ended: Option<u64>, deferred: Option<&Deferred>) {
+    fn finish(
+        &self,
+        pool: &Inner,
+        result: Result<T, JobError>,
+        ended: Option<u64>,
+        deferred: Option<&Deferred>,
+    ) {
         if !self.core.claim_finish() {
             return;
         }

@@ -229,7 +229,14 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(pool: Arc<Inner>, id: JobId, priority: i32, shield: bool, options: Options, now_ns: u64) -> Self {
+    pub(crate) fn new(
+        pool: Arc<Inner>,
+        id: JobId,
+        priority: i32,
+        shield: bool,
+        options: Options,
+        now_ns: u64,
+    ) -> Self {
         Core {
             pool,
             id,

@@ -68,29 +68,27 @@ async fn work(pool: &Arc<Inner>, index: u32) {
         }
         let task = match batch.pop() {
             Some(task) => task,
-            None => match {
+            None => {
                 pool.flush(&deferred);
-                pool.queue.try_pop_many(&mut batch, if quick { BATCH } else { 1 })
-            } {
-                Ok(_) => {
+                let taken = pool.queue.try_pop_many(&mut batch, if quick { BATCH } else { 1 });
+                match taken.ok().and_then(|_| {
                     batch.reverse();
-                    match batch.pop() {
-                        Some(task) => task,
-                        None => continue,
+                    batch.pop()
+                }) {
+                    Some(task) => task,
+                    None => {
+                        stopped_at = None;
+                        // Before sleeping, let the other tasks on this thread (often the
+                        // submitter) run once: a job pushed meanwhile is taken without a
+                        // sleep and a wake-up.
+                        tokio::task::yield_now().await;
+                        match pool.queue.pop().await {
+                            Some(task) => task,
+                            None => return,
+                        }
                     }
                 }
-                Err(_) => {
-                    stopped_at = None;
-                    // Before sleeping, let the other tasks on this thread (often the
-                    // submitter) run once: a job pushed meanwhile is taken without a sleep
-                    // and a wake-up.
-                    tokio::task::yield_now().await;
-                    match pool.queue.pop().await {
-                        Some(task) => task,
-                        None => return,
-                    }
-                }
-            },
+            }
         };
         if pool.paused.load(SeqCst) {
             // Paused while this worker waited in `pop`: put the job back in its very place
@@ -134,7 +132,8 @@ async fn work(pool: &Arc<Inner>, index: u32) {
         };
         match pool.limits.acquire(key, task) {
             Acquire::Run(task) => {
-                stopped_at = run(pool, task, stopped_at.take(), index, &mut batch, &mut quick, &deferred).await;
+                stopped_at =
+                    run(pool, task, stopped_at.take(), index, &mut batch, &mut quick, &deferred).await;
                 let (ready, timer) = pool.limits.release(key);
                 pool.start_released(key, ready, timer);
             }
