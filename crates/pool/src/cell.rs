@@ -19,21 +19,23 @@ use crate::retry::AttemptError;
 /// pool's nanoseconds, when timings are on and an attempt did run.
 pub(crate) type BoxFuture<'a> = Pin<Box<dyn Future<Output = Option<u64>> + Send + 'a>>;
 
+/// The worker that runs an attempt, and what it brings.
+pub(crate) struct RunBy<'a> {
+    pub(crate) pool: &'a Arc<Inner>,
+    /// A clock reading the worker took just before, without waiting since (the previous
+    /// attempt's stop), which the attempt takes as its start instead of reading the clock
+    /// again.
+    pub(crate) now: Option<u64>,
+    /// The index of the pool worker ([`JobContext::worker`]).
+    pub(crate) worker: u32,
+    /// That worker's held-back metric updates.
+    pub(crate) deferred: &'a Deferred,
+}
+
 /// A job as the queue and the workers see it.
 pub(crate) trait Task: HasCore {
     /// Runs one attempt (or resolves the job at once if it was cancelled before starting).
-    /// `now`: a clock reading the worker took just before, without waiting since (the
-    /// previous attempt's stop), which the attempt takes as its start instead of reading the
-    /// clock again.
-    /// `worker`: the index of the pool worker running it ([`JobContext::worker`]).
-    /// `deferred`: that worker's held-back metric updates.
-    fn run<'a>(
-        self: Arc<Self>,
-        pool: &'a Arc<Inner>,
-        now: Option<u64>,
-        worker: u32,
-        deferred: &'a Deferred,
-    ) -> BoxFuture<'a>;
+    fn run<'a>(self: Arc<Self>, by: RunBy<'a>) -> BoxFuture<'a>;
     /// Resolves a job that will not run again with `err`.
     fn abandon(&self, pool: &Inner, err: JobError);
 }
@@ -129,13 +131,8 @@ where
     }
 
     /// One attempt; returns when it stopped (see [`BoxFuture`]).
-    async fn attempt(
-        self: Arc<Self>,
-        pool: &Arc<Inner>,
-        now: Option<u64>,
-        worker: u32,
-        deferred: &Deferred,
-    ) -> Option<u64> {
+    async fn attempt(self: Arc<Self>, by: RunBy<'_>) -> Option<u64> {
+        let RunBy { pool, now, worker, deferred } = by;
         let d = Some(deferred);
         let core = &self.core;
         if !core.begin(pool) {
@@ -283,14 +280,8 @@ where
     R: Run<T>,
     T: Send + 'static,
 {
-    fn run<'a>(
-        self: Arc<Self>,
-        pool: &'a Arc<Inner>,
-        now: Option<u64>,
-        worker: u32,
-        deferred: &'a Deferred,
-    ) -> BoxFuture<'a> {
-        Box::pin(self.attempt(pool, now, worker, deferred))
+    fn run<'a>(self: Arc<Self>, by: RunBy<'a>) -> BoxFuture<'a> {
+        Box::pin(self.attempt(by))
     }
 
     fn abandon(&self, pool: &Inner, err: JobError) {
@@ -340,7 +331,8 @@ mod tests {
             Ok::<_, std::io::Error>(std::hint::black_box(scratch)[0])
         }));
         let deferred = crate::metrics::Deferred::default();
-        let attempt = cell.clone().attempt(pool.inner(), None, 0, &deferred);
+        let by = super::RunBy { pool: pool.inner(), now: None, worker: 0, deferred: &deferred };
+        let attempt = cell.clone().attempt(by);
         let size = std::mem::size_of_val(&attempt);
         assert!(size >= BODY, "the body is inside: {size}");
         assert!(size < BODY + 512, "an attempt of a {BODY}-byte body takes {size} bytes");

@@ -27,6 +27,7 @@ use std::sync::atomic::Ordering::*;
 use std::task::Poll;
 
 use super::engine::{Inner, Item};
+use crate::cell::RunBy;
 use crate::limit::Acquire;
 use crate::metrics::Deferred;
 
@@ -100,7 +101,13 @@ async fn work(pool: &Arc<Inner>, index: u32) {
         }
         let core = task.core();
         if !core.is_limited() {
-            stopped_at = run(pool, task, stopped_at.take(), index, &mut batch, &mut quick, &deferred).await;
+            stopped_at = run(
+                RunBy { pool, now: stopped_at.take(), worker: index, deferred: &deferred },
+                task,
+                &mut batch,
+                &mut quick,
+            )
+            .await;
             continue;
         }
         // Borrow the keys through a second reference to the job (its own reference count,
@@ -127,13 +134,24 @@ async fn work(pool: &Arc<Inner>, index: u32) {
         let Some(key) = held.core().key() else {
             // A rate key alone: the token was all it waited for.
             held.core().rate_taken.store(false, Relaxed);
-            stopped_at = run(pool, task, stopped_at.take(), index, &mut batch, &mut quick, &deferred).await;
+            stopped_at = run(
+                RunBy { pool, now: stopped_at.take(), worker: index, deferred: &deferred },
+                task,
+                &mut batch,
+                &mut quick,
+            )
+            .await;
             continue;
         };
         match pool.limits.acquire(key, task) {
             Acquire::Run(task) => {
-                stopped_at =
-                    run(pool, task, stopped_at.take(), index, &mut batch, &mut quick, &deferred).await;
+                stopped_at = run(
+                    RunBy { pool, now: stopped_at.take(), worker: index, deferred: &deferred },
+                    task,
+                    &mut batch,
+                    &mut quick,
+                )
+                .await;
                 let (ready, timer) = pool.limits.release(key);
                 pool.start_released(key, ready, timer);
             }
@@ -152,17 +170,9 @@ async fn work(pool: &Arc<Inner>, index: u32) {
 
 /// Runs one attempt of `task`; if it waits, first gives the rest of the batch back (see
 /// "Batches"). Returns when the attempt stopped, as [`Task::run`](crate::cell::Task::run).
-#[allow(clippy::too_many_arguments)]
-async fn run(
-    pool: &Arc<Inner>,
-    task: Item,
-    now: Option<u64>,
-    index: u32,
-    batch: &mut Vec<Item>,
-    quick: &mut bool,
-    deferred: &Deferred,
-) -> Option<u64> {
-    let mut attempt = task.run(pool, now, index, deferred);
+async fn run(by: RunBy<'_>, task: Item, batch: &mut Vec<Item>, quick: &mut bool) -> Option<u64> {
+    let (pool, deferred) = (by.pool, by.deferred);
+    let mut attempt = task.run(by);
     let first = std::future::poll_fn(|cx| Poll::Ready(attempt.as_mut().poll(cx))).await;
     match first {
         Poll::Ready(stopped) => {
