@@ -47,38 +47,35 @@ pub(super) async fn worker(pool: Arc<Inner>, index: u32) {
 }
 
 async fn work(pool: &Arc<Inner>, index: u32) {
-    // When the last attempt stopped, while this worker has not waited since: the next
-    // attempt's start, one clock read fewer a job when jobs follow each other. (The start is
-    // then early by the bookkeeping in between — the result's delivery, the `on_finish`
-    // hook, the pop — well under a microsecond for a short hook.)
-    let mut stopped_at = None;
-    // Jobs taken from the queue and not started yet, the best last (taken with `pop`).
-    let mut batch: Vec<Item> = Vec::new();
-    // Whether the last job completed within its first poll: then take a batch next time.
-    let mut quick = false;
-    // Metric updates held back until the next visit to the queue.
-    let deferred = Deferred::default();
+    let mut w = Worker {
+        pool,
+        index,
+        stopped_at: None,
+        batch: Vec::new(),
+        quick: false,
+        deferred: Deferred::default(),
+    };
     loop {
         if pool.paused.load(SeqCst) {
-            pool.flush(&deferred);
-            give_back(pool, &mut batch);
-            stopped_at = None;
+            pool.flush(&w.deferred);
+            give_back(pool, &mut w.batch);
+            w.stopped_at = None;
             if !pool.wait_resumed().await {
                 return;
             }
         }
-        let task = match batch.pop() {
+        let task = match w.batch.pop() {
             Some(task) => task,
             None => {
-                pool.flush(&deferred);
-                let taken = pool.queue.try_pop_many(&mut batch, if quick { BATCH } else { 1 });
+                pool.flush(&w.deferred);
+                let taken = pool.queue.try_pop_many(&mut w.batch, if w.quick { BATCH } else { 1 });
                 match taken.ok().and_then(|_| {
-                    batch.reverse();
-                    batch.pop()
+                    w.batch.reverse();
+                    w.batch.pop()
                 }) {
                     Some(task) => task,
                     None => {
-                        stopped_at = None;
+                        w.stopped_at = None;
                         // Before sleeping, let the other tasks on this thread (often the
                         // submitter) run once: a job pushed meanwhile is taken without a
                         // sleep and a wake-up.
@@ -95,19 +92,13 @@ async fn work(pool: &Arc<Inner>, index: u32) {
             // Paused while this worker waited in `pop`: put the job back in its very place
             // (same priority, same push order) and run nothing. (Waking idle workers on
             // pause instead would cost every idle worker a registration per wait.)
-            batch.push(task);
-            give_back(pool, &mut batch);
+            w.batch.push(task);
+            give_back(pool, &mut w.batch);
             continue;
         }
         let core = task.core();
         if !core.is_limited() {
-            stopped_at = run(
-                RunBy { pool, now: stopped_at.take(), worker: index, deferred: &deferred },
-                task,
-                &mut batch,
-                &mut quick,
-            )
-            .await;
+            w.run(task).await;
             continue;
         }
         // Borrow the keys through a second reference to the job (its own reference count,
@@ -124,7 +115,7 @@ async fn work(pool: &Arc<Inner>, index: u32) {
                     }
                     Acquire::Run(t) => task = t,
                     Acquire::Parked(timer) => {
-                        stopped_at = None;
+                        w.stopped_at = None;
                         pool.start_released(rate_key, Vec::new(), timer);
                         continue;
                     }
@@ -134,24 +125,12 @@ async fn work(pool: &Arc<Inner>, index: u32) {
         let Some(key) = held.core().key() else {
             // A rate key alone: the token was all it waited for.
             held.core().rate_taken.store(false, Relaxed);
-            stopped_at = run(
-                RunBy { pool, now: stopped_at.take(), worker: index, deferred: &deferred },
-                task,
-                &mut batch,
-                &mut quick,
-            )
-            .await;
+            w.run(task).await;
             continue;
         };
         match pool.limits.acquire(key, task) {
             Acquire::Run(task) => {
-                stopped_at = run(
-                    RunBy { pool, now: stopped_at.take(), worker: index, deferred: &deferred },
-                    task,
-                    &mut batch,
-                    &mut quick,
-                )
-                .await;
+                w.run(task).await;
                 let (ready, timer) = pool.limits.release(key);
                 pool.start_released(key, ready, timer);
             }
@@ -161,30 +140,54 @@ async fn work(pool: &Arc<Inner>, index: u32) {
                 pool.requeue_now(task);
             }
             Acquire::Parked(timer) => {
-                stopped_at = None;
+                w.stopped_at = None;
                 pool.start_released(key, Vec::new(), timer);
             }
         }
     }
 }
 
-/// Runs one attempt of `task`; if it waits, first gives the rest of the batch back (see
-/// "Batches"). Returns when the attempt stopped, as [`Task::run`](crate::cell::Task::run).
-async fn run(by: RunBy<'_>, task: Item, batch: &mut Vec<Item>, quick: &mut bool) -> Option<u64> {
-    let (pool, deferred) = (by.pool, by.deferred);
-    let mut attempt = task.run(by);
-    let first = std::future::poll_fn(|cx| Poll::Ready(attempt.as_mut().poll(cx))).await;
-    match first {
-        Poll::Ready(stopped) => {
-            *quick = true;
-            stopped
-        }
-        Poll::Pending => {
-            *quick = false;
-            pool.flush(deferred);
-            give_back(pool, batch);
-            attempt.await
-        }
+/// What a worker keeps from one job to the next.
+struct Worker<'p> {
+    pool: &'p Arc<Inner>,
+    index: u32,
+    /// When the last attempt stopped, while this worker has not waited since: the next
+    /// attempt's start, one clock read fewer a job when jobs follow each other. (The start is
+    /// then early by the bookkeeping in between — the result's delivery, the `on_finish`
+    /// hook, the pop — well under a microsecond for a short hook.)
+    stopped_at: Option<u64>,
+    /// Jobs taken from the queue and not started yet, the best last (taken with `pop`).
+    batch: Vec<Item>,
+    /// Whether the last job completed within its first poll: then take a batch next time.
+    quick: bool,
+    /// Metric updates held back until the next visit to the queue.
+    deferred: Deferred,
+}
+
+impl Worker<'_> {
+    /// Runs one attempt of `task`; if it waits, first gives the rest of the batch back (see
+    /// "Batches").
+    async fn run(&mut self, task: Item) {
+        let by = RunBy {
+            pool: self.pool,
+            now: self.stopped_at.take(),
+            worker: self.index,
+            deferred: &self.deferred,
+        };
+        let mut attempt = task.run(by);
+        let first = std::future::poll_fn(|cx| Poll::Ready(attempt.as_mut().poll(cx))).await;
+        self.stopped_at = match first {
+            Poll::Ready(stopped) => {
+                self.quick = true;
+                stopped
+            }
+            Poll::Pending => {
+                self.quick = false;
+                self.pool.flush(&self.deferred);
+                give_back(self.pool, &mut self.batch);
+                attempt.await
+            }
+        };
     }
 }
 
