@@ -16,8 +16,16 @@
 //! increment: every job counted in `entered` by then was counted before it could resolve,
 //! so equality means nothing was unresolved at that point, and the resolver whose increment
 //! made `left` reach `entered` is the one that sees equality.
+//!
+//! The loom model at the end checks this handshake:
+//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p conveyor-pool --release --lib loom_`.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::Ordering::*;
+
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicU64, AtomicUsize};
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 /// Keeps its contents on a cache line of their own.
 #[repr(align(64))]
@@ -72,7 +80,7 @@ impl Drop for Joiner<'_> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::Unresolved;
 
@@ -89,5 +97,39 @@ mod tests {
         drop(joiner);
         u.enter();
         assert!(!u.leave(), "the joiner left");
+    }
+}
+
+/// Every interleaving of a joiner with the last of two jobs resolving (and a third submitted
+/// meanwhile): the joiner either sees nothing unresolved, or a resolver tells it so — never
+/// neither while the count is zero.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::sync::Arc;
+
+    use loom::thread;
+
+    use super::Unresolved;
+
+    #[test]
+    fn loom_a_joiner_sees_zero_or_is_told() {
+        loom::model(|| {
+            let u = Arc::new(Unresolved::default());
+            u.enter();
+            u.enter();
+            let resolvers: Vec<_> = (0..2)
+                .map(|_| {
+                    let u = u.clone();
+                    thread::spawn(move || u.leave())
+                })
+                .collect();
+            let joiner = u.join();
+            let saw_zero = u.get() == 0;
+            let told = resolvers.into_iter().map(|r| r.join().unwrap()).filter(|&t| t).count();
+            drop(joiner);
+            assert!(saw_zero || told == 1, "the joiner would sleep forever");
+            assert!(told <= 1, "only the last one out tells");
+            assert_eq!(u.get(), 0);
+        });
     }
 }
