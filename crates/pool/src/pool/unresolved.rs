@@ -27,6 +27,16 @@ use loom::sync::atomic::{AtomicU64, AtomicUsize};
 #[cfg(not(loom))]
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 
+/// Under loom only: a `SeqCst` fence between a `SeqCst` write and a `SeqCst` read of another
+/// location. loom models `SeqCst` accesses as acquire/release (its README, "Limitations"),
+/// under which this store-then-load handshake could fail, but models `SeqCst` fences fully;
+/// the fence gives the model exactly the single total order that `SeqCst` accesses have in
+/// the real program, where it would be a redundant `mfence` per job.
+fn sc_fence() {
+    #[cfg(loom)]
+    loom::sync::atomic::fence(SeqCst);
+}
+
 /// Keeps its contents on a cache line of their own.
 #[repr(align(64))]
 #[derive(Default)]
@@ -55,6 +65,7 @@ impl Unresolved {
     /// A job out; `true` if a joiner waits and nothing is left unresolved now.
     pub(super) fn leave(&self) -> bool {
         let left = self.left.0.fetch_add(1, SeqCst) + 1;
+        sc_fence();
         self.joiners.load(SeqCst) > 0 && left == self.intake.0.entered.load(SeqCst)
     }
 
@@ -67,6 +78,7 @@ impl Unresolved {
     /// Announces a joiner until the guard drops (see "Why no zero is missed").
     pub(super) fn join(&self) -> Joiner<'_> {
         self.joiners.fetch_add(1, SeqCst);
+        sc_fence();
         Joiner(self)
     }
 }
