@@ -26,8 +26,8 @@ use super::error::{SpecError, render_path};
 use super::json::{self, LineIndex, Node, Value};
 use super::resolve::{self, Context, Defaults, Issue};
 use super::suggest::did_you_mean;
-use super::wire::{self, DOCUMENT_FIELDS, LimitsWire};
-use super::{JobKind, JobSpec};
+use super::wire::{DOCUMENT_FIELDS, LimitsWire};
+use super::{JobSpec, KindName};
 
 /// The largest document (`.json`) read; JSON Lines files have no limit.
 pub(crate) const MAX_DOCUMENT: u64 = 256 * 1024 * 1024;
@@ -745,23 +745,25 @@ fn parse_job(
                 .map(|m| format!("; is `{}` a typo?", m.key))
                 .unwrap_or_default();
             let message =
-                format!("missing field `kind` (one of {}){typo}", super::suggest::one_of(JobKind::NAMES));
+                format!("missing field `kind` (one of {}){typo}", super::suggest::one_of(KindName::NAMES));
             fail(vec![job_issue(node.start, &[], message)], out);
             return;
         }
         Some(m) => match &m.value.value {
-            Value::String(kind) if JobKind::NAMES.contains(&kind.as_ref()) => kind,
-            Value::String(kind) => {
-                let message = match did_you_mean(kind, JobKind::NAMES.iter().copied()) {
-                    Some(s) => format!("unknown kind `{kind}`; did you mean `{s}`?"),
-                    None => format!(
-                        "unknown kind `{kind}`; expected one of {}",
-                        super::suggest::one_of(JobKind::NAMES)
-                    ),
-                };
-                fail(vec![job_issue(m.value.start, &["kind"], message)], out);
-                return;
-            }
+            Value::String(name) => match KindName::parse(name) {
+                Some(kind) => kind,
+                None => {
+                    let message = match did_you_mean(name, KindName::NAMES.iter().copied()) {
+                        Some(s) => format!("unknown kind `{name}`; did you mean `{s}`?"),
+                        None => format!(
+                            "unknown kind `{name}`; expected one of {}",
+                            super::suggest::one_of(KindName::NAMES)
+                        ),
+                    };
+                    fail(vec![job_issue(m.value.start, &["kind"], message)], out);
+                    return;
+                }
+            },
             _ => {
                 let message = format!("expected a job kind such as \"sleep\", found {}", m.value.type_name());
                 fail(vec![job_issue(m.value.start, &["kind"], message)], out);
@@ -769,19 +771,15 @@ fn parse_job(
             }
         },
     };
-    let parsed = match wire::job_from_node(kind, node, path) {
-        Some(Ok(parsed)) => parsed,
-        Some(Err(e)) => {
+    let parsed = match crate::kind::job_from_node(kind, node, path) {
+        Ok(parsed) => parsed,
+        Err(e) => {
             fail(vec![resolve::explain(e, node.start, Context::Job(kind))], out);
-            return;
-        }
-        None => {
-            fail(vec![job_issue(node.start, &["kind"], format!("unknown kind `{kind}`"))], out);
             return;
         }
     };
     let (common, kind) = parsed;
-    let kind_is_shell = matches!(kind, JobKind::Shell { .. });
+    let kind_is_shell = kind.kind_name() == KindName::Shell;
     let (line, column) = index.position(node.start);
     match resolve::job(common, kind, defaults, node, path, ctx.allow_periodic, ctx.path, (line, column)) {
         Ok(_) if !ctx.allow_shell && kind_is_shell => {
