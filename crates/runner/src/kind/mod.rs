@@ -45,6 +45,30 @@
 //! | `shell` | runs `sh -c script` | without `--allow-shell`; as `exec` |
 //! | `http` | one request: `method`, `url`, `headers`, `body` | transport error, status not `expect_status` (any 2xx by default), cancelled |
 //!
+//! # One table of kinds
+//!
+//! A kind is declared once: a row of the table below (`kinds!`), which names its
+//! [`JobKind`] variant and fields, its name in job files and its module. From the rows come
+//! [`JobKind`], [`KindName`] (every list of kind names, [`KindName::fields`],
+//! [`KindName::uses_a_core`], [`KindName::spawns_process`]), the schema's `Job` enum, and
+//! the dispatch on the kind of the parser (full parser, JSON Lines fast path, check pass),
+//! of [`spec_hash`](crate::spec::spec_hash) and of [`run`]. What one kind does lives in its
+//! own file, `kind/NAME.rs`, which provides (see `table.rs` for the signatures):
+//!
+//! - `Wire`, its job struct as written, with `job_wire!` (`spec/wire/kind.rs`): the
+//!   parameters' types check the values, their docs are the schema's descriptions, and
+//!   `=> expr` builds the [`JobKind`] from them;
+//! - `USES_A_CORE`, `SPAWNS_PROCESS`;
+//! - `canonical`, which pushes its parameters for the spec hash (a test checks it pushes
+//!   exactly its `Wire`'s fields);
+//! - `run`, one attempt, whose future is small (box a large one).
+//!
+//! **Adding a kind**: write `kind/NAME.rs` (copy `cpu.rs`), add `mod NAME;` and a row to the
+//! table, and a job of it to the hash tests' `each_kind_hashes_its_own_parameters`. Nothing
+//! else lists the kinds; a kind's hash is new, so no existing one changes. The PostgreSQL
+//! queue stores a job as its canonical JSON and reads it back with the parser, so it needs
+//! nothing either.
+//!
 //! # Cancellation
 //!
 //! Every kind stops when [`JobContext::cancelled`] fires (the pool fires it for a cancel, a

@@ -3,7 +3,8 @@
 //! A job file is a JSON document — `{"defaults": {...}, "limits": {...}, "jobs": [...]}` or a
 //! bare array of jobs — or JSON Lines (`*.jsonl`, one job per line, read as a stream).
 //! [`JobSpec`] and [`JobKind`] list the fields of a job and of each kind; [`json_schema`]
-//! describes them for editors.
+//! describes them for editors. The kinds are declared once, in the table of
+//! [`kind`](crate::kind) (one row and one file each), which [`KindName`] lists.
 //!
 //! ```
 //! use conveyor::spec::{parse_str, JobKind, ParseOptions};
