@@ -64,8 +64,9 @@
 //! - `run`, one attempt, whose future is small (box a large one).
 //!
 //! **Adding a kind**: write `kind/NAME.rs` (copy `cpu.rs`), add `mod NAME;` and a row to the
-//! table, and a job of it to the hash tests' `each_kind_hashes_its_own_parameters`. Nothing
-//! else lists the kinds; a kind's hash is new, so no existing one changes. The PostgreSQL
+//! table. Nothing else in the code lists the kinds; the tests that do (the hash's reference
+//! writer, whose `match` the compiler points at, and `each_kind_hashes_its_own_parameters`)
+//! want a case each. A new kind's hashes are new, so no existing hash changes. The PostgreSQL
 //! queue stores a job as its canonical JSON and reads it back with the parser, so it needs
 //! nothing either.
 //!
