@@ -6,6 +6,7 @@ use sqlx::postgres::PgRow;
 
 use crate::error::{Error, db};
 use crate::queue::Queue;
+use crate::state::FinalState;
 
 /// A job in its final state: what a ledger line needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +23,7 @@ pub struct FinishedJob {
     /// Its priority.
     pub priority: i32,
     /// Its final state (the ledger's `outcome`).
-    pub state: String,
+    pub state: FinalState,
     /// Attempts started, lost ones included.
     pub attempts: i32,
     /// When it was submitted.
@@ -53,7 +54,11 @@ impl FinishedJob {
             name: row.try_get("name")?,
             kind: row.try_get("kind")?,
             priority: row.try_get("priority")?,
-            state: row.try_get("state")?,
+            state: {
+                let name: &str = row.try_get("state")?;
+                FinalState::parse(name)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown final state `{name}`").into()))?
+            },
             attempts: row.try_get("attempts")?,
             queued_at: row.try_get("queued_at")?,
             started_at: row.try_get("started_at")?,

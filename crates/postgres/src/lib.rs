@@ -61,18 +61,24 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+mod insert;
 mod lease;
 mod ledger;
 mod queue;
+mod state;
 mod status;
 mod submit;
+pub mod worker;
 
 pub use error::Error;
-pub use lease::{Claimed, Completion, Lease, RescueReport};
+pub use insert::{JobArgs, insert, insert_many};
+pub use lease::{ClaimFilter, Claimed, Completion, Lease, RescueReport};
 pub use ledger::FinishedJob;
 pub use queue::{CHANNEL, Queue, Waker};
-pub use status::Status;
+pub use state::FinalState;
+pub use status::{QueueAges, Status};
 pub use submit::{KeyLimit, NewJob, Submission};
+pub use worker::{Context, Done, Failure, Handler, JobInfo, Retry, RunningWorker, Worker, WorkerBuilder};
 
-/// The final states a job can end in (`conveyor_jobs.state`), as the ledger spells outcomes.
-pub const FINAL_STATES: [&str; 5] = ["succeeded", "failed", "panicked", "timed_out", "cancelled"];
+/// The queue a job waits in unless it names another.
+pub const DEFAULT_QUEUE: &str = "default";
