@@ -534,3 +534,79 @@ fn a_rate_key_is_kept_in_the_stored_spec_and_submit_warns_it_is_not_enforced() {
     drain(&dir, &db, 1, "2", LIMIT);
     assert_eq!(ledger(&dir, &db)["r"][0]["outcome"], "succeeded");
 }
+
+/// Waits until `worker` holds `n` jobs (running and prefetched: both are `running` rows).
+fn wait_held(db: &TestDb, worker: &str, n: i64) {
+    db.wait_at_least(
+        &format!("SELECT count(*) FROM conveyor_jobs WHERE state = 'running' AND worker = '{worker}'"),
+        n,
+        LIMIT,
+    );
+}
+
+#[test]
+fn sigterm_gives_back_a_full_prefetch_buffer_without_using_attempts() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs = jsonl(10, |i| json!({"id": format!("f{i}"), "kind": "sleep", "duration": "1h"}));
+    submit(&dir, &db, "f.jsonl", &jobs);
+    let w = Worker::start(&dir, &db.url, "leaving", &["-w", "2", "--prefetch", "5", "--grace", "100ms"]);
+    // 2 running and 5 waiting in the buffer; it claims no more than that.
+    wait_held(&db, "leaving", 7);
+    w.signal("TERM");
+    assert_eq!(w.finish(LIMIT), Some(143));
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'running'"), 0, "left claimed");
+    // The two that ran were released (the attempt counts as lost); the five that never
+    // started (and the three never claimed) have no attempt at all.
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND attempts = 1 AND lost = 1"), 2);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND attempts = 0 AND lost = 0"), 8);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE attempts = 0 AND started_at IS NOT NULL"), 0);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts"), 2);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts WHERE outcome = 'released'"), 2);
+    assert_attempts_consistent(&db);
+}
+
+#[test]
+fn a_killed_worker_with_a_full_prefetch_buffer_loses_no_job() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs = jsonl(12, |i| json!({"id": format!("k{i}"), "kind": "sleep", "duration": "300ms"}));
+    submit(&dir, &db, "k.jsonl", &jobs);
+    let doomed = Worker::start(&dir, &db.url, "doomed", &["-w", "2", "--prefetch", "6", "--lease", "2s"]);
+    wait_held(&db, "doomed", 8);
+    doomed.signal("KILL");
+    assert_eq!(doomed.finish(LIMIT), None, "killed by a signal");
+    let heir = Worker::start(&dir, &db.url, "heir", &["-w", "4", "--lease", "2s", "--exit-when-idle"]);
+    assert_eq!(heir.finish(LIMIT), Some(0));
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), 12);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'doomed' AND outcome = 'lost'"), 8);
+    assert_attempts_consistent(&db);
+    let by_id = ledger(&dir, &db);
+    assert!(by_id.values().all(|lines| lines.len() == 1 && lines[0]["outcome"] == "succeeded"));
+}
+
+#[test]
+fn a_frozen_worker_with_a_full_prefetch_buffer_is_fenced_off() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs = jsonl(6, |i| json!({"id": format!("s{i}"), "kind": "sleep", "duration": "1s"}));
+    submit(&dir, &db, "s.jsonl", &jobs);
+    let zombie = Worker::start(&dir, &db.url, "zombie", &["-w", "2", "--prefetch", "4", "--lease", "2s"]);
+    wait_held(&db, "zombie", 6);
+    zombie.signal("STOP");
+    let other = Worker::start(&dir, &db.url, "other", &["-w", "6", "--lease", "2s"]);
+    db.wait_at_least("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded' AND worker = 'other'", 6, LIMIT);
+    let snapshot = "SELECT concat_ws(' ', id, state, worker, attempts, finished_at, lease_token) FROM conveyor_jobs ORDER BY id";
+    let before = db.texts(snapshot);
+    // Its running sleeps are over and its buffer still holds jobs when it wakes: nothing it
+    // does may change a job.
+    zombie.signal("CONT");
+    crate_wait_for_either(&zombie, &["could not renew the lease", "not recorded", "lost the lease"]);
+    zombie.signal("TERM");
+    assert_eq!(zombie.finish(LIMIT), Some(143));
+    other.signal("TERM");
+    assert_eq!(other.finish(LIMIT), Some(143));
+    assert_eq!(before, db.texts(snapshot), "the zombie changed a job");
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'zombie' AND outcome <> 'lost'"), 0);
+    assert_attempts_consistent(&db);
+}
