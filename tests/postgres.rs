@@ -610,3 +610,26 @@ fn a_frozen_worker_with_a_full_prefetch_buffer_is_fenced_off() {
     assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'zombie' AND outcome <> 'lost'"), 0);
     assert_attempts_consistent(&db);
 }
+
+#[test]
+fn named_queues_are_served_counted_and_exported_apart() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs = json!({"defaults": {"queue": "mail"}, "jobs": [
+        {"id": "m0", "kind": "noop"}, {"id": "m1", "kind": "noop"},
+        {"id": "d0", "kind": "noop", "queue": "default"}, {"id": "d1", "kind": "noop", "queue": "default"},
+        {"id": "b0", "kind": "noop", "queue": "bulk"}]});
+    submit(&dir, &db, "q.json", &jobs.to_string());
+    assert_eq!(db.texts("SELECT queue || ':' || id FROM conveyor_jobs ORDER BY seq"), ["mail:m0", "mail:m1", "default:d0", "default:d1", "bulk:b0"]);
+    let w = Worker::start(&dir, &db.url, "mailer", &["--queues", "mail=2,bulk", "--exit-when-idle"]);
+    assert_eq!(w.finish(LIMIT), Some(0));
+    assert_eq!(db.texts("SELECT id FROM conveyor_jobs WHERE state = 'succeeded' ORDER BY id"), ["b0", "m0", "m1"]);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE queue = 'default' AND attempts = 0"), 2);
+    let out = conveyor_out(&dir, &["status", "--queue", &db.url, "--queues", "default", "--format", "json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!((s["available"].as_u64(), s["succeeded"].as_u64()), (Some(2), Some(0)), "{s}");
+    let out = conveyor_out(&dir, &["ledger", "--queue", &db.url, "--queues", "mail"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let bad = conveyor_out(&dir, &["worker", "--queue", &db.url, "--queues", "mail=0"]);
+    assert_eq!(code(&bad), 2);
+}

@@ -82,15 +82,31 @@ impl Queue {
     ///
     /// [`Error::Database`] if the statement fails.
     pub async fn finished_page(&self, after_seq: i64, limit: i64) -> Result<Vec<FinishedJob>, Error> {
+        self.finished_page_of(None, after_seq, limit).await
+    }
+
+    /// As [`finished_page`](Queue::finished_page), only jobs of `queues` (`None`: every
+    /// queue).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the statement fails.
+    pub async fn finished_page_of(
+        &self,
+        queues: Option<&[String]>,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<FinishedJob>, Error> {
         let rows = sqlx::query(
             "SELECT seq, id, name, kind, priority, state, attempts, queued_at, started_at, finished_at,
                     run_seconds, error, spec_hash, exit_code, output_tail, worker
              FROM conveyor_jobs
-             WHERE finished_at IS NOT NULL AND seq > $1
+             WHERE finished_at IS NOT NULL AND seq > $1 AND ($3::text[] IS NULL OR queue = ANY($3))
              ORDER BY seq LIMIT $2",
         )
         .bind(after_seq)
         .bind(limit)
+        .bind(queues)
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading finished jobs"))?;

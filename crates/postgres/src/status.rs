@@ -38,6 +38,16 @@ impl Queue {
     ///
     /// [`Error::Database`] if a statement fails.
     pub async fn status(&self) -> Result<Status, Error> {
+        self.status_of(None).await
+    }
+
+    /// As [`status`](Queue::status), counting only the jobs of `queues` (`None`: every
+    /// queue); `workers` counts every live worker.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if a statement fails.
+    pub async fn status_of(&self, queues: Option<&[String]>) -> Result<Status, Error> {
         let row = sqlx::query(
             "SELECT
                  count(*) FILTER (WHERE state = 'available' AND run_at <= now()) AS available,
@@ -52,8 +62,9 @@ impl Queue {
                      AS oldest,
                  (SELECT count(*) FROM conveyor_workers
                   WHERE stopped_at IS NULL AND last_seen > now() - lease_ms * interval '1 millisecond') AS workers
-             FROM conveyor_jobs",
+             FROM conveyor_jobs WHERE $1::text[] IS NULL OR queue = ANY($1)",
         )
+        .bind(queues)
         .fetch_one(&self.pool)
         .await
         .map_err(db("counting jobs"))?;

@@ -120,6 +120,10 @@ pub struct StatusArgs {
     /// A table for people, or one JSON object.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Human)]
     pub format: Format,
+
+    /// Count only the jobs of these named queues: NAME,… [default: every queue].
+    #[arg(long, value_name = "NAME,…")]
+    pub queues: Option<String>,
 }
 
 /// The flags of `conveyor ledger`.
@@ -128,4 +132,8 @@ pub struct LedgerArgs {
     /// The queue: a PostgreSQL URL.
     #[arg(long, value_name = "URL", env = QUEUE_URL_ENV, hide_env_values = true)]
     pub queue: String,
+
+    /// Only the jobs of these named queues: NAME,… [default: every queue].
+    #[arg(long, value_name = "NAME,…")]
+    pub queues: Option<String>,
 }

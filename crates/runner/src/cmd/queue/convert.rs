@@ -24,6 +24,9 @@ pub(super) fn new_job(spec: &JobSpec, default_attempts: u32) -> NewJob {
     job.priority = spec.priority;
     job.spec_hash = spec.spec_hash.to_string();
     job.concurrency_key = spec.concurrency_key.clone();
+    if let Some(queue) = &spec.queue {
+        job.queue.clone_from(queue);
+    }
     let attempts = spec.retry.max_attempts.unwrap_or(default_attempts).max(1);
     job.max_attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
     match spec.start {
@@ -128,6 +131,18 @@ mod tests {
         let back = spec_of(&spec.id, &row.spec).unwrap();
         assert_eq!((back.concurrency_key.as_deref(), back.rate_key.as_deref()), (Some("db"), Some("api")));
         assert_eq!(back.spec_hash, spec.spec_hash);
+    }
+
+    #[test]
+    fn a_job_names_its_queue_and_defaults_to_default() {
+        let text = r#"{"defaults": {"queue": "mail"}, "jobs": [
+            {"id": "a", "kind": "noop"}, {"id": "b", "kind": "noop", "queue": "bulk"}, {"id": "c", "kind": "noop", "queue": "default"}]}"#;
+        let batch = spec::parse_str("q.json", text, &ParseOptions::default()).unwrap();
+        let queues: Vec<String> = batch.jobs.iter().map(|s| new_job(s, 1).queue).collect();
+        assert_eq!(queues, ["mail", "bulk", "default"]);
+        let plain = one(r#"{"id": "d", "kind": "noop"}"#);
+        assert_eq!(new_job(&plain, 1).queue, "default");
+        assert!(spec::parse_str("q.jsonl", r#"{"kind": "noop", "queue": ""}"#, &ParseOptions::default()).is_err());
     }
 
     #[test]
