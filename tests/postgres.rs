@@ -519,20 +519,32 @@ fn an_unknown_role_fails_fast_naming_it_once() {
 /// A job's `rate_key` travels in its stored spec (and its hash) and the worker runs it; the
 /// queue does not enforce it (only `concurrency_key` limits) and `submit` says so.
 #[test]
-fn a_rate_key_is_kept_in_the_stored_spec_and_submit_warns_it_is_not_enforced() {
+fn a_rate_key_is_kept_in_the_stored_spec_and_enforced_across_workers() {
     let Some(db) = TestDb::create() else { return };
     let dir = Dir::new();
-    let text = json!({"limits": {"concurrency": {"db": 1}, "rate": {"api": "1/1h"}},
-                      "jobs": [{"id": "r", "kind": "noop", "concurrency_key": "db", "rate_key": "api"}]});
+    // Their concurrency key `db` has a rate limit of its own that must not apply: the
+    // rate_key `api` carries the rate limit.
+    let jobs: Vec<Value> = (0..9)
+        .map(|i| json!({"id": format!("r{i}"), "kind": "noop", "concurrency_key": "db", "rate_key": "api"}))
+        .collect();
+    let text = json!({"limits": {"concurrency": {"db": 2}, "rate": {"api": "3/1s", "db": "1/1h"}}, "jobs": jobs});
     let path = dir.write("r.json", &text.to_string());
     let out = conveyor_out(&dir, &["submit", "--queue", &db.url, path.to_str().expect("utf-8 path")]);
     assert_eq!(code(&out), 0);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("`rate_key`") && stderr.contains("does not enforce"), "{stderr}");
-    assert_eq!(db.texts("SELECT spec->>'rate_key' FROM conveyor_jobs"), ["api"]);
-    assert_eq!(db.texts("SELECT concurrency_key FROM conveyor_jobs"), ["db"]);
-    drain(&dir, &db, 1, "2", LIMIT);
-    assert_eq!(ledger(&dir, &db)["r"][0]["outcome"], "succeeded");
+    assert!(!stderr.contains("does not enforce"), "{stderr}");
+    assert_eq!(db.texts("SELECT DISTINCT spec->>'rate_key' FROM conveyor_jobs"), ["api"]);
+    assert_eq!(db.texts("SELECT DISTINCT concurrency_key FROM conveyor_jobs"), ["db"]);
+    drain(&dir, &db, 2, "4", LIMIT);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), 9);
+    let most = db.int(
+        "SELECT max((SELECT count(*) FROM conveyor_attempts b
+                     WHERE b.started_at >= a.started_at AND b.started_at < a.started_at + interval '1 second'))
+         FROM conveyor_attempts a",
+    );
+    assert!((1..=3).contains(&most), "{most} jobs of rate key `api` started within a second; the limit is 3/1s");
+    assert_attempts_consistent(&db);
+    assert_eq!(ledger(&dir, &db)["r0"][0]["outcome"], "succeeded");
 }
 
 /// Waits until `worker` holds `n` jobs (running and prefetched: both are `running` rows).

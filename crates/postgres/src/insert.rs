@@ -186,6 +186,7 @@ pub(crate) async fn insert_rows<'e>(executor: impl PgExecutor<'e>, jobs: Vec<New
     let mut specs = Vec::with_capacity(n);
     let mut hashes = Vec::with_capacity(n);
     let mut keys = Vec::with_capacity(n);
+    let mut rate_keys = Vec::with_capacity(n);
     let mut max_attempts = Vec::with_capacity(n);
     let mut delays: Vec<Option<i64>> = Vec::with_capacity(n);
     let mut not_befores: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(n);
@@ -198,6 +199,7 @@ pub(crate) async fn insert_rows<'e>(executor: impl PgExecutor<'e>, jobs: Vec<New
         specs.push(j.spec.to_string());
         hashes.push(j.spec_hash);
         keys.push(j.concurrency_key);
+        rate_keys.push(j.rate_key);
         max_attempts.push(j.max_attempts.max(1));
         delays.push(j.delay.map(millis));
         not_befores.push(j.not_before.map(DateTime::<Utc>::from));
@@ -207,18 +209,19 @@ pub(crate) async fn insert_rows<'e>(executor: impl PgExecutor<'e>, jobs: Vec<New
     let inserted: Vec<(String, String)> = sqlx::query_as(
         "WITH ins AS (
              INSERT INTO conveyor_jobs
-                 (id, name, kind, queue, priority, spec, spec_hash, concurrency_key, limited,
+                 (id, name, kind, queue, priority, spec, spec_hash, concurrency_key, rate_key, limited,
                   max_attempts, run_at)
              SELECT coalesce(nullif(t.id, ''), gen_random_uuid()::text), t.name, t.kind, t.queue,
-                    t.priority, t.spec::jsonb, t.spec_hash, t.key,
-                    t.key IS NOT NULL AND EXISTS (SELECT 1 FROM conveyor_limits l WHERE l.key = t.key),
+                    t.priority, t.spec::jsonb, t.spec_hash, t.key, t.rate_key,
+                    EXISTS (SELECT 1 FROM conveyor_limits l WHERE l.key = t.key OR l.key = t.rate_key),
                     t.max_attempts,
                     coalesce(t.not_before, now() + coalesce(t.delay_ms, 0) * interval '1 millisecond')
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::text[],
-                         $7::text[], $8::text[], $9::int4[], $10::int8[], $11::timestamptz[])
+                         $7::text[], $8::text[], $9::int4[], $10::int8[], $11::timestamptz[],
+                         $13::text[])
                   WITH ORDINALITY
                   AS t(id, name, kind, queue, priority, spec, spec_hash, key, max_attempts, delay_ms,
-                       not_before, n)
+                       not_before, rate_key, n)
              ORDER BY t.n
              ON CONFLICT (id) DO NOTHING
              RETURNING id, seq
@@ -239,6 +242,7 @@ pub(crate) async fn insert_rows<'e>(executor: impl PgExecutor<'e>, jobs: Vec<New
     .bind(&delays)
     .bind(&not_befores)
     .bind(CHANNEL)
+    .bind(&rate_keys)
     .fetch_all(executor)
     .await
     .map_err(db("inserting jobs"))?;

@@ -175,10 +175,12 @@ WITH picked AS (
         started_at = coalesce(j.started_at, clock_timestamp())
     FROM picked WHERE j.id = picked.id
     RETURNING j.id, j.name, j.kind, j.queue, j.priority, j.seq, j.spec, j.attempts, j.lost,
-              j.max_attempts, j.lease_token, j.queued_at, j.started_at, j.run_at, j.concurrency_key
+              j.max_attempts, j.lease_token, j.queued_at, j.started_at, j.run_at, j.concurrency_key,
+              j.rate_key
 ), recorded AS (
-    INSERT INTO conveyor_attempts (token, job_id, attempt, worker, concurrency_key, started_at)
-    SELECT lease_token, id, attempts, $1, concurrency_key, clock_timestamp() FROM claimed
+    INSERT INTO conveyor_attempts (token, job_id, attempt, worker, concurrency_key, rate_key, started_at)
+    SELECT lease_token, id, attempts, $1, concurrency_key, coalesce(rate_key, concurrency_key),
+           clock_timestamp() FROM claimed
 )
 SELECT * FROM claimed ORDER BY priority, seq";
 
@@ -188,29 +190,44 @@ SELECT * FROM claimed ORDER BY priority, seq";
 /// `clock_timestamp()`, not `now()` (the transaction's start, before the lock wait), so
 /// that an attempt never appears to start before the completion that freed its slot.
 const LIMITED_CANDIDATES: &str = "
-WITH lim AS (
-    SELECT l.key,
-           least(
-             CASE WHEN l.concurrency IS NULL THEN 2147483647
-                  ELSE l.concurrency - (SELECT count(*) FROM conveyor_jobs r
-                                        WHERE r.state = 'running' AND r.concurrency_key = l.key) END,
-             CASE WHEN l.rate_count IS NULL THEN 2147483647
-                  ELSE l.rate_count - (SELECT count(*) FROM conveyor_attempts a
-                                       WHERE a.concurrency_key = l.key
-                                         AND a.started_at > clock_timestamp() - l.rate_period_ms * interval '1 millisecond') END
-           ) AS free
-    FROM conveyor_limits l
-    WHERE EXISTS (SELECT 1 FROM conveyor_jobs w
-                  WHERE w.state = 'available' AND w.limited AND w.concurrency_key = l.key AND w.run_at <= now())
+WITH conc AS (
+    SELECT l.key, l.concurrency - (SELECT count(*) FROM conveyor_jobs r
+                                   WHERE r.state = 'running' AND r.concurrency_key = l.key) AS free
+    FROM conveyor_limits l WHERE l.concurrency IS NOT NULL
+), rate AS (
+    SELECT l.key, l.rate_count - (SELECT count(*) FROM conveyor_attempts a
+                                  WHERE a.rate_key = l.key
+                                    AND a.started_at > clock_timestamp() - l.rate_period_ms * interval '1 millisecond') AS free
+    FROM conveyor_limits l WHERE l.rate_count IS NOT NULL
+), cand AS (
+    -- Per limited key, its first waiting jobs in claim order (by either of a job's keys).
+    SELECT DISTINCT ON (x.id) x.* FROM conveyor_limits l
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.priority, j.seq, j.concurrency_key AS ck,
+               coalesce(j.rate_key, j.concurrency_key) AS rk
+        FROM conveyor_jobs j
+        WHERE j.state = 'available' AND j.limited AND j.run_at <= now()
+          AND (j.concurrency_key = l.key OR j.rate_key = l.key)
+          AND ($2::text[] IS NULL OR j.kind = ANY($2)) AND ($3::text IS NULL OR j.queue = $3)
+        ORDER BY j.priority, j.seq
+        LIMIT $1
+    ) x
+), ranked AS (
+    -- A job may start if it is within the free slots of its concurrency key and within the
+    -- free starts of its rate key. A job held back by one key still takes its place in the
+    -- other's count: claims may start fewer jobs than allowed, never more.
+    SELECT c.id, c.priority, c.seq,
+           row_number() OVER (PARTITION BY c.ck ORDER BY c.priority, c.seq) AS ck_rank,
+           row_number() OVER (PARTITION BY c.rk ORDER BY c.priority, c.seq) AS rk_rank,
+           cf.free AS ck_free, rf.free AS rk_free
+    FROM cand c
+    LEFT JOIN conc cf ON cf.key = c.ck
+    LEFT JOIN rate rf ON rf.key = c.rk
 )
-SELECT c.id FROM lim
-CROSS JOIN LATERAL (
-    SELECT j.id FROM conveyor_jobs j
-    WHERE j.state = 'available' AND j.limited AND j.concurrency_key = lim.key AND j.run_at <= now()
-      AND ($2::text[] IS NULL OR j.kind = ANY($2)) AND ($3::text IS NULL OR j.queue = $3)
-    ORDER BY j.priority, j.seq
-    LIMIT least(greatest(lim.free, 0), $1)
-) c";
+SELECT id FROM ranked
+WHERE (ck_free IS NULL OR ck_rank <= ck_free) AND (rk_free IS NULL OR rk_rank <= rk_free)
+ORDER BY priority, seq
+LIMIT $1";
 
 /// Which jobs a claim may take: the kinds a worker has handlers for, and one named queue.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -28,8 +28,11 @@ pub struct NewJob {
     pub spec: serde_json::Value,
     /// A hash of the spec, for the ledger.
     pub spec_hash: String,
-    /// The key whose limits the job obeys.
+    /// The key whose limits the job obeys (only its concurrency limit when `rate_key` is
+    /// set).
     pub concurrency_key: Option<String>,
+    /// The key whose rate limit the job obeys instead of its `concurrency_key`'s.
+    pub rate_key: Option<String>,
     /// Attempts in all (≥ 1) for failures of the job's own.
     pub max_attempts: i32,
     /// Not before this long after the submission commits.
@@ -58,6 +61,7 @@ impl NewJob {
             spec,
             spec_hash: String::new(),
             concurrency_key: None,
+            rate_key: None,
             max_attempts: 1,
             delay: None,
             not_before: None,
@@ -136,7 +140,7 @@ impl Submission {
             .map_err(db("recording the key limits"))?;
             sqlx::query(
                 "UPDATE conveyor_jobs SET limited = true
-                 WHERE concurrency_key = $1 AND state = 'available' AND NOT limited",
+                 WHERE (concurrency_key = $1 OR rate_key = $1) AND state = 'available' AND NOT limited",
             )
             .bind(&l.key)
             .execute(&mut *self.tx)

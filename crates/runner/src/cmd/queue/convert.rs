@@ -24,6 +24,7 @@ pub(super) fn new_job(spec: &JobSpec, default_attempts: u32) -> NewJob {
     job.priority = spec.priority;
     job.spec_hash = spec.spec_hash.to_string();
     job.concurrency_key = spec.concurrency_key.clone();
+    job.rate_key = spec.rate_key.clone();
     if let Some(queue) = &spec.queue {
         job.queue.clone_from(queue);
     }
