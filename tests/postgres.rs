@@ -527,7 +527,8 @@ fn a_rate_key_is_kept_in_the_stored_spec_and_enforced_across_workers() {
     let jobs: Vec<Value> = (0..9)
         .map(|i| json!({"id": format!("r{i}"), "kind": "noop", "concurrency_key": "db", "rate_key": "api"}))
         .collect();
-    let text = json!({"limits": {"concurrency": {"db": 2}, "rate": {"api": "3/1s", "db": "1/1h"}}, "jobs": jobs});
+    let text =
+        json!({"limits": {"concurrency": {"db": 2}, "rate": {"api": "3/1s", "db": "1/1h"}}, "jobs": jobs});
     let path = dir.write("r.json", &text.to_string());
     let out = conveyor_out(&dir, &["submit", "--queue", &db.url, path.to_str().expect("utf-8 path")]);
     assert_eq!(code(&out), 0);
@@ -542,7 +543,10 @@ fn a_rate_key_is_kept_in_the_stored_spec_and_enforced_across_workers() {
                      WHERE b.started_at >= a.started_at AND b.started_at < a.started_at + interval '1 second'))
          FROM conveyor_attempts a",
     );
-    assert!((1..=3).contains(&most), "{most} jobs of rate key `api` started within a second; the limit is 3/1s");
+    assert!(
+        (1..=3).contains(&most),
+        "{most} jobs of rate key `api` started within a second; the limit is 3/1s"
+    );
     assert_attempts_consistent(&db);
     assert_eq!(ledger(&dir, &db)["r0"][0]["outcome"], "succeeded");
 }
@@ -570,8 +574,14 @@ fn sigterm_gives_back_a_full_prefetch_buffer_without_using_attempts() {
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'running'"), 0, "left claimed");
     // The two that ran were released (the attempt counts as lost); the five that never
     // started (and the three never claimed) have no attempt at all.
-    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND attempts = 1 AND lost = 1"), 2);
-    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND attempts = 0 AND lost = 0"), 8);
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND attempts = 1 AND lost = 1"),
+        2
+    );
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND attempts = 0 AND lost = 0"),
+        8
+    );
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE attempts = 0 AND started_at IS NOT NULL"), 0);
     assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts"), 2);
     assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts WHERE outcome = 'released'"), 2);
@@ -591,7 +601,10 @@ fn a_killed_worker_with_a_full_prefetch_buffer_loses_no_job() {
     let heir = Worker::start(&dir, &db.url, "heir", &["-w", "4", "--lease", "2s", "--exit-when-idle"]);
     assert_eq!(heir.finish(LIMIT), Some(0));
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), 12);
-    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'doomed' AND outcome = 'lost'"), 8);
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'doomed' AND outcome = 'lost'"),
+        8
+    );
     assert_attempts_consistent(&db);
     let by_id = ledger(&dir, &db);
     assert!(by_id.values().all(|lines| lines.len() == 1 && lines[0]["outcome"] == "succeeded"));
@@ -607,7 +620,11 @@ fn a_frozen_worker_with_a_full_prefetch_buffer_is_fenced_off() {
     wait_held(&db, "zombie", 6);
     zombie.signal("STOP");
     let other = Worker::start(&dir, &db.url, "other", &["-w", "6", "--lease", "2s"]);
-    db.wait_at_least("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded' AND worker = 'other'", 6, LIMIT);
+    db.wait_at_least(
+        "SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded' AND worker = 'other'",
+        6,
+        LIMIT,
+    );
     let snapshot = "SELECT concat_ws(' ', id, state, worker, attempts, finished_at, lease_token) FROM conveyor_jobs ORDER BY id";
     let before = db.texts(snapshot);
     // Its running sleeps are over and its buffer still holds jobs when it wakes: nothing it
@@ -619,7 +636,10 @@ fn a_frozen_worker_with_a_full_prefetch_buffer_is_fenced_off() {
     other.signal("TERM");
     assert_eq!(other.finish(LIMIT), Some(143));
     assert_eq!(before, db.texts(snapshot), "the zombie changed a job");
-    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'zombie' AND outcome <> 'lost'"), 0);
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'zombie' AND outcome <> 'lost'"),
+        0
+    );
     assert_attempts_consistent(&db);
 }
 
@@ -632,10 +652,16 @@ fn named_queues_are_served_counted_and_exported_apart() {
         {"id": "d0", "kind": "noop", "queue": "default"}, {"id": "d1", "kind": "noop", "queue": "default"},
         {"id": "b0", "kind": "noop", "queue": "bulk"}]});
     submit(&dir, &db, "q.json", &jobs.to_string());
-    assert_eq!(db.texts("SELECT queue || ':' || id FROM conveyor_jobs ORDER BY seq"), ["mail:m0", "mail:m1", "default:d0", "default:d1", "bulk:b0"]);
+    assert_eq!(
+        db.texts("SELECT queue || ':' || id FROM conveyor_jobs ORDER BY seq"),
+        ["mail:m0", "mail:m1", "default:d0", "default:d1", "bulk:b0"]
+    );
     let w = Worker::start(&dir, &db.url, "mailer", &["--queues", "mail=2,bulk", "--exit-when-idle"]);
     assert_eq!(w.finish(LIMIT), Some(0));
-    assert_eq!(db.texts("SELECT id FROM conveyor_jobs WHERE state = 'succeeded' ORDER BY id"), ["b0", "m0", "m1"]);
+    assert_eq!(
+        db.texts("SELECT id FROM conveyor_jobs WHERE state = 'succeeded' ORDER BY id"),
+        ["b0", "m0", "m1"]
+    );
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE queue = 'default' AND attempts = 0"), 2);
     let out = conveyor_out(&dir, &["status", "--queue", &db.url, "--queues", "default", "--format", "json"]);
     let s: Value = serde_json::from_slice(&out.stdout).expect("status JSON");

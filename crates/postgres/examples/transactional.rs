@@ -26,25 +26,32 @@ impl JobArgs for SendConfirmation {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("CONVEYOR_QUEUE_URL").map_err(|_| "set CONVEYOR_QUEUE_URL to a PostgreSQL URL")?;
+    let url =
+        std::env::var("CONVEYOR_QUEUE_URL").map_err(|_| "set CONVEYOR_QUEUE_URL to a PostgreSQL URL")?;
     let queue = Queue::connect(&url, 8).await?;
     sqlx::query("CREATE TABLE IF NOT EXISTS example_orders (id bigint PRIMARY KEY, email text NOT NULL)")
         .execute(queue.pool())
         .await?;
-    let base: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM example_orders").fetch_one(queue.pool()).await?;
+    let base: i64 =
+        sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM example_orders").fetch_one(queue.pool()).await?;
 
     // Committed: the orders and their jobs.
     let mut tx = queue.pool().begin().await?;
     for n in 1..=3 {
         let (id, to) = (base + n, format!("buyer{n}@example.com"));
-        sqlx::query("INSERT INTO example_orders (id, email) VALUES ($1, $2)").bind(id).bind(&to).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO example_orders (id, email) VALUES ($1, $2)")
+            .bind(id)
+            .bind(&to)
+            .execute(&mut *tx)
+            .await?;
         conveyor_postgres::insert(&mut *tx, &SendConfirmation { order: id, to }).await?;
     }
     tx.commit().await?;
 
     // Rolled back: no order, and no e-mail about it.
     let mut tx = queue.pool().begin().await?;
-    conveyor_postgres::insert(&mut *tx, &SendConfirmation { order: -1, to: "nobody@example.com".into() }).await?;
+    conveyor_postgres::insert(&mut *tx, &SendConfirmation { order: -1, to: "nobody@example.com".into() })
+        .await?;
     tx.rollback().await?;
 
     let worker = Worker::builder(queue.clone())

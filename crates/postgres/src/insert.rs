@@ -173,7 +173,10 @@ impl Queue {
 /// Inserts `jobs` in one statement that also notifies the workers (at commit, inside a
 /// transaction); returns the ids in order, or [`Error::DuplicateId`] naming the first id
 /// already taken.
-pub(crate) async fn insert_rows<'e>(executor: impl PgExecutor<'e>, jobs: Vec<NewJob>) -> Result<Vec<String>, Error> {
+pub(crate) async fn insert_rows<'e>(
+    executor: impl PgExecutor<'e>,
+    jobs: Vec<NewJob>,
+) -> Result<Vec<String>, Error> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
@@ -249,7 +252,8 @@ pub(crate) async fn insert_rows<'e>(executor: impl PgExecutor<'e>, jobs: Vec<New
     let inserted: Vec<String> = inserted.into_iter().map(|(id, _)| id).collect();
     if inserted.len() != n {
         let fresh: std::collections::HashSet<&str> = inserted.iter().map(String::as_str).collect();
-        let taken = ids.iter().find(|id| !id.is_empty() && !fresh.contains(id.as_str())).cloned().unwrap_or_default();
+        let taken =
+            ids.iter().find(|id| !id.is_empty() && !fresh.contains(id.as_str())).cloned().unwrap_or_default();
         return Err(Error::DuplicateId(taken));
     }
     Ok(inserted)

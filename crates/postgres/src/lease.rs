@@ -265,7 +265,10 @@ impl ClaimFilter {
         I: IntoIterator<Item = K>,
         K: Into<String>,
     {
-        ClaimFilter { kinds: Some(kinds.into_iter().map(Into::into).collect()), queue: queue.map(str::to_owned) }
+        ClaimFilter {
+            kinds: Some(kinds.into_iter().map(Into::into).collect()),
+            queue: queue.map(str::to_owned),
+        }
     }
 }
 

@@ -30,7 +30,8 @@ impl Fresh {
             eprintln!("skipped: CONVEYOR_TEST_DATABASE_URL not set (run bash tests/run.sh)");
             return None;
         };
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
         let name = format!("conveyor_worker_{}_{nanos}", std::process::id());
         let pool = PgPoolOptions::new().max_connections(1).connect(&admin).await.unwrap();
         sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
@@ -90,7 +91,8 @@ async fn a_job_exists_if_and_only_if_its_transaction_commits() {
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs").await, 0, "a rolled-back enqueue left a job");
 
     let mut tx = db.queue.pool().begin().await.unwrap();
-    let ids = conveyor_postgres::insert_many(&mut *tx, &[Add { a: 1, b: 2 }, Add { a: 3, b: 4 }]).await.unwrap();
+    let ids =
+        conveyor_postgres::insert_many(&mut *tx, &[Add { a: 1, b: 2 }, Add { a: 3, b: 4 }]).await.unwrap();
     // Not visible to others before the commit.
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs").await, 0);
     tx.commit().await.unwrap();
@@ -140,7 +142,11 @@ async fn typed_failures_retry_then_fail_and_bad_arguments_fail_at_once() {
             .await,
         1
     );
-    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE id = 'bad' AND state = 'failed' AND attempts = 1").await, 1);
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_jobs WHERE id = 'bad' AND state = 'failed' AND attempts = 1")
+            .await,
+        1
+    );
     db.done().await;
 }
 
@@ -154,9 +160,15 @@ async fn a_worker_never_claims_a_kind_it_has_no_handler_for() {
         .exit_when_idle(true)
         .build();
     run_dry(worker).await;
-    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE kind = 'add' AND state = 'succeeded'").await, 2);
     assert_eq!(
-        db.int("SELECT count(*) FROM conveyor_jobs WHERE kind = 'mail' AND state = 'available' AND attempts = 0").await,
+        db.int("SELECT count(*) FROM conveyor_jobs WHERE kind = 'add' AND state = 'succeeded'").await,
+        2
+    );
+    assert_eq!(
+        db.int(
+            "SELECT count(*) FROM conveyor_jobs WHERE kind = 'mail' AND state = 'available' AND attempts = 0"
+        )
+        .await,
         1,
         "the mail job was touched by a worker without a mail handler"
     );
@@ -234,7 +246,10 @@ async fn named_queues_have_slots_of_their_own() {
     let running = worker.start().await.unwrap();
     db.queue.insert(&Mail { to: "late".into() }).await.unwrap();
     running.stop(Duration::ZERO, std::future::pending()).await;
-    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND attempts = 0").await, 2);
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND attempts = 0").await,
+        2
+    );
     db.done().await;
 }
 
@@ -270,7 +285,10 @@ async fn stopping_gives_back_prefetched_jobs_without_counting_an_attempt() {
     assert!(report.settled && report.cut_short);
     assert_eq!(started.load(Ordering::SeqCst), 2, "a prefetched job started while stopping");
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'running'").await, 0, "left claimed");
-    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND attempts = 0").await, 8);
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND attempts = 0").await,
+        8
+    );
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND lost = 1").await, 2);
     assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts").await, 2);
     db.done().await;

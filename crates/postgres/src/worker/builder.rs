@@ -108,7 +108,8 @@ impl Worker {
                 batch: 256,
                 completion_delay: Duration::from_millis(1),
                 timeout: None,
-                retry: RetryPolicy::exponential(u32::MAX, Duration::from_secs(1)).max_delay(Duration::from_secs(60)),
+                retry: RetryPolicy::exponential(u32::MAX, Duration::from_secs(1))
+                    .max_delay(Duration::from_secs(60)),
                 retention: None,
                 exit_when_idle: false,
                 metrics: true,

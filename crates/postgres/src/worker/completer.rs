@@ -87,7 +87,9 @@ async fn write_completions(shared: &Shared, mut completions: Vec<crate::lease::C
                 }
                 drop(held);
                 if lost > 0 {
-                    eprintln!("conveyor: {lost} outcome(s) not recorded: the lease was lost (another worker has the job)");
+                    eprintln!(
+                        "conveyor: {lost} outcome(s) not recorded: the lease was lost (another worker has the job)"
+                    );
                     leases_lost(shared, lost);
                 }
                 return;

@@ -41,7 +41,8 @@ pub(crate) async fn fetcher(shared: Arc<Shared>, lane: Lane, writes: mpsc::Unbou
         }
         let want = free.min(shared.config.batch);
         let sent = Instant::now();
-        let claimed = shared.config.queue.claim_matching(shared.name(), want, shared.lease(), &lane.filter).await;
+        let claimed =
+            shared.config.queue.claim_matching(shared.name(), want, shared.lease(), &lane.filter).await;
         match claimed {
             Ok(jobs) => {
                 if failing {
@@ -104,7 +105,13 @@ pub(crate) fn anyhow_like(e: &dyn std::error::Error) -> String {
 }
 
 /// Hands one claimed attempt to the lane's pool (its queue is the prefetch buffer).
-fn start(shared: &Arc<Shared>, lane: &Lane, writes: &mpsc::UnboundedSender<Write>, job: Claimed, sent: Instant) {
+fn start(
+    shared: &Arc<Shared>,
+    lane: &Lane,
+    writes: &mpsc::UnboundedSender<Write>,
+    job: Claimed,
+    sent: Instant,
+) {
     let lease = job.lease();
     let Some(handler) = shared.config.handlers.get(&job.kind).cloned() else {
         // Claims filter by kind, so this is a job whose handler went away: give it back.
@@ -114,7 +121,13 @@ fn start(shared: &Arc<Shared>, lane: &Lane, writes: &mpsc::UnboundedSender<Write
     let cell = Arc::new(Cell { started: AtomicBool::new(false), lease_lost: CancellationToken::new() });
     shared.held().insert(
         job.id.clone(),
-        Held { token: job.token, cancel: None, valid_until: sent + shared.lease(), fate: Fate::Running, cell: cell.clone() },
+        Held {
+            token: job.token,
+            cancel: None,
+            valid_until: sent + shared.lease(),
+            fate: Fate::Running,
+            cell: cell.clone(),
+        },
     );
     let own = job.own_attempts().max(1).unsigned_abs();
     let info = Arc::new(JobInfo {

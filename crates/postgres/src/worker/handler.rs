@@ -247,7 +247,8 @@ where
         let args = match A::deserialize(ctx.args()) {
             Ok(args) => args,
             Err(e) => {
-                let failure = Failure::fatal(format!("the job's arguments do not decode as `{}`: {e}", A::KIND));
+                let failure =
+                    Failure::fatal(format!("the job's arguments do not decode as `{}`: {e}", A::KIND));
                 return Box::pin(std::future::ready(Err(failure)));
             }
         };

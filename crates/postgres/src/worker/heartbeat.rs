@@ -29,8 +29,11 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>) {
             .map(|(id, h)| Lease { id: id.clone(), token: h.token })
             .collect();
         let sent = Instant::now();
-        let renewed =
-            tokio::time::timeout(every, shared.config.queue.heartbeat(shared.name(), &leases, shared.lease())).await;
+        let renewed = tokio::time::timeout(
+            every,
+            shared.config.queue.heartbeat(shared.name(), &leases, shared.lease()),
+        )
+        .await;
         match renewed {
             Ok(Ok(renewed)) => {
                 if failing {
@@ -53,7 +56,9 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>) {
                 }
                 drop(held);
                 if lost > 0 {
-                    eprintln!("conveyor: lost the lease of {lost} job(s) to another worker; cancelled them here");
+                    eprintln!(
+                        "conveyor: lost the lease of {lost} job(s) to another worker; cancelled them here"
+                    );
                     leases_lost(&shared, lost);
                 }
             }

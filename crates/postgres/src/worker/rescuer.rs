@@ -20,7 +20,9 @@ pub(crate) async fn rescuer(shared: Arc<Shared>) {
     let queue = &shared.config.queue;
     loop {
         tick.tick().await;
-        while let Ok(r) = queue.rescue_kinds(MAINTENANCE_BATCH, shared.config.max_lost, Some(&shared.kinds)).await {
+        while let Ok(r) =
+            queue.rescue_kinds(MAINTENANCE_BATCH, shared.config.max_lost, Some(&shared.kinds)).await
+        {
             let n = r.requeued + r.failed;
             if n > 0 {
                 if shared.config.metrics {
@@ -46,7 +48,8 @@ pub(crate) async fn rescuer(shared: Arc<Shared>) {
             && let Ok(ages) = queue.ages().await
         {
             for a in ages {
-                metrics::gauge!(OLDEST_WAITING_SECONDS, "queue" => a.queue.clone()).set(a.oldest_waiting_seconds);
+                metrics::gauge!(OLDEST_WAITING_SECONDS, "queue" => a.queue.clone())
+                    .set(a.oldest_waiting_seconds);
                 metrics::gauge!(OLDEST_RUNNING_SECONDS, "queue" => a.queue).set(a.oldest_running_seconds);
             }
         }

@@ -13,9 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::builder::Worker;
 use super::fetcher::{Lane, fetcher};
-use super::shared::{
-    Fate, JOBS_RESCUED_TOTAL, LEASES_LOST_TOTAL, LaneState, Shared, Write,
-};
+use super::shared::{Fate, JOBS_RESCUED_TOTAL, LEASES_LOST_TOTAL, LaneState, Shared, Write};
 use super::{completer, heartbeat, rescuer};
 use crate::error::Error;
 use crate::lease::ClaimFilter;

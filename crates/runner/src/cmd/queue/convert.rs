@@ -143,7 +143,9 @@ mod tests {
         assert_eq!(queues, ["mail", "bulk", "default"]);
         let plain = one(r#"{"id": "d", "kind": "noop"}"#);
         assert_eq!(new_job(&plain, 1).queue, "default");
-        assert!(spec::parse_str("q.jsonl", r#"{"kind": "noop", "queue": ""}"#, &ParseOptions::default()).is_err());
+        assert!(
+            spec::parse_str("q.jsonl", r#"{"kind": "noop", "queue": ""}"#, &ParseOptions::default()).is_err()
+        );
     }
 
     #[test]

@@ -73,7 +73,8 @@ pub fn ledger(args: LedgerArgs) -> anyhow::Result<Exit> {
         let mut after = 0;
         let mut buf = Vec::with_capacity(1 << 20);
         loop {
-            let page = queue.finished_page_of(only.as_deref(), after, PAGE).await.context("reading the ledger")?;
+            let page =
+                queue.finished_page_of(only.as_deref(), after, PAGE).await.context("reading the ledger")?;
             buf.clear();
             for job in &page {
                 ledger_line(job, &mut buf);

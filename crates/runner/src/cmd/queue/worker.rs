@@ -65,7 +65,9 @@ fn queues_flag(text: &str) -> Result<Vec<(String, Option<usize>)>, UsageError> {
         let (name, slots) = match part.split_once('=') {
             Some((name, n)) => match n.trim().parse::<usize>() {
                 Ok(n) if n > 0 => (name.trim(), Some(n)),
-                _ => return Err(UsageError::new(format!("--queues {part}: SLOTS must be a whole number ≥ 1"))),
+                _ => {
+                    return Err(UsageError::new(format!("--queues {part}: SLOTS must be a whole number ≥ 1")));
+                }
             },
             None => (part, None),
         };
@@ -248,7 +250,11 @@ async fn work(plan: Plan, env: KindEnv) -> anyhow::Result<Exit> {
         "conveyor: worker {name} taking jobs from {} ({} slots{}, lease {})",
         super::redact(&plan.queue),
         shown_slots,
-        if plan.queues.is_empty() { String::new() } else { format!(" per queue, queues {}", queue_list(&plan.queues)) },
+        if plan.queues.is_empty() {
+            String::new()
+        } else {
+            format!(" per queue, queues {}", queue_list(&plan.queues))
+        },
         format_duration(plan.lease)
     );
     let mut stop = stop_rx.clone();
