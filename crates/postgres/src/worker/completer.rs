@@ -70,6 +70,7 @@ pub(crate) async fn completer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiv
                 held.remove(&l.id);
             }
         }
+        shared.written.notify_waiters();
     }
 }
 

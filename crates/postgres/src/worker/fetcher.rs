@@ -69,7 +69,20 @@ pub(crate) async fn fetcher(shared: Arc<Shared>, lane: Lane, writes: mpsc::Unbou
                 continue;
             }
         }
-        if shared.config.exit_when_idle && shared.inflight() == 0 && shared.held().is_empty() {
+        if shared.config.exit_when_idle {
+            if shared.inflight() > 0 || !shared.held().is_empty() {
+                // The queue ran dry for us: what is left is ours, finishing. Look again when
+                // an attempt ends or an outcome is written, not at the next poll.
+                let written = shared.written.notified();
+                tokio::select! {
+                    () = written => {}
+                    () = state.freed.notified() => {}
+                    () = state.wake.notified() => {}
+                    () = tokio::time::sleep(shared.config.poll) => {}
+                    () = shared.stopping.cancelled() => {}
+                }
+                continue;
+            }
             let kinds = shared.kinds.clone();
             let queues: Option<Vec<String>> =
                 shared.config.lanes.iter().map(|l| l.queue.clone()).collect::<Option<Vec<_>>>();

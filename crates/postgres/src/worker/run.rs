@@ -78,6 +78,7 @@ impl Worker {
             held: Mutex::new(HashMap::new()),
             stopping: CancellationToken::new(),
             idle: CancellationToken::new(),
+            written: Notify::new(),
             lanes,
             config,
         });

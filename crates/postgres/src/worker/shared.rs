@@ -85,6 +85,8 @@ pub(crate) struct Shared {
     pub(crate) stopping: CancellationToken,
     /// Nothing of ours is left (with `exit_when_idle`).
     pub(crate) idle: CancellationToken,
+    /// The completer wrote a batch (held jobs went away).
+    pub(crate) written: Notify,
     pub(crate) lanes: Vec<LaneState>,
 }
 
