@@ -153,12 +153,18 @@ fn start(
     });
     let timeout = handler.timeout(&info).or(shared.config.timeout);
     let body = {
-        let (info, handler, cell) = (info.clone(), handler.clone(), cell.clone());
+        let (info, handler, cell, shared) = (info.clone(), handler.clone(), cell.clone(), shared.clone());
         Job::new(move |pool_ctx| {
-            cell.started.store(true, Ordering::SeqCst);
+            let go = shared.begin(&info.id, &cell);
             let ctx = Context { job: info.clone(), pool: pool_ctx, lease_lost: cell.lease_lost.clone() };
             let handler: Arc<dyn Handler> = handler.clone();
-            async move { handler.run(ctx).await }
+            async move {
+                if !go {
+                    // Given back or lost: nothing is written for it as an outcome.
+                    return Err(Failure::fatal("not started: the job is given back or its lease is lost"));
+                }
+                handler.run(ctx).await
+            }
         })
     };
     let mut pool_job = body.kind(info.kind.as_str()).priority(job.priority);

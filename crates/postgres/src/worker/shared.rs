@@ -103,6 +103,26 @@ impl Shared {
         &self.config.name
     }
 
+    /// At an attempt's start: whether it may run. Not if it is being given back, nor if its
+    /// lease may be about to expire (a worker that was frozen with jobs in its buffer must
+    /// not start them: another worker may have them by now); that lease is given up here.
+    pub(crate) fn begin(&self, id: &str, cell: &Cell) -> bool {
+        let margin = self.config.lease / 5;
+        let mut held = self.held();
+        let Some(h) = held.get_mut(id) else { return false };
+        if h.fate != Fate::Running {
+            return false;
+        }
+        if h.valid_until <= Instant::now() + margin {
+            let lost = h.lose();
+            drop(held);
+            leases_lost(self, usize::from(lost));
+            return false;
+        }
+        cell.started.store(true, Ordering::SeqCst);
+        true
+    }
+
     pub(crate) fn inflight(&self) -> usize {
         self.lanes.iter().map(|l| l.inflight.load(Ordering::SeqCst)).sum()
     }

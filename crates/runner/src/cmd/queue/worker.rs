@@ -66,7 +66,9 @@ fn queues_flag(text: &str) -> Result<Vec<(String, Option<usize>)>, UsageError> {
             Some((name, n)) => match n.trim().parse::<usize>() {
                 Ok(n) if n > 0 => (name.trim(), Some(n)),
                 _ => {
-                    return Err(UsageError::new(format!("--queues {part}: SLOTS must be a whole number ≥ 1")));
+                    return Err(UsageError::new(format!(
+                        "--queues {part}: SLOTS must be a whole number ≥ 1"
+                    )));
                 }
             },
             None => (part, None),
