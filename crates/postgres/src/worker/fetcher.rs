@@ -14,6 +14,9 @@ use super::shared::{Cell, Fate, Held, Shared, Write};
 use crate::lease::{ClaimFilter, Claimed, Completion};
 use crate::state::FinalState;
 
+/// How often a worker that is to exit when idle looks again while other workers finish.
+const IDLE_RECHECK: Duration = Duration::from_millis(20);
+
 /// One lane: its pool (slots = workers, slots + prefetch = capacity) and claim filter.
 pub(crate) struct Lane {
     pub(crate) index: usize,
@@ -86,9 +89,22 @@ pub(crate) async fn fetcher(shared: Arc<Shared>, lane: Lane, writes: mpsc::Unbou
             let kinds = shared.kinds.clone();
             let queues: Option<Vec<String>> =
                 shared.config.lanes.iter().map(|l| l.queue.clone()).collect::<Option<Vec<_>>>();
-            if let Ok(0) = shared.config.queue.pending(Some(&kinds), queues.as_deref()).await {
-                shared.idle.cancel();
-                return;
+            match shared.config.queue.pending(Some(&kinds), queues.as_deref()).await {
+                Ok(0) => {
+                    shared.idle.cancel();
+                    return;
+                }
+                Ok(_) => {
+                    // What is left runs elsewhere (or waits for a retry): look again soon
+                    // rather than at the next poll, so an idle exit is not a poll late.
+                    tokio::select! {
+                        () = state.wake.notified() => {}
+                        () = tokio::time::sleep(IDLE_RECHECK.min(shared.config.poll)) => {}
+                        () = shared.stopping.cancelled() => {}
+                    }
+                    continue;
+                }
+                Err(_) => {}
             }
         }
         // Sleep until a notification, a freed slot with a short claim, the next poll, or the
