@@ -29,6 +29,7 @@ pub(crate) struct Lane {
 pub(crate) async fn fetcher(shared: Arc<Shared>, lane: Lane, writes: mpsc::UnboundedSender<Write>) {
     let state = &shared.lanes[lane.index];
     let mut failing = false;
+    let mut idle_recheck = IDLE_RECHECK;
     loop {
         if shared.stopping.is_cancelled() {
             return;
@@ -53,6 +54,9 @@ pub(crate) async fn fetcher(shared: Arc<Shared>, lane: Lane, writes: mpsc::Unbou
                     failing = false;
                 }
                 let full = jobs.len() == want;
+                if !jobs.is_empty() {
+                    idle_recheck = IDLE_RECHECK;
+                }
                 for job in jobs {
                     start(&shared, &lane, &writes, job, sent);
                 }
@@ -96,10 +100,13 @@ pub(crate) async fn fetcher(shared: Arc<Shared>, lane: Lane, writes: mpsc::Unbou
                 }
                 Ok(_) => {
                     // What is left runs elsewhere (or waits for a retry): look again soon
-                    // rather than at the next poll, so an idle exit is not a poll late.
+                    // rather than at the next poll, so an idle exit is not a poll late;
+                    // backing off to the poll while it lasts.
+                    let recheck = idle_recheck.min(shared.config.poll);
+                    idle_recheck = idle_recheck.saturating_mul(2);
                     tokio::select! {
                         () = state.wake.notified() => {}
-                        () = tokio::time::sleep(IDLE_RECHECK.min(shared.config.poll)) => {}
+                        () = tokio::time::sleep(recheck) => {}
                         () = shared.stopping.cancelled() => {}
                     }
                     continue;
