@@ -244,6 +244,7 @@ prop_compose! {
             start,
             concurrency_key,
             rate_key,
+            queue: None,
             schedule,
             kind,
             spec_hash: SpecHash::default(),

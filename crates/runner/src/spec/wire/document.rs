@@ -44,6 +44,7 @@ pub(crate) struct CommonWire {
     pub(crate) not_before: Option<Timestamp>,
     pub(crate) concurrency_key: Option<NonEmpty>,
     pub(crate) rate_key: Option<NonEmpty>,
+    pub(crate) queue: Option<NonEmpty>,
     pub(crate) every: Option<PositiveDur>,
     pub(crate) cron: Option<CronExpr>,
 }
@@ -59,6 +60,7 @@ pub(crate) const COMMON_FIELDS: &[&str] = &[
     "not_before",
     "concurrency_key",
     "rate_key",
+    "queue",
     "every",
     "cron",
 ];
@@ -84,6 +86,8 @@ pub(crate) struct DefaultsWire {
     pub(crate) concurrency_key: Option<NonEmpty>,
     /// The key whose `limits.rate` the jobs obey, instead of their `concurrency_key`'s.
     pub(crate) rate_key: Option<NonEmpty>,
+    /// The PostgreSQL queue's named queue (default `default`); in-memory runs ignore it.
+    pub(crate) queue: Option<NonEmpty>,
     /// `conveyor serve` only: run every period (not with `cron`).
     pub(crate) every: Option<PositiveDur>,
     /// `conveyor serve` only: run on a cron expression (not with `every`).
@@ -102,6 +106,7 @@ impl DefaultsWire {
             not_before: self.not_before,
             concurrency_key: self.concurrency_key,
             rate_key: self.rate_key,
+            queue: self.queue,
             every: self.every,
             cron: self.cron,
         }

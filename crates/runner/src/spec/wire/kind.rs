@@ -45,6 +45,9 @@ macro_rules! job_wire {
             /// The key whose `limits.rate` applies to the job; without it, the
             /// `concurrency_key` carries both limits.
             pub(crate) rate_key: Option<$crate::spec::wire::NonEmpty>,
+            /// The PostgreSQL queue's named queue (default `default`); in-memory runs
+            /// ignore it.
+            pub(crate) queue: Option<$crate::spec::wire::NonEmpty>,
             /// `conveyor serve` only: run every period (not with `cron`).
             pub(crate) every: Option<$crate::spec::wire::PositiveDur>,
             /// `conveyor serve` only: run on a cron expression (not with `every`).
@@ -71,6 +74,7 @@ macro_rules! job_wire {
                     not_before: self.not_before,
                     concurrency_key: self.concurrency_key,
                     rate_key: self.rate_key,
+                    queue: self.queue,
                     every: self.every,
                     cron: self.cron,
                 };
