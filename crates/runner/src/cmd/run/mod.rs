@@ -39,7 +39,7 @@ use crate::cli::Format;
 use crate::exit::{Exit, UsageError};
 use crate::job::{CANCEL_GRACE, DEFAULT_KIND, Done, Meta, Running, Shared, pool_job, stopper};
 use crate::kind::{self, KindEnv};
-use crate::ledger::{self, Fault, RecordBatcher, RecordRef, ResumeSet, Writer};
+use crate::ledger::{self, Fault, Record, RecordBatcher, ResumeSet, Writer};
 use crate::progress::{Printer, Progress, Skipper};
 use crate::signals::{self, Signal, StopState};
 use crate::spec::{self, JobKind, JobSpec, Loader, ParseOptions, print_errors};
@@ -256,7 +256,7 @@ struct Observer {
 }
 
 impl Observer {
-    fn observe(&mut self, r: &RecordRef<'_>) {
+    fn observe(&mut self, r: &Record<'_>) {
         let times = r.started_at.is_some().then_some((r.wait, r.run));
         self.stats.record(r.outcome, r.attempts, times);
         self.progress.finished(r.outcome);
@@ -397,7 +397,7 @@ async fn run_async(
             if fail_fast && !matches!(f.outcome, Outcome::Succeeded | Outcome::Cancelled) {
                 signals::abort(&stop_tx);
             }
-            records.push(Done::finished(meta, f));
+            records.push(meta.finished(f));
         }
     };
     let pool = builder.on_finish(hook).build();
@@ -418,7 +418,7 @@ async fn run_async(
                 state = *stop.borrow_and_update();
             }
             if state.is_stopping() {
-                records.push(Done::unstarted(meta, stop_reason(state)));
+                records.push(meta.unstarted(stop_reason(state)));
                 continue;
             }
             let job = pool_job(&meta, &shared);
@@ -440,7 +440,7 @@ async fn run_async(
                 Err(_shutdown) => false,
             };
             if !submitted && meta.claim_report() {
-                records.push(Done::unstarted(meta, stop_reason(*stop.borrow())));
+                records.push(meta.unstarted(stop_reason(*stop.borrow())));
             }
         }
     }

@@ -48,7 +48,7 @@ pub(crate) struct App {
     pub(crate) metrics: PrometheusHandle,
     pub(crate) token: Option<Arc<str>>,
     /// The ledger writer, for jobs `DELETE` finishes itself.
-    pub(crate) records: RecordSender,
+    pub(crate) records: RecordSender<crate::job::Done>,
     /// The ledger writer's first error: once there is one, `POST` and `/healthz` answer 503.
     pub(crate) fault: Fault,
     /// `--allow-shell`: `shell` jobs are refused (400) without it.
