@@ -47,17 +47,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use conveyor_pool::{Finished, Pool};
+use conveyor_pool::Finished;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::exit::{Exit, UsageError};
-use crate::job::{CANCEL_GRACE, DEFAULT_KIND, Meta, Running, Shared, stopper};
+use crate::job::{Meta, PoolSettings, Running, Shared, stopper};
 use crate::kind::KindEnv;
 use crate::ledger::{self, Writer};
 use crate::progress::Progress;
 use crate::signals::{self, Signal, StopState};
-use crate::spec::{JobKind, ParseOptions};
+use crate::spec::ParseOptions;
 use state::JobTable;
 
 /// How long open HTTP connections may take to finish once every job is done.
@@ -169,16 +169,14 @@ async fn daemon(
             }
         }
     };
-    let pool = Pool::builder()
-        .workers(plan.workers)
-        .capacity(plan.capacity)
-        .grace(CANCEL_GRACE)
-        .event_buffer(0)
-        .metrics(true)
-        .metric_kinds(JobKind::NAMES.iter().copied())
-        .default_kind(DEFAULT_KIND)
-        .on_finish(hook)
-        .build();
+    let settings = PoolSettings {
+        workers: plan.workers,
+        capacity: plan.capacity,
+        metrics: true,
+        default_timeout: None,
+        limits: None,
+    };
+    let pool = settings.build(hook);
     let stopper =
         tokio::spawn(stopper(pool.clone(), stop_rx.clone(), running.clone(), plan.grace, printer.clone()));
     let shared = Shared::new(env, running, 1);
