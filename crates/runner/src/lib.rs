@@ -32,6 +32,7 @@ pub mod exporter;
 pub(crate) mod job;
 pub mod kind;
 pub mod ledger;
+pub(crate) mod listener;
 pub mod logging;
 pub mod progress;
 pub mod signals;

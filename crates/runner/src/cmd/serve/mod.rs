@@ -10,8 +10,9 @@
 //! ```
 //!
 //! - [`plan`]: the flags, checked ([`ServePlan`]).
-//! - [`http`]: the listener: header and body timeouts, a connection cap that keeps
-//!   `/healthz` answering however many idle or slow clients are connected.
+//! - [`http`] ([`crate::listener`], shared with the metrics endpoints): the listener:
+//!   header and body timeouts, a connection cap that keeps `/healthz` answering however
+//!   many idle or slow clients are connected.
 //! - [`routes`]: the HTTP API on one listener (axum): `POST /jobs`, `GET /jobs/{id}`,
 //!   `GET /metrics`, `GET /healthz`; see that module for every status code.
 //! - [`state`]: the job table (every accepted id; ids are unique across the server's life)
@@ -34,7 +35,6 @@
 //! `done`/`failed`. Once every accepted job has its ledger line the listener closes and the
 //! process exits 143 (130 after SIGINT). A second signal cancels running jobs at once.
 
-mod http;
 mod intake;
 mod plan;
 mod routes;
@@ -55,6 +55,7 @@ use crate::exit::{Exit, UsageError};
 use crate::job::{Meta, PoolSettings, Running, Shared, stopper};
 use crate::kind::KindEnv;
 use crate::ledger::{self, Writer};
+use crate::listener as http;
 use crate::progress::Progress;
 use crate::signals::{self, Signal, StopState};
 use crate::spec::ParseOptions;

@@ -12,7 +12,7 @@
 //! `--token` (the scheme in any case, as RFC 7235 has it). The token, and a
 //! `Content-Length` over `--max-body`, are checked from the headers before any body is read
 //! (`401`/`413` at once, the body never read); a body that does not arrive within the body
-//! timeout (see [`super::http`]) gets `408` and the connection is closed.
+//! timeout (see [`crate::listener`]) gets `408` and the connection is closed.
 //!
 //! Errors that are not about the job file are `{"error": "message"}`. The body is parsed as
 //! a file named `request` (errors say `request:LINE:COL`, generated ids start `request-`);
