@@ -36,10 +36,11 @@ mod record;
 mod resume;
 #[cfg(test)]
 mod test_support;
+mod timestamp;
 mod writer;
 
-pub use format::{Timestamps, timestamp};
 pub use open::open_for_append;
 pub use record::{Entry, ExecOutput, Record};
 pub use resume::ResumeSet;
+pub use timestamp::{Timestamps, timestamp};
 pub use writer::{Fault, RecordBatcher, RecordSender, WriteEnd, Writer};

@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime};
 use conveyor_pool::Outcome;
 use serde::Deserialize;
 
-use super::format::{Timestamps, json_int, json_opt_str, json_str};
+use super::format::{json_int, json_opt_str, json_str};
+use super::timestamp::Timestamps;
 
 /// What an `exec` or `shell` job's last attempt left behind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -233,8 +234,8 @@ pub(super) struct Minimal<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::format::chrono_timestamp;
     use crate::ledger::test_support::{Owned, duration, instant, record, secs};
+    use crate::ledger::timestamp::chrono_timestamp;
     use proptest::prelude::*;
     use serde::Serialize;
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 
-use super::format::Timestamps;
 use super::record::{Entry, Record};
+use super::timestamp::Timestamps;
 
 /// Records in flight between the pool and a [`Writer::spawn`] writer; the sender waits when
 /// the writer is this far behind (a stalled disk), which bounds memory.
