@@ -34,6 +34,7 @@ pub mod kind;
 pub mod ledger;
 pub(crate) mod listener;
 pub mod logging;
+pub(crate) mod pass_through;
 pub mod progress;
 pub mod signals;
 pub mod spec;
