@@ -5,18 +5,25 @@
 //! built (the pool takes its metric handles when it is built). The job time histograms get
 //! explicit buckets so they are exposed as Prometheus histograms, not summaries.
 //!
-//! The HTTP side is a few lines of HTTP/1.1 over a tokio `TcpListener` (no web framework):
-//! it binds before the run starts, so `--metrics-addr 0` can print the port it got, and a
-//! port that is taken is an error before any job runs.
+//! `GET /metrics` and `GET /healthz` are an axum router on [`crate::listener`], `serve`'s
+//! listener (header timeout, connection cap). It binds before the run starts, so
+//! `--metrics-addr 0` can print the port it got, and a port that is taken is an error before
+//! any job runs. The push is one `PUT` through reqwest.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use conveyor_pool::metrics::{JOB_RUN_SECONDS, JOB_WAIT_SECONDS};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+
+use crate::listener;
 
 /// Bucket upper bounds (seconds) of `conveyor_job_wait_seconds` and
 /// `conveyor_job_run_seconds`: 1 ms to 10 min, about three per decade (1–2.5–5).
@@ -49,8 +56,13 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     builder.install_recorder().context("installing the metrics recorder")
 }
 
-/// Binds `addr` and serves `GET /metrics` from `handle` in a background task until the
-/// process ends. Returns the address bound (the real port when `addr`'s is 0).
+/// The Prometheus text format's content type.
+const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// How long a push may take, connecting included.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Binds `addr` and serves `GET /metrics` from `handle` (and `GET /healthz`) in a background
+/// task until the process ends. Returns the address bound (the real port when `addr`'s is 0).
 ///
 /// # Errors
 ///
@@ -67,59 +79,30 @@ pub async fn serve(addr: SocketAddr, handle: PrometheusHandle) -> anyhow::Result
             upkeep.run_upkeep();
         }
     });
+    let limits = listener::Limits {
+        header_timeout: listener::HEADER_TIMEOUT,
+        max_connections: listener::default_max_connections(),
+    };
     tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                // Out of file descriptors, say: back off instead of spinning.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            };
-            let handle = handle.clone();
-            tokio::spawn(async move {
-                // A client that hangs up or stalls only loses its own answer.
-                let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, &handle)).await;
-            });
-        }
+        // Never sent: the listener serves until the process ends.
+        let (_open, close) = tokio::sync::oneshot::channel();
+        listener::serve(listener, router(handle), limits, close).await;
     });
     Ok(bound)
 }
 
-/// Reads one request head and answers it.
-async fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&chunk[..n]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    let mut words = head.lines().next().unwrap_or("").split_whitespace();
-    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    let (status, content_type, body) = match (method, path) {
-        ("GET" | "HEAD", "/metrics") => {
-            ("200 OK", "text/plain; version=0.0.4; charset=utf-8", handle.render())
-        }
-        ("GET" | "HEAD", "/healthz") => ("200 OK", "text/plain; charset=utf-8", "ok\n".into()),
-        ("GET" | "HEAD", _) => {
-            ("404 Not Found", "text/plain; charset=utf-8", "not found; try /metrics\n".into())
-        }
-        _ => ("405 Method Not Allowed", "text/plain; charset=utf-8", "only GET\n".into()),
-    };
-    let mut response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    if method != "HEAD" {
-        response.extend_from_slice(body.as_bytes());
-    }
-    stream.write_all(&response).await?;
-    stream.shutdown().await
+/// `GET /metrics` (the exposition), `GET /healthz` (`ok`); `HEAD` too; anything else is a
+/// 404 or a 405.
+fn router(handle: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found; try /metrics\n") })
+        .with_state(handle)
+}
+
+async fn metrics(State(handle): State<PrometheusHandle>) -> Response {
+    ([(header::CONTENT_TYPE, EXPOSITION)], handle.render()).into_response()
 }
 
 /// PUTs `handle`'s current exposition to a Pushgateway at `url` (an `http://` URL whose path
@@ -130,35 +113,48 @@ async fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> std::io::Re
 /// If the gateway cannot be reached in 10 s or answers with anything but 2xx.
 pub async fn push(url: &url::Url, handle: &PrometheusHandle) -> anyhow::Result<()> {
     handle.run_upkeep();
-    let body = handle.render();
-    let host = url.host_str().unwrap_or("localhost");
-    let port = url.port_or_known_default().unwrap_or(80);
-    let target = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    };
-    let exchange = async {
-        let mut stream = TcpStream::connect((host, port)).await?;
-        let request = format!(
-            "PUT {target} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: text/plain; \
-             version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await?;
-        Ok::<_, std::io::Error>(answer)
-    };
-    let answer = tokio::time::timeout(Duration::from_secs(10), exchange)
+    let client = reqwest::Client::builder()
+        .timeout(PUSH_TIMEOUT)
+        // `Content-Length`, not `content-length`: as a hand-written client sent it, for
+        // gateways (and tests) that read headers case-sensitively.
+        .http1_title_case_headers()
+        .build()
+        .context("--pushgateway: starting the HTTP client")?;
+    let answer = client
+        .put(url.as_str())
+        .header(reqwest::header::CONTENT_TYPE, "text/plain; version=0.0.4")
+        .body(handle.render())
+        .send()
         .await
-        .map_err(|_| anyhow::anyhow!("no answer within 10s"))
-        .and_then(|r| r.map_err(anyhow::Error::from))
+        .map_err(|e| {
+            if e.is_timeout() { anyhow::anyhow!("no answer within 10s") } else { e.without_url().into() }
+        })
         .with_context(|| format!("--pushgateway: pushing to {url}"))?;
-    let answer = String::from_utf8_lossy(&answer);
-    let status_line = answer.lines().next().unwrap_or("");
-    let code = status_line.split_whitespace().nth(1).unwrap_or("");
-    if !code.starts_with('2') {
-        bail!("--pushgateway: {url} answered {status_line:?}");
+    let status = answer.status();
+    if !status.is_success() {
+        bail!("--pushgateway: {url} answered \"{:?} {status}\"", answer.version());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn serves_metrics_and_healthz_on_the_port_it_bound() {
+        let handle = PrometheusBuilder::new().build_recorder().handle();
+        let bound = serve("127.0.0.1:0".parse().unwrap(), handle).await.unwrap();
+        assert_ne!(bound.port(), 0);
+        let client = reqwest::Client::new();
+        let get = |path: &str| client.get(format!("http://{bound}{path}")).send();
+        let metrics = get("/metrics").await.unwrap();
+        assert_eq!(metrics.status(), 200);
+        assert_eq!(metrics.headers()[header::CONTENT_TYPE], EXPOSITION);
+        let healthz = get("/healthz").await.unwrap();
+        assert_eq!((healthz.status().as_u16(), healthz.text().await.unwrap()), (200, "ok\n".to_owned()));
+        assert_eq!(get("/nope").await.unwrap().status(), 404);
+        let post = client.post(format!("http://{bound}/metrics")).send().await.unwrap();
+        assert_eq!(post.status(), 405);
+    }
 }

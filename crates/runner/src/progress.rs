@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use conveyor_pool::Outcome;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use crate::summary::outcome_index;
 
@@ -125,6 +125,52 @@ fn colour() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// The bar's terminal (stderr), as two columns narrower than it is.
+///
+/// indicatif pads the bar's line with spaces to the terminal's last column, leaving the cursor
+/// there. A Ctrl-C typed at the terminal is echoed as `^C` at the cursor, which then wrapped
+/// onto a line of its own: the bar's clear (before the stop message, and at the end) erased
+/// only that line, and the bar's last frame stayed above the summary (issue 21). Two columns
+/// short, `^C` lands on the bar's own line and is cleared with it.
+#[derive(Debug)]
+struct Margin(console::Term);
+
+/// Columns left free at the end of the bar's line: room for the echoed `^C`.
+const ECHO_ROOM: u16 = 2;
+
+impl TermLike for Margin {
+    fn width(&self) -> u16 {
+        TermLike::width(&self.0).saturating_sub(ECHO_ROOM).max(1)
+    }
+    fn height(&self) -> u16 {
+        TermLike::height(&self.0)
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        TermLike::move_cursor_up(&self.0, n)
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        TermLike::move_cursor_down(&self.0, n)
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        TermLike::move_cursor_right(&self.0, n)
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        TermLike::move_cursor_left(&self.0, n)
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        TermLike::write_line(&self.0, s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        TermLike::write_str(&self.0, s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        TermLike::clear_line(&self.0)
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        TermLike::flush(&self.0)
+    }
+}
+
 impl Progress {
     /// A bar for `total` jobs on stderr if `show`, else a no-op.
     ///
@@ -153,8 +199,9 @@ impl Progress {
                     let _ = write!(w, "{:.0} jobs/s", state.per_sec());
                 })
                 .progress_chars("=> ");
-            let bar =
-                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()).with_style(style);
+            let target =
+                ProgressDrawTarget::term_like_with_hz(Box::new(Margin(console::Term::buffered_stderr())), 20);
+            let bar = ProgressBar::with_draw_target(Some(total), target).with_style(style);
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
@@ -244,5 +291,23 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 21: after a Ctrl-C typed at a terminal the bar's last frame stayed above the
+    /// summary, because the echoed `^C` wrapped past a bar drawn to the last column. The bar
+    /// now ends two columns short, where `^C` fits. (Seen in tmux: `conveyor run` of slow
+    /// jobs, `send-keys C-c`, `capture-pane`.)
+    #[test]
+    fn the_bar_leaves_room_for_an_echoed_ctrl_c() {
+        let term = Margin(console::Term::buffered_stderr());
+        let full = TermLike::width(&term.0);
+        assert_eq!(TermLike::width(&term), full.saturating_sub(2).max(1));
+        assert!(full < 3 || usize::from(TermLike::width(&term)) + "^C".len() <= usize::from(full));
+        assert_eq!(TermLike::height(&term), TermLike::height(&term.0));
     }
 }

@@ -1,5 +1,6 @@
-//! [`Meta`], a pool job's tag: its spec, an exec job's output and who reports it; and the
-//! ledger records of how it ended ([`Meta::finished`], [`Meta::unstarted`], [`Done`]).
+//! [`Meta`], a pool job's tag: its spec, an exec job's output and who reports it; and how
+//! it ended ([`Done`], made by [`Meta::finished`] or [`Meta::unstarted`]), which lends the
+//! ledger its [`Record`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -8,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use conveyor_pool::{Finished, Outcome};
 use smol_str::SmolStr;
 
-use crate::ledger::{Entry, ExecOutput, Record, RecordRef};
+use crate::ledger::{Entry, ExecOutput, Record};
 use crate::spec::JobSpec;
 
 /// A job's spec and what the finish hook needs beyond the pool's report (`serve` uses it
@@ -60,9 +61,10 @@ impl Meta {
         self.exec.as_ref().map(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).clone())
     }
 
-    /// How the job ended, from the pool's report.
-    fn ending(&self, f: &Finished) -> Ending {
-        Ending {
+    /// The final state of this job from the pool's report `f` (moving the reference in: the
+    /// run's finish hook pays no reference count for it).
+    pub(crate) fn finished(self: Arc<Self>, f: &Finished) -> Done {
+        Done {
             outcome: f.outcome,
             attempts: f.attempts,
             queued_at: f.queued_at,
@@ -72,13 +74,15 @@ impl Meta {
             run: f.run,
             error: f.error.clone(),
             exec: self.exec(),
+            meta: self,
         }
     }
 
-    /// How a job that was never submitted ended: cancelled now, because the run stopped.
-    fn never_started(&self, why: &str) -> Ending {
+    /// The final state of this job when it was never submitted: cancelled now, because the
+    /// run stopped first.
+    pub(crate) fn unstarted(self: Arc<Self>, why: &str) -> Done {
         let now = SystemTime::now();
-        Ending {
+        Done {
             outcome: Outcome::Cancelled,
             attempts: 0,
             queued_at: now,
@@ -88,44 +92,18 @@ impl Meta {
             run: Duration::ZERO,
             error: Some(why.to_owned()),
             exec: self.exec(),
+            meta: self,
         }
-    }
-
-    /// The job's ledger line: the spec's fields and `ending`'s.
-    fn line<'a>(&'a self, ending: &'a Ending) -> RecordRef<'a> {
-        let spec = &*self.spec;
-        RecordRef {
-            id: &spec.id,
-            name: spec.name.as_deref(),
-            kind: spec.kind.name(),
-            priority: spec.priority,
-            outcome: ending.outcome,
-            attempts: ending.attempts,
-            queued_at: ending.queued_at,
-            started_at: ending.started_at,
-            finished_at: ending.finished_at,
-            wait: ending.wait,
-            run: ending.run,
-            error: ending.error.as_deref(),
-            spec_hash: &spec.spec_hash,
-            exec: ending.exec.as_ref(),
-        }
-    }
-
-    /// The record of a job that reached its final state in the pool.
-    pub(crate) fn finished(&self, f: &Finished) -> Record {
-        Record::from(self.line(&self.ending(f)))
-    }
-
-    /// The record of a job that was never submitted: the run stopped first.
-    pub(crate) fn unstarted(&self, why: &str) -> Record {
-        Record::from(self.line(&self.never_started(why)))
     }
 }
 
-/// How a job ended: the fields of its ledger line that do not come from its spec.
-struct Ending {
-    outcome: Outcome,
+/// A job's final state, on its way to a ledger writer (and, in `serve`, kept for its status):
+/// how it ended, and its [`Meta`], which lends the [`Record`] the id, name and hash straight
+/// from the spec. The thread that makes it copies none of them, and in `conveyor run` the
+/// spec is freed on the writer's thread.
+pub(crate) struct Done {
+    meta: Arc<Meta>,
+    pub(crate) outcome: Outcome,
     attempts: u32,
     queued_at: SystemTime,
     started_at: Option<SystemTime>,
@@ -136,29 +114,26 @@ struct Ending {
     exec: Option<ExecOutput>,
 }
 
-/// A job's final state on its way to `conveyor run`'s ledger writer: how it ended and its
-/// [`Meta`], which lends the writer the id, name and hash straight from the spec. The run's
-/// thread copies none of them, and the spec is freed on the writer's thread.
-pub(crate) struct Done {
-    meta: Arc<Meta>,
-    ending: Ending,
-}
-
-impl Done {
-    /// The pool's report `f` of the job `meta`.
-    pub(crate) fn finished(meta: Arc<Meta>, f: &Finished) -> Done {
-        Done { ending: meta.ending(f), meta }
-    }
-
-    /// A job that was never submitted: the run stopped first.
-    pub(crate) fn unstarted(meta: Arc<Meta>, why: &str) -> Done {
-        Done { ending: meta.never_started(why), meta }
-    }
-}
-
 impl Entry for Done {
-    fn view(&self) -> RecordRef<'_> {
-        self.meta.line(&self.ending)
+    fn record(&self) -> Record<'_> {
+        let spec = &*self.meta.spec;
+        Record {
+            id: &spec.id,
+            name: spec.name.as_deref(),
+            kind: spec.kind.name(),
+            priority: spec.priority,
+            outcome: self.outcome,
+            attempts: self.attempts,
+            queued_at: self.queued_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            wait: self.wait,
+            run: self.run,
+            error: self.error.as_deref(),
+            spec_hash: &spec.spec_hash,
+            exec: self.exec.as_ref(),
+            worker: None,
+        }
     }
 }
 
@@ -168,33 +143,29 @@ mod tests {
 
     use conveyor_pool::{Finished, Pool};
 
-    use super::{Done, Meta};
+    use super::Meta;
     use crate::job::{Running, Shared, pool_job};
     use crate::kind::KindEnv;
-    use crate::ledger::{Entry, Timestamps};
+    use crate::ledger::Entry;
     use crate::spec::{ParseOptions, parse_str};
 
-    /// `run`'s writer formats a [`Done`], `serve`'s a `Record` from [`Meta::finished`]: for
-    /// the same report, the same line, whatever the outcome and kind.
+    /// A job's ledger line takes its id, name and priority from the spec, its outcome and
+    /// error from the pool's report, and an exec job's exit code and output from its `Meta`.
     #[tokio::test(flavor = "current_thread")]
-    async fn run_and_serve_write_the_same_line_for_a_report() {
+    async fn a_finished_job_lends_its_line_every_field() {
         let text = concat!(
             "{\"id\": \"ok\", \"name\": \"n\", \"kind\": \"noop\", \"priority\": -2}\n",
             "{\"id\": \"bad\", \"kind\": \"fail\", \"probability\": 1, \"message\": \"boom\"}\n",
             "{\"id\": \"proc\", \"kind\": \"exec\", \"program\": \"sh\", \"args\": [\"-c\", \"echo hi; exit 3\"]}\n",
         );
         let jobs = parse_str("t.jsonl", text, &ParseOptions::default()).unwrap().jobs;
-        // (serve's line, run's line) for each job.
-        type Lines = Vec<(Vec<u8>, Vec<u8>)>;
-        let lines: Arc<Mutex<Lines>> = Arc::default();
+        let lines: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
         let seen = lines.clone();
         let pool = Pool::builder()
             .on_finish(move |f: &Finished| {
-                let meta = Meta::of_finished(f).unwrap();
-                let (mut served, mut ran) = (Vec::new(), Vec::new());
-                meta.finished(f).write_line(&mut served);
-                Done::finished(meta, f).view().write_line_with(&mut ran, &mut Timestamps::default());
-                seen.lock().unwrap().push((served, ran));
+                let mut line = Vec::new();
+                Meta::of_finished(f).unwrap().finished(f).record().write_line(&mut line);
+                seen.lock().unwrap().push(line);
             })
             .build();
         let shared = Shared::new(KindEnv::new(false, 1).unwrap(), Arc::new(Running::default()), 1);
@@ -204,10 +175,7 @@ mod tests {
         pool.join().await;
         let lines = lines.lock().unwrap();
         assert_eq!(lines.len(), 3);
-        for (served, ran) in lines.iter() {
-            assert_eq!(String::from_utf8_lossy(served), String::from_utf8_lossy(ran));
-        }
-        let all: String = lines.iter().map(|(l, _)| String::from_utf8_lossy(l).into_owned()).collect();
+        let all: String = lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect();
         for needle in ["\"name\":\"n\"", "\"priority\":-2", "\"error\":\"boom\"", "\"exit_code\":3", "hi"] {
             assert!(all.contains(needle), "{needle} missing from {all}");
         }

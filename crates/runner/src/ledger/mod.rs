@@ -3,12 +3,14 @@
 //!
 //! # Line format
 //!
-//! Fields, in this order: `id`, `name` (null if none), `kind`, `priority`, `outcome`
-//! (`succeeded|failed|panicked|timed_out|cancelled`), `attempts`, `queued_at`, `started_at`
-//! (null if it never started), `finished_at` (RFC 3339 UTC, milliseconds: `2025-06-01T12:00:
-//! 00.123Z`), `wait_seconds`, `run_seconds`, `error` (null or text), `spec_hash`, and for
-//! `exec`/`shell` jobs `exit_code` (null when the program did not exit by itself) and
-//! `output_tail` (null when nothing was captured).
+//! One [`Record`] is one line, and [`Record::write_line`] writes every line (`run`'s,
+//! `serve`'s, the PostgreSQL export's). Fields, in this order: `id`, `name` (null if none),
+//! `kind`, `priority`, `outcome` (`succeeded|failed|panicked|timed_out|cancelled`),
+//! `attempts`, `queued_at`, `started_at` (null if it never started), `finished_at` (RFC 3339
+//! UTC, milliseconds: `2025-06-01T12:00:00.123Z`), `wait_seconds`, `run_seconds`, `error`
+//! (null or text), `spec_hash`, and for `exec`/`shell` jobs `exit_code` (null when the program did not exit by itself) and
+//! `output_tail` (null when nothing was captured); the PostgreSQL export (`conveyor ledger`)
+//! adds `worker` last.
 //!
 //! # Group commit
 //!
@@ -34,10 +36,11 @@ mod record;
 mod resume;
 #[cfg(test)]
 mod test_support;
+mod timestamp;
 mod writer;
 
-pub use format::{Timestamps, timestamp};
 pub use open::open_for_append;
-pub use record::{Entry, ExecOutput, Record, RecordRef};
+pub use record::{Entry, ExecOutput, Record};
 pub use resume::ResumeSet;
+pub use timestamp::{Timestamps, timestamp};
 pub use writer::{Fault, RecordBatcher, RecordSender, WriteEnd, Writer};

@@ -1,13 +1,13 @@
-//! The ledger's record types: a job's final state, owned ([`Record`]) or lent
-//! ([`RecordRef`]), and how each writes its line.
+//! The ledger's one record type, [`Record`]: the fields of one ledger line, borrowed from
+//! whoever holds them, and the one function that writes its line.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use conveyor_pool::Outcome;
 use serde::Deserialize;
 
-use super::format::{Timestamps, json_int, json_opt_str, json_str};
+use super::format::{json_int, json_opt_str, json_str};
+use super::timestamp::Timestamps;
 
 /// What an `exec` or `shell` job's last attempt left behind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,15 +18,43 @@ pub struct ExecOutput {
     pub output_tail: Option<String>,
 }
 
-/// One job at its final state: a ledger line, and what the summary counts.
-#[derive(Debug, Clone)]
-pub struct Record {
+/// One job at its final state: the fields of its ledger line, in line order, borrowed from
+/// whoever holds them (a job's spec and its pool report in `run` and `serve`, a database row
+/// in the PostgreSQL export), so that making one copies no string.
+///
+/// Every ledger line is written by [`write_line`](Self::write_line): `run`, `serve` and the
+/// PostgreSQL export (which adds `worker`) write the same bytes for the same fields.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use conveyor::ledger::Record;
+/// use conveyor_pool::Outcome;
+///
+/// let t = UNIX_EPOCH + Duration::from_secs(1_748_779_200);
+/// let r = Record {
+///     id: "a", name: None, kind: "noop", priority: 0, outcome: Outcome::Succeeded,
+///     attempts: 1, queued_at: t, started_at: Some(t), finished_at: t,
+///     wait: Duration::ZERO, run: Duration::from_millis(1), error: None,
+///     spec_hash: "ff", exec: None, worker: None,
+/// };
+/// let mut line = Vec::new();
+/// r.write_line(&mut line);
+/// assert_eq!(String::from_utf8(line).unwrap(),
+///     "{\"id\":\"a\",\"name\":null,\"kind\":\"noop\",\"priority\":0,\"outcome\":\"succeeded\",\
+///      \"attempts\":1,\"queued_at\":\"2025-06-01T12:00:00.000Z\",\
+///      \"started_at\":\"2025-06-01T12:00:00.000Z\",\"finished_at\":\"2025-06-01T12:00:00.000Z\",\
+///      \"wait_seconds\":0.0,\"run_seconds\":0.001,\"error\":null,\"spec_hash\":\"ff\"}\n");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
     /// The job's id from its file (or generated).
-    pub id: Arc<str>,
+    pub id: &'a str,
     /// Its name, if any.
-    pub name: Option<Arc<str>>,
+    pub name: Option<&'a str>,
     /// Its kind (`sleep`, `exec`, …).
-    pub kind: &'static str,
+    pub kind: &'a str,
     /// Its priority.
     pub priority: i32,
     /// How it ended.
@@ -44,179 +72,76 @@ pub struct Record {
     /// All attempts' run time.
     pub run: Duration,
     /// Why it did not succeed.
-    pub error: Option<String>,
-    /// The spec hash (see [`crate::spec::spec_hash`]).
-    pub spec_hash: Arc<str>,
-    /// For `exec` and `shell` jobs: `Some`, even if nothing ran.
-    pub exec: Option<ExecOutput>,
-}
-
-/// A [`Record`] lent rather than owned: the fields of one ledger line. The writer thread
-/// formats lines and shows observers this view, so that whoever sends it a job's final state
-/// (an [`Entry`]) need not copy the job's id, name and hash into a `Record` first.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::{Duration, UNIX_EPOCH};
-/// use conveyor::ledger::{RecordRef, Timestamps};
-/// use conveyor_pool::Outcome;
-///
-/// let t = UNIX_EPOCH + Duration::from_secs(1_748_779_200);
-/// let view = RecordRef {
-///     id: "a", name: None, kind: "noop", priority: 0, outcome: Outcome::Succeeded,
-///     attempts: 1, queued_at: t, started_at: Some(t), finished_at: t,
-///     wait: Duration::ZERO, run: Duration::from_millis(1), error: None,
-///     spec_hash: "ff", exec: None,
-/// };
-/// let mut line = Vec::new();
-/// view.write_line_with(&mut line, &mut Timestamps::default());
-/// assert!(line.starts_with(b"{\"id\":\"a\",\"name\":null,\"kind\":\"noop\""));
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct RecordRef<'a> {
-    // Each field is its `Record` namesake, borrowed: the meaning is documented there once.
-    /// [`Record::id`].
-    pub id: &'a str,
-    /// [`Record::name`].
-    pub name: Option<&'a str>,
-    /// [`Record::kind`].
-    pub kind: &'static str,
-    /// [`Record::priority`].
-    pub priority: i32,
-    /// [`Record::outcome`].
-    pub outcome: Outcome,
-    /// [`Record::attempts`].
-    pub attempts: u32,
-    /// [`Record::queued_at`].
-    pub queued_at: SystemTime,
-    /// [`Record::started_at`].
-    pub started_at: Option<SystemTime>,
-    /// [`Record::finished_at`].
-    pub finished_at: SystemTime,
-    /// [`Record::wait`].
-    pub wait: Duration,
-    /// [`Record::run`].
-    pub run: Duration,
-    /// [`Record::error`].
     pub error: Option<&'a str>,
-    /// [`Record::spec_hash`].
+    /// The spec hash (see [`crate::spec::spec_hash`]).
     pub spec_hash: &'a str,
-    /// [`Record::exec`].
+    /// For `exec` and `shell` jobs: `Some`, even if nothing ran (the line then has
+    /// `exit_code` and `output_tail`).
     pub exec: Option<&'a ExecOutput>,
+    /// The PostgreSQL export's last field, `worker` (who ran the final attempt; `Some(None)`
+    /// writes `null`); `None` for the lines of `run` and `serve`, which have no such field.
+    pub worker: Option<Option<&'a str>>,
 }
 
-/// What a [`Writer`](super::Writer) takes: a job's final state that can lend its ledger line's fields.
-/// [`Record`] is one; `conveyor run` sends a lighter one that borrows them from the job's
+/// What a [`Writer`](super::Writer) takes: a job's final state that can lend its
+/// [`Record`]. `conveyor run` sends one that borrows the id, name and hash from the job's
 /// spec, so that the run's busy thread copies none of them.
 ///
 /// # Examples
 ///
 /// ```
-/// use std::time::{Duration, UNIX_EPOCH};
+/// use std::time::UNIX_EPOCH;
 /// use conveyor::ledger::{Entry, Record};
 /// use conveyor_pool::Outcome;
 ///
-/// let t = UNIX_EPOCH + Duration::from_secs(1);
-/// let r = Record {
-///     id: "a".into(), name: None, kind: "noop", priority: 0, outcome: Outcome::Succeeded,
-///     attempts: 1, queued_at: t, started_at: Some(t), finished_at: t,
-///     wait: Duration::ZERO, run: Duration::ZERO, error: None, spec_hash: "ff".into(), exec: None,
-/// };
-/// assert_eq!(r.view().id, "a");
+/// struct Ok(String);
+/// impl Entry for Ok {
+///     fn record(&self) -> Record<'_> {
+///         Record {
+///             id: &self.0, name: None, kind: "noop", priority: 0, outcome: Outcome::Succeeded,
+///             attempts: 1, queued_at: UNIX_EPOCH, started_at: None, finished_at: UNIX_EPOCH,
+///             wait: Default::default(), run: Default::default(), error: None, spec_hash: "ff",
+///             exec: None, worker: None,
+///         }
+///     }
+/// }
+/// assert_eq!(Ok("a".into()).record().id, "a");
 /// ```
 pub trait Entry: Send + 'static {
     /// The fields of this entry's ledger line.
-    fn view(&self) -> RecordRef<'_>;
+    fn record(&self) -> Record<'_>;
 }
 
-impl Entry for Record {
-    fn view(&self) -> RecordRef<'_> {
-        RecordRef {
-            id: &self.id,
-            name: self.name.as_deref(),
-            kind: self.kind,
-            priority: self.priority,
-            outcome: self.outcome,
-            attempts: self.attempts,
-            queued_at: self.queued_at,
-            started_at: self.started_at,
-            finished_at: self.finished_at,
-            wait: self.wait,
-            run: self.run,
-            error: self.error.as_deref(),
-            spec_hash: &self.spec_hash,
-            exec: self.exec.as_ref(),
-        }
+/// A record of `'static` fields is its own entry (for tests and examples; `run` and `serve`
+/// send a job's final state, which lends its fields).
+impl Entry for Record<'static> {
+    fn record(&self) -> Record<'_> {
+        *self
     }
 }
 
-impl From<RecordRef<'_>> for Record {
-    /// An owned copy of the line's fields.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// use conveyor::ledger::{Entry, Record, RecordRef};
-    /// use conveyor_pool::Outcome;
-    ///
-    /// let t = UNIX_EPOCH + Duration::from_secs(1);
-    /// let view = RecordRef {
-    ///     id: "a", name: Some("n"), kind: "noop", priority: 3, outcome: Outcome::Failed,
-    ///     attempts: 2, queued_at: t, started_at: None, finished_at: t,
-    ///     wait: Duration::ZERO, run: Duration::ZERO, error: Some("boom"), spec_hash: "ff", exec: None,
-    /// };
-    /// let record = Record::from(view);
-    /// let (mut a, mut b) = (Vec::new(), Vec::new());
-    /// record.write_line(&mut a);
-    /// view.write_line_with(&mut b, &mut Default::default());
-    /// assert_eq!(a, b);
-    /// ```
-    fn from(r: RecordRef<'_>) -> Record {
-        Record {
-            id: r.id.into(),
-            name: r.name.map(Into::into),
-            kind: r.kind,
-            priority: r.priority,
-            outcome: r.outcome,
-            attempts: r.attempts,
-            queued_at: r.queued_at,
-            started_at: r.started_at,
-            finished_at: r.finished_at,
-            wait: r.wait,
-            run: r.run,
-            error: r.error.map(str::to_owned),
-            spec_hash: r.spec_hash.into(),
-            exec: r.exec.cloned(),
-        }
-    }
-}
-
-impl Record {
+impl Record<'_> {
     /// Appends this record's ledger line, `\n` included, to `out`.
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::{Duration, UNIX_EPOCH};
-    /// use conveyor::ledger::Record;
+    /// use conveyor::ledger::{ExecOutput, Record};
     /// use conveyor_pool::Outcome;
     ///
     /// let t = UNIX_EPOCH + Duration::from_secs(1_748_779_200);
+    /// let exec = ExecOutput { exit_code: Some(1), output_tail: None };
     /// let r = Record {
-    ///     id: "a".into(), name: None, kind: "noop", priority: 0, outcome: Outcome::Succeeded,
-    ///     attempts: 1, queued_at: t, started_at: Some(t), finished_at: t,
-    ///     wait: Duration::ZERO, run: Duration::from_millis(1), error: None,
-    ///     spec_hash: "ff".into(), exec: None,
+    ///     id: "a", name: Some("x\"y"), kind: "exec", priority: -1,
+    ///     outcome: Outcome::Failed, attempts: 2, queued_at: t, started_at: None,
+    ///     finished_at: t, wait: Duration::from_micros(1), run: Duration::ZERO,
+    ///     error: Some("exit 1"), spec_hash: "ff", exec: Some(&exec), worker: Some(Some("w1")),
     /// };
     /// let mut line = Vec::new();
     /// r.write_line(&mut line);
-    /// assert_eq!(String::from_utf8(line).unwrap(),
-    ///     "{\"id\":\"a\",\"name\":null,\"kind\":\"noop\",\"priority\":0,\"outcome\":\"succeeded\",\
-    ///      \"attempts\":1,\"queued_at\":\"2025-06-01T12:00:00.000Z\",\
-    ///      \"started_at\":\"2025-06-01T12:00:00.000Z\",\"finished_at\":\"2025-06-01T12:00:00.000Z\",\
-    ///      \"wait_seconds\":0.0,\"run_seconds\":0.001,\"error\":null,\"spec_hash\":\"ff\"}\n");
+    /// let text = String::from_utf8(line).unwrap();
+    /// assert!(text.ends_with(",\"exit_code\":1,\"output_tail\":null,\"worker\":\"w1\"}\n"));
     /// ```
     pub fn write_line(&self, out: &mut Vec<u8>) {
         self.write_line_with(out, &mut Timestamps::default());
@@ -235,43 +160,14 @@ impl Record {
     ///
     /// let t = UNIX_EPOCH + Duration::from_secs(1_748_779_200);
     /// let r = Record {
-    ///     id: "a".into(), name: Some("x\"y".into()), kind: "exec", priority: -1,
-    ///     outcome: Outcome::Failed, attempts: 2, queued_at: t, started_at: None,
-    ///     finished_at: t, wait: Duration::from_micros(1), run: Duration::ZERO,
-    ///     error: Some("exit 1".into()), spec_hash: "ff".into(),
-    ///     exec: Some(conveyor::ledger::ExecOutput { exit_code: Some(1), output_tail: None }),
+    ///     id: "a", name: None, kind: "noop", priority: 0, outcome: Outcome::Succeeded,
+    ///     attempts: 1, queued_at: t, started_at: Some(t), finished_at: t,
+    ///     wait: Duration::ZERO, run: Duration::ZERO, error: None, spec_hash: "ff", exec: None,
+    ///     worker: None,
     /// };
     /// let (mut a, mut b) = (Vec::new(), Vec::new());
     /// r.write_line(&mut a);
     /// r.write_line_with(&mut b, &mut Timestamps::default());
-    /// assert_eq!(a, b);
-    /// assert!(String::from_utf8(a).unwrap().ends_with(",\"exit_code\":1,\"output_tail\":null}\n"));
-    /// ```
-    pub fn write_line_with(&self, out: &mut Vec<u8>, stamps: &mut Timestamps) {
-        self.view().write_line_with(out, stamps);
-    }
-}
-
-impl RecordRef<'_> {
-    /// Appends this line, `\n` included, to `out`: the bytes [`Record::write_line`] writes,
-    /// with `stamps` kept from line to line (the ledger writer's), and no allocation.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// use conveyor::ledger::{Entry, Record, Timestamps};
-    /// use conveyor_pool::Outcome;
-    ///
-    /// let t = UNIX_EPOCH + Duration::from_secs(1_748_779_200);
-    /// let r = Record {
-    ///     id: "a".into(), name: None, kind: "noop", priority: 0, outcome: Outcome::Succeeded,
-    ///     attempts: 1, queued_at: t, started_at: Some(t), finished_at: t,
-    ///     wait: Duration::ZERO, run: Duration::ZERO, error: None, spec_hash: "ff".into(), exec: None,
-    /// };
-    /// let (mut a, mut b) = (Vec::new(), Vec::new());
-    /// r.write_line(&mut a);
-    /// r.view().write_line_with(&mut b, &mut Timestamps::default());
     /// assert_eq!(a, b);
     /// ```
     pub fn write_line_with(&self, out: &mut Vec<u8>, stamps: &mut Timestamps) {
@@ -317,6 +213,10 @@ impl RecordRef<'_> {
             out.extend_from_slice(b",\"output_tail\":");
             json_opt_str(out, exec.output_tail.as_deref());
         }
+        if let Some(worker) = self.worker {
+            out.extend_from_slice(b",\"worker\":");
+            json_opt_str(out, worker);
+        }
         out.extend_from_slice(b"}\n");
     }
 }
@@ -334,8 +234,8 @@ pub(super) struct Minimal<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::format::chrono_timestamp;
-    use crate::ledger::test_support::{duration, instant, record, secs};
+    use crate::ledger::test_support::{Owned, duration, instant, record, secs};
+    use crate::ledger::timestamp::chrono_timestamp;
     use proptest::prelude::*;
     use serde::Serialize;
 
@@ -359,9 +259,11 @@ mod tests {
         exit_code: Option<Option<i32>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         output_tail: Option<Option<&'a str>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        worker: Option<Option<&'a str>>,
     }
 
-    fn reference_line(r: &Record) -> Vec<u8> {
+    fn reference_line(r: &Owned) -> Vec<u8> {
         let line = Line {
             id: &r.id,
             name: r.name.as_deref(),
@@ -378,6 +280,7 @@ mod tests {
             spec_hash: &r.spec_hash,
             exit_code: r.exec.as_ref().map(|e| e.exit_code),
             output_tail: r.exec.as_ref().map(|e| e.output_tail.as_deref()),
+            worker: r.worker.as_ref().map(Option::as_deref),
         };
         let mut out = serde_json::to_vec(&line).unwrap();
         out.push(b'\n');
@@ -405,10 +308,11 @@ mod tests {
             error in proptest::option::of(text()),
             hash in "[0-9a-f]{64}",
             exec in proptest::option::of((proptest::option::of(any::<i32>()), proptest::option::of(text()))),
-        ) -> Record {
-            Record {
-                id: id.into(),
-                name: name.map(Into::into),
+            worker in proptest::option::of(proptest::option::of(text())),
+        ) -> Owned {
+            Owned {
+                id,
+                name,
                 kind,
                 priority,
                 outcome,
@@ -419,8 +323,9 @@ mod tests {
                 wait,
                 run,
                 error,
-                spec_hash: hash.into(),
+                spec_hash: hash,
                 exec: exec.map(|(exit_code, output_tail)| ExecOutput { exit_code, output_tail }),
+                worker,
             }
         }
     }
@@ -431,7 +336,7 @@ mod tests {
         #[test]
         fn lines_match_serde(r in any_record()) {
             let mut out = Vec::new();
-            r.write_line_with(&mut out, &mut Timestamps::default());
+            r.record().write_line_with(&mut out, &mut Timestamps::default());
             prop_assert_eq!(String::from_utf8(out).unwrap(), String::from_utf8(reference_line(&r)).unwrap());
         }
     }
@@ -439,7 +344,7 @@ mod tests {
     #[test]
     fn exec_lines_have_every_field_in_order() {
         let mut out = Vec::new();
-        record("x", Outcome::Failed).write_line(&mut out);
+        record("x", Outcome::Failed).record().write_line(&mut out);
         let text = String::from_utf8(out).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();

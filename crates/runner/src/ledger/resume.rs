@@ -2,16 +2,18 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use super::record::Minimal;
+use crate::pass_through::PassThroughState;
 
 /// Which jobs a ledger shows as succeeded, for `--resume`.
 #[derive(Debug, Default)]
 pub struct ResumeSet {
-    done: HashSet<u128, BuildHasherDefault<U128Hasher>>,
+    /// Fingerprints are uniform hashes already: the table uses their low word as it is.
+    done: HashSet<u128, PassThroughState>,
     /// Lines that could not be read (a torn last line, or damage); ignored.
     pub unreadable: u64,
 }
@@ -27,26 +29,6 @@ fn fingerprint(id: &str, spec_hash: &str) -> u128 {
         h.finish()
     };
     (u128::from(half(1)) << 64) | u128::from(half(2))
-}
-
-/// Keys are already uniform hashes: use their low bits as they are.
-#[derive(Default)]
-struct U128Hasher(u64);
-
-impl Hasher for U128Hasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.0 ^= u64::from_le_bytes(b);
-        }
-    }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
-    }
 }
 
 impl ResumeSet {

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use conveyor_pool::Outcome;
 use proptest::prelude::*;
 
-use super::{ExecOutput, Record};
+use super::{Entry, ExecOutput, Record};
 
 /// Seconds with microsecond precision: what the ledger writes for a duration.
 pub(super) fn secs(d: Duration) -> f64 {
@@ -32,8 +32,50 @@ pub(super) fn duration() -> impl Strategy<Value = Duration> {
     ]
 }
 
-pub(super) fn record(id: &str, outcome: Outcome) -> Record {
-    Record {
+/// A [`Record`]'s fields, owned: what the tests send to a writer.
+#[derive(Debug, Clone)]
+pub(super) struct Owned {
+    pub(super) id: String,
+    pub(super) name: Option<String>,
+    pub(super) kind: &'static str,
+    pub(super) priority: i32,
+    pub(super) outcome: Outcome,
+    pub(super) attempts: u32,
+    pub(super) queued_at: SystemTime,
+    pub(super) started_at: Option<SystemTime>,
+    pub(super) finished_at: SystemTime,
+    pub(super) wait: Duration,
+    pub(super) run: Duration,
+    pub(super) error: Option<String>,
+    pub(super) spec_hash: String,
+    pub(super) exec: Option<ExecOutput>,
+    pub(super) worker: Option<Option<String>>,
+}
+
+impl Entry for Owned {
+    fn record(&self) -> Record<'_> {
+        Record {
+            id: &self.id,
+            name: self.name.as_deref(),
+            kind: self.kind,
+            priority: self.priority,
+            outcome: self.outcome,
+            attempts: self.attempts,
+            queued_at: self.queued_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            wait: self.wait,
+            run: self.run,
+            error: self.error.as_deref(),
+            spec_hash: &self.spec_hash,
+            exec: self.exec.as_ref(),
+            worker: self.worker.as_ref().map(Option::as_deref),
+        }
+    }
+}
+
+pub(super) fn record(id: &str, outcome: Outcome) -> Owned {
+    Owned {
         id: id.into(),
         name: Some("n".into()),
         kind: "exec",
@@ -48,5 +90,6 @@ pub(super) fn record(id: &str, outcome: Outcome) -> Record {
         error: Some("exit status 3".into()),
         spec_hash: "abc".into(),
         exec: Some(ExecOutput { exit_code: Some(3), output_tail: None }),
+        worker: None,
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 
-use super::format::Timestamps;
-use super::record::{Entry, Record, RecordRef};
+use super::record::{Entry, Record};
+use super::timestamp::Timestamps;
 
 /// Records in flight between the pool and a [`Writer::spawn`] writer; the sender waits when
 /// the writer is this far behind (a stalled disk), which bounds memory.
@@ -27,10 +27,17 @@ enum Msg<T> {
     End,
 }
 
-/// Sends [`Entry`]s ([`Record`]s by default) to a [`Writer`]; cheap to clone. Waits when the writer is
-/// [`IN_FLIGHT`] records behind.
-#[derive(Debug, Clone)]
-pub struct RecordSender<T = Record>(SyncSender<Msg<T>>);
+/// Sends [`Entry`]s to a [`Writer`]; cheap to clone. Waits when the writer is [`IN_FLIGHT`]
+/// records behind.
+#[derive(Debug)]
+pub struct RecordSender<T>(SyncSender<Msg<T>>);
+
+// By hand: a derived `Clone` would ask the entries to be `Clone` too.
+impl<T> Clone for RecordSender<T> {
+    fn clone(&self) -> Self {
+        RecordSender(self.0.clone())
+    }
+}
 
 impl<T: Entry> RecordSender<T> {
     /// Hands `record` to the writer (dropped if the writer has finished).
@@ -56,8 +63,9 @@ impl<T: Entry> RecordSender<T> {
 /// # Examples
 ///
 /// ```
-/// use conveyor::ledger::{RecordBatcher, Writer};
-/// let (tx, writer) = Writer::spawn(None, false, 0u64, |n: &mut u64, _record| *n += 1);
+/// use conveyor::ledger::{Record, RecordBatcher, Writer};
+/// let (tx, writer) =
+///     Writer::<u64, Record<'static>>::spawn(None, false, 0, |n: &mut u64, _record| *n += 1);
 /// let batcher = RecordBatcher::new(tx);
 /// batcher.flush(); // nothing gathered: nothing sent
 /// let (seen, end) = writer.finish();
@@ -65,7 +73,7 @@ impl<T: Entry> RecordSender<T> {
 /// end.result().unwrap();
 /// ```
 #[derive(Debug)]
-pub struct RecordBatcher<T = Record> {
+pub struct RecordBatcher<T> {
     pending: std::sync::Mutex<Vec<T>>,
     tx: RecordSender<T>,
 }
@@ -102,16 +110,15 @@ impl<T: Entry> RecordBatcher<T> {
     }
 }
 
-/// The writer thread: receives [`Entry`]s ([`Record`]s by default), writes their ledger
-/// lines with group commit, and shows every line to an observer (the summary, the progress
-/// bar).
+/// The writer thread: receives [`Entry`]s, writes their [`Record`]s' ledger lines with group
+/// commit, and shows every record to an observer (the summary, the progress bar).
 ///
 /// A write that fails does not end the thread: it reports the error at once through
 /// [`fault`](Self::fault) (so that the run can stop taking jobs), keeps observing every
 /// record, and tries each later batch again on a line of its own (a disk that was full may
 /// have room again), counting the records whose lines were lost.
 #[derive(Debug)]
-pub struct Writer<S, T = Record> {
+pub struct Writer<S, T> {
     thread: JoinHandle<(S, WriteEnd)>,
     end: SyncSender<Msg<T>>,
     fault: Fault,
@@ -153,7 +160,7 @@ impl WriteEnd {
 ///
 /// ```
 /// use conveyor::ledger::{Record, Writer};
-/// let (_tx, writer) = Writer::<(), Record>::spawn_batched(None, false, (), |_, _| {});
+/// let (_tx, writer) = Writer::<(), Record<'static>>::spawn_batched(None, false, (), |_, _| {});
 /// assert!(writer.fault().error().is_none());
 /// # let _ = writer.finish();
 /// ```
@@ -167,7 +174,7 @@ impl Fault {
     ///
     /// ```
     /// # use conveyor::ledger::{Record, Writer};
-    /// # let (_tx, writer) = Writer::<(), Record>::spawn_batched(None, false, (), |_, _| {});
+    /// # let (_tx, writer) = Writer::<(), Record<'static>>::spawn_batched(None, false, (), |_, _| {});
     /// assert!(writer.fault().error().is_none());
     /// # let _ = writer.finish();
     /// ```
@@ -186,7 +193,7 @@ impl Fault {
     /// ```
     /// # use conveyor::ledger::{Record, Writer};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let (_tx, writer) = Writer::<(), Record>::spawn_batched(None, false, (), |_, _| {});
+    /// let (_tx, writer) = Writer::<(), Record<'static>>::spawn_batched(None, false, (), |_, _| {});
     /// let fault = writer.fault();
     /// let waited = tokio::time::timeout(std::time::Duration::from_millis(1), fault.occurred()).await;
     /// assert!(waited.is_err(), "no write failed");
@@ -204,7 +211,7 @@ impl Fault {
     }
 }
 
-impl<S: Send + 'static> Writer<S> {
+impl<S: Send + 'static, T: Entry> Writer<S, T> {
     /// Starts the thread; `file` is `None` for runs without a ledger (records are then only
     /// observed): `observe(&mut state, record)` sees every record, on the writer thread.
     ///
@@ -215,8 +222,9 @@ impl<S: Send + 'static> Writer<S> {
     /// # Examples
     ///
     /// ```
-    /// use conveyor::ledger::Writer;
-    /// let (tx, writer) = Writer::spawn(None, false, 0u64, |n: &mut u64, _record| *n += 1);
+    /// use conveyor::ledger::{Record, Writer};
+    /// let (tx, writer) =
+    ///     Writer::<u64, Record<'static>>::spawn(None, false, 0, |n: &mut u64, _record| *n += 1);
     /// drop(tx);
     /// let (seen, end) = writer.finish();
     /// assert_eq!(seen, 0);
@@ -226,13 +234,11 @@ impl<S: Send + 'static> Writer<S> {
         file: Option<File>,
         fsync: bool,
         state: S,
-        observe: fn(&mut S, &RecordRef<'_>),
-    ) -> (RecordSender, Writer<S>) {
+        observe: fn(&mut S, &Record<'_>),
+    ) -> (RecordSender<T>, Writer<S, T>) {
         Self::spawn_with(IN_FLIGHT, file, fsync, state, observe)
     }
-}
 
-impl<S: Send + 'static, T: Entry> Writer<S, T> {
     /// As [`spawn`](Self::spawn), for records sent through a [`RecordBatcher`] (which this
     /// returns): the writer is allowed as many records behind, counted in batches.
     ///
@@ -246,7 +252,7 @@ impl<S: Send + 'static, T: Entry> Writer<S, T> {
     /// use conveyor::ledger::Writer;
     /// use conveyor::ledger::Record;
     /// let (batcher, writer) =
-    ///     Writer::<u64, Record>::spawn_batched(None, false, 0, |n: &mut u64, _record| *n += 1);
+    ///     Writer::<u64, Record<'static>>::spawn_batched(None, false, 0, |n: &mut u64, _record| *n += 1);
     /// batcher.flush();
     /// let (seen, end) = writer.finish();
     /// assert_eq!(seen, 0);
@@ -256,7 +262,7 @@ impl<S: Send + 'static, T: Entry> Writer<S, T> {
         file: Option<File>,
         fsync: bool,
         state: S,
-        observe: fn(&mut S, &RecordRef<'_>),
+        observe: fn(&mut S, &Record<'_>),
     ) -> (RecordBatcher<T>, Writer<S, T>) {
         let (tx, writer) = Self::spawn_with(IN_FLIGHT_BATCHES, file, fsync, state, observe);
         (RecordBatcher::new(tx), writer)
@@ -267,7 +273,7 @@ impl<S: Send + 'static, T: Entry> Writer<S, T> {
         file: Option<File>,
         fsync: bool,
         state: S,
-        observe: fn(&mut S, &RecordRef<'_>),
+        observe: fn(&mut S, &Record<'_>),
     ) -> (RecordSender<T>, Writer<S, T>) {
         let (tx, rx) = sync_channel(in_flight);
         let (fault_tx, fault_rx) = tokio::sync::watch::channel(None);
@@ -299,7 +305,7 @@ fn write_loop<S, T: Entry>(
     mut file: Option<File>,
     fsync: bool,
     mut state: S,
-    observe: fn(&mut S, &RecordRef<'_>),
+    observe: fn(&mut S, &Record<'_>),
     fault: &tokio::sync::watch::Sender<Option<Arc<io::Error>>>,
 ) -> (S, WriteEnd) {
     let mut buf = Vec::with_capacity(64 * 1024);
@@ -318,7 +324,7 @@ fn write_loop<S, T: Entry>(
         }
         let mut take = |msg: Msg<T>, buf: &mut Vec<u8>| {
             let mut one = |entry: &T| {
-                let r = entry.view();
+                let r = entry.record();
                 observe(&mut state, &r);
                 if file.is_some() {
                     r.write_line_with(buf, &mut stamps);

@@ -78,9 +78,11 @@ pub(super) fn ledger_line(job: &FinishedJob, out: &mut Vec<u8>) {
     let started = job.started_at.map(at);
     let wait = started.unwrap_or(finished).duration_since(queued).unwrap_or_default();
     let kind = static_kind(&job.kind);
-    let record = Record {
-        id: job.id.as_str().into(),
-        name: job.name.as_deref().map(Into::into),
+    let exec = spec::JobKind::named_spawns_process(kind)
+        .then(|| ExecOutput { exit_code: job.exit_code, output_tail: job.output_tail.clone() });
+    Record {
+        id: &job.id,
+        name: job.name.as_deref(),
         kind,
         priority: job.priority,
         outcome: outcome(job.state),
@@ -90,21 +92,12 @@ pub(super) fn ledger_line(job: &FinishedJob, out: &mut Vec<u8>) {
         finished_at: finished,
         wait,
         run: Duration::try_from_secs_f64(job.run_seconds).unwrap_or_default(),
-        error: job.error.clone(),
-        spec_hash: job.spec_hash.as_str().into(),
-        exec: spec::JobKind::named_spawns_process(kind)
-            .then(|| ExecOutput { exit_code: job.exit_code, output_tail: job.output_tail.clone() }),
-    };
-    let start = out.len();
-    record.write_line(out);
-    // `write_line` ends the object with `}\n`: add the worker before it.
-    if out.len() >= start + 2 && out.ends_with(b"}\n") {
-        out.truncate(out.len() - 2);
-        out.extend_from_slice(b",\"worker\":");
-        let worker = serde_json::to_vec(&job.worker).unwrap_or_else(|_| b"null".to_vec());
-        out.extend_from_slice(&worker);
-        out.extend_from_slice(b"}\n");
+        error: job.error.as_deref(),
+        spec_hash: &job.spec_hash,
+        exec: exec.as_ref(),
+        worker: Some(job.worker.as_deref()),
     }
+    .write_line(out);
 }
 
 #[cfg(test)]

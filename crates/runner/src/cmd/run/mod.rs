@@ -32,17 +32,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use conveyor_pool::{Finished, Outcome, Pool};
+use conveyor_pool::{Finished, Outcome};
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::Format;
 use crate::exit::{Exit, UsageError};
-use crate::job::{CANCEL_GRACE, DEFAULT_KIND, Done, Meta, Running, Shared, pool_job, stopper};
+use crate::job::{Done, Meta, PoolSettings, Running, Shared, pool_job, stopper};
 use crate::kind::{self, KindEnv};
-use crate::ledger::{self, Fault, RecordBatcher, RecordRef, ResumeSet, Writer};
+use crate::ledger::{self, Fault, Record, RecordBatcher, ResumeSet, Writer};
 use crate::progress::{Printer, Progress, Skipper};
 use crate::signals::{self, Signal, StopState};
-use crate::spec::{self, JobKind, JobSpec, Loader, ParseOptions, print_errors};
+use crate::spec::{self, JobSpec, Loader, ParseOptions, print_errors};
 use crate::summary::{Stats, Summary};
 
 mod plan;
@@ -256,7 +256,7 @@ struct Observer {
 }
 
 impl Observer {
-    fn observe(&mut self, r: &RecordRef<'_>) {
+    fn observe(&mut self, r: &Record<'_>) {
         let times = r.started_at.is_some().then_some((r.wait, r.run));
         self.stats.record(r.outcome, r.attempts, times);
         self.progress.finished(r.outcome);
@@ -365,25 +365,13 @@ async fn run_async(
 
     let running = Arc::new(Running::default());
     let started = Instant::now();
-    let mut builder = Pool::builder()
-        .workers(workers)
-        .capacity(plan.capacity)
-        .grace(CANCEL_GRACE)
-        .event_buffer(0)
-        .metrics(metrics.is_some())
-        .metric_kinds(JobKind::NAMES.iter().copied())
-        .default_kind(DEFAULT_KIND);
-    if let Some(t) = plan.default_timeout {
-        builder = builder.default_timeout(t);
-    }
-    // The job files' `limits`: a job's `concurrency_key` selects both kinds, unless its
-    // `rate_key` selects the rate limit.
-    for (key, n) in &limits.concurrency {
-        builder = builder.concurrency_limit(key.as_str(), *n as usize);
-    }
-    for (key, rate) in &limits.rate {
-        builder = builder.rate_limit(key.as_str(), rate.count, rate.period);
-    }
+    let settings = PoolSettings {
+        workers,
+        capacity: plan.capacity,
+        metrics: metrics.is_some(),
+        default_timeout: plan.default_timeout,
+        limits: Some(&limits),
+    };
     let hook = {
         let records = records.clone();
         let stop_tx = stop_tx.clone();
@@ -397,10 +385,10 @@ async fn run_async(
             if fail_fast && !matches!(f.outcome, Outcome::Succeeded | Outcome::Cancelled) {
                 signals::abort(&stop_tx);
             }
-            records.push(Done::finished(meta, f));
+            records.push(meta.finished(f));
         }
     };
-    let pool = builder.on_finish(hook).build();
+    let pool = settings.build(hook);
     let stopper =
         tokio::spawn(stopper(pool.clone(), stop_rx.clone(), running.clone(), plan.grace, printer.clone()));
     let watchdog = tokio::spawn(stop_on_fault(writer.fault(), stop_tx.clone(), ledger_path, printer.clone()));
@@ -418,7 +406,7 @@ async fn run_async(
                 state = *stop.borrow_and_update();
             }
             if state.is_stopping() {
-                records.push(Done::unstarted(meta, stop_reason(state)));
+                records.push(meta.unstarted(stop_reason(state)));
                 continue;
             }
             let job = pool_job(&meta, &shared);
@@ -440,7 +428,7 @@ async fn run_async(
                 Err(_shutdown) => false,
             };
             if !submitted && meta.claim_report() {
-                records.push(Done::unstarted(meta, stop_reason(*stop.borrow())));
+                records.push(meta.unstarted(stop_reason(*stop.borrow())));
             }
         }
     }

@@ -20,7 +20,7 @@ use conveyor_pool::{Pool, Schedule};
 use tokio::sync::{mpsc, watch};
 
 use super::state::{Accepted, Batch, JobTable};
-use crate::job::{Shared, pool_job};
+use crate::job::{Done, Shared, pool_job};
 use crate::ledger::RecordSender;
 use crate::signals::{Signal, StopState};
 use crate::spec;
@@ -39,7 +39,7 @@ pub(crate) async fn run(
     pool: Pool,
     table: Arc<JobTable>,
     shared: Shared,
-    records: RecordSender,
+    records: RecordSender<Done>,
     mut stop: watch::Receiver<StopState>,
 ) {
     while let Some(batch) = batches.recv().await {

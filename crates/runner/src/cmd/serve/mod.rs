@@ -10,8 +10,9 @@
 //! ```
 //!
 //! - [`plan`]: the flags, checked ([`ServePlan`]).
-//! - [`http`]: the listener: header and body timeouts, a connection cap that keeps
-//!   `/healthz` answering however many idle or slow clients are connected.
+//! - [`http`] ([`crate::listener`], shared with the metrics endpoints): the listener:
+//!   header and body timeouts, a connection cap that keeps `/healthz` answering however
+//!   many idle or slow clients are connected.
 //! - [`routes`]: the HTTP API on one listener (axum): `POST /jobs`, `GET /jobs/{id}`,
 //!   `GET /metrics`, `GET /healthz`; see that module for every status code.
 //! - [`state`]: the job table (every accepted id; ids are unique across the server's life)
@@ -37,7 +38,6 @@
 //! process exits 143 (130 after SIGINT). A second signal cancels running jobs at once.
 
 mod console;
-mod http;
 mod intake;
 mod plan;
 mod routes;
@@ -50,17 +50,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use conveyor_pool::{Finished, Pool};
+use conveyor_pool::Finished;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::exit::{Exit, UsageError};
-use crate::job::{CANCEL_GRACE, DEFAULT_KIND, Meta, Running, Shared, stopper};
+use crate::job::{Meta, PoolSettings, Running, Shared, stopper};
 use crate::kind::KindEnv;
 use crate::ledger::{self, Writer};
+use crate::listener as http;
 use crate::progress::Progress;
 use crate::signals::{self, Signal, StopState};
-use crate::spec::{JobKind, ParseOptions};
+use crate::spec::ParseOptions;
 use state::JobTable;
 
 /// How long open HTTP connections may take to finish once every job is done.
@@ -172,16 +173,14 @@ async fn daemon(
             }
         }
     };
-    let pool = Pool::builder()
-        .workers(plan.workers)
-        .capacity(plan.capacity)
-        .grace(CANCEL_GRACE)
-        .event_buffer(0)
-        .metrics(true)
-        .metric_kinds(JobKind::NAMES.iter().copied())
-        .default_kind(DEFAULT_KIND)
-        .on_finish(hook)
-        .build();
+    let settings = PoolSettings {
+        workers: plan.workers,
+        capacity: plan.capacity,
+        metrics: true,
+        default_timeout: None,
+        limits: None,
+    };
+    let pool = settings.build(hook);
     let stopper =
         tokio::spawn(stopper(pool.clone(), stop_rx.clone(), running.clone(), plan.grace, printer.clone()));
     let shared = Shared::new(env, running, 1);

@@ -14,7 +14,7 @@
 //! `--token` (the scheme in any case, as RFC 7235 has it). The token, and a
 //! `Content-Length` over `--max-body`, are checked from the headers before any body is read
 //! (`401`/`413` at once, the body never read); a body that does not arrive within the body
-//! timeout (see [`super::http`]) gets `408` and the connection is closed. A browser's
+//! timeout (see [`crate::listener`]) gets `408` and the connection is closed. A browser's
 //! write from another site (`Sec-Fetch-Site: cross-site`/`same-site`, or an `Origin`
 //! other than the request's host) is refused with `403`, token or not: without a token a
 //! page elsewhere could otherwise post jobs or re-runs to a server on loopback.
@@ -54,7 +54,7 @@ pub(crate) struct App {
     pub(crate) metrics: PrometheusHandle,
     pub(crate) token: Option<Arc<str>>,
     /// The ledger writer, for jobs `DELETE` finishes itself.
-    pub(crate) records: RecordSender,
+    pub(crate) records: RecordSender<crate::job::Done>,
     /// The ledger writer's first error: once there is one, `POST` and `/healthz` answer 503.
     pub(crate) fault: Fault,
     /// `--allow-shell`: `shell` jobs are refused (400) without it.

@@ -34,8 +34,8 @@ use smol_str::SmolStr;
 use tokio::sync::mpsc;
 
 use super::console::Throughput;
-use crate::job::Meta;
-use crate::ledger::Record;
+use crate::job::{Done, Meta};
+use crate::ledger::Entry as _;
 use crate::spec::{JobSpec, SpecError};
 
 /// One accepted job on its way to the intake task.
@@ -126,7 +126,7 @@ pub(crate) enum Cancelled {
     /// The job is in the pool: it was told to stop (its line comes when it has).
     Requested,
     /// The job had not reached the pool: it is finished now, with this record.
-    Unstarted(Record),
+    Unstarted(Done),
     /// A periodic entry: no run starts from now on (the caller stops the schedule).
     Periodic(Option<ScheduleHandle>),
     /// The job already has its ledger line, or its schedule was stopped.
@@ -400,7 +400,7 @@ impl JobTable {
     /// Finishes every job that has no ledger line yet as `cancelled` with `why`, and returns
     /// their records. The last step of a drain: once the pool has stopped, a job still
     /// without its line (a periodic run the stopping pool refused) never gets one otherwise.
-    pub(crate) fn sweep(&self, why: &str) -> Vec<Record> {
+    pub(crate) fn sweep(&self, why: &str) -> Vec<Done> {
         let ids: Vec<SmolStr> = {
             let inner = self.lock();
             inner
@@ -436,16 +436,16 @@ impl JobTable {
 
     /// Finishes `id` once: builds its record with `make`, keeps its ledger line, and returns
     /// the record for the ledger writer. `None` if `id` is unknown or already finished.
-    pub(crate) fn finish(&self, id: &str, make: impl FnOnce(&Meta) -> Record) -> Option<Record> {
+    pub(crate) fn finish(&self, id: &str, make: impl FnOnce(Arc<Meta>) -> Done) -> Option<Done> {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let entry = inner.jobs.get_mut(id)?;
         let (record, origin, spec) = match entry {
-            Entry::Live { meta, origin, .. } => (make(meta), *origin, meta.spec.clone()),
+            Entry::Live { meta, origin, .. } => (make(meta.clone()), *origin, meta.spec.clone()),
             Entry::Periodic { .. } | Entry::Stopped { .. } | Entry::Done { .. } => return None,
         };
         let mut line = Vec::with_capacity(256);
-        record.write_line(&mut line);
+        record.record().write_line(&mut line);
         let text: Box<str> = String::from_utf8_lossy(&line).trim_end().into();
         if let (Some(origin), Some(spool)) = (origin, &inner.spool) {
             let succeeded = record.outcome == Outcome::Succeeded;
@@ -455,8 +455,9 @@ impl JobTable {
         }
         *entry = Entry::Done { line: text, at: Instant::now(), outcome: record.outcome, spec };
         // Only jobs that started have a wait time worth charting.
-        let wait = record.started_at.is_some().then_some(record.wait);
-        inner.throughput.record(unix_second(record.finished_at), record.outcome, wait);
+        let line = record.record();
+        let wait = line.started_at.is_some().then_some(line.wait);
+        inner.throughput.record(unix_second(line.finished_at), line.outcome, wait);
         Some(record)
     }
 
@@ -675,7 +676,8 @@ mod tests {
         assert_eq!(table.register_run(run, &parent, 2).id().as_str(), "p@t-2");
         assert_eq!(table.status("p").unwrap()["last_run"], "p@t-2");
 
-        let mut swept: Vec<String> = table.sweep("stopped").iter().map(|r| r.id.to_string()).collect();
+        let mut swept: Vec<String> =
+            table.sweep("stopped").iter().map(|r| r.record().id.to_string()).collect();
         swept.sort();
         assert_eq!(swept, ["p@t", "p@t-2", "s2"]);
         assert!(lines.try_recv().unwrap().line.contains("\"s2\""));

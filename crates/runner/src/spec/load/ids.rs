@@ -1,6 +1,8 @@
 //! Ids: generated ids, and the 128-bit fingerprints the check keeps of every id.
 
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
+
+use crate::pass_through::PassThroughState;
 
 pub(super) fn generated_base(stem: &str, hash: &str) -> String {
     format!("{stem}-{}", hash.get(..12).unwrap_or(hash))
@@ -45,24 +47,7 @@ fn id_seeds() -> &'static [foldhash::quality::RandomState; 2] {
 }
 
 /// Passes [`IdKey`]'s word through as the hash.
-#[derive(Default, Clone, Copy, Debug)]
-pub(super) struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-pub(super) type IdHasher = BuildHasherDefault<PassThrough>;
+pub(super) type IdHasher = PassThroughState;
 
 /// Where an id was first seen; `generated` counts jobs sharing a generated base id (0 for an
 /// id written in a file).
