@@ -1,81 +1,23 @@
-//! The queue handle and its operations.
+//! The queue handle and its operations; its [`Key`], [`Builder`] and [`Permit`] each have a
+//! file.
+
+mod builder;
+mod key;
+mod permit;
+
+pub use builder::Builder;
+pub use key::Key;
+pub use permit::Permit;
 
 use std::fmt;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use crate::error::{ClosedError, PushError, TryPopError, TryPushError};
 use crate::future::{Pop, Push, Reserve};
 use crate::loom::{Arc, Mutex, lock};
-use crate::store::{Aging, Order, Store};
+use crate::store::{Order, Store};
 use crate::stream::PopStream;
 use crate::waiters::WaitList;
-
-/// Identifies a queued item so that [`Queue::remove`] can take it out again.
-///
-/// Keys are unique for the life of a queue: a key whose item was popped or removed never
-/// matches another item.
-///
-/// # Examples
-///
-/// ```
-/// use conveyor_queue::Queue;
-///
-/// let q = Queue::bounded(8);
-/// let key = q.try_push("report", 3).unwrap();
-/// assert_eq!(key.priority(), 3);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Key {
-    pub(crate) priority: i32,
-    pub(crate) seq: u64,
-}
-
-impl Key {
-    /// The priority the item was pushed with.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use conveyor_queue::Queue;
-    /// let q = Queue::bounded(1);
-    /// assert_eq!(q.try_push((), -2).unwrap().priority(), -2);
-    /// ```
-    pub fn priority(&self) -> i32 {
-        self.priority
-    }
-
-    /// The item's sequence number: its place in the queue's push order.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use conveyor_queue::Queue;
-    /// let q = Queue::bounded(2);
-    /// let a = q.try_push((), 0).unwrap();
-    /// let b = q.try_push((), 0).unwrap();
-    /// assert!(a.seq() < b.seq());
-    /// ```
-    pub fn seq(&self) -> u64 {
-        self.seq
-    }
-
-    /// Rebuilds a key from its [`priority`](Self::priority) and [`seq`](Self::seq), for
-    /// callers that store keys in atomics. A key that never came from this queue matches
-    /// nothing, so `remove` with it returns `None`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use conveyor_queue::{Key, Queue};
-    /// let q = Queue::bounded(2);
-    /// let k = q.try_push("x", 4).unwrap();
-    /// assert_eq!(q.remove(Key::from_parts(k.priority(), k.seq())), Some("x"));
-    /// ```
-    pub fn from_parts(priority: i32, seq: u64) -> Key {
-        Key { priority, seq }
-    }
-}
 
 #[repr(C)]
 pub(crate) struct State<T> {
@@ -147,114 +89,6 @@ impl<T> fmt::Debug for Queue<T> {
             .field("capacity", &self.capacity())
             .field("closed", &state.closed)
             .finish()
-    }
-}
-
-/// Configures a [`Queue`]: capacity, LIFO order among equals, aging.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use conveyor_queue::Queue;
-///
-/// let q: Queue<u32> = Queue::builder()
-///     .capacity(1024)
-///     .aging(Duration::from_secs(1))
-///     .build();
-/// assert_eq!(q.capacity(), Some(1024));
-/// ```
-#[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct Builder {
-    capacity: usize,
-    order: Order,
-    aging: Option<Duration>,
-}
-
-impl Builder {
-    /// Bounds the queue to `capacity` items. Default: unbounded.
-    ///
-    /// # Panics
-    ///
-    /// Panics if `capacity` is 0: such a queue could never accept an item.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use conveyor_queue::Queue;
-    /// let q: Queue<()> = Queue::builder().capacity(2).build();
-    /// assert_eq!(q.capacity(), Some(2));
-    /// ```
-    #[track_caller]
-    pub fn capacity(mut self, capacity: usize) -> Self {
-        assert!(capacity > 0, "queue capacity must be at least 1");
-        self.capacity = capacity;
-        self
-    }
-
-    /// Serves equal priorities newest first (asyncio's `LifoQueue`). Default: FIFO.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use conveyor_queue::Queue;
-    /// let q = Queue::builder().lifo().build();
-    /// q.try_push(1, 0).unwrap();
-    /// q.try_push(2, 0).unwrap();
-    /// assert_eq!(q.try_pop(), Ok(2));
-    /// ```
-    pub fn lifo(mut self) -> Self {
-        self.order = Order::Lifo;
-        self
-    }
-
-    /// Turns aging on: an item's effective priority improves by one for every `step` it waits,
-    /// so a steady stream of priority-0 items cannot starve a priority-9 item forever (it is
-    /// served after at most `9 * step` of waiting behind them). Default: off, and order is
-    /// strict. Time is tokio's clock, so it follows `tokio::time::pause`.
-    ///
-    /// With aging on, a pop compares the head of every non-empty priority, so it costs O(p)
-    /// for p distinct queued priorities instead of O(1).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use conveyor_queue::Queue;
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// let q = Queue::builder().aging(Duration::from_secs(1)).build();
-    /// q.try_push("old, unimportant", 3).unwrap();
-    /// tokio::time::advance(Duration::from_secs(5)).await;
-    /// q.try_push("new, important", 0).unwrap();
-    /// // Effective priority 3 - 5 = -2 beats 0.
-    /// assert_eq!(q.try_pop(), Ok("old, unimportant"));
-    /// # }
-    /// ```
-    pub fn aging(mut self, step: Duration) -> Self {
-        self.aging = Some(step);
-        self
-    }
-
-    /// Creates the queue.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use conveyor_queue::Queue;
-    /// let q: Queue<String> = Queue::builder().build();
-    /// assert!(q.is_empty());
-    /// ```
-    pub fn build<T>(self) -> Queue<T> {
-        let state = State {
-            store: Store::new(self.order, self.aging.map(Aging::new)),
-            reserved: 0,
-            closed: false,
-            poppers: WaitList::new(),
-            pushers: WaitList::new(),
-        };
-        Queue { shared: Arc::new(Shared { state: Mutex::new(state), capacity: self.capacity }) }
     }
 }
 
@@ -866,74 +700,5 @@ impl<T> Queue<T> {
     /// ```
     pub fn counts(&self) -> Vec<(i32, usize)> {
         lock(&self.shared.state).store.counts()
-    }
-}
-
-/// A reserved slot in a [`Queue`], from [`Queue::reserve`]: pushing through it cannot fail
-/// or wait. Dropping it unused gives the slot back.
-///
-/// A permit taken before [`Queue::close`] may still push after it; consumers are not told
-/// the queue is drained until every permit is used or dropped.
-///
-/// # Examples
-///
-/// ```
-/// use conveyor_queue::Queue;
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let q = Queue::bounded(1);
-/// let permit = q.reserve().await.unwrap();
-/// drop(permit); // slot returned
-/// assert!(q.try_push(1, 0).is_ok());
-/// # }
-/// ```
-#[must_use = "a permit holds a queue slot until it is used or dropped"]
-pub struct Permit<'a, T> {
-    queue: &'a Queue<T>,
-}
-
-impl<T> fmt::Debug for Permit<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit").finish_non_exhaustive()
-    }
-}
-
-impl<T> Permit<'_, T> {
-    /// Pushes `item` with `priority` into the reserved slot.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use conveyor_queue::Queue;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let q = Queue::bounded(1);
-    /// let key = q.reserve().await.unwrap().push("x", 4);
-    /// assert_eq!(q.remove(key), Some("x"));
-    /// # }
-    /// ```
-    pub fn push(self, item: T, priority: i32) -> crate::Key {
-        let queue = self.queue;
-        std::mem::forget(self);
-        let mut state = lock(&queue.shared.state);
-        state.reserved -= 1;
-        let key = state.store.push(item, priority);
-        let waker = state.poppers.notify_if_idle();
-        drop(state);
-        wake(waker);
-        key
-    }
-}
-
-impl<T> Drop for Permit<'_, T> {
-    fn drop(&mut self) {
-        let mut state = lock(&self.queue.shared.state);
-        state.reserved -= 1;
-        let mut wakers: Vec<Waker> = state.pushers.notify_one().into_iter().collect();
-        if state.finished() {
-            wakers.extend(state.poppers.notify_all());
-        }
-        drop(state);
-        wakers.into_iter().for_each(Waker::wake);
     }
 }
