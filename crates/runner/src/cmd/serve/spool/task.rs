@@ -319,8 +319,9 @@ impl Spool {
         let to = free_name(&self.dirs.failed, &file.name, BESIDE);
         let text: String = errors.iter().map(|e| format!("{e}\n")).collect();
         let errors_path = beside(&to, ERRORS_SUFFIX);
+        // Written whole, then renamed: whoever watches `failed` never reads half a reason.
         // The file moves even without its errors: they are in the log too.
-        if let Err(e) = std::fs::write(&errors_path, text) {
+        if let Err(e) = write_whole(&errors_path, &text) {
             tracing::error!(file = %errors_path.display(), error = %e, "spool: cannot write the file's errors");
         }
         let first = errors.first().map(ToString::to_string).unwrap_or_default();
@@ -341,6 +342,16 @@ fn release(slot: &Path) {
     if let Err(e) = std::fs::remove_dir(slot) {
         tracing::warn!(file = %slot.display(), error = %e, "spool: cannot delete the slot in work");
     }
+}
+
+/// Writes `text` to a temporary file beside `path`, then renames it to `path`.
+fn write_whole(path: &Path, text: &str) -> io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(text.as_bytes())?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// `file` + `suffix`: what goes beside a file in `done`/`failed`.
