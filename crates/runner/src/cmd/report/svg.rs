@@ -11,10 +11,13 @@ use super::spread::Bucket;
 use super::text::{count, duration, esc, instant, offset, width};
 use super::timeline::Bars;
 
+/// The throughput chart's width (its viewBox); the histograms, drawn side by side, are
+/// narrower so that their text stays as large.
 const W: f64 = 800.0;
+const W_HALF: f64 = 520.0;
 const H: f64 = 260.0;
 const LEFT: f64 = 64.0;
-const RIGHT: f64 = 12.0;
+const RIGHT: f64 = 24.0;
 const TOP: f64 = 14.0;
 const BOTTOM: f64 = 44.0;
 
@@ -70,10 +73,10 @@ fn axis(max: u64) -> (u64, u64) {
 }
 
 /// The frame of a chart: the `<svg>` start, the y axis with its grid lines and its label.
-fn frame(out: &mut String, id: &str, label: &str, y_label: &str, top: u64, step: u64) {
+fn frame(out: &mut String, w: f64, id: &str, label: &str, y_label: &str, top: u64, step: u64) {
     let _ = write!(
         out,
-        "<svg id='{id}' class='chart' viewBox='0 0 {W} {H}' role='img' aria-label='{label}' data-top='{top}'>"
+        "<svg id='{id}' class='chart' viewBox='0 0 {w} {H}' role='img' aria-label='{label}' data-top='{top}'>"
     );
     let plot_h = H - TOP - BOTTOM;
     let mut tick = 0;
@@ -83,7 +86,7 @@ fn frame(out: &mut String, id: &str, label: &str, y_label: &str, top: u64, step:
             out,
             "<line class='grid' x1='{LEFT}' x2='{x2}' y1='{y:.1}' y2='{y:.1}'/>\
              <text class='tick' x='{tx}' y='{ty:.1}' text-anchor='end'>{t}</text>",
-            x2 = W - RIGHT,
+            x2 = w - RIGHT,
             tx = LEFT - 6.0,
             ty = y + 4.0,
             t = count(tick)
@@ -104,7 +107,7 @@ pub(super) fn throughput(bars: &Bars) -> String {
     let (top, step) = axis(totals.iter().copied().max().unwrap_or(0));
     let per = width(bars.width);
     let mut out = String::new();
-    frame(&mut out, "chart-throughput", &format!("jobs finished per {per}, by outcome"), &format!("jobs / {per}"), top, step);
+    frame(&mut out, W, "chart-throughput", &format!("jobs finished per {per}, by outcome"), &format!("jobs / {per}"), top, step);
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
     let n = bars.counts.len().max(1) as f64;
@@ -138,7 +141,7 @@ pub(super) fn throughput(bars: &Bars) -> String {
             if detail.is_empty() { "none".to_owned() } else { detail.join(", ") }
         );
     }
-    x_labels(&mut out, bars.counts.len(), |i| offset(bars.width * i as i64));
+    x_labels(&mut out, W, bars.counts.len(), |i| offset(bars.width * i as i64));
     let _ = write!(
         out,
         "<text class='axis' x='{x}' y='{y}' text-anchor='middle'>time since {}</text></svg>",
@@ -150,8 +153,8 @@ pub(super) fn throughput(bars: &Bars) -> String {
 }
 
 /// Labels under bar edges: about six, evenly spaced, the first at the left edge.
-fn x_labels(out: &mut String, n: usize, label: impl Fn(usize) -> String) {
-    let plot_w = W - LEFT - RIGHT;
+fn x_labels(out: &mut String, w: f64, n: usize, label: impl Fn(usize) -> String) {
+    let plot_w = w - LEFT - RIGHT;
     let every = n.div_ceil(6).max(1);
     for i in (0..=n).step_by(every) {
         let x = LEFT + plot_w * i as f64 / n.max(1) as f64;
@@ -171,8 +174,8 @@ fn x_labels(out: &mut String, n: usize, label: impl Fn(usize) -> String) {
 pub(super) fn histogram(id: &str, what: &str, buckets: &[Bucket]) -> String {
     let (top, step) = axis(buckets.iter().map(|b| b.count).max().unwrap_or(0));
     let mut out = String::new();
-    frame(&mut out, id, &format!("{what}: jobs per duration bucket, log scale"), "jobs", top, step);
-    let plot_w = W - LEFT - RIGHT;
+    frame(&mut out, W_HALF, id, &format!("{what}: jobs per duration bucket, log scale"), "jobs", top, step);
+    let plot_w = W_HALF - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
     let bw = plot_w / buckets.len().max(1) as f64;
     for (i, b) in buckets.iter().enumerate() {
@@ -197,7 +200,7 @@ pub(super) fn histogram(id: &str, what: &str, buckets: &[Bucket]) -> String {
         Some(b) => duration(b.low),
         None => buckets.last().and_then(|b| b.high).map(duration).unwrap_or_default(),
     };
-    x_labels(&mut out, buckets.len(), edge);
+    x_labels(&mut out, W_HALF, buckets.len(), edge);
     let _ = write!(
         out,
         "<text class='axis' x='{x}' y='{y}' text-anchor='middle'>{} (log scale)</text></svg>",
