@@ -75,7 +75,8 @@ fn the_page_shows_the_ledgers_totals() {
     for (outcome, n) in outcomes(&lines) {
         assert_eq!(data_count(&html, &format!("total-{outcome}")), n, "{outcome}");
     }
-    let retries: u64 = lines.iter().map(|l| l["attempts"].as_u64().expect("attempts").saturating_sub(1)).sum();
+    let retries: u64 =
+        lines.iter().map(|l| l["attempts"].as_u64().expect("attempts").saturating_sub(1)).sum();
     assert_eq!(retries, 2);
     assert_eq!(data_count(&html, "total-retries"), retries);
     // The charts are there, with bars whose counts add up to the lines.
@@ -104,10 +105,16 @@ fn the_page_shows_the_ledgers_totals() {
 #[test]
 fn ledgers_merge_and_an_id_counts_once_at_its_latest_line() {
     let dir = Dir::new();
-    dir.write("a.jsonl", "{\"id\": \"x\", \"kind\": \"fail\", \"probability\": 1.0}\n{\"id\": \"y\", \"kind\": \"noop\"}\n");
+    dir.write(
+        "a.jsonl",
+        "{\"id\": \"x\", \"kind\": \"fail\", \"probability\": 1.0}\n{\"id\": \"y\", \"kind\": \"noop\"}\n",
+    );
     assert_eq!(code(&dir.run(&["--ledger", "l.jsonl", "a.jsonl"])), 1);
     // Fixed, then resumed: x runs again and succeeds; y is skipped.
-    dir.write("a.jsonl", "{\"id\": \"x\", \"kind\": \"fail\", \"probability\": 0.0}\n{\"id\": \"y\", \"kind\": \"noop\"}\n");
+    dir.write(
+        "a.jsonl",
+        "{\"id\": \"x\", \"kind\": \"fail\", \"probability\": 0.0}\n{\"id\": \"y\", \"kind\": \"noop\"}\n",
+    );
     assert_eq!(code(&dir.run(&["--ledger", "l.jsonl", "--resume", "a.jsonl"])), 0);
     assert_eq!(ledger(&dir.join("l.jsonl")).len(), 3);
     // A second ledger with a job of its own, and the first given twice.
@@ -187,7 +194,8 @@ fn a_fifo_is_read_once_and_stdout_takes_the_page() {
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert_eq!(data_count(&html, "total-jobs"), 6);
     // A FIFO that does not carry a ledger is a located error too.
-    let writer = std::thread::spawn(move || std::fs::OpenOptions::new().write(true).open(fifo)?.write_all(b"hello\n"));
+    let writer =
+        std::thread::spawn(move || std::fs::OpenOptions::new().write(true).open(fifo)?.write_all(b"hello\n"));
     let out = report(&dir, &["ledger.fifo"]);
     writer.join().expect("writer").expect("write to the FIFO");
     assert_eq!(code(&out), 2);

@@ -84,7 +84,10 @@ pub(super) fn parse(text: &[u8]) -> Result<Line<'_>, LineError> {
     // serde would take an array for a struct, field by field: say what a line must be.
     let start = text.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
     if text.get(start).is_some_and(|&b| b == b'[') {
-        return Err(LineError { column: start + 1, message: "not a ledger line: expected a JSON object".into() });
+        return Err(LineError {
+            column: start + 1,
+            message: "not a ledger line: expected a JSON object".into(),
+        });
     }
     let wire: Wire<'_> = serde_json::from_slice(text).map_err(|e| LineError {
         column: e.column().max(1),

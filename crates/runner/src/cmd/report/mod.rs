@@ -48,7 +48,10 @@ pub fn report(args: ReportArgs) -> anyhow::Result<Exit> {
     for path in &args.ledgers {
         let source = read::read(path, &mut |line| tally.add(line))?;
         if let Some(line) = source.torn {
-            tracing::warn!("{}:{line}:1: torn last line skipped (the run was stopped mid-write)", source.name);
+            tracing::warn!(
+                "{}:{line}:1: torn last line skipped (the run was stopped mid-write)",
+                source.name
+            );
         }
         sources.push(source);
     }

@@ -32,7 +32,11 @@ impl Output {
         let Output::File(path) = self else { return Ok(()) };
         let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
         if meta.is_dir() {
-            bail!("-o {}: is a folder (give a file name, e.g. {}/report.html)", path.display(), path.display());
+            bail!(
+                "-o {}: is a folder (give a file name, e.g. {}/report.html)",
+                path.display(),
+                path.display()
+            );
         }
         for input in inputs {
             if same_file(path, input) {
@@ -59,7 +63,9 @@ impl Output {
                 out.flush()?;
                 Ok(())
             }
-            Output::File(path) => write_file(path, page).with_context(|| format!("cannot write {}", path.display())),
+            Output::File(path) => {
+                write_file(path, page).with_context(|| format!("cannot write {}", path.display()))
+            }
         }
     }
 }

@@ -90,7 +90,11 @@ fn totals(out: &mut String, s: &Summary) {
          {} ledger lines{}{}; the charts and tables below count every line.</p></section>",
         count(s.lines),
         if reruns > 0 { format!(", {} of them earlier runs of a job", count(reruns)) } else { String::new() },
-        if s.duplicates > 0 { format!(", {} repeated lines skipped", count(s.duplicates)) } else { String::new() },
+        if s.duplicates > 0 {
+            format!(", {} repeated lines skipped", count(s.duplicates))
+        } else {
+            String::new()
+        },
         lines = s.lines
     );
 }
@@ -98,7 +102,8 @@ fn totals(out: &mut String, s: &Summary) {
 fn legend(out: &mut String, counts: &[u64; 5]) {
     out.push_str("<ul class='legend'>");
     for (o, &n) in Outcome::ALL.iter().zip(counts) {
-        let _ = write!(out, "<li>{}{} <span class='muted'>{}</span></li>", svg::swatch(*o), o.as_str(), count(n));
+        let _ =
+            write!(out, "<li>{}{} <span class='muted'>{}</span></li>", svg::swatch(*o), o.as_str(), count(n));
     }
     out.push_str("</ul>");
 }
@@ -158,14 +163,22 @@ fn failures(out: &mut String, s: &Summary) {
         return;
     }
     if s.failure_groups > s.failures.len() {
-        let _ = write!(out, "<p class='note'>The {} largest of {} groups.</p>", s.failures.len(), count(s.failure_groups as u64));
+        let _ = write!(
+            out,
+            "<p class='note'>The {} largest of {} groups.</p>",
+            s.failures.len(),
+            count(s.failure_groups as u64)
+        );
     }
     out.push_str(
         "<div class='scroll'><table><thead><tr><th class='num'>lines</th><th>kind</th><th>outcome</th>\
          <th>error</th><th>example</th></tr></thead><tbody>",
     );
     for g in &s.failures {
-        let error = g.error.as_deref().map_or("<span class='muted'>(none)</span>".to_owned(), |e| format!("<code>{}</code>", esc(e)));
+        let error = g
+            .error
+            .as_deref()
+            .map_or("<span class='muted'>(none)</span>".to_owned(), |e| format!("<code>{}</code>", esc(e)));
         let mut example = format!("<code>{}</code>", esc(&g.example));
         if let Some(code) = g.exit_code {
             let _ = write!(example, " <span class='muted'>exit {code}</span>");
@@ -213,10 +226,12 @@ fn retries(out: &mut String, s: &Summary) {
     let retried: u64 = s.attempts[2..].iter().flatten().sum();
     let _ = write!(
         out,
-        "<section id='retries'><h2>Retries</h2><p>{} retries in all; {} lines needed more than one attempt.</p>\
+        "<section id='retries'><h2>Retries</h2><p>{} retr{} in all; {} line{} needed more than one attempt.</p>\
          <div class='scroll'><table><thead><tr><th>attempts</th>",
         count(s.retries),
-        count(retried)
+        if s.retries == 1 { "y" } else { "ies" },
+        count(retried),
+        if retried == 1 { "" } else { "s" }
     );
     for o in Outcome::ALL {
         let _ = write!(out, "<th class='num'>{}</th>", o.as_str());
@@ -269,7 +284,15 @@ mod tests {
             line("c", "sleep", "timed_out", 1, 3, 5.0, Some("timed out")),
         ]);
         let html = page(&s, &sources());
-        for (id, n) in [("total-jobs", 3), ("total-succeeded", 1), ("total-failed", 1), ("total-timed_out", 1), ("total-cancelled", 0), ("total-retries", 1), ("total-lines", 3)] {
+        for (id, n) in [
+            ("total-jobs", 3),
+            ("total-succeeded", 1),
+            ("total-failed", 1),
+            ("total-timed_out", 1),
+            ("total-cancelled", 0),
+            ("total-retries", 1),
+            ("total-lines", 3),
+        ] {
             assert!(html.contains(&format!("id='{id}' data-count='{n}'")), "{id} {n}");
         }
         for id in ["chart-throughput", "chart-wait", "chart-run"] {

@@ -162,7 +162,10 @@ mod tests {
         let empty = dir.path().join("empty.jsonl");
         std::fs::write(&empty, "\n").unwrap();
         let e = read(&empty, &mut |_| {}).unwrap_err();
-        assert!(e.to_string().ends_with("empty.jsonl: no ledger lines (a ledger has one JSON line per finished job)"));
+        assert!(
+            e.to_string()
+                .ends_with("empty.jsonl: no ledger lines (a ledger has one JSON line per finished job)")
+        );
         let e = read(&dir.path().join("missing"), &mut |_| {}).unwrap_err();
         assert!(format!("{e:#}").contains("missing: cannot open: No such file"), "{e:#}");
     }

@@ -101,11 +101,10 @@ mod tests {
             s.add(d);
         }
         let b = s.buckets();
-        assert_eq!(b.first().copied(), Some(Bucket {
-            low: Duration::from_micros(2),
-            high: Some(Duration::from_micros(5)),
-            count: 2
-        }));
+        assert_eq!(
+            b.first().copied(),
+            Some(Bucket { low: Duration::from_micros(2), high: Some(Duration::from_micros(5)), count: 2 })
+        );
         assert_eq!(b.last().map(|b| (b.low, b.count)), Some((Duration::from_millis(1), 1)));
         assert_eq!(b.iter().map(|b| b.count).sum::<u64>(), 3);
         assert_eq!(s.max(), Duration::from_millis(1));

@@ -20,6 +20,8 @@ const LEFT: f64 = 64.0;
 const RIGHT: f64 = 24.0;
 const TOP: f64 = 14.0;
 const BOTTOM: f64 = 44.0;
+/// The least height of a bar or segment that is not empty.
+const MIN_H: f64 = 3.0;
 
 /// Colour and pattern of each outcome, in [`Outcome::ALL`] order: (solid colour, light
 /// colour, pattern drawn in the solid colour on the light one).
@@ -107,7 +109,15 @@ pub(super) fn throughput(bars: &Bars) -> String {
     let (top, step) = axis(totals.iter().copied().max().unwrap_or(0));
     let per = width(bars.width);
     let mut out = String::new();
-    frame(&mut out, W, "chart-throughput", &format!("jobs finished per {per}, by outcome"), &format!("jobs / {per}"), top, step);
+    frame(
+        &mut out,
+        W,
+        "chart-throughput",
+        &format!("jobs finished per {per}, by outcome"),
+        &format!("jobs / {per}"),
+        top,
+        step,
+    );
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
     let n = bars.counts.len().max(1) as f64;
@@ -124,8 +134,10 @@ pub(super) fn throughput(bars: &Bars) -> String {
                 continue;
             }
             detail.push(format!("{} {}", count(k), o.as_str()));
-            let h = plot_h * k as f64 / top as f64;
-            y -= h;
+            // A few jobs among thousands still show: every non-empty segment is at least
+            // MIN_H tall (so a stack may pass its true height by a few units).
+            let h = (plot_h * k as f64 / top as f64).max(MIN_H);
+            y = (y - h).max(TOP - MIN_H * 5.0);
             let _ = write!(
                 out,
                 "<rect data-outcome='{o}' data-count='{k}' x='{x:.2}' y='{y:.2}' width='{w:.2}' height='{h:.2}' \
@@ -179,7 +191,7 @@ pub(super) fn histogram(id: &str, what: &str, buckets: &[Bucket]) -> String {
     let plot_h = H - TOP - BOTTOM;
     let bw = plot_w / buckets.len().max(1) as f64;
     for (i, b) in buckets.iter().enumerate() {
-        let h = plot_h * b.count as f64 / top as f64;
+        let h = if b.count == 0 { 0.0 } else { (plot_h * b.count as f64 / top as f64).max(MIN_H) };
         let range = match b.high {
             Some(high) => format!("{} to {}", duration(b.low), duration(high)),
             None => format!("{} or more", duration(b.low)),
@@ -227,7 +239,8 @@ mod tests {
 
     #[test]
     fn bars_carry_their_numbers() {
-        let bars = Bars { start: 0, width: 1_000_000_000, counts: vec![[3, 1, 0, 0, 0], [0; 5], [2, 0, 0, 0, 4]] };
+        let bars =
+            Bars { start: 0, width: 1_000_000_000, counts: vec![[3, 1, 0, 0, 0], [0; 5], [2, 0, 0, 0, 4]] };
         let svg = throughput(&bars);
         assert_eq!(svg.matches("<g class='bar'").count(), 3);
         assert!(svg.contains("data-outcome='failed' data-count='1'"), "{svg}");

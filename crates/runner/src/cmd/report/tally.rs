@@ -334,7 +334,15 @@ pub(super) mod tests {
 
     /// A ledger line: `finished` seconds after 2026-01-01T00:00:00Z, queued one second
     /// before, waited 0.1 s.
-    pub(in crate::cmd::report) fn line(id: &str, kind: &str, outcome: &str, attempts: u32, finished: u32, run: f64, error: Option<&str>) -> String {
+    pub(in crate::cmd::report) fn line(
+        id: &str,
+        kind: &str,
+        outcome: &str,
+        attempts: u32,
+        finished: u32,
+        run: f64,
+        error: Option<&str>,
+    ) -> String {
         let error = error.map_or("null".to_owned(), |e| serde_json::to_string(e).unwrap());
         format!(
             r#"{{"id":{id:?},"name":null,"kind":"{kind}","priority":0,"outcome":"{outcome}","attempts":{attempts},"queued_at":"2026-01-01T00:{:02}:{:02}Z","started_at":"2026-01-01T00:00:00Z","finished_at":"2026-01-01T00:{:02}:{:02}Z","wait_seconds":0.1,"run_seconds":{run},"error":{error},"spec_hash":"h"}}"#,
@@ -373,7 +381,10 @@ pub(super) mod tests {
         assert_eq!(s.retries, 2);
         let kinds: Vec<_> = s.by_kind.iter().map(|(k, c)| (k.as_str(), *c)).collect();
         assert_eq!(kinds, [("fail", [1, 0, 0, 0, 0]), ("noop", [1, 0, 0, 0, 0]), ("sleep", [0, 0, 0, 1, 0])]);
-        let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().timestamp_nanos_opt().unwrap();
+        let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .timestamp_nanos_opt()
+            .unwrap();
         assert_eq!(s.span, (t0, t0 + 10_000_000_000));
     }
 
@@ -390,15 +401,19 @@ pub(super) mod tests {
         let s = tally(&lines);
         assert_eq!(s.failure_groups, 4);
         let top = &s.failures[0];
-        assert_eq!((top.kind.as_str(), top.outcome, top.error.as_deref()), ("exec", Outcome::Failed, Some("exit status 1")));
+        assert_eq!(
+            (top.kind.as_str(), top.outcome, top.error.as_deref()),
+            ("exec", Outcome::Failed, Some("exit status 1"))
+        );
         assert_eq!((top.count, top.example.as_str()), (5, "x0"));
         assert_eq!(s.failures.iter().map(|g| g.count).sum::<u64>(), 8);
     }
 
     #[test]
     fn the_slowest_are_kept_in_order_and_ties_keep_the_first() {
-        let lines: Vec<String> =
-            (0..100).map(|i| line(&format!("j{i}"), "cpu", "succeeded", 1, 1, f64::from(i % 50), None)).collect();
+        let lines: Vec<String> = (0..100)
+            .map(|i| line(&format!("j{i}"), "cpu", "succeeded", 1, 1, f64::from(i % 50), None))
+            .collect();
         let s = tally(&lines);
         assert_eq!(s.slowest.len(), TOP);
         let ids: Vec<&str> = s.slowest.iter().take(4).map(|s| s.id.as_str()).collect();
@@ -437,8 +452,9 @@ pub(super) mod tests {
 
     #[test]
     fn kinds_past_the_limit_count_as_other() {
-        let lines: Vec<String> =
-            (0..100).map(|i| line(&format!("j{i}"), &format!("k{i:03}"), "succeeded", 1, 1, 0.1, None)).collect();
+        let lines: Vec<String> = (0..100)
+            .map(|i| line(&format!("j{i}"), &format!("k{i:03}"), "succeeded", 1, 1, 0.1, None))
+            .collect();
         let s = tally(&lines);
         assert_eq!(s.by_kind.len(), MAX_KINDS);
         let other = s.by_kind.iter().find(|(k, _)| k == "other").map(|(_, c)| c[0]);
