@@ -159,6 +159,13 @@ fn bad_inputs_are_located_errors_and_write_nothing() {
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert!(!dir.join("out.html").exists(), "{input}: a page was written");
     }
+    // No ledger is a usage error; --help has examples.
+    let out = report(&dir, &[]);
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("required"));
+    let out = report(&dir, &["--help"]);
+    assert_eq!(code(&out), 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Examples:"));
     // The output may not be one of the inputs: the ledger would be lost.
     let out = report(&dir, &["run.ledger.jsonl", "-o", "run.ledger.jsonl"]);
     assert_eq!(code(&out), 2);

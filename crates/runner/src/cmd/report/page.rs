@@ -118,21 +118,31 @@ fn throughput(out: &mut String, s: &Summary) {
     let _ = write!(out, "Jobs finished per {}, stacked by outcome:", width(bars.width));
     legend(out, &s.lines_by_outcome);
     out.push_str("</figcaption></figure><details><summary>Numbers</summary><div class='scroll'><table><thead><tr><th>from</th>");
-    for o in Outcome::ALL {
-        let _ = write!(out, "<th class='num'>{}</th>", o.as_str());
-    }
-    out.push_str("</tr></thead><tbody>");
+    outcome_heads(out);
     for (i, c) in bars.counts.iter().enumerate() {
         if c.iter().all(|&n| n == 0) {
             continue;
         }
         let _ = write!(out, "<tr><td>{}</td>", instant(bars.start + bars.width * i as i64));
-        for n in c {
-            let _ = write!(out, "<td class='num'>{}</td>", count(*n));
-        }
-        out.push_str("</tr>");
+        outcome_cells(out, c);
     }
     out.push_str("</tbody></table></div></details></section>");
+}
+
+/// The outcome columns' headings, closing the table's head.
+fn outcome_heads(out: &mut String) {
+    for o in Outcome::ALL {
+        let _ = write!(out, "<th class='num'>{}</th>", o.as_str());
+    }
+    out.push_str("</tr></thead><tbody>");
+}
+
+/// A row's counts by outcome, closing the row.
+fn outcome_cells(out: &mut String, counts: &[u64; 5]) {
+    for n in counts {
+        let _ = write!(out, "<td class='num'>{}</td>", count(*n));
+    }
+    out.push_str("</tr>");
 }
 
 fn spread(out: &mut String, id: &str, what: &str, sp: &Spread) {
@@ -233,36 +243,24 @@ fn retries(out: &mut String, s: &Summary) {
         count(retried),
         if retried == 1 { "" } else { "s" }
     );
-    for o in Outcome::ALL {
-        let _ = write!(out, "<th class='num'>{}</th>", o.as_str());
-    }
-    out.push_str("</tr></thead><tbody>");
+    outcome_heads(out);
     for (i, row) in s.attempts.iter().enumerate() {
         if row.iter().all(|&n| n == 0) {
             continue;
         }
         let label = if i == ATTEMPT_ROWS - 1 { format!("{i} or more") } else { i.to_string() };
         let _ = write!(out, "<tr data-attempts='{i}'><td>{label}</td>");
-        for n in row {
-            let _ = write!(out, "<td class='num'>{}</td>", count(*n));
-        }
-        out.push_str("</tr>");
+        outcome_cells(out, row);
     }
     out.push_str("</tbody></table></div></section>");
 }
 
 fn kinds(out: &mut String, s: &Summary) {
     out.push_str("<section id='kinds'><h2>Jobs by kind</h2><div class='scroll'><table><thead><tr><th>kind</th><th class='num'>jobs</th>");
-    for o in Outcome::ALL {
-        let _ = write!(out, "<th class='num'>{}</th>", o.as_str());
-    }
-    out.push_str("</tr></thead><tbody>");
+    outcome_heads(out);
     for (kind, row) in &s.by_kind {
         let _ = write!(out, "<tr><td>{}</td><td class='num'>{}</td>", esc(kind), count(row.iter().sum()));
-        for n in row {
-            let _ = write!(out, "<td class='num'>{}</td>", count(*n));
-        }
-        out.push_str("</tr>");
+        outcome_cells(out, row);
     }
     out.push_str("</tbody></table></div></section>");
 }

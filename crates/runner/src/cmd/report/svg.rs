@@ -173,8 +173,10 @@ fn x_labels(out: &mut String, w: f64, n: usize, label: impl Fn(usize) -> String)
         let _ = write!(
             out,
             "<line class='axis-line' x1='{x:.1}' x2='{x:.1}' y1='{y1}' y2='{y2}'/>\
-             <text class='tick' x='{x:.1}' y='{ty}' text-anchor='middle'>{}</text>",
+             <text class='tick' x='{x:.1}' y='{ty}' text-anchor='{anchor}'>{}</text>",
             esc(&label(i)),
+            // The right-most label ends at its tick, so it is never cut off.
+            anchor = if i == n && n > 1 { "end" } else { "middle" },
             y1 = H - BOTTOM,
             y2 = H - BOTTOM + 4.0,
             ty = H - BOTTOM + 16.0
