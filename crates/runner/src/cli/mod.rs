@@ -13,6 +13,7 @@ Examples:
   conveyor run jobs/                          run every *.json / *.jsonl file in jobs/
   conveyor run -w 8 --ledger run.ledger.jsonl batch.jsonl
   conveyor validate jobs/ --format json       check files, errors as JSON Lines
+  conveyor report run.ledger.jsonl            an HTML page about a run (conveyor-report.html)
   conveyor schema > conveyor.schema.json      the JSON Schema of job files
   conveyor serve --ledger serve.ledger.jsonl  a daemon: POST job files to /jobs
   conveyor submit --queue postgres://HOST/DB jobs/   enqueue into a PostgreSQL queue
