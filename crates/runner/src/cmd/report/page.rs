@@ -152,11 +152,17 @@ fn spread(out: &mut String, id: &str, what: &str, sp: &Spread) {
         return;
     }
     let _ = write!(out, "<div class='scroll'>{}</div>", svg::histogram(id, what, &sp.buckets()));
-    let _ = write!(out, "<table class='pct' id='{id}-percentiles'><tr>");
-    for (label, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)] {
-        let _ = write!(out, "<th>{label}</th><td>{}</td>", duration(sp.percentile(q)));
+    // Pairs that wrap as a whole on a narrow screen, never within a value.
+    let _ = write!(out, "<dl class='pct' id='{id}-percentiles'>");
+    for (label, value) in [
+        ("p50", sp.percentile(0.5)),
+        ("p90", sp.percentile(0.9)),
+        ("p99", sp.percentile(0.99)),
+        ("max", sp.max()),
+    ] {
+        let _ = write!(out, "<div><dt>{label}</dt><dd>{}</dd></div>", duration(value));
     }
-    let _ = write!(out, "<th>max</th><td>{}</td></tr></table></figure>", duration(sp.max()));
+    out.push_str("</dl></figure>");
 }
 
 fn durations(out: &mut String, s: &Summary) {

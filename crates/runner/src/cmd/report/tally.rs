@@ -37,7 +37,7 @@ pub(super) const TOP: usize = 20;
 pub(super) const MAX_GROUPS: usize = 10_000;
 /// The most distinct kinds kept apart; further ones count as `other`.
 const MAX_KINDS: usize = 64;
-/// Errors and output tails are cut to this many bytes (at a character boundary) when kept.
+/// Ids, errors and output tails are cut to this many bytes (at a character boundary) when kept.
 const MAX_TEXT: usize = 2_000;
 
 /// Attempt counts shown apart: 0, 1, 2, 3, 4, and 5 or more.
@@ -188,6 +188,7 @@ impl Tally {
 
     /// The index of `kind` in `kinds`, added if new; past [`MAX_KINDS`] kinds, `other`'s.
     fn kind_index(&mut self, kind: &str) -> u16 {
+        let kind = cut(kind);
         let known = self.kinds.iter().position(|k| k == kind);
         let kind = if known.is_none() && self.kinds.len() >= MAX_KINDS - 1 { "other" } else { kind };
         if let Some(i) = self.kinds.iter().position(|k| k == kind) {
@@ -244,7 +245,7 @@ impl Tally {
             outcome: line.outcome,
             error,
             count: 0,
-            example: line.id.clone().into_owned(),
+            example: cut(&line.id).to_owned(),
             exit_code: line.exit_code,
             output_tail: line.output_tail.as_deref().map(|t| cut_end(t).to_owned()),
         });
@@ -259,8 +260,8 @@ impl Tally {
         self.slowest.push(Reverse(Slow {
             run: line.run,
             seq: Reverse(self.seq),
-            id: line.id.clone().into_owned(),
-            kind: line.kind.clone().into_owned(),
+            id: cut(&line.id).to_owned(),
+            kind: cut(&line.kind).to_owned(),
             outcome: line.outcome,
             attempts: line.attempts,
             wait: line.wait,
