@@ -5,9 +5,9 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use conveyor_e2e::{Dir, code, conveyor, describe, ledger};
+use conveyor_e2e::{Dir, browser, code, conveyor, describe, ledger};
 use serde_json::{Value, json};
 
 /// `conveyor report ARGS...` inside `dir`.
@@ -266,136 +266,60 @@ fn a_hundred_thousand_jobs_make_a_small_page() {
 
 // --- In a browser ------------------------------------------------------------------------
 
-/// A chromedriver for the browser test: `CONVEYOR_TEST_WEBDRIVER` when set (tests/run.sh
-/// starts one), else one started here if `chromedriver` is installed (stopped on drop).
-struct Driver {
-    url: String,
-    child: Option<std::process::Child>,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn driver() -> Option<Driver> {
-    if let Ok(url) = std::env::var("CONVEYOR_TEST_WEBDRIVER") {
-        return Some(Driver { url, child: None });
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let driver = Driver { url: format!("http://127.0.0.1:{port}"), child: Some(child) };
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if start.elapsed() > Duration::from_secs(20) {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(driver)
-}
-
-async fn browser(driver: &Driver) -> fantoccini::Client {
-    let mut caps = serde_json::Map::new();
-    let mut chrome = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                                      "--window-size=1280,1000"]});
-    if Path::new("/usr/bin/chromium").exists() {
-        chrome["binary"] = json!("/usr/bin/chromium");
-    }
-    caps.insert("goog:chromeOptions".into(), chrome);
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    fantoccini::ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot start a browser session at {}: {e}", driver.url))
-}
-
-/// Where screenshots go: `CONVEYOR_TEST_SCREENSHOTS` if set, else the target folder's
-/// temporary folder for tests.
-fn screenshot_dir() -> PathBuf {
-    std::env::var_os("CONVEYOR_TEST_SCREENSHOTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots"))
-}
-
-/// Runs `js` (a function body) in the page and returns its value.
+/// Runs `script` (a function body) in the page and returns its value.
 async fn js(client: &fantoccini::Client, script: &str) -> Value {
     client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("{script}: {e}"))
 }
 
-#[test]
-fn in_a_browser_the_page_opens_from_a_file_and_draws_its_charts() {
-    let Some(driver) = driver() else {
-        assert!(
-            std::env::var("CONVEYOR_TEST_SERVERS").as_deref() != Ok("required"),
-            "no WebDriver: set CONVEYOR_TEST_WEBDRIVER or install chromedriver (Debian: chromium-driver)"
-        );
-        eprintln!("skipped: no WebDriver (CONVEYOR_TEST_WEBDRIVER unset and no chromedriver)");
-        return;
-    };
+#[tokio::test(flavor = "current_thread")]
+async fn in_a_browser_the_page_opens_from_a_file_and_draws_its_charts() {
+    let Some(client) = browser::browser().await else { return };
     let dir = Dir::new();
     let path = mixed_ledger(&dir);
     let lines = ledger(&path);
     assert_eq!(code(&report(&dir, &["run.ledger.jsonl", "-o", "report.html"])), 0);
     let page = format!("file://{}", dir.join("report.html").display());
-    let shots = screenshot_dir();
-    std::fs::create_dir_all(&shots).expect("screenshot folder");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        let client = browser(&driver).await;
-        client.goto(&page).await.expect("open the page");
-        // Opened from the file, with no script and no request of any kind.
-        assert_eq!(js(&client, "return document.readyState").await, "complete");
-        assert_eq!(js(&client, "return document.scripts.length").await, 0);
-        assert_eq!(js(&client, "return performance.getEntriesByType('resource').length").await, 0);
-        // The charts are drawn: every chart has bars of a real size on screen.
-        for id in ["chart-throughput", "chart-wait", "chart-run"] {
-            let drawn = js(
-                &client,
-                &format!(
-                    "const s = document.getElementById('{id}'); const r = s.getBoundingClientRect();
-                     const bars = [...s.querySelectorAll('rect[data-count]')].filter(b => b.getBBox().height > 0);
-                     return [r.width, r.height, bars.length];"
-                ),
-            )
-            .await;
-            let v: Vec<f64> = drawn.as_array().expect("array").iter().map(|n| n.as_f64().expect("n")).collect();
-            assert!(v[0] > 300.0 && v[1] > 100.0 && v[2] >= 1.0, "{id}: {v:?}");
-        }
-        // The totals people read match the ledger.
-        let shown = js(
+    client.goto(&page).await.expect("open the page");
+    // Opened from the file, with no script and no request of any kind, and nothing in the
+    // console (a CSP violation would be there).
+    assert_eq!(js(&client, "return document.readyState").await, "complete");
+    assert_eq!(js(&client, "return document.scripts.length").await, 0);
+    assert_eq!(js(&client, "return performance.getEntriesByType('resource').length").await, 0);
+    assert_eq!(browser::js_errors(&client).await, Vec::<String>::new());
+    // The charts are drawn: every chart has bars of a real size on screen.
+    for id in ["chart-throughput", "chart-wait", "chart-run"] {
+        let drawn = js(
             &client,
-            "return Object.fromEntries([...document.querySelectorAll('.card')].map(c =>
-                [c.id, c.querySelector('.n').textContent.replace(/\\s/g, '')]))",
+            &format!(
+                "const s = document.getElementById('{id}'); const r = s.getBoundingClientRect();
+                 const bars = [...s.querySelectorAll('rect[data-count]')].filter(b => b.getBBox().height > 0);
+                 return [r.width, r.height, bars.length];"
+            ),
         )
         .await;
-        assert_eq!(shown["total-jobs"], lines.len().to_string());
-        for (outcome, n) in outcomes(&lines) {
-            assert_eq!(shown[format!("total-{outcome}")], n.to_string(), "{outcome}");
-        }
-        // Escaped job ids show as text, not as markup.
-        let text = js(&client, "return document.body.innerText").await;
-        assert!(text.as_str().expect("text").contains("<img src=x onerror=alert(1)>"));
-        client.set_window_size(1280, 2200).await.expect("resize");
-        let png = client.screenshot().await.expect("screenshot");
-        std::fs::write(shots.join("report-laptop.png"), png).expect("save screenshot");
-        // On a phone the page itself does not scroll sideways (wide charts scroll in place).
-        client.set_window_size(390, 2200).await.expect("resize");
-        let overflow = js(&client, "return document.documentElement.scrollWidth - window.innerWidth").await;
-        assert!(overflow.as_f64().expect("n") <= 0.0, "page wider than a phone by {overflow}px");
-        let png = client.screenshot().await.expect("screenshot");
-        std::fs::write(shots.join("report-phone.png"), png).expect("save screenshot");
-        client.close().await.expect("close the session");
-    });
-    eprintln!("screenshots in {}", shots.display());
+        let v: Vec<f64> = drawn.as_array().expect("array").iter().map(|n| n.as_f64().expect("n")).collect();
+        assert!(v[0] > 300.0 && v[1] > 100.0 && v[2] >= 1.0, "{id}: {v:?}");
+    }
+    // The totals people read match the ledger.
+    let shown = js(
+        &client,
+        "return Object.fromEntries([...document.querySelectorAll('.card')].map(c =>
+            [c.id, c.querySelector('.n').textContent.replace(/\\s/g, '')]))",
+    )
+    .await;
+    assert_eq!(shown["total-jobs"], lines.len().to_string());
+    for (outcome, n) in outcomes(&lines) {
+        assert_eq!(shown[format!("total-{outcome}")], n.to_string(), "{outcome}");
+    }
+    // Escaped job ids show as text, not as markup.
+    let text = js(&client, "return document.body.innerText").await;
+    assert!(text.as_str().expect("text").contains("<img src=x onerror=alert(1)>"));
+    client.set_window_size(1280, 2200).await.expect("resize");
+    browser::screenshot(&client, "report-laptop").await;
+    // On a phone the page itself does not scroll sideways (wide charts scroll in place).
+    client.set_window_size(390, 2200).await.expect("resize");
+    let overflow = js(&client, "return document.documentElement.scrollWidth - window.innerWidth").await;
+    assert!(overflow.as_f64().expect("n") <= 0.0, "page wider than a phone by {overflow}px");
+    browser::screenshot(&client, "report-phone").await;
+    client.close().await.expect("close the session");
 }

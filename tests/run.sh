@@ -8,7 +8,9 @@
 #     targets that tests register as JSON files in $CONVEYOR_TEST_PROMETHEUS_SD_DIR;
 #   - the Prometheus Pushgateway;
 #   - PostgreSQL (initdb + pg_ctl as the `postgres` user when run as root; trust auth on
-#     loopback).
+#     loopback);
+#   - chromedriver (Debian's `chromium-driver`) for the browser tests, which start headless
+#     Chromium sessions through it (tests/support/browser.rs).
 # Tests find them through CONVEYOR_TEST_* variables (see tests/support/servers.rs);
 # CONVEYOR_TEST_SERVERS=required makes a test that misses one fail instead of skip.
 # Server logs stay in the temporary folder; their tails are printed if anything fails.
@@ -61,6 +63,12 @@ if [[ -z $(pg_bin_dir) ]]; then
 fi
 if ! command -v curl >/dev/null 2>&1; then
   missing+=(curl)
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  missing+=(chromium)
+fi
+if ! command -v chromedriver >/dev/null 2>&1; then
+  missing+=(chromium-driver)
 fi
 if ((${#missing[@]} > 0)); then
   [[ $(id -u) -eq 0 ]] || die "missing Debian packages: ${missing[*]} (apt-get install them as root)"
@@ -272,6 +280,12 @@ database_url="postgres://postgres@127.0.0.1:$pg_port/postgres"
 [[ $("$pg_bin/psql" "$database_url" -X -A -t -q -v ON_ERROR_STOP=1 -c 'select 1' 2>&1) == 1 ]] ||
   die "psql cannot query $database_url"
 say "PostgreSQL $("$pg_bin/psql" "$database_url" -X -A -t -q -c 'show server_version') ready on 127.0.0.1:$pg_port"
+
+# chromedriver: local connections only (its default); each test's session starts its own
+# headless Chromium with a temporary profile. HOME in the folder: Chromium writes there.
+mkdir -p "$tmp/chromium-home"
+start_http chromedriver /status env HOME="$tmp/chromium-home" chromedriver --port=@PORT@
+webdriver_port=$port
 say "servers up in $((SECONDS - started))s (folder $tmp)"
 
 export CONVEYOR_TEST_SERVERS=required
@@ -281,6 +295,9 @@ export CONVEYOR_TEST_PUSHGATEWAY_URL="http://127.0.0.1:$pushgateway_port"
 export CONVEYOR_TEST_PROMTOOL
 CONVEYOR_TEST_PROMTOOL=$(command -v promtool)
 export CONVEYOR_TEST_DATABASE_URL="$database_url"
+export CONVEYOR_TEST_WEBDRIVER="http://127.0.0.1:$webdriver_port"
+export CONVEYOR_TEST_CHROMIUM
+CONVEYOR_TEST_CHROMIUM=$(command -v chromium)
 
 # --- The tests --------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@
 //! for a test, and `CARGO_BIN_EXE_*` exists only inside the binary's own package), into the
 //! target folder the tests themselves were built in.
 
+pub mod browser;
 pub mod pg;
 pub mod server;
 pub mod servers;

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use crate::context::{HasCore, JobContext};
-use crate::core::{Core, RETRYING};
+use crate::core::{Core, State};
 use crate::error::JobError;
 use crate::job::{AttemptFailure, AttemptResult, Run};
+use crate::metrics::Deferred;
 use crate::pool::Inner;
 use crate::retry::AttemptError;
 
@@ -18,14 +19,23 @@ use crate::retry::AttemptError;
 /// pool's nanoseconds, when timings are on and an attempt did run.
 pub(crate) type BoxFuture<'a> = Pin<Box<dyn Future<Output = Option<u64>> + Send + 'a>>;
 
+/// The worker that runs an attempt, and what it brings.
+pub(crate) struct RunBy<'a> {
+    pub(crate) pool: &'a Arc<Inner>,
+    /// A clock reading the worker took just before, without waiting since (the previous
+    /// attempt's stop), which the attempt takes as its start instead of reading the clock
+    /// again.
+    pub(crate) now: Option<u64>,
+    /// The index of the pool worker ([`JobContext::worker`]).
+    pub(crate) worker: u32,
+    /// That worker's held-back metric updates.
+    pub(crate) deferred: &'a Deferred,
+}
+
 /// A job as the queue and the workers see it.
 pub(crate) trait Task: HasCore {
     /// Runs one attempt (or resolves the job at once if it was cancelled before starting).
-    /// `now`: a clock reading the worker took just before, without waiting since (the
-    /// previous attempt's stop), which the attempt takes as its start instead of reading the
-    /// clock again.
-    /// `worker`: the index of the pool worker running it ([`JobContext::worker`]).
-    fn run<'a>(self: Arc<Self>, pool: &'a Arc<Inner>, now: Option<u64>, worker: u32) -> BoxFuture<'a>;
+    fn run<'a>(self: Arc<Self>, by: RunBy<'a>) -> BoxFuture<'a>;
     /// Resolves a job that will not run again with `err`.
     fn abandon(&self, pool: &Inner, err: JobError);
 }
@@ -69,28 +79,36 @@ where
     /// Gives the job back, for a submission that was refused after the cell was made. The
     /// options come back with the pool's defaults applied.
     pub(crate) fn into_job(self) -> crate::Job<R> {
-        let core = self.core;
+        let (priority, shield) = (self.core.priority, self.core.shield);
+        let o = self.core.into_options();
         crate::Job {
             run: self.body,
             options: crate::job::JobOptions {
-                name: core.name,
-                kind: core.kind,
-                priority: core.priority,
-                timeout: core.timeout,
-                retry: core.retry,
-                shield: core.shield,
+                name: o.name,
+                kind: o.kind,
+                priority,
+                timeout: o.timeout,
+                retry: o.retry,
+                shield,
                 delay: None,
                 not_before: None,
-                key: core.key,
-                rate_key: core.rate_key,
-                tag: core.tag,
+                key: o.key,
+                rate_key: o.rate_key,
+                tag: o.tag,
             },
         }
     }
 
     /// Delivers the outcome, exactly once: later calls are no-ops. `ended`: when the last
     /// attempt stopped, if the job resolves as it does.
-    fn finish(&self, pool: &Inner, result: Result<T, JobError>, ended: Option<u64>) {
+    /// `deferred`: the worker's held-back metric updates, when a worker resolves it.
+    fn finish(
+        &self,
+        pool: &Inner,
+        result: Result<T, JobError>,
+        ended: Option<u64>,
+        deferred: Option<&Deferred>,
+    ) {
         if !self.core.claim_finish() {
             return;
         }
@@ -100,7 +118,7 @@ where
                 self.core.finished_unstarted(err);
             }
         }
-        pool.record_finish(&self.core, result.as_ref().err(), ended);
+        pool.record_finish(&self.core, result.as_ref().err(), ended, deferred);
         let waker = {
             let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
             slot.value = Some(result);
@@ -113,12 +131,14 @@ where
     }
 
     /// One attempt; returns when it stopped (see [`BoxFuture`]).
-    async fn attempt(self: Arc<Self>, pool: &Arc<Inner>, now: Option<u64>, worker: u32) -> Option<u64> {
+    async fn attempt(self: Arc<Self>, by: RunBy<'_>) -> Option<u64> {
+        let RunBy { pool, now, worker, deferred } = by;
+        let d = Some(deferred);
         let core = &self.core;
         if !core.begin(pool) {
             // Taken from the queue but not started: `started` will not count it out.
-            pool.dequeued_unstarted();
-            self.finish(pool, Err(core.stop_error(pool)), None);
+            pool.dequeued_unstarted(deferred);
+            self.finish(pool, Err(core.stop_error(pool)), None, d);
             return None;
         }
         // A load and a store, not a read-modify-write (a locked instruction, ~6 ns): a job's
@@ -128,22 +148,22 @@ where
         if attempt == 1 {
             core.first_started();
         }
-        let started = pool.started(core, attempt, now);
+        let started = pool.started(core, attempt, now, deferred);
         let ctx = JobContext { job: self.clone(), attempt, worker };
         // Pinned here and lent to `drive`: moved into it, it would be kept twice (as its
         // argument and as its pinned local), and this future, boxed once per attempt, would
         // be twice as big.
         let body = std::pin::pin!(self.body.attempt(ctx));
-        let end = drive(body, core, pool, attempt).await;
-        let ended = pool.stopped(core, started);
+        let (end, waited) = drive(body, core, pool, attempt).await;
+        let ended = pool.stopped(core, started, waited);
         let failure = match end {
             AttemptEnd::Done(Ok(value)) => {
-                self.finish(pool, Ok(value), ended);
+                self.finish(pool, Ok(value), ended, d);
                 core.attempt_over();
                 return ended;
             }
             AttemptEnd::Cancelled => {
-                self.finish(pool, Err(JobError::Cancelled), ended);
+                self.finish(pool, Err(JobError::Cancelled), ended, d);
                 core.attempt_over();
                 return ended;
             }
@@ -151,7 +171,7 @@ where
             AttemptEnd::Done(Err(AttemptFailure::Failed(e))) => JobError::Failed(e),
             AttemptEnd::Done(Err(AttemptFailure::Panicked(m))) => JobError::Panicked(m),
         };
-        let retry = core.retry.as_ref().and_then(|policy| {
+        let retry = core.retry().and_then(|policy| {
             let seen = match &failure {
                 JobError::Failed(e) => AttemptError::Failed(e.as_ref()),
                 JobError::Panicked(m) => AttemptError::Panicked(m),
@@ -161,11 +181,11 @@ where
         });
         match retry {
             Some(delay) if !core.cancelled(pool) => {
-                core.set_state(RETRYING);
+                core.set_state(State::Retrying);
                 pool.retry_scheduled(core, attempt, delay, &failure);
                 pool.schedule(self.clone() as Arc<dyn Task>, delay);
             }
-            _ => self.finish(pool, Err(failure), ended),
+            _ => self.finish(pool, Err(failure), ended, d),
         }
         core.attempt_over();
         ended
@@ -178,18 +198,29 @@ where
 /// The attempt future is polled once on its own first: a job that completes at once (the
 /// common case for short jobs) never creates a timer, never registers for the cancel signal,
 /// and keeps this future small. Only a job that waits gets the boxed `stop` future beside it.
+///
+/// Returns how it ended, and whether it waited (was not done at its first poll).
 async fn drive<T>(
     mut attempt_fut: Pin<&mut impl Future<Output = AttemptResult<T>>>,
     core: &Core,
     pool: &Inner,
     attempt: u32,
-) -> AttemptEnd<T> {
+) -> (AttemptEnd<T>, bool) {
     let first = std::future::poll_fn(|cx| Poll::Ready(attempt_fut.as_mut().poll(cx))).await;
+    let waited = first.is_pending();
     let result = match first {
         Poll::Ready(result) => Some(result),
         Poll::Pending => {
+            pool.running();
+            // Polled again at once, as the `select!` below would poll it first: a body that
+            // only yielded (it woke itself, and is done now) then never makes the boxed
+            // `stop` future.
+            let second = std::future::poll_fn(|cx| Poll::Ready(attempt_fut.as_mut().poll(cx))).await;
+            if let Poll::Ready(result) = second {
+                return finish_drive(core, pool, attempt, Some(result), true);
+            }
             let stop = Box::pin(async {
-                match core.timeout {
+                match core.timeout() {
                     Some(limit) => tokio::select! {
                         _ = tokio::time::sleep(limit) => core.mark_timed_out(attempt),
                         _ = core.stopped(pool, attempt) => {}
@@ -209,8 +240,19 @@ async fn drive<T>(
             }
         }
     };
+    finish_drive(core, pool, attempt, result, waited)
+}
+
+/// How an attempt ended, from what its future returned (`None`: it was stopped).
+fn finish_drive<T>(
+    core: &Core,
+    pool: &Inner,
+    attempt: u32,
+    result: Option<AttemptResult<T>>,
+    waited: bool,
+) -> (AttemptEnd<T>, bool) {
     // Whatever the future returned after it was told to stop, the stop decides the outcome.
-    if core.timed_out(attempt) {
+    let end = if core.timed_out(attempt) {
         AttemptEnd::TimedOut
     } else if core.cancelled(pool) {
         AttemptEnd::Cancelled
@@ -219,7 +261,8 @@ async fn drive<T>(
             Some(r) => AttemptEnd::Done(r),
             None => AttemptEnd::Cancelled,
         }
-    }
+    };
+    (end, waited)
 }
 
 impl<R, T> HasCore for JobCell<R, T>
@@ -237,12 +280,12 @@ where
     R: Run<T>,
     T: Send + 'static,
 {
-    fn run<'a>(self: Arc<Self>, pool: &'a Arc<Inner>, now: Option<u64>, worker: u32) -> BoxFuture<'a> {
-        Box::pin(self.attempt(pool, now, worker))
+    fn run<'a>(self: Arc<Self>, by: RunBy<'a>) -> BoxFuture<'a> {
+        Box::pin(self.attempt(by))
     }
 
     fn abandon(&self, pool: &Inner, err: JobError) {
-        self.finish(pool, Err(err), None);
+        self.finish(pool, Err(err), None, None);
     }
 }
 
@@ -287,7 +330,9 @@ mod tests {
             tokio::task::yield_now().await;
             Ok::<_, std::io::Error>(std::hint::black_box(scratch)[0])
         }));
-        let attempt = cell.clone().attempt(pool.inner(), None, 0);
+        let deferred = crate::metrics::Deferred::default();
+        let by = super::RunBy { pool: pool.inner(), now: None, worker: 0, deferred: &deferred };
+        let attempt = cell.clone().attempt(by);
         let size = std::mem::size_of_val(&attempt);
         assert!(size >= BODY, "the body is inside: {size}");
         assert!(size < BODY + 512, "an attempt of a {BODY}-byte body takes {size} bytes");

@@ -52,7 +52,7 @@ impl fmt::Debug for JobContext {
         let core = self.job.core();
         f.debug_struct("JobContext")
             .field("id", &core.id)
-            .field("name", &core.name)
+            .field("name", &core.name())
             .field("attempt", &self.attempt)
             .field("worker", &self.worker)
             .finish()
@@ -92,7 +92,7 @@ impl JobContext {
     /// # }
     /// ```
     pub fn name(&self) -> Option<&str> {
-        self.job.core().name.as_deref()
+        self.job.core().name().map(|n| &**n)
     }
 
     /// This attempt's number, starting at 1.
@@ -163,7 +163,7 @@ impl JobContext {
     /// # }
     /// ```
     pub fn tag(&self) -> Option<&crate::Tag> {
-        self.job.core().tag.as_ref()
+        self.job.core().tag()
     }
 
     /// Whether this attempt has been told to stop.

@@ -17,6 +17,15 @@
 //! attempt — and the attempt's `cancelled()` future checks the flag after registering for the
 //! signal, so the signal cannot fall between check and wait.
 //!
+//! # Cancel vs queued
+//!
+//! A canceller that sees `QUEUED` takes the queue key and removes the job, so that it leaves
+//! the queue at once. The submitter stores the key after the push, then reads
+//! `cancel_requested` and removes the job itself if it sees a cancel. The key's store is a
+//! release store, so both may miss each other when a cancel races with the submit itself;
+//! the job then stays queued until a worker takes it, and [`Core::begin`] refuses it (the
+//! cancel vs start argument above). Either way it never starts, and resolves once.
+//!
 //! # Observers (first start, token helpers)
 //!
 //! `observed` records who outside the attempt waits for something the hot path would
@@ -94,11 +103,37 @@ impl fmt::Display for JobId {
     }
 }
 
-pub(crate) const QUEUED: u8 = 0;
-pub(crate) const RETRYING: u8 = 1;
-pub(crate) const RUNNING: u8 = 2;
-pub(crate) const FINISHED: u8 = 3;
-pub(crate) const SCHEDULED: u8 = 4;
+/// Where a job is in its [lifecycle](self#lifecycle). Stored in an `AtomicU8` (see
+/// [`Core::state`]); the number never leaves this module.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Queued = 0,
+    Retrying = 1,
+    Running = 2,
+    Finished = 3,
+    Scheduled = 4,
+}
+
+impl From<State> for u8 {
+    fn from(state: State) -> u8 {
+        state as u8
+    }
+}
+
+impl From<u8> for State {
+    /// Only the values of `State as u8` are ever stored, so any other byte is unreachable;
+    /// it reads as `Finished`, the state that holds no one back.
+    fn from(byte: u8) -> State {
+        match byte {
+            0 => State::Queued,
+            1 => State::Retrying,
+            2 => State::Running,
+            4 => State::Scheduled,
+            _ => State::Finished,
+        }
+    }
+}
 
 const NO_KEY: u64 = u64::MAX;
 
@@ -123,32 +158,53 @@ pub(crate) enum StartCheck {
     Busy,
 }
 
+/// A job's options beyond its priority and shield. Boxed in [`Core`], and only when one is
+/// set: a job's cell lives as long as its handle, and a batch of a million no-op jobs held
+/// 112 bytes of empty options per job (a third of the cell) before.
+#[derive(Default)]
+pub(crate) struct Options {
+    pub(crate) name: Option<Arc<str>>,
+    /// Not cloned per job for the pool's default (a shared `Arc`'s count is a cache line
+    /// every thread would fight over): `None` then.
+    pub(crate) kind: Option<Arc<str>>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retry: Option<Arc<RetryPolicy>>,
+    pub(crate) key: Option<Arc<str>>,
+    pub(crate) rate_key: Option<Arc<str>>,
+    pub(crate) tag: Option<Tag>,
+    pub(crate) metrics: Option<Arc<KindMetrics>>,
+}
+
+impl Options {
+    fn boxed(self) -> Option<Box<Options>> {
+        let none = self.name.is_none()
+            && self.kind.is_none()
+            && self.timeout.is_none()
+            && self.retry.is_none()
+            && self.key.is_none()
+            && self.rate_key.is_none()
+            && self.tag.is_none()
+            && self.metrics.is_none();
+        // A rate key equal to the concurrency key is the one-key case.
+        let rate_key = self.rate_key.filter(|r| self.key.as_ref() != Some(r));
+        (!none).then(|| Box::new(Options { rate_key, ..self }))
+    }
+}
+
 pub(crate) struct Core {
     /// The pool the job belongs to: one shared reference per job, which the attempts'
     /// contexts and the handle use (cloning it per attempt and per handle would cost more
     /// contended reference counting).
     pub(crate) pool: Arc<Inner>,
     pub(crate) id: JobId,
-    pub(crate) name: Option<Arc<str>>,
-    /// The job's own kind label; `None` for the pool's default (not cloned per job: a shared
-    /// `Arc`'s count is a cache line every thread would fight over).
-    pub(crate) kind: Option<Arc<str>>,
     pub(crate) priority: i32,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) retry: Option<Arc<RetryPolicy>>,
     pub(crate) shield: bool,
-    /// The concurrency key (and rate key, when `rate_key` is `None`), if any.
-    pub(crate) key: Option<Arc<str>>,
-    /// The rate key, if any and different from `key` (see `limit.rs`).
-    pub(crate) rate_key: Option<Arc<str>>,
+    /// The options most jobs do not set, boxed (`None` when none is set; see [`Options`]).
+    options: Option<Box<Options>>,
     /// Set (under the limits' lock) once this attempt took its token of `rate_key`.
     pub(crate) rate_taken: AtomicBool,
-    /// The caller's data ([`Job::tag`](crate::Job::tag)).
-    pub(crate) tag: Option<Tag>,
     /// Set when a limit release sent this job back to the queue (see `limit.rs`).
     released: AtomicBool,
-    /// Metric handles of a non-default kind (the default kind's live in the pool).
-    pub(crate) metrics: Option<Arc<KindMetrics>>,
     state: AtomicU8,
     cancel_requested: AtomicBool,
     /// The attempt number whose timeout fired (0: none).
@@ -173,39 +229,23 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         pool: Arc<Inner>,
         id: JobId,
-        name: Option<Arc<str>>,
-        kind: Option<Arc<str>>,
         priority: i32,
-        timeout: Option<Duration>,
-        retry: Option<Arc<RetryPolicy>>,
         shield: bool,
-        key: Option<Arc<str>>,
-        rate_key: Option<Arc<str>>,
-        tag: Option<Tag>,
-        metrics: Option<Arc<KindMetrics>>,
+        options: Options,
         now_ns: u64,
     ) -> Self {
         Core {
             pool,
             id,
-            name,
-            kind,
             priority,
-            timeout,
-            retry,
             shield,
-            // A rate key equal to the concurrency key is the one-key case.
-            rate_key: rate_key.filter(|r| key.as_ref() != Some(r)),
-            key,
+            options: options.boxed(),
             rate_taken: AtomicBool::new(false),
-            tag,
             released: AtomicBool::new(false),
-            metrics,
-            state: AtomicU8::new(QUEUED),
+            state: AtomicU8::new(State::Queued.into()),
             cancel_requested: AtomicBool::new(false),
             timed_out_attempt: AtomicU32::new(0),
             watched_attempt: AtomicU32::new(0),
@@ -220,12 +260,63 @@ impl Core {
         }
     }
 
-    pub(crate) fn state(&self) -> u8 {
-        self.state.load(SeqCst)
+    fn options(&self) -> Option<&Options> {
+        self.options.as_deref()
     }
 
-    pub(crate) fn set_state(&self, state: u8) {
-        self.state.store(state, SeqCst);
+    /// The options back, for a job that was never queued.
+    pub(crate) fn into_options(self) -> Options {
+        self.options.map(|o| *o).unwrap_or_default()
+    }
+
+    pub(crate) fn name(&self) -> Option<&Arc<str>> {
+        self.options()?.name.as_ref()
+    }
+
+    /// The job's own kind label; `None` for the pool's default.
+    pub(crate) fn kind(&self) -> Option<&Arc<str>> {
+        self.options()?.kind.as_ref()
+    }
+
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        self.options()?.timeout
+    }
+
+    pub(crate) fn retry(&self) -> Option<&Arc<RetryPolicy>> {
+        self.options()?.retry.as_ref()
+    }
+
+    /// The concurrency key (and rate key, when `rate_key` is `None`), if any.
+    pub(crate) fn key(&self) -> Option<&Arc<str>> {
+        self.options()?.key.as_ref()
+    }
+
+    /// The rate key, if any and different from `key` (see `limit.rs`).
+    pub(crate) fn rate_key(&self) -> Option<&Arc<str>> {
+        self.options()?.rate_key.as_ref()
+    }
+
+    /// The caller's data ([`Job::tag`](crate::Job::tag)).
+    pub(crate) fn tag(&self) -> Option<&Tag> {
+        self.options()?.tag.as_ref()
+    }
+
+    /// Metric handles of a non-default kind (the default kind's live in the pool).
+    pub(crate) fn metrics(&self) -> Option<&KindMetrics> {
+        self.options()?.metrics.as_deref()
+    }
+
+    /// Whether the job has a concurrency or rate key.
+    pub(crate) fn is_limited(&self) -> bool {
+        self.options().is_some_and(|o| o.key.is_some() || o.rate_key.is_some())
+    }
+
+    pub(crate) fn state(&self) -> State {
+        State::from(self.state.load(SeqCst))
+    }
+
+    pub(crate) fn set_state(&self, state: State) {
+        self.state.store(state.into(), SeqCst);
     }
 
     /// Marks the job as sent back to the queue by a limit release.
@@ -240,11 +331,14 @@ impl Core {
 
     /// Wins the right to report the outcome; `false` if someone else already did.
     pub(crate) fn claim_finish(&self) -> bool {
-        self.state.swap(FINISHED, SeqCst) != FINISHED
+        State::from(self.state.swap(State::Finished.into(), SeqCst)) != State::Finished
     }
 
+    /// Stores the queue key after a push. A release store, not `SeqCst` (an `xchg`, a full
+    /// fence, on every job): see "Cancel vs queued" above for why a cancel that misses it
+    /// still cancels.
     pub(crate) fn set_key(&self, key: Key) {
-        self.key_seq.store(key.seq(), SeqCst);
+        self.key_seq.store(key.seq(), Release);
     }
 
     /// The key of the job's latest push, without clearing it.
@@ -277,7 +371,7 @@ impl Core {
 
     /// Moves to `RUNNING` unless a cancel (of the job or of all the pool's work) came first.
     pub(crate) fn begin(&self, pool: &Inner) -> bool {
-        self.state.store(RUNNING, SeqCst);
+        self.state.store(State::Running.into(), SeqCst);
         !(self.cancel_requested.load(SeqCst) || pool.is_cancelling())
     }
 
@@ -351,7 +445,7 @@ impl Core {
         if let Some(err) = unstarted_error(seen) {
             return StartCheck::Unstarted(err);
         }
-        let state = self.state.load(SeqCst);
+        let state = self.state();
         // A state read after a retry's (or its requeue's) store carries the attempt count
         // with it, so a counted attempt shows here whenever one started.
         if self.attempts.load(SeqCst) > 0 {
@@ -361,7 +455,7 @@ impl Core {
             return StartCheck::Unstarted(err);
         }
         match state {
-            QUEUED | SCHEDULED => StartCheck::Waiting,
+            State::Queued | State::Scheduled => StartCheck::Waiting,
             _ => StartCheck::Busy,
         }
     }
@@ -381,7 +475,7 @@ impl Core {
 
     /// Whether attempt `attempt` is over (or a later one has begun).
     fn attempt_is_over(&self, attempt: u32) -> bool {
-        self.state.load(SeqCst) != RUNNING || self.attempts.load(SeqCst) != attempt
+        self.state() != State::Running || self.attempts.load(SeqCst) != attempt
     }
 
     /// Resolves once attempt `attempt` is over. The caller registered with

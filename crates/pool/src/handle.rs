@@ -10,7 +10,7 @@ use tokio::sync::futures::Notified;
 
 use crate::cell::ResultSlot;
 use crate::context::HasCore;
-use crate::core::{Core, FINISHED, JobId, QUEUED, RETRYING, RUNNING, SCHEDULED, StartCheck};
+use crate::core::{Core, JobId, StartCheck, State};
 use crate::error::JobError;
 
 /// Where a job is in its life.
@@ -316,7 +316,7 @@ impl CancelHandle {
     /// # }
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.job.core().state() == FINISHED
+        self.job.core().state() == State::Finished
     }
 
     /// Waits until the job's first attempt has started, exactly as [`JobHandle::started`]
@@ -370,13 +370,13 @@ impl CancelHandle {
     }
 }
 
-fn status_of(state: u8) -> JobStatus {
+fn status_of(state: State) -> JobStatus {
     match state {
-        SCHEDULED => JobStatus::Scheduled,
-        QUEUED => JobStatus::Queued,
-        RETRYING => JobStatus::Retrying,
-        RUNNING => JobStatus::Running,
-        _ => JobStatus::Finished,
+        State::Scheduled => JobStatus::Scheduled,
+        State::Queued => JobStatus::Queued,
+        State::Retrying => JobStatus::Retrying,
+        State::Running => JobStatus::Running,
+        State::Finished => JobStatus::Finished,
     }
 }
 

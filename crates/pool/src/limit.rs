@@ -145,11 +145,11 @@ pub(crate) enum Mode {
 impl Mode {
     /// The mode of `core` now, with the key it waits on. Read under the lock.
     fn of(core: &Core) -> Option<(Mode, &Arc<str>)> {
-        match (&core.rate_key, &core.key) {
+        match (core.rate_key(), core.key()) {
             (Some(rate), _) if !core.rate_taken.load(Relaxed) => Some((Mode::Token, rate)),
             (Some(_), Some(key)) => Some((Mode::Slot, key)),
             (Some(_), None) => None,
-            (None, key) => key.as_ref().map(|k| (Mode::Both, k)),
+            (None, key) => key.map(|k| (Mode::Both, k)),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! instead of a registry lookup.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use metrics::{Counter, Gauge, Histogram, Unit};
@@ -128,5 +129,59 @@ impl Metrics {
         let m = Arc::new(KindMetrics::new(kind));
         kinds.insert(kind.clone(), m.clone());
         m
+    }
+}
+
+/// Metric updates a worker holds back and applies in one go before its next visit to the
+/// queue, or before it waits (see the worker's "Batches"): the queue depth's decrements for
+/// the jobs it took, and the pool's default kind's finished counts. Each is an atomic
+/// operation on a line every core writes (a gauge is a compare-and-swap loop on an `f64`),
+/// so a batch of quick jobs pays one each instead of one per job. Totals are exact; they
+/// show at most one batch of quick jobs late.
+///
+/// Only its worker's task touches it (the attempts it runs are awaited by that task), so
+/// the counts are plain loads and stores, not read-modify-writes; atomics only make it
+/// shareable with the attempt futures, which must be `Send`.
+#[derive(Default)]
+pub(crate) struct Deferred {
+    dequeued: AtomicU64,
+    finished: [AtomicU64; 5],
+}
+
+fn bump(count: &AtomicU64) {
+    count.store(count.load(Relaxed) + 1, Relaxed);
+}
+
+fn take(count: &AtomicU64) -> u64 {
+    let n = count.load(Relaxed);
+    if n != 0 {
+        count.store(0, Relaxed);
+    }
+    n
+}
+
+impl Deferred {
+    /// A job taken out of the queue: one less queued.
+    pub(crate) fn dequeued(&self) {
+        bump(&self.dequeued);
+    }
+
+    /// A job of the default kind resolved with `outcome`.
+    pub(crate) fn finished(&self, outcome: Outcome) {
+        bump(&self.finished[outcome.index()]);
+    }
+
+    /// Applies what was held back to `metrics`.
+    pub(crate) fn flush(&self, metrics: &Metrics) {
+        let dequeued = take(&self.dequeued);
+        if dequeued != 0 {
+            metrics.depth.decrement(dequeued as f64);
+        }
+        for (count, counter) in self.finished.iter().zip(&metrics.default_kind.finished) {
+            let n = take(count);
+            if n != 0 {
+                counter.increment(n);
+            }
+        }
     }
 }

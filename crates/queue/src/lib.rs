@@ -50,7 +50,7 @@
 //! (a woken consumer that is dropped passes its wake-up on), but a burst of pushes onto many
 //! idle consumers wakes them one after another as they are needed, not all at once for items
 //! that are gone when most of them run. Producers waiting for room are woken one per freed
-//! slot.
+//! slot (a [`Queue::try_pop_many`] that takes several frees several).
 //!
 //! # Cost
 //!

@@ -178,3 +178,60 @@ fn two_waiting_poppers_two_pushes_each_popper_gets_one() {
         assert_eq!(got, [1, 2]);
     });
 }
+
+/// Batches (issue 23): one consumer takes two items with `try_pop_many` while a producer
+/// waits for room in a full queue of two, and another consumer waits for an item. The batch
+/// frees two slots: the producer must be woken for them, and its item must reach the waiting
+/// consumer, or loom reports a deadlock.
+#[test]
+fn pop_many_wakes_the_waiting_pusher_and_the_next_popper() {
+    loom::model(|| {
+        let q = Queue::bounded(2);
+        q.try_push(1, 1).unwrap();
+        q.try_push(2, 0).unwrap();
+        let pusher = {
+            let q = q.clone();
+            thread::spawn(move || block_on(q.push(3, 0)).is_ok())
+        };
+        let popper = {
+            let q = q.clone();
+            thread::spawn(move || block_on(q.pop()))
+        };
+        let mut batch = Vec::new();
+        let taken = q.try_pop_many(&mut batch, 2).unwrap_or(0);
+        assert!(pusher.join().unwrap());
+        let other = popper.join().unwrap().unwrap();
+        let mut all: Vec<u32> = batch.clone();
+        all.push(other);
+        all.extend(std::iter::from_fn(|| q.try_pop().ok()));
+        all.sort_unstable();
+        assert_eq!(all, [1, 2, 3], "each item exactly once");
+        assert!(taken <= 2 && taken == batch.len());
+    });
+}
+
+/// A batch given back with `unpop` while a consumer waits: the consumer is woken for it
+/// (or loom reports a deadlock).
+#[test]
+fn unpop_of_a_batch_wakes_a_waiting_popper() {
+    loom::model(|| {
+        let q = Queue::unbounded();
+        let a = q.try_push(1, 0).unwrap();
+        let b = q.try_push(2, 0).unwrap();
+        let mut batch = Vec::new();
+        assert_eq!(q.try_pop_many(&mut batch, 2), Ok(2));
+        let popper = {
+            let q = q.clone();
+            thread::spawn(move || block_on(q.pop()))
+        };
+        q.unpop(batch.pop().unwrap(), b);
+        q.unpop(batch.pop().unwrap(), a);
+        // The popper may run between the two `unpop`s and take item 2.
+        let got = popper.join().unwrap().unwrap();
+        let rest = q.try_pop().unwrap();
+        assert_eq!((got.min(rest), got.max(rest)), (1, 2), "each item exactly once");
+        if got == 2 {
+            assert_eq!(rest, 1);
+        }
+    });
+}

@@ -559,6 +559,68 @@ impl<T> Queue<T> {
         }
     }
 
+    /// Pops up to `limit` of the best items at once, appending them to `buf` best first;
+    /// returns how many it took (at least one). One lock for the lot: a consumer that handles
+    /// items quickly pays the queue's synchronisation once per batch instead of once per item.
+    ///
+    /// The items are out of the queue from then on: a consumer that finds it must not handle
+    /// some of them yet puts them back with [`unpop`](Self::unpop). Taking many at once
+    /// trades order across consumers for speed: an item pushed later with a better priority
+    /// waits behind the batch's items that its consumer has not handled yet, so keep `limit`
+    /// small when items take long.
+    ///
+    /// # Errors
+    ///
+    /// [`TryPopError::Empty`] if nothing is queued, [`TryPopError::Closed`] once the queue is
+    /// closed and drained (nothing is appended to `buf` then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use conveyor_queue::{Queue, TryPopError};
+    /// let q = Queue::bounded(8);
+    /// for (item, prio) in [("c", 2), ("a", 0), ("b", 1)] {
+    ///     q.try_push(item, prio).unwrap();
+    /// }
+    /// let mut batch = Vec::new();
+    /// assert_eq!(q.try_pop_many(&mut batch, 2), Ok(2));
+    /// assert_eq!(batch, ["a", "b"]);
+    /// assert_eq!(q.try_pop_many(&mut batch, 2), Ok(1));
+    /// assert_eq!(batch, ["a", "b", "c"]);
+    /// assert_eq!(q.try_pop_many(&mut batch, 2), Err(TryPopError::Empty));
+    /// ```
+    pub fn try_pop_many(&self, buf: &mut Vec<T>, limit: usize) -> Result<usize, TryPopError> {
+        let mut state = lock(&self.shared.state);
+        let mut taken = 0;
+        while taken < limit {
+            match state.store.pop() {
+                Some(item) => buf.push(item),
+                None => break,
+            }
+            taken += 1;
+        }
+        if taken == 0 {
+            return Err(if state.finished() { TryPopError::Closed } else { TryPopError::Empty });
+        }
+        // Room for as many producers as items were taken, and the consumers' chain as for one
+        // pop (see `next_popper`).
+        let mut wakers = Vec::new();
+        for _ in 0..taken {
+            match state.pushers.has_sleepers().then(|| state.pushers.notify_one()).flatten() {
+                Some(w) => wakers.push(w),
+                None => break,
+            }
+        }
+        let next = state.next_popper();
+        if state.finished() {
+            wakers.extend(state.poppers.notify_all());
+        }
+        drop(state);
+        wakers.into_iter().for_each(Waker::wake);
+        wake(next);
+        Ok(taken)
+    }
+
     pub(crate) fn poll_pop(&self, slot: &mut Option<usize>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut state = lock(&self.shared.state);
         if let Some(item) = state.store.pop() {

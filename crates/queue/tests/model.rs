@@ -4,7 +4,7 @@
 //! exact item handed back by `Full`/`Closed`, remove results, `len`, `counts`, close. At the
 //! end every accepted item must have come out exactly once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use conveyor_queue::{ClosedError, Key, Permit, PushError, Queue, TryPopError, TryPushError};
 use futures_util::FutureExt;
@@ -18,6 +18,11 @@ enum Op {
     TryPop,
     /// `pop().await`, polled once: pending (dropped) when empty and not finished.
     Pop,
+    /// `try_pop_many` with a limit of 1 to 4.
+    TryPopMany(usize),
+    /// `try_pop_many`, then every item taken put back with `unpop` (as a pool worker gives
+    /// back a batch): the queue must be as before.
+    PopManyGiveBack(usize),
     /// Remove the key of an earlier push, picked by index.
     Remove(usize),
     Close,
@@ -44,6 +49,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => priority().prop_map(Op::Push),
         4 => Just(Op::TryPop),
         3 => Just(Op::Pop),
+        3 => (1..=4usize).prop_map(Op::TryPopMany),
+        2 => (1..=4usize).prop_map(Op::PopManyGiveBack),
         3 => any::<usize>().prop_map(Op::Remove),
         1 => Just(Op::Close),
         1 => Just(Op::Drain),
@@ -122,6 +129,8 @@ fn run(ops: Vec<Op>, capacity: Option<usize>, lifo: bool) -> Result<(), TestCase
     let mut permits: Vec<Permit<'_, u32>> = Vec::new();
     // Every key handed out, with the model's sequence number for it.
     let mut keys: Vec<(Key, u64)> = Vec::new();
+    // The key of every item pushed, for `unpop`.
+    let mut key_of: HashMap<u32, Key> = HashMap::new();
     let mut next_item = 0u32;
     let mut accepted = HashSet::new();
     let mut delivered = HashSet::new();
@@ -139,6 +148,7 @@ fn run(ops: Vec<Op>, capacity: Option<usize>, lifo: bool) -> Result<(), TestCase
                 } else {
                     let key = got.map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
                     prop_assert_eq!(key.priority(), p);
+                    key_of.insert(item, key);
                     keys.push((key, m.push(p, item)));
                     accepted.insert(item);
                 }
@@ -155,9 +165,36 @@ fn run(ops: Vec<Op>, capacity: Option<usize>, lifo: bool) -> Result<(), TestCase
                         other => return Err(TestCaseError::fail(format!("{other:?}"))),
                     };
                     prop_assert_eq!(key.priority(), p);
+                    key_of.insert(item, key);
                     keys.push((key, m.push(p, item)));
                     accepted.insert(item);
                 }
+            }
+            Op::TryPopMany(limit) => {
+                let expected: Vec<u32> = std::iter::from_fn(|| m.pop()).take(limit).collect();
+                let mut got = vec![u32::MAX]; // appended to, never cleared
+                let n = q.try_pop_many(&mut got, limit);
+                if expected.is_empty() {
+                    let err = if m.finished() { TryPopError::Closed } else { TryPopError::Empty };
+                    prop_assert_eq!(n, Err(err), "step {}", step);
+                } else {
+                    prop_assert_eq!(n, Ok(expected.len()), "step {}", step);
+                }
+                prop_assert_eq!(&got[1..], &expected[..], "step {}: best first", step);
+                for &x in &got[1..] {
+                    deliver(x, &mut delivered);
+                }
+            }
+            Op::PopManyGiveBack(limit) => {
+                let before = q.counts();
+                let mut got = Vec::new();
+                let _ = q.try_pop_many(&mut got, limit);
+                prop_assert_eq!(got.len(), m.items.len().min(limit), "step {}", step);
+                for x in got.into_iter().rev() {
+                    let key = key_of.get(&x).copied().ok_or_else(|| TestCaseError::fail("no key"))?;
+                    q.unpop(x, key);
+                }
+                prop_assert_eq!(q.counts(), before, "step {}: all given back", step);
             }
             Op::TryPop => {
                 let expected = match m.pop() {
@@ -224,6 +261,7 @@ fn run(ops: Vec<Op>, capacity: Option<usize>, lifo: bool) -> Result<(), TestCase
                     let permit = permits.swap_remove(i % permits.len());
                     let key = permit.push(item, p);
                     prop_assert_eq!(key.priority(), p);
+                    key_of.insert(item, key);
                     m.reserved -= 1;
                     keys.push((key, m.push(p, item)));
                     accepted.insert(item);

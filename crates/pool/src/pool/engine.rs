@@ -2,6 +2,8 @@
 //! bookkeeping of a job's life (start, stop, retry, finish, requeue, cancel, shutdown).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+
+use super::unresolved::Unresolved;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -12,11 +14,11 @@ use tokio::time::Instant;
 
 use crate::builder::FinishHook;
 use crate::cell::Task;
-use crate::core::{Core, FINISHED, QUEUED};
+use crate::core::{Core, State};
 use crate::error::{JobError, Outcome};
 use crate::event::{Event, Finished, JobInfo};
 use crate::limit::Limits;
-use crate::metrics::{KindMetrics, Metrics};
+use crate::metrics::{Deferred, KindMetrics, Metrics};
 use crate::shutdown::ShutdownReport;
 
 pub(super) type Item = Arc<dyn Task>;
@@ -43,9 +45,9 @@ impl Tally {
 pub(crate) struct Inner {
     pub(super) queue: Queue<Item>,
     pub(crate) rt: tokio::runtime::Handle,
-    pub(super) next_id: AtomicU64,
-    /// Jobs submitted and not yet resolved (queued, running, or waiting to retry).
-    pub(super) unresolved: AtomicUsize,
+    /// Jobs submitted and not yet resolved (queued, running, or waiting to retry), and the
+    /// next job id.
+    pub(super) unresolved: Unresolved,
     pub(super) idle: Notify,
     pub(super) accepting: AtomicBool,
     pub(super) intake_closed: Notify,
@@ -109,9 +111,16 @@ impl Inner {
 
     /// Counts out of the queue depth a job a worker took but refused to start (cancelled
     /// meanwhile); a started job is counted out by [`started`](Self::started).
-    pub(crate) fn dequeued_unstarted(&self) {
+    pub(crate) fn dequeued_unstarted(&self, deferred: &Deferred) {
+        if self.metrics.is_some() {
+            deferred.dequeued();
+        }
+    }
+
+    /// Applies the metric updates a worker held back (see [`Deferred`]).
+    pub(super) fn flush(&self, deferred: &Deferred) {
         if let Some(m) = &self.metrics {
-            m.depth.decrement(1.0);
+            deferred.flush(m);
         }
     }
 
@@ -142,21 +151,21 @@ impl Inner {
     pub(super) fn info(&self, core: &Core) -> JobInfo {
         JobInfo {
             id: core.id,
-            name: core.name.clone(),
+            name: core.name().cloned(),
             kind: self.kind(core).clone(),
             priority: core.priority,
-            tag: core.tag.clone(),
+            tag: core.tag().cloned(),
         }
     }
 
     pub(crate) fn kind<'a>(&'a self, core: &'a Core) -> &'a Arc<str> {
-        core.kind.as_ref().unwrap_or(&self.default_kind)
+        core.kind().unwrap_or(&self.default_kind)
     }
 
     /// The metric handles of `core`'s kind, if metrics are on.
     pub(super) fn kind_metrics<'a>(&'a self, core: &'a Core) -> Option<&'a KindMetrics> {
         let m = self.metrics.as_ref()?;
-        Some(core.metrics.as_deref().unwrap_or(&m.default_kind))
+        Some(core.metrics().unwrap_or(&m.default_kind))
     }
 
     pub(super) fn emit(&self, make: impl FnOnce() -> Event) {
@@ -169,7 +178,11 @@ impl Inner {
     /// Records the start of an attempt; returns its start time: `now` if given (a reading
     /// the worker took without waiting since, see [`Task::run`](crate::cell::Task::run)),
     /// but never before the job became ready, which another thread may have made it since.
-    pub(crate) fn started(&self, core: &Core, attempt: u32, now: Option<u64>) -> u64 {
+    ///
+    /// The queue depth's decrement is held back in `deferred`; the running gauge is counted
+    /// only once the attempt waits ([`running`](Self::running)): an attempt that completes in
+    /// its first poll is never seen running by anyone else.
+    pub(crate) fn started(&self, core: &Core, attempt: u32, now: Option<u64>, deferred: &Deferred) -> u64 {
         let ready = core.ready_ns.load(Relaxed);
         let now = match now {
             Some(t) => t.max(ready),
@@ -179,20 +192,26 @@ impl Inner {
         if attempt == 1 {
             core.first_start_ns.store(now, Relaxed);
         }
-        if let Some(m) = &self.metrics {
-            m.depth.decrement(1.0);
-            m.running.increment(1.0);
-            if let Some(k) = self.kind_metrics(core) {
-                k.wait.record(wait.as_secs_f64());
-            }
+        if let Some(k) = self.kind_metrics(core) {
+            deferred.dequeued();
+            k.wait.record(wait.as_secs_f64());
         }
         self.emit(|| Event::Started { job: self.info(core), attempt, wait });
         now
     }
 
+    /// An attempt did not complete in its first poll: it counts as running until it stops
+    /// (`stopped` with `waited`).
+    pub(crate) fn running(&self) {
+        if let Some(m) = &self.metrics {
+            m.running.increment(1.0);
+        }
+    }
+
     /// Records the end of an attempt that started at `started`; returns the time it ended
     /// (`None` when nobody reads timings), which the job's report reuses if this was its last.
-    pub(crate) fn stopped(&self, core: &Core, started: u64) -> Option<u64> {
+    /// `waited`: whether the attempt was counted [`running`](Self::running).
+    pub(crate) fn stopped(&self, core: &Core, started: u64, waited: bool) -> Option<u64> {
         if !self.timing() {
             return None;
         }
@@ -201,7 +220,9 @@ impl Inner {
         // Attempts run one after another: no other writer, so no read-modify-write.
         core.run_ns.store(core.run_ns.load(Relaxed) + run, Relaxed);
         if let Some(m) = &self.metrics {
-            m.running.decrement(1.0);
+            if waited {
+                m.running.decrement(1.0);
+            }
             if let Some(k) = self.kind_metrics(core) {
                 k.run.record(Duration::from_nanos(run).as_secs_f64());
             }
@@ -223,7 +244,14 @@ impl Inner {
 
     /// Counts, measures and reports a job's resolution; called once per job. `ended` is the
     /// time its last attempt stopped, when it resolves right then (one clock read fewer).
-    pub(crate) fn record_finish(&self, core: &Core, err: Option<&JobError>, ended: Option<u64>) {
+    /// `deferred`: the worker's held-back updates, when a worker resolves the job.
+    pub(crate) fn record_finish(
+        &self,
+        core: &Core,
+        err: Option<&JobError>,
+        ended: Option<u64>,
+        deferred: Option<&Deferred>,
+    ) {
         let outcome = err.map_or(Outcome::Succeeded, JobError::outcome);
         let attempts = core.attempts.load(Relaxed);
         let tally = match outcome {
@@ -236,8 +264,13 @@ impl Inner {
         if !self.accepting.load(Relaxed) {
             tally.fetch_add(1, SeqCst);
         }
-        if let Some(k) = self.kind_metrics(core) {
-            k.finished[outcome.index()].increment(1);
+        match (deferred, core.metrics().is_none()) {
+            (Some(d), true) if self.metrics.is_some() => d.finished(outcome),
+            _ => {
+                if let Some(k) = self.kind_metrics(core) {
+                    k.finished[outcome.index()].increment(1);
+                }
+            }
         }
         if !self.wants_reports() {
             return;
@@ -265,7 +298,7 @@ impl Inner {
 
     /// One job fewer unresolved; wakes `join` at zero.
     pub(crate) fn resolved(&self) {
-        if self.unresolved.fetch_sub(1, SeqCst) == 1 {
+        if self.unresolved.leave() {
             self.idle.notify_waiters();
         }
     }
@@ -274,7 +307,7 @@ impl Inner {
     async fn requeue(self: &Arc<Self>, task: Item) {
         let core = task.core();
         core.ready_ns.store(self.now_ns(), Relaxed);
-        core.set_state(QUEUED);
+        core.set_state(State::Queued);
         if let Some(m) = &self.metrics {
             m.depth.increment(1.0);
         }
@@ -323,15 +356,15 @@ impl Inner {
     }
 
     pub(crate) fn cancel(self: &Arc<Self>, core: &Core) -> bool {
-        if core.state() == FINISHED || !core.request_cancel() {
+        if core.state() == State::Finished || !core.request_cancel() {
             return false;
         }
-        if core.state() == QUEUED {
+        if core.state() == State::Queued {
             self.remove_queued(core);
             if let Some(task) = self.limits.unpark(core) {
                 task.abandon(self, JobError::Cancelled);
             }
-            if (core.key.is_some() || core.rate_key.is_some())
+            if core.is_limited()
                 && let (Some(key), ready, timer) = self.limits.unrelease(core)
             {
                 self.start_released(&key, ready, timer);
@@ -434,11 +467,12 @@ impl Inner {
     }
 
     pub(super) async fn join(&self) {
+        let _joiner = self.unresolved.join();
         loop {
             let idle = self.idle.notified();
             tokio::pin!(idle);
             idle.as_mut().enable();
-            if self.unresolved.load(SeqCst) == 0 {
+            if self.unresolved.get() == 0 {
                 return;
             }
             idle.await;
@@ -481,7 +515,7 @@ fn error_text(err: &JobError, core: &Core) -> String {
             }
             text
         }
-        JobError::TimedOut => match core.timeout {
+        JobError::TimedOut => match core.timeout() {
             Some(t) => format!("timed out after {t:?}"),
             None => "timed out".to_owned(),
         },

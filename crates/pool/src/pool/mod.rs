@@ -2,10 +2,11 @@
 
 mod engine;
 mod submit;
+mod unresolved;
 mod worker;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +16,7 @@ use tokio::time::Instant;
 
 pub(crate) use engine::Inner;
 use engine::Tally;
+use unresolved::Unresolved;
 use worker::worker;
 
 use crate::builder::PoolBuilder;
@@ -115,7 +117,7 @@ impl fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("workers", &inner.workers)
             .field("queued", &inner.queue.len())
-            .field("unresolved", &inner.unresolved.load(Relaxed))
+            .field("unresolved", &inner.unresolved.get())
             .finish()
     }
 }
@@ -147,8 +149,7 @@ impl Pool {
         let inner = Arc::new(Inner {
             queue: Queue::bounded(b.capacity),
             rt: rt.clone(),
-            next_id: AtomicU64::new(0),
-            unresolved: AtomicUsize::new(0),
+            unresolved: Unresolved::default(),
             idle: Notify::new(),
             accepting: AtomicBool::new(true),
             intake_closed: Notify::new(),
@@ -360,7 +361,7 @@ impl Pool {
     /// # }
     /// ```
     pub fn unresolved(&self) -> usize {
-        self.inner().unresolved.load(SeqCst)
+        self.inner().unresolved.get()
     }
 
     /// Limits how many jobs of `key` run at once (`None`: no limit), at run time. Jobs waiting

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Pool;
 use super::engine::Item;
 use crate::cell::JobCell;
-use crate::core::{Core, JobId, SCHEDULED};
+use crate::core::{Core, JobId, Options, State};
 use crate::error::SubmitError;
 use crate::event::Event;
 use crate::handle::JobHandle;
@@ -26,20 +26,23 @@ impl Pool {
         run.bind(&inner.blocking);
         let kind = o.kind.filter(|k| **k != *inner.default_kind);
         let metrics = inner.metrics.as_ref().zip(kind.as_ref()).map(|(m, k)| m.kind(k));
+        let options = Options {
+            name: o.name,
+            kind,
+            timeout: o.timeout.or(inner.default_timeout),
+            // A run-once body cannot run again: its first attempt is final.
+            retry: o.retry.or_else(|| inner.default_retry.clone()).filter(|_| run.retries()),
+            key: o.key,
+            rate_key: o.rate_key,
+            tag: o.tag,
+            metrics,
+        };
         let core = Core::new(
             inner.clone(),
-            JobId(inner.next_id.fetch_add(1, Relaxed)),
-            o.name,
-            kind,
+            JobId(inner.unresolved.intake.0.next_id.fetch_add(1, Relaxed)),
             o.priority,
-            o.timeout.or(inner.default_timeout),
-            // A run-once body cannot run again: its first attempt is final.
-            o.retry.or_else(|| inner.default_retry.clone()).filter(|_| run.retries()),
             o.shield,
-            o.key,
-            o.rate_key,
-            o.tag,
-            metrics,
+            options,
             inner.now_ns(),
         );
         Arc::new(JobCell::new(core, run))
@@ -55,8 +58,8 @@ impl Pool {
         let inner = self.inner();
         let cell = self.prepare(job);
         let core = crate::context::HasCore::core(&*cell);
-        core.set_state(SCHEDULED);
-        inner.unresolved.fetch_add(1, SeqCst);
+        core.set_state(State::Scheduled);
+        inner.unresolved.enter();
         if let Some(k) = inner.kind_metrics(core) {
             k.submitted.increment(1);
         }
@@ -73,7 +76,7 @@ impl Pool {
     {
         let inner = self.inner();
         let core = crate::context::HasCore::core(&*cell);
-        inner.unresolved.fetch_add(1, SeqCst);
+        inner.unresolved.enter();
         if let Some(k) = inner.kind_metrics(core) {
             k.submitted.increment(1);
         }
@@ -86,22 +89,19 @@ impl Pool {
         JobHandle::new(cell)
     }
 
-    /// One queue operation per job: `try_push` straight away, taking the job back out of
-    /// its cell if the queue is full. Only without events: with events, the `Queued` event
-    /// must be sent before a worker can send `Started`, which needs a reserved slot first.
-    fn submit_fast<R, T>(&self, job: Job<R>) -> Result<JobHandle<T>, SubmitError<Job<R>>>
+    /// One queue operation per job: `try_push` straight away, handing the cell back if the
+    /// queue refused it (`Err(Ok(cell))`: full; `Err(Err(cell))`: closed). Only without
+    /// events: with events, the `Queued` event must be sent before a worker can send
+    /// `Started`, which needs a reserved slot first.
+    fn push_fast<R, T>(&self, cell: Arc<JobCell<R, T>>) -> Result<JobHandle<T>, Refused<R, T>>
     where
         R: Run<T>,
         T: Send + 'static,
     {
         let inner = self.inner();
-        if inner.listened().is_some() {
-            return Err(SubmitError::full(job));
-        }
-        let cell = self.prepare(job);
         let core = crate::context::HasCore::core(&*cell);
         // Counted before the push: a worker may resolve the job before `try_push` returns.
-        inner.unresolved.fetch_add(1, SeqCst);
+        inner.unresolved.enter();
         match inner.queue.try_push(cell.clone() as Item, core.priority) {
             Ok(key) => {
                 if let Some(k) = inner.kind_metrics(core) {
@@ -117,13 +117,25 @@ impl Pool {
                 let closed = refused.is_closed();
                 drop(refused);
                 inner.resolved();
-                let job = match Arc::try_unwrap(cell) {
-                    Ok(cell) => cell.into_job(),
-                    // Unreachable: the queue handed its clone back, and no one else has one.
-                    Err(_) => unreachable!("a refused job's cell has no other owner"),
-                };
-                Err(if closed { SubmitError::shutdown(job) } else { SubmitError::full(job) })
+                Err(if closed { Err(cell) } else { Ok(cell) })
             }
+        }
+    }
+
+    /// Queues a prepared job if there is room now; hands the cell back if the queue is full.
+    fn try_queue<R, T>(&self, cell: Arc<JobCell<R, T>>) -> Result<JobHandle<T>, Refused<R, T>>
+    where
+        R: Run<T>,
+        T: Send + 'static,
+    {
+        let inner = self.inner();
+        if inner.listened().is_none() {
+            return self.push_fast(cell);
+        }
+        match inner.queue.try_reserve() {
+            Ok(permit) => Ok(self.commit(permit, cell)),
+            Err(e) if e.is_full() => Err(Ok(cell)),
+            Err(_closed) => Err(Err(cell)),
         }
     }
 
@@ -154,21 +166,26 @@ impl Pool {
         R: Run<T>,
         T: Send + 'static,
     {
-        // The fast path is `try_submit`; only a full queue makes us wait, for a reserved slot
-        // (cancel safe: a dropped wait holds nothing, and the job drops with the future).
-        let job = match self.try_submit(job) {
-            Err(refused) if refused.is_full() => refused.into_inner(),
-            done => return done,
+        // The job's cell is made once, whether the queue has room now or only later: only a
+        // full queue makes us wait, for a reserved slot (cancel safe: a dropped wait holds
+        // nothing, and the job drops with the future).
+        let cell = match self.submit_now(job) {
+            Ok(handle) => return Ok(handle),
+            Err(Ok(full)) => full,
+            Err(Err(refused)) => return Err(refused),
         };
         let inner = self.inner();
         let permit = match inner.queue.reserve().await {
             Ok(permit) => permit,
-            Err(_closed) => return Err(SubmitError::shutdown(job)),
+            Err(_closed) => return Err(SubmitError::shutdown(take_back(cell))),
         };
         if !inner.accepting.load(SeqCst) {
-            return Err(SubmitError::shutdown(job));
+            return Err(SubmitError::shutdown(take_back(cell)));
         }
-        Ok(self.commit(permit, self.prepare(job)))
+        // Ready from now: the wait for room is the submitter's, not the queue's.
+        let core = crate::context::HasCore::core(&*cell);
+        core.ready_ns.store(inner.now_ns(), Relaxed);
+        Ok(self.commit(permit, cell))
     }
 
     /// Submits a job if the queue has room now.
@@ -196,20 +213,50 @@ impl Pool {
         R: Run<T>,
         T: Send + 'static,
     {
+        self.submit_now(job).map_err(|refused| match refused {
+            Ok(full) => SubmitError::full(take_back(full)),
+            Err(refused) => refused,
+        })
+    }
+
+    /// Submits a job if the queue has room now; hands its cell back (`Err(Ok(cell))`) if it
+    /// is full, for `submit` to wait with.
+    #[allow(clippy::type_complexity)]
+    fn submit_now<R, T>(
+        &self,
+        job: Job<R>,
+    ) -> Result<JobHandle<T>, Result<Arc<JobCell<R, T>>, SubmitError<Job<R>>>>
+    where
+        R: Run<T>,
+        T: Send + 'static,
+    {
         let inner = self.inner();
         if !inner.accepting.load(SeqCst) {
-            return Err(SubmitError::shutdown(job));
+            return Err(Err(SubmitError::shutdown(job)));
         }
         if let Some(delay) = job.start_delay() {
             return Ok(self.submit_scheduled(job, delay));
         }
-        if inner.listened().is_none() {
-            return self.submit_fast(job);
+        match self.try_queue(self.prepare(job)) {
+            Ok(handle) => Ok(handle),
+            Err(Ok(full)) => Err(Ok(full)),
+            Err(Err(closed)) => Err(Err(SubmitError::shutdown(take_back(closed)))),
         }
-        match inner.queue.try_reserve() {
-            Ok(permit) => Ok(self.commit(permit, self.prepare(job))),
-            Err(e) if e.is_full() => Err(SubmitError::full(job)),
-            Err(_closed) => Err(SubmitError::shutdown(job)),
-        }
+    }
+}
+
+/// A cell the queue did not take: `Ok` when it was full, `Err` when it was closed.
+type Refused<R, T> = Result<Arc<JobCell<R, T>>, Arc<JobCell<R, T>>>;
+
+/// The job back out of a cell that was never queued (so nothing else holds it).
+fn take_back<R, T>(cell: Arc<JobCell<R, T>>) -> Job<R>
+where
+    R: Run<T>,
+    T: Send + 'static,
+{
+    match Arc::try_unwrap(cell) {
+        Ok(cell) => cell.into_job(),
+        // Unreachable: the queue handed its clone back, and no one else has one.
+        Err(_) => unreachable!("a refused job's cell has no other owner"),
     }
 }

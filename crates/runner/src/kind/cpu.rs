@@ -3,7 +3,26 @@
 use conveyor_pool::JobContext;
 use sha2::{Digest, Sha256};
 
+use super::table::Attempt;
 use super::{KindError, KindOutput};
+use crate::spec::JobKind;
+use crate::spec::hash::{Param, Params};
+use crate::spec::wire::{Rounds, job_wire};
+
+job_wire! {
+    /// `cpu`: CPU-bound hashing, `rounds` times.
+    CpuWire {
+        /// Hashing rounds.
+        rounds: Rounds,
+    } => JobKind::Cpu { rounds: rounds.0 }
+}
+
+pub(super) const USES_A_CORE: bool = true;
+pub(super) const SPAWNS_PROCESS: bool = false;
+
+pub(super) fn canonical(rounds: &u64, out: &mut Params<'_>) {
+    out.push("rounds", Param::Int(*rounds));
+}
 
 /// Rounds between two looks at the cancellation signal: about a millisecond of hashing.
 const CHECK_EVERY: u64 = 4096;
@@ -11,7 +30,15 @@ const CHECK_EVERY: u64 = 4096;
 /// Hashes a 32-byte state `rounds` times with SHA-256 (each round hashes the previous
 /// digest) on a blocking thread, so the async workers never stall; stops with "cancelled"
 /// within [`CHECK_EVERY`] rounds of the attempt being cancelled.
-pub(super) async fn run(rounds: u64, ctx: &JobContext) -> Result<KindOutput, KindError> {
+pub(super) fn run<'a>(
+    at: Attempt<'a>,
+    &rounds: &u64,
+) -> impl Future<Output = Result<KindOutput, KindError>> + 'a {
+    hash_job(rounds, at.ctx)
+}
+
+/// [`run`]'s body.
+async fn hash_job(rounds: u64, ctx: &JobContext) -> Result<KindOutput, KindError> {
     let ctx = ctx.clone();
     let task = tokio::task::spawn_blocking(move || hash_rounds(rounds, || ctx.is_cancelled()));
     match task.await {

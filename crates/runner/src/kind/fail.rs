@@ -1,24 +1,51 @@
 //! `fail`: fail on purpose, with a chance drawn from `--seed`, the job id and the attempt.
 
-use conveyor_pool::JobContext;
+use super::table::Attempt;
+use super::{KindError, KindOutput};
+use crate::spec::JobKind;
+use crate::spec::hash::{Param, Params};
+use crate::spec::wire::{Probability, job_wire};
 
-use super::{KindEnv, KindError, KindOutput};
+job_wire! {
+    /// `fail`: fails with `probability` (default 1), with `message`.
+    FailWire {
+        /// Chance of failing, 0 to 1; default 1.
+        probability: Option<Probability>,
+        /// The error message.
+        message: Option<String>,
+    } => JobKind::Fail {
+        probability: probability.map_or(1.0, |x| x.0),
+        message,
+    }
+}
+
+pub(super) const USES_A_CORE: bool = false;
+pub(super) const SPAWNS_PROCESS: bool = false;
+
+pub(super) fn canonical<'a>(probability: &f64, message: &'a Option<String>, out: &mut Params<'a>) {
+    out.push("probability", Param::Float(*probability));
+    out.push_some("message", message.as_deref().map(Param::Str));
+}
 
 /// The message of a `fail` job that sets none.
 const DEFAULT_MESSAGE: &str = "failed on purpose";
 
-/// Fails with `message` when the draw for (seed, job id, attempt) is below `probability`.
-pub(super) fn run(
-    probability: f64,
-    message: Option<&str>,
-    id: &str,
-    ctx: &JobContext,
-    env: &KindEnv,
-) -> Result<KindOutput, KindError> {
-    if draw(env.seed, id, ctx.attempt()) < probability {
-        Err(KindError::new(message.unwrap_or(DEFAULT_MESSAGE)))
-    } else {
-        Ok(KindOutput::default())
+/// One attempt: fails with `message` when the draw for (seed, job id, attempt) is below
+/// `probability`. The draw is made at once; the future keeps only its result and the
+/// message, so that `kind::run`'s future stays small.
+pub(super) fn run<'a>(
+    at: Attempt<'_>,
+    probability: &f64,
+    message: &'a Option<String>,
+) -> impl Future<Output = Result<KindOutput, KindError>> + 'a {
+    let fails = draw(at.env.seed, at.id, at.ctx.attempt()) < *probability;
+    let message = message.as_deref();
+    async move {
+        if fails {
+            Err(KindError::new(message.unwrap_or(DEFAULT_MESSAGE)))
+        } else {
+            Ok(KindOutput::default())
+        }
     }
 }
 

@@ -2,11 +2,70 @@
 
 use std::collections::BTreeMap;
 use std::error::Error as _;
+use std::pin::Pin;
 
 use conveyor_pool::JobContext;
 use reqwest::Method;
 
+use super::table::Attempt;
 use super::{KindEnv, KindError, KindOutput};
+use crate::spec::JobKind;
+use crate::spec::hash::{Param, Params};
+use crate::spec::wire::{self, Headers, HttpUrl, Status, job_wire};
+
+job_wire! {
+    /// `http`: one HTTP request; success is `expect_status`, or any 2xx.
+    HttpWire {
+        /// The method; default "GET".
+        method: Option<wire::Method>,
+        /// An http or https URL.
+        url: HttpUrl,
+        /// Request headers.
+        #[serde(default)]
+        headers: Headers,
+        /// Request body.
+        body: Option<String>,
+        /// The status that counts as success; any 2xx when absent.
+        expect_status: Option<Status>,
+    } => JobKind::Http {
+        method: method.map_or_else(|| "GET".to_owned(), |m| m.0),
+        url: url.0,
+        headers: headers.0,
+        body,
+        expect_status: expect_status.map(|s| s.0),
+    }
+}
+
+pub(super) const USES_A_CORE: bool = false;
+pub(super) const SPAWNS_PROCESS: bool = false;
+
+pub(super) fn canonical<'a>(
+    method: &'a str,
+    url: &'a str,
+    headers: &'a BTreeMap<String, String>,
+    body: &'a Option<String>,
+    expect_status: &Option<u16>,
+    out: &mut Params<'a>,
+) {
+    out.push("method", Param::Str(method));
+    out.push("url", Param::Str(url));
+    out.push("headers", Param::Map(headers));
+    out.push_some("body", body.as_deref().map(Param::Str));
+    out.push_some("expect_status", expect_status.map(|s| Param::Int(s.into())));
+}
+
+/// One attempt: [`request`], boxed.
+pub(super) fn run<'a>(
+    at: Attempt<'a>,
+    method: &'a str,
+    url: &'a str,
+    headers: &'a BTreeMap<String, String>,
+    body: &'a Option<String>,
+    expect_status: &Option<u16>,
+) -> Pin<Box<impl Future<Output = Result<KindOutput, KindError>> + 'a>> {
+    let req = Request { method, url, headers, body: body.as_deref(), expect_status: *expect_status };
+    Box::pin(request(req, at.ctx, at.env))
+}
 
 /// An `http` job's parameters, borrowed from its spec.
 #[derive(Debug, Clone, Copy)]
@@ -22,7 +81,7 @@ pub(super) struct Request<'a> {
 /// exchange is the job, and a fully read response lets its connection be reused); fails on
 /// a transport error or a status other than `expect_status` (any 2xx when `None`). The
 /// pool's timeout bounds it, through the cancellation signal; the client sets none itself.
-pub(super) async fn run(req: Request<'_>, ctx: &JobContext, env: &KindEnv) -> Result<KindOutput, KindError> {
+async fn request(req: Request<'_>, ctx: &JobContext, env: &KindEnv) -> Result<KindOutput, KindError> {
     let method = Method::from_bytes(req.method.as_bytes())
         .map_err(|_| KindError::new(format!("invalid HTTP method `{}`", req.method)))?;
     let client = env.http().map_err(KindError::new)?;

@@ -17,6 +17,7 @@
 
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
+use super::KindName;
 use super::de::{DeError, KeyDe, number};
 use super::file::{Event, IdText, JobPath, Pos, SourceCtx};
 use super::resolve::{self, Defaults};
@@ -67,7 +68,7 @@ pub(crate) fn check_line<'t>(ctx: &SourceCtx<'_>, text: &'t str) -> Option<Check
 }
 
 /// [`check_line`] after the scan.
-fn check_members<'t>(text: &'t str, kind: &str, members: &[Member<'t>]) -> Option<CheckedLine<'t>> {
+fn check_members<'t>(text: &'t str, kind: KindName, members: &[Member<'t>]) -> Option<CheckedLine<'t>> {
     // The id is checked here rather than through serde, which would copy it into an
     // allocation. An id that is not a plain valid string goes to the full parser.
     let (id, at) = match members.iter().find(|m| m.key == "id") {
@@ -76,16 +77,16 @@ fn check_members<'t>(text: &'t str, kind: &str, members: &[Member<'t>]) -> Optio
     };
     // The job's parts are checked and dropped in place.
     let map = FlatMap { members, next: 0, value: None, skip_id: true };
-    if wire::job_check_de(kind, map)?.ok()? {
+    if crate::kind::job_check_de(kind, map).ok()? {
         return None;
     }
-    Some(CheckedLine { id, id_column: column(text, at), core_bound: super::JobKind::named_uses_a_core(kind) })
+    Some(CheckedLine { id, id_column: column(text, at), core_bound: kind.uses_a_core() })
 }
 
 /// Scans a flat job object into `members`: its offset and kind, or `None` when
 /// the fast path does not take it (repeated keys, `jobs`, periodic fields, no plain `kind`, a
 /// `shell` job not allowed).
-fn flat_job<'a>(ctx: &SourceCtx<'_>, text: &'a str, members: &mut Members<'a>) -> Option<(usize, &'a str)> {
+fn flat_job<'a>(ctx: &SourceCtx<'_>, text: &'a str, members: &mut Members<'a>) -> Option<(usize, KindName)> {
     let start = scan(text, members)?;
     let members = &members[..];
     for (i, m) in members.iter().enumerate() {
@@ -97,9 +98,8 @@ fn flat_job<'a>(ctx: &SourceCtx<'_>, text: &'a str, members: &mut Members<'a>) -
         }
     }
     let kind = members.iter().find(|m| m.key == "kind").and_then(|m| match m.value {
-        // A refused `shell` job gets its error from the full parser; so does an unknown kind
-        // (`job_from_de` knows none).
-        Flat::Str(kind) if ctx.allow_shell || kind != "shell" => Some(kind),
+        // A refused `shell` job gets its error from the full parser; so does an unknown kind.
+        Flat::Str(name) => KindName::parse(name).filter(|&kind| ctx.allow_shell || kind != KindName::Shell),
         _ => None,
     })?;
     Some((start, kind))
@@ -128,7 +128,7 @@ pub(crate) fn job_line(ctx: &SourceCtx<'_>, text: &str, line_no: usize) -> Optio
         });
     }
     let map = FlatMap { members, next: 0, value: None, skip_id: false };
-    let (common, kind) = wire::job_from_de(kind, map)?.ok()?;
+    let (common, kind) = crate::kind::job_from_de(kind, map).ok()?;
     if common.delay.is_some() && common.not_before.is_some() {
         return None;
     }

@@ -1,14 +1,15 @@
 //! [`JobSpec`] and its parts: what one job in a job file asks for, resolved and validated.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
+
+pub use crate::kind::{JobKind, KindName};
 
 /// One job, as a job file describes it: defaults applied, every value checked.
 ///
@@ -222,84 +223,20 @@ pub enum Schedule {
     Cron(String),
 }
 
-/// What a job does: its `kind` and that kind's parameters.
+/// Shows the kind's name as job files write it.
 ///
 /// # Examples
 ///
 /// ```
-/// use conveyor::spec::{parse_str, JobKind, ParseOptions};
-///
-/// let batch = parse_str("k.jsonl", r#"{"kind": "http", "url": "http://127.0.0.1:8080/ok"}"#,
-///                       &ParseOptions::default()).unwrap();
-/// let JobKind::Http { method, url, expect_status, .. } = &batch.jobs[0].kind else {
-///     panic!("not http")
-/// };
-/// assert_eq!((method.as_str(), url.as_str(), *expect_status), ("GET", "http://127.0.0.1:8080/ok", None));
-/// assert_eq!(batch.jobs[0].kind.name(), "http");
+/// assert_eq!(conveyor::spec::KindName::Cpu.to_string(), "cpu");
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum JobKind {
-    /// `sleep`: wait, like simulated I/O.
-    Sleep {
-        /// How long.
-        duration: Duration,
-    },
-    /// `exec`: run a program directly, without a shell.
-    Exec {
-        /// The program (looked up in `PATH` when it has no `/`).
-        program: String,
-        /// Its arguments.
-        args: Vec<String>,
-        /// Environment variables added to the runner's.
-        env: BTreeMap<String, String>,
-        /// Working directory, if not the runner's.
-        cwd: Option<PathBuf>,
-    },
-    /// `shell`: run a script with `sh -c` (only with `--allow-shell`).
-    Shell {
-        /// The script.
-        script: String,
-    },
-    /// `http`: make one HTTP request.
-    Http {
-        /// Upper-case method, `GET` when not given.
-        method: String,
-        /// An `http` or `https` URL, normalised by the `url` crate.
-        url: String,
-        /// Header names (lower-cased) and values.
-        headers: BTreeMap<String, String>,
-        /// Request body, if any.
-        body: Option<String>,
-        /// The status that counts as success; `None` means any 2xx.
-        expect_status: Option<u16>,
-    },
-    /// `cpu`: CPU-bound hashing on a blocking thread.
-    Cpu {
-        /// Hashing rounds.
-        rounds: u64,
-    },
-    /// `noop`: nothing, for measuring throughput.
-    Noop,
-    /// `fail`: fail on purpose, for testing retries and dashboards.
-    Fail {
-        /// Chance of failing, 0 to 1 (1 when not given).
-        probability: f64,
-        /// The error message, if given.
-        message: Option<String>,
-    },
+impl fmt::Display for KindName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl JobKind {
-    /// Every kind's name, as job files write it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(conveyor::spec::JobKind::NAMES.contains(&"sleep"));
-    /// ```
-    pub const NAMES: &'static [&'static str] = &["sleep", "exec", "shell", "http", "cpu", "noop", "fail"];
-
     /// This kind's name (a low-cardinality label for metrics and the ledger).
     ///
     /// # Examples
@@ -308,7 +245,7 @@ impl JobKind {
     /// assert_eq!(conveyor::spec::JobKind::Noop.name(), "noop");
     /// ```
     pub fn name(&self) -> &'static str {
-        Self::NAMES[self.index()]
+        self.kind_name().as_str()
     }
 
     /// Whether a job of this kind starts a process (`exec`, `shell`).
@@ -322,13 +259,13 @@ impl JobKind {
     /// assert!(!JobKind::Noop.spawns_process());
     /// ```
     pub fn spawns_process(&self) -> bool {
-        matches!(self, JobKind::Exec { .. } | JobKind::Shell { .. })
+        self.kind_name().spawns_process()
     }
 
-    /// [`spawns_process`](Self::spawns_process) for a kind's name (the check pass and the
-    /// PostgreSQL ledger have only the name).
+    /// [`spawns_process`](Self::spawns_process) for a kind's name (the PostgreSQL ledger has
+    /// only the name); `false` for a name that is no kind.
     pub(crate) fn named_spawns_process(name: &str) -> bool {
-        matches!(name, "exec" | "shell")
+        KindName::parse(name).is_some_and(KindName::spawns_process)
     }
 
     /// Whether a job of this kind keeps a core busy while it runs (a process, or `cpu`'s
@@ -344,25 +281,12 @@ impl JobKind {
     /// assert!(!JobKind::Noop.uses_a_core());
     /// ```
     pub fn uses_a_core(&self) -> bool {
-        Self::named_uses_a_core(self.name())
-    }
-
-    /// [`uses_a_core`](Self::uses_a_core) for a kind's name (the check pass has only the name).
-    pub(crate) fn named_uses_a_core(name: &str) -> bool {
-        Self::named_spawns_process(name) || name == "cpu"
+        self.kind_name().uses_a_core()
     }
 
     /// This kind's place in [`NAMES`](Self::NAMES), which gives its name.
     pub(crate) fn index(&self) -> usize {
-        match self {
-            JobKind::Sleep { .. } => 0,
-            JobKind::Exec { .. } => 1,
-            JobKind::Shell { .. } => 2,
-            JobKind::Http { .. } => 3,
-            JobKind::Cpu { .. } => 4,
-            JobKind::Noop => 5,
-            JobKind::Fail { .. } => 6,
-        }
+        self.kind_name() as usize
     }
 }
 
@@ -395,6 +319,8 @@ impl fmt::Display for Origin {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]

@@ -3,7 +3,8 @@
 //! A job file is a JSON document — `{"defaults": {...}, "limits": {...}, "jobs": [...]}` or a
 //! bare array of jobs — or JSON Lines (`*.jsonl`, one job per line, read as a stream).
 //! [`JobSpec`] and [`JobKind`] list the fields of a job and of each kind; [`json_schema`]
-//! describes them for editors.
+//! describes them for editors. The kinds are declared once, in the table of
+//! [`kind`](crate::kind) (one row and one file each), which [`KindName`] lists.
 //!
 //! ```
 //! use conveyor::spec::{parse_str, JobKind, ParseOptions};
@@ -49,26 +50,26 @@
 //! [`SpecError`]). Each job is deserialized on its own, so every job's first error is
 //! reported, not just the file's; a file with a syntax error reports that one error.
 
-mod de;
+pub(crate) mod de;
 mod duration;
 pub mod error;
 mod fast;
 mod file;
-mod hash;
+pub(crate) mod hash;
 mod job;
-mod json;
+pub(crate) mod json;
 mod load;
 mod print;
 mod resolve;
 mod schema;
 mod suggest;
-mod wire;
+pub(crate) mod wire;
 
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use error::SpecError;
 pub use file::{Limits, Rate};
 pub use hash::{SpecHash, spec_hash};
-pub use job::{Backoff, JobKind, JobSpec, Origin, RetrySpec, Schedule, StartAt};
+pub use job::{Backoff, JobKind, JobSpec, KindName, Origin, RetrySpec, Schedule, StartAt};
 pub use load::{IntoJobs, JobBatch, Jobs, Loader, ParseOptions, Validated, parse_bytes, parse_str};
 pub use print::print_errors;
 pub use schema::json_schema;

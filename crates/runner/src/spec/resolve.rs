@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::de::{DeError, DeErrorKind, PathCtx};
 use super::duration::format_duration;
-use super::job::{JobKind, JobSpec, Origin, RetrySpec, Schedule, StartAt};
+use super::job::{JobKind, JobSpec, KindName, Origin, RetrySpec, Schedule, StartAt};
 use super::json::{Node, Segment};
 use super::suggest::{did_you_mean, one_of};
 use super::wire::{self, COMMON_FIELDS, CommonWire, RetryWire};
@@ -28,21 +28,21 @@ pub(crate) struct Issue {
 
 /// What was being deserialized when an error happened, for its message.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Context<'k> {
-    Job(&'k str),
+pub(crate) enum Context {
+    Job(KindName),
     Defaults,
     Other,
 }
 
 /// Turns a deserialization error into an [`Issue`] with a message for people.
-pub(crate) fn explain(error: DeError, fallback_at: usize, context: Context<'_>) -> Issue {
+pub(crate) fn explain(error: DeError, fallback_at: usize, context: Context) -> Issue {
     let at = error.at.unwrap_or(fallback_at);
     let message = match &error.kind {
         DeErrorKind::Message(m) => m.clone(),
         DeErrorKind::UnknownField { field, expected } => unknown_field(field, expected, context, &error.path),
         DeErrorKind::MissingField(field) => match context {
             // Only direct members of the job are the kind's required parameters.
-            Context::Job(kind) if error.path.len() <= 2 && wire::kind_fields(kind).contains(field) => {
+            Context::Job(kind) if error.path.len() <= 2 && kind.fields().contains(field) => {
                 format!("missing field `{field}` (required by kind `{kind}`)")
             }
             _ => format!("missing field `{field}`"),
@@ -60,7 +60,7 @@ pub(crate) fn explain(error: DeError, fallback_at: usize, context: Context<'_>) 
 fn unknown_field(
     field: &str,
     expected: &'static [&'static str],
-    context: Context<'_>,
+    context: Context,
     path: &[Segment],
 ) -> String {
     // Only the job object itself (not `retry`, `env`, …) gets job-specific hints.
@@ -69,7 +69,7 @@ fn unknown_field(
         return format!("unknown field `{field}`; did you mean `{suggestion}`?");
     }
     let owners: Vec<&str> =
-        JobKind::NAMES.iter().copied().filter(|k| wire::kind_fields(k).contains(&field)).collect();
+        KindName::ALL.iter().filter(|k| k.fields().contains(&field)).map(|k| k.as_str()).collect();
     match context {
         _ if in_retry => format!("unknown field `{field}`; `retry` takes {}", one_of(wire::RETRY_FIELDS)),
         Context::Job(_) if field == "kind" => "`kind` is given twice".to_owned(),
@@ -77,7 +77,7 @@ fn unknown_field(
             "unknown field `{field}` for kind `{kind}` (`{field}` belongs to {})",
             kinds_phrase(&owners)
         ),
-        Context::Job(kind) => match wire::kind_fields(kind) {
+        Context::Job(kind) => match kind.fields() {
             [] => format!(
                 "unknown field `{field}` (kind `{kind}` takes only the common fields {})",
                 one_of(COMMON_FIELDS)
@@ -338,9 +338,9 @@ mod tests {
         let Some(json::Value::String(kind)) = tree.root.member("kind").map(|m| &m.value.value) else {
             panic!("no kind")
         };
-        let (common, kind) = wire::job_from_node(kind, &tree.root, &PathCtx::ROOT)
-            .unwrap()
-            .map_err(|e| vec![e.to_string()])?;
+        let kind = KindName::parse(kind).unwrap();
+        let (common, kind) =
+            crate::kind::job_from_node(kind, &tree.root, &PathCtx::ROOT).map_err(|e| vec![e.to_string()])?;
         let file: Arc<Path> = Path::new("t.json").into();
         job(common, kind, &d, &tree.root, &PathCtx::ROOT, periodic, &file, (1, 1))
             .map(|r| r.spec)

@@ -3,7 +3,8 @@
 use schemars::generate::SchemaSettings;
 use serde_json::Value;
 
-use super::wire::{JobFileWire, JobWire};
+use super::wire::JobFileWire;
+use crate::kind::JobWire;
 
 /// The JSON Schema (draft 2020-12) of job files, for editors and `conveyor schema`.
 ///

@@ -73,16 +73,7 @@ pub(super) fn backoff(spec: &JobSpec, failures: u32, salt: u64) -> Duration {
 
 /// The `&'static str` the ledger wants for a kind stored as text.
 pub(super) fn static_kind(kind: &str) -> &'static str {
-    match kind {
-        "noop" => "noop",
-        "sleep" => "sleep",
-        "fail" => "fail",
-        "cpu" => "cpu",
-        "exec" => "exec",
-        "shell" => "shell",
-        "http" => "http",
-        _ => "unknown",
-    }
+    spec::KindName::parse(kind).map_or("unknown", spec::KindName::as_str)
 }
 
 fn outcome(state: &str) -> Outcome {

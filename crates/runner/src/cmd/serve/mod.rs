@@ -19,6 +19,8 @@
 //! - [`intake`]: the task that feeds accepted jobs to the pool, and schedules periodic
 //!   entries (`every`/`cron`; runs never overlap, each has its own ledger line).
 //! - [`spool`]: `--spool DIR`, job files dropped into `DIR/inbox`.
+//! - [`console`]: the web console at `/`, the job list `GET /jobs`, `GET /stats` for its
+//!   charts, and re-runs.
 //!
 //! Jobs run as in `conveyor run` (the same kinds, retry defaults and ledger lines: the
 //! pool job and the ledger record are `run`'s). Metrics are `run`'s recorder (histograms
@@ -34,6 +36,7 @@
 //! `done`/`failed`. Once every accepted job has its ledger line the listener closes and the
 //! process exits 143 (130 after SIGINT). A second signal cancels running jobs at once.
 
+mod console;
 mod http;
 mod intake;
 mod plan;

@@ -5,6 +5,8 @@
 //! | `POST /jobs` (a job file: JSON document or JSON Lines) | `202 {"ids": [...]}`; `400 {"errors": [...]}` (located as by `validate`, nothing queued); `409 {"errors": [...]}` for an `id` the server already accepted (nothing queued); `401` without the `--token`; `413` over `--max-body`; `503` while stopping |
 //! | `GET /jobs/{id}` | `200 {"id", "status"}`: `queued`, `scheduled`, `running`, `retrying`, or the outcome, then with the ledger fields; `404` unknown |
 //! | `DELETE /jobs/{id}` (token as for `POST`) | `202 {"id", "status": "cancelling"}` for a job in the pool (its line comes when it has stopped); `200` with the final status for a job that had not reached the pool (now `cancelled`, 0 attempts) or a periodic entry (now `stopped`); `409` already final; `404` unknown |
+//! | `GET /jobs?status=…&q=…&limit=…&after=…` | `{"jobs": [...], "next"}`, newest first; `400` for a bad parameter (see [`super::console`]) |
+//! | `GET /`, `GET /job?id=ID`, `GET /stats`, `GET /jobs/{id}/spec`, `POST /jobs/{id}/rerun` | the web console and what it reads (see [`super::console`]) |
 //! | `GET /metrics` | the Prometheus exposition |
 //! | `GET /healthz` | `200 ok`; `503` with the reason once the ledger cannot be written (then `POST` answers `503` too) |
 //!
@@ -12,7 +14,10 @@
 //! `--token` (the scheme in any case, as RFC 7235 has it). The token, and a
 //! `Content-Length` over `--max-body`, are checked from the headers before any body is read
 //! (`401`/`413` at once, the body never read); a body that does not arrive within the body
-//! timeout (see [`super::http`]) gets `408` and the connection is closed.
+//! timeout (see [`super::http`]) gets `408` and the connection is closed. A browser's
+//! write from another site (`Sec-Fetch-Site: cross-site`/`same-site`, or an `Origin`
+//! other than the request's host) is refused with `403`, token or not: without a token a
+//! page elsewhere could otherwise post jobs or re-runs to a server on loopback.
 //!
 //! Errors that are not about the job file are `{"error": "message"}`. The body is parsed as
 //! a file named `request` (errors say `request:LINE:COL`, generated ids start `request-`);
@@ -30,12 +35,13 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use conveyor_pool::Pool;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use serde_json::json;
 
+use super::console;
 use super::state::{Cancelled, JobTable, Refused};
 use crate::ledger::{Fault, RecordSender};
 use crate::spec::{self, ParseOptions, SpecError};
@@ -62,10 +68,11 @@ pub(crate) struct App {
 /// The routes; every one passes [`gate`] first.
 pub(crate) fn router(app: App) -> Router {
     Router::new()
-        .route("/jobs", post(post_jobs))
+        .route("/jobs", get(console::list_jobs).post(post_jobs))
         .route("/jobs/{id}", get(get_job).delete(delete_job))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .merge(console::routes())
         // Only requests that match a route and method pass the gate (others get 404/405).
         .route_layer(middleware::from_fn_with_state(app.clone(), gate))
         .fallback(not_found)
@@ -82,13 +89,43 @@ async fn gate(State(app): State<App>, request: Request, next: Next) -> Response 
     if writes && !authorized(&app, request.headers()) {
         return unauthorized();
     }
+    if writes && cross_site(request.headers()) {
+        return error(StatusCode::FORBIDDEN, "a write from another site's page is refused");
+    }
     if request.body().size_hint().lower() > app.max_body as u64 {
         return too_large();
     }
     next.run(request).await
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
+/// Whether a browser says the request comes from another site's page: `Sec-Fetch-Site`
+/// says so, or `Origin` names another host than `Host`. Clients that send neither (curl,
+/// scripts) pass.
+fn cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else { return false };
+    let host = headers.get(header::HOST).map(HeaderValue::as_bytes);
+    let origin_host = origin.as_bytes().split_once_str("://").map(|(_, h)| h);
+    origin_host.is_none() || origin_host != host
+}
+
+/// Splitting bytes at a separator.
+trait SplitOnce {
+    fn split_once_str(&self, sep: &str) -> Option<(&[u8], &[u8])>;
+}
+
+impl SplitOnce for [u8] {
+    fn split_once_str(&self, sep: &str) -> Option<(&[u8], &[u8])> {
+        let sep = sep.as_bytes();
+        let at = self.windows(sep.len()).position(|w| w == sep)?;
+        Some((&self[..at], &self[at + sep.len()..]))
+    }
+}
+
+/// `{"error": message}` with `status`.
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({"error": message}))).into_response()
 }
 
@@ -172,13 +209,19 @@ async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Vec<u8
     tokio::time::timeout(timeout, read).await.unwrap_or(Err(BodyError::Slow(timeout)))
 }
 
+/// `503` while the server takes no new jobs: it is stopping, or the ledger cannot be
+/// written.
+pub(crate) fn intake_refusal(app: &App) -> Option<Response> {
+    if !app.table.is_open() {
+        return Some(error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping; no new jobs"));
+    }
+    app.fault.error().map(|e| error(StatusCode::SERVICE_UNAVAILABLE, &ledger_unwritable(&e)))
+}
+
 /// `POST /jobs`; the token was checked by [`gate`].
 async fn post_jobs(State(app): State<App>, body: Body) -> Response {
-    if !app.table.is_open() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping; no new jobs");
-    }
-    if let Some(e) = app.fault.error() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, &ledger_unwritable(&e));
+    if let Some(refusal) = intake_refusal(&app) {
+        return refusal;
     }
     let body = match read_body(body, app.max_body, app.body_timeout).await {
         Ok(body) => body,
@@ -273,12 +316,35 @@ fn ledger_unwritable(e: &std::io::Error) -> String {
 }
 
 async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "not found; try POST /jobs, GET /jobs/{id}, /metrics or /healthz")
+    error(
+        StatusCode::NOT_FOUND,
+        "not found; try / (the console), POST /jobs, GET /jobs, GET /jobs/{id}, /metrics or /healthz",
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_from_other_sites_are_told_apart() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (k, v) in pairs {
+                map.insert(*k, HeaderValue::from_static(v));
+            }
+            map
+        };
+        assert!(!cross_site(&headers(&[])), "curl sends neither");
+        assert!(!cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "same-site")])));
+        let same = [("origin", "http://127.0.0.1:9480"), ("host", "127.0.0.1:9480")];
+        assert!(!cross_site(&headers(&same)));
+        let other = [("origin", "http://evil.example"), ("host", "127.0.0.1:9480")];
+        assert!(cross_site(&headers(&other)));
+        assert!(cross_site(&headers(&[("origin", "null"), ("host", "127.0.0.1:9480")])));
+    }
 
     #[test]
     fn secrets_compare_whole() {

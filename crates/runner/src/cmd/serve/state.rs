@@ -8,26 +8,32 @@
 //! A job taken from a spool file carries that file's number ([`Origin`]): when it finishes,
 //! its ledger line also goes to the spool task, which writes the file's own ledger.
 //!
+//! Entries are numbered in acceptance order: [`JobTable::list`] pages through them newest
+//! first (the console's `GET /jobs`), and [`JobTable::finish`] counts each finish per second
+//! for its charts.
+//!
 //! The table is also where intake closes: [`JobTable::accept`] queues a batch for the intake
 //! task under the same lock that [`JobTable::close`] takes, so once `close` returns no batch
 //! can slip in, and the intake task sees every batch accepted before it.
 //!
 //! # Memory
 //!
-//! A finished job costs its ledger line (a few hundred bytes) until it is older than
+//! A finished job costs its ledger line and its spec (a few hundred bytes; the spec is kept
+//! for the console's job page and re-runs) until it is older than
 //! `--keep` (default 24 h): then [`JobTable::expire`] forgets it — `GET /jobs/{id}` answers
 //! 404 and its id may be used again (the ledger keeps every line). Jobs not yet finished
 //! and periodic entries are never expired.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use conveyor_pool::{CancelHandle, JobHandle, JobStatus, Outcome, ScheduleHandle};
 use serde_json::{Map, Value};
 use smol_str::SmolStr;
 use tokio::sync::mpsc;
 
+use super::console::Throughput;
 use crate::job::Meta;
 use crate::ledger::Record;
 use crate::spec::{JobSpec, SpecError};
@@ -77,8 +83,15 @@ enum Entry {
     Stopped {
         schedule: Option<ScheduleHandle>,
     },
-    /// The ledger line, and when the job finished (for [`JobTable::expire`]).
-    Done(Box<str>, Instant),
+    /// A finished job: its ledger line, when it finished (for [`JobTable::expire`]), its
+    /// outcome (for the list's filter, without parsing the line) and its spec (for the
+    /// console's job page and re-runs).
+    Done {
+        line: Box<str>,
+        at: Instant,
+        outcome: Outcome,
+        spec: Arc<JobSpec>,
+    },
 }
 
 struct Inner {
@@ -89,6 +102,14 @@ struct Inner {
     jobs: HashMap<SmolStr, Entry>,
     /// The id of each periodic entry's latest run.
     last_run: HashMap<SmolStr, SmolStr>,
+    /// Every entry by acceptance number (the list's order, newest last), and each id's
+    /// number: an id used again after [`JobTable::expire`] gets a new number, and the
+    /// old one is gone from both.
+    order: BTreeMap<u64, SmolStr>,
+    seq: HashMap<SmolStr, u64>,
+    next_seq: u64,
+    /// Finishes per second, for the console's charts.
+    throughput: Throughput,
 }
 
 /// Why [`JobTable::accept`] refused a batch.
@@ -116,9 +137,61 @@ pub(crate) enum Cancelled {
     Unknown,
 }
 
+/// One job of a list page ([`JobTable::list`]), taken under the lock; the caller builds
+/// its JSON outside it.
+pub(crate) struct Row {
+    /// The job's id.
+    pub(crate) id: SmolStr,
+    /// Its status word, as `GET /jobs/{id}` has it.
+    pub(crate) status: &'static str,
+    /// Its spec (`None` for a periodic entry).
+    pub(crate) spec: Option<Arc<JobSpec>>,
+    /// Its ledger line, once finished.
+    pub(crate) line: Option<Box<str>>,
+}
+
 /// Every accepted job, by id. See the [module docs](self).
 pub(crate) struct JobTable {
     inner: Mutex<Inner>,
+}
+
+impl Inner {
+    /// Adds (or replaces) `id`, as the newest entry.
+    fn insert(&mut self, id: SmolStr, entry: Entry) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if let Some(old) = self.seq.insert(id.clone(), seq) {
+            self.order.remove(&old);
+        }
+        self.order.insert(seq, id.clone());
+        self.jobs.insert(id, entry);
+    }
+
+    fn remove(&mut self, id: &str) {
+        self.jobs.remove(id);
+        if let Some(seq) = self.seq.remove(id) {
+            self.order.remove(&seq);
+        }
+    }
+
+    /// The status word of `entry` (see [`JobTable::status`]).
+    fn state(&self, entry: &Entry) -> &'static str {
+        match entry {
+            Entry::Live { handle: Handle::Waiting, .. } => "queued",
+            Entry::Live { handle: Handle::Pooled(handle), .. } => status_name(handle.status()),
+            Entry::Live { handle: Handle::Run { entry, number }, .. } => {
+                run_handle(self, entry, *number).map_or("queued", |h| status_name(h.status()))
+            }
+            Entry::Periodic { .. } => "periodic",
+            Entry::Stopped { .. } => "stopped",
+            Entry::Done { outcome, .. } => outcome.as_str(),
+        }
+    }
+}
+
+/// The Unix second of `at` (0 before 1970).
+fn unix_second(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl JobTable {
@@ -133,6 +206,10 @@ impl JobTable {
                 spool,
                 jobs: HashMap::new(),
                 last_run: HashMap::new(),
+                order: BTreeMap::new(),
+                seq: HashMap::new(),
+                next_seq: 0,
+                throughput: Throughput::default(),
             }),
         }
     }
@@ -181,14 +258,14 @@ impl JobTable {
             } else {
                 Entry::Live { meta: meta.clone(), handle: Handle::Waiting, origin }
             };
-            inner.jobs.insert(meta.id().clone(), entry);
+            inner.insert(meta.id().clone(), entry);
             ids.push(meta.id().clone());
             batch.push(Accepted { meta });
         }
         if intake.send(batch).is_err() {
             // The intake task is gone (it only ends after `close`): treat as closed.
             for id in &ids {
-                inner.jobs.remove(id);
+                inner.remove(id);
             }
             return Err(Refused::Closed);
         }
@@ -215,7 +292,7 @@ impl JobTable {
             // Cancelled (`DELETE`) while the intake submitted it: it has its line already,
             // so it must not run. Cancelled outside the lock: the pool may finish it at
             // once, and its finish hook comes back to this table.
-            Some(Entry::Done(..)) => {
+            Some(Entry::Done { .. }) => {
                 drop(inner);
                 handle.cancel();
             }
@@ -236,7 +313,7 @@ impl JobTable {
             let mut inner = self.lock();
             match inner.jobs.get_mut(id) {
                 None => return Cancelled::Unknown,
-                Some(Entry::Done(..) | Entry::Stopped { .. }) => return Cancelled::AlreadyFinished,
+                Some(Entry::Done { .. } | Entry::Stopped { .. }) => return Cancelled::AlreadyFinished,
                 Some(entry @ Entry::Periodic { .. }) => {
                     let Entry::Periodic { schedule } =
                         std::mem::replace(entry, Entry::Stopped { schedule: None })
@@ -302,7 +379,7 @@ impl JobTable {
         }
         let meta = Arc::new(Meta::new(Arc::new(spec)));
         let handle = Handle::Run { entry: entry.clone(), number };
-        inner.jobs.insert(meta.id().clone(), Entry::Live { meta: meta.clone(), handle, origin: None });
+        inner.insert(meta.id().clone(), Entry::Live { meta: meta.clone(), handle, origin: None });
         inner.last_run.insert(entry.clone(), meta.id().clone());
         meta
     }
@@ -339,9 +416,16 @@ impl JobTable {
     /// Forgets finished jobs that finished before `cutoff`; returns how many.
     pub(crate) fn expire(&self, cutoff: Instant) -> usize {
         let mut inner = self.lock();
-        let before = inner.jobs.len();
-        inner.jobs.retain(|_, e| !matches!(e, Entry::Done(_, at) if *at < cutoff));
-        before - inner.jobs.len()
+        let old: Vec<SmolStr> = inner
+            .jobs
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::Done { at, .. } if *at < cutoff))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &old {
+            inner.remove(id);
+        }
+        old.len()
     }
 
     /// Drops the sender of spool lines, so the spool task sees the end once it has every
@@ -356,9 +440,9 @@ impl JobTable {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let entry = inner.jobs.get_mut(id)?;
-        let (record, origin) = match entry {
-            Entry::Live { meta, origin, .. } => (make(meta), *origin),
-            Entry::Periodic { .. } | Entry::Stopped { .. } | Entry::Done(..) => return None,
+        let (record, origin, spec) = match entry {
+            Entry::Live { meta, origin, .. } => (make(meta), *origin, meta.spec.clone()),
+            Entry::Periodic { .. } | Entry::Stopped { .. } | Entry::Done { .. } => return None,
         };
         let mut line = Vec::with_capacity(256);
         record.write_line(&mut line);
@@ -369,7 +453,10 @@ impl JobTable {
             // early, and the global ledger still has the line.
             let _ = spool.send(SpoolLine { origin, succeeded, line: text.clone() });
         }
-        *entry = Entry::Done(text, Instant::now());
+        *entry = Entry::Done { line: text, at: Instant::now(), outcome: record.outcome, spec };
+        // Only jobs that started have a wait time worth charting.
+        let wait = record.started_at.is_some().then_some(record.wait);
+        inner.throughput.record(unix_second(record.finished_at), record.outcome, wait);
         Some(record)
     }
 
@@ -380,11 +467,7 @@ impl JobTable {
         let inner = self.lock();
         let entry = inner.jobs.get(id)?;
         let status = match entry {
-            Entry::Live { handle: Handle::Waiting, .. } => "queued",
-            Entry::Live { handle: Handle::Pooled(handle), .. } => status_name(handle.status()),
-            Entry::Live { handle: Handle::Run { entry, number }, .. } => {
-                run_handle(&inner, entry, *number).map_or("queued", |h| status_name(h.status()))
-            }
+            Entry::Live { .. } => inner.state(entry),
             Entry::Periodic { schedule } | Entry::Stopped { schedule } => {
                 let (runs, skipped) = schedule.as_ref().map_or((0, 0), |s| (s.runs(), s.skipped()));
                 let status = if matches!(entry, Entry::Periodic { .. }) { "periodic" } else { "stopped" };
@@ -393,7 +476,7 @@ impl JobTable {
                     "id": id, "status": status, "runs": runs, "skipped": skipped, "last_run": last_run,
                 }));
             }
-            Entry::Done(line, _) => {
+            Entry::Done { line, .. } => {
                 let mut fields = match serde_json::from_str::<Value>(line) {
                     Ok(Value::Object(map)) => map,
                     _ => Map::new(),
@@ -405,6 +488,84 @@ impl JobTable {
             }
         };
         Some(serde_json::json!({"id": id, "status": status}))
+    }
+}
+
+impl JobTable {
+    /// Up to `limit` jobs, newest first, that `keep(id, status)` accepts, from those
+    /// accepted before the job numbered `before` (all when `None`), and the number to pass
+    /// as `before` for the next page (`None` when no job after these matches).
+    ///
+    /// Jobs accepted meanwhile get higher numbers, so paging on never repeats or skips a
+    /// job that stays in the table (a job whose status changes between pages may leave or
+    /// join a filter). Scans under the lock: fine for the table's size (one pass over at
+    /// most every entry, no allocation but the page).
+    pub(crate) fn list(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+        mut keep: impl FnMut(&str, &'static str) -> bool,
+    ) -> (Vec<Row>, Option<u64>) {
+        let inner = self.lock();
+        let mut rows = Vec::with_capacity(limit.min(inner.order.len()));
+        let mut last = None;
+        let range = inner.order.range(..before.unwrap_or(u64::MAX));
+        for (&seq, id) in range.rev() {
+            let Some(entry) = inner.jobs.get(id) else { continue };
+            let status = inner.state(entry);
+            if !keep(id, status) {
+                continue;
+            }
+            if rows.len() == limit {
+                return (rows, last);
+            }
+            let (spec, line) = match entry {
+                Entry::Live { meta, .. } => (Some(meta.spec.clone()), None),
+                Entry::Done { line, spec, .. } => (Some(spec.clone()), Some(line.clone())),
+                Entry::Periodic { .. } | Entry::Stopped { .. } => (None, None),
+            };
+            rows.push(Row { id: id.clone(), status, spec, line });
+            last = Some(seq);
+        }
+        (rows, None)
+    }
+
+    /// How many jobs have each status word (only words with at least one job).
+    pub(crate) fn counts(&self) -> BTreeMap<&'static str, u64> {
+        let inner = self.lock();
+        let mut counts = BTreeMap::new();
+        for entry in inner.jobs.values() {
+            *counts.entry(inner.state(entry)).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// The spec of `id` and whether the job is final (periodic entries have none).
+    pub(crate) fn spec(&self, id: &str) -> Option<(Arc<JobSpec>, bool)> {
+        match self.lock().jobs.get(id)? {
+            Entry::Live { meta, .. } => Some((meta.spec.clone(), false)),
+            Entry::Done { spec, .. } => Some((spec.clone(), true)),
+            Entry::Periodic { .. } | Entry::Stopped { .. } => None,
+        }
+    }
+
+    /// The first id `{base}-rerun-N` (N = 1, 2, …) the table does not hold, where `base` is
+    /// `id` without a `-rerun-N` suffix of its own (a re-run of a re-run is the next one).
+    pub(crate) fn rerun_id(&self, id: &str) -> SmolStr {
+        let base = match id.rsplit_once("-rerun-") {
+            Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
+            _ => id,
+        };
+        let inner = self.lock();
+        (1u64..)
+            .map(|n| SmolStr::from(format!("{base}-rerun-{n}")))
+            .find(|id| !inner.jobs.contains_key(id))
+            .unwrap_or_default()
+    }
+
+    /// The last `window` seconds of finishes up to the Unix second `now`, oldest first.
+    pub(crate) fn throughput(&self, now: u64) -> Vec<super::console::Second> {
+        self.lock().throughput.series(now)
     }
 }
 
@@ -537,6 +698,21 @@ mod tests {
         assert_eq!(table.status("live").unwrap()["status"], "cancelled");
         assert_eq!(accept(&table, "{\"id\": \"old\", \"kind\": \"noop\"}").unwrap()[0].as_str(), "old");
         assert_eq!(table.expire(Instant::now()), 1, "only finished jobs expire");
+    }
+
+    #[test]
+    fn rerun_ids_count_up_from_the_original() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let table = JobTable::new(tx, None);
+        accept(&table, "{\"id\": \"a\", \"kind\": \"noop\"}\n{\"id\": \"a-rerun-1\", \"kind\": \"noop\"}")
+            .unwrap();
+        assert_eq!(table.rerun_id("a"), "a-rerun-2");
+        assert_eq!(table.rerun_id("a-rerun-1"), "a-rerun-2", "a re-run of a re-run is the next one");
+        assert_eq!(table.rerun_id("b-rerun-7"), "b-rerun-1");
+        assert_eq!(table.rerun_id("x-rerun-"), "x-rerun--rerun-1");
+        assert!(table.spec("a").is_some_and(|(spec, done)| spec.id == "a" && !done));
+        assert!(table.finish("a", |m| m.unstarted("x")).is_some());
+        assert!(table.spec("a").is_some_and(|(_, done)| done), "the spec outlives the run");
     }
 
     #[test]
