@@ -10,7 +10,7 @@ use clap::Parser;
 use conveyor::cli::{Cli, Command};
 use conveyor::cmd::run::RunPlan;
 use conveyor::cmd::serve::ServePlan;
-use conveyor::cmd::{queue, run, serve, validate};
+use conveyor::cmd::{queue, report, run, serve, validate};
 use conveyor::exit::{Exit, is_broken_pipe};
 use conveyor::spec::error::escape_controls;
 use tracing::level_filters::LevelFilter;
@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => queue::worker(args),
         Command::Status(args) => queue::status(args),
         Command::Ledger(args) => queue::ledger(args),
+        Command::Report(args) => report::report(args),
     };
     match result {
         Ok(exit) => exit.into(),

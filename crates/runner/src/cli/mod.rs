@@ -13,6 +13,7 @@ Examples:
   conveyor run jobs/                          run every *.json / *.jsonl file in jobs/
   conveyor run -w 8 --ledger run.ledger.jsonl batch.jsonl
   conveyor validate jobs/ --format json       check files, errors as JSON Lines
+  conveyor report run.ledger.jsonl            an HTML page about a run (conveyor-report.html)
   conveyor schema > conveyor.schema.json      the JSON Schema of job files
   conveyor serve --ledger serve.ledger.jsonl  a daemon: POST job files to /jobs
   conveyor submit --queue postgres://HOST/DB jobs/   enqueue into a PostgreSQL queue
@@ -76,6 +77,19 @@ schedule, never overlapping; each run has its own id, ID@TIME.
 SIGTERM (or Ctrl-C) stops intake (POST answers 503), lets running jobs finish within
 --grace, cancels the rest, writes every ledger line and exits 143 (130 after SIGINT).";
 
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  conveyor run --ledger run.ledger.jsonl jobs/ ; conveyor report run.ledger.jsonl
+  conveyor report -o nightly.html a.ledger.jsonl b.ledger.jsonl   # one page for both
+  conveyor ledger --queue \"$QUEUE\" | conveyor report -o - - > queue.html
+
+One self-contained HTML page (no script, no request to the network; opens from a file):
+totals by outcome, throughput over time, wait and run time distributions, failures by kind
+and error, the slowest jobs, retries. An id on several lines (a --resume'd run, overlapping
+ledgers) counts once in the totals, at its latest line; the charts count every line. A line
+that is not a ledger line is an error (PATH:LINE:COL, exit 2); a torn last line (a killed
+run) is skipped with a warning.";
+
 const SCHEMA_EXAMPLES: &str = "\
 Examples:
   conveyor schema > conveyor.schema.json
@@ -138,6 +152,22 @@ pub enum Command {
     /// Print a PostgreSQL queue's finished jobs as ledger lines (JSON Lines, as `run`).
     #[command(after_help = QUEUE_EXAMPLES)]
     Ledger(queue::LedgerArgs),
+    /// Write one self-contained HTML page about a run from its ledgers.
+    #[command(after_help = REPORT_EXAMPLES)]
+    Report(ReportArgs),
+}
+
+/// The flags of `conveyor report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Ledgers: `run --ledger` files or `conveyor ledger` exports, or `-` for stdin; several
+    /// are merged into one page.
+    #[arg(value_name = "LEDGER", required = true)]
+    pub ledgers: Vec<PathBuf>,
+
+    /// Where to write the page (replaced whole, never left half-written); `-` for stdout.
+    #[arg(short = 'o', long, value_name = "FILE", default_value = "conveyor-report.html")]
+    pub output: PathBuf,
 }
 
 /// The flags of `conveyor run`.

@@ -7,8 +7,10 @@
 //! - [`validate`]: `conveyor validate` and `conveyor schema`.
 //! - [`serve`]: `conveyor serve`, the daemon (HTTP and a spool folder).
 //! - [`queue`]: `conveyor submit`, `worker`, `status` and `ledger` on a PostgreSQL queue.
+//! - [`report`]: `conveyor report`, an HTML page about a run from its ledgers.
 
 pub mod queue;
+pub mod report;
 pub mod run;
 pub mod serve;
 pub mod validate;
