@@ -519,18 +519,155 @@ fn an_unknown_role_fails_fast_naming_it_once() {
 /// A job's `rate_key` travels in its stored spec (and its hash) and the worker runs it; the
 /// queue does not enforce it (only `concurrency_key` limits) and `submit` says so.
 #[test]
-fn a_rate_key_is_kept_in_the_stored_spec_and_submit_warns_it_is_not_enforced() {
+fn a_rate_key_is_kept_in_the_stored_spec_and_enforced_across_workers() {
     let Some(db) = TestDb::create() else { return };
     let dir = Dir::new();
-    let text = json!({"limits": {"concurrency": {"db": 1}, "rate": {"api": "1/1h"}},
-                      "jobs": [{"id": "r", "kind": "noop", "concurrency_key": "db", "rate_key": "api"}]});
+    // Their concurrency key `db` has a rate limit of its own that must not apply: the
+    // rate_key `api` carries the rate limit.
+    let jobs: Vec<Value> = (0..9)
+        .map(|i| json!({"id": format!("r{i}"), "kind": "noop", "concurrency_key": "db", "rate_key": "api"}))
+        .collect();
+    let text =
+        json!({"limits": {"concurrency": {"db": 2}, "rate": {"api": "3/1s", "db": "1/1h"}}, "jobs": jobs});
     let path = dir.write("r.json", &text.to_string());
     let out = conveyor_out(&dir, &["submit", "--queue", &db.url, path.to_str().expect("utf-8 path")]);
     assert_eq!(code(&out), 0);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("`rate_key`") && stderr.contains("does not enforce"), "{stderr}");
-    assert_eq!(db.texts("SELECT spec->>'rate_key' FROM conveyor_jobs"), ["api"]);
-    assert_eq!(db.texts("SELECT concurrency_key FROM conveyor_jobs"), ["db"]);
-    drain(&dir, &db, 1, "2", LIMIT);
-    assert_eq!(ledger(&dir, &db)["r"][0]["outcome"], "succeeded");
+    assert!(!stderr.contains("does not enforce"), "{stderr}");
+    assert_eq!(db.texts("SELECT DISTINCT spec->>'rate_key' FROM conveyor_jobs"), ["api"]);
+    assert_eq!(db.texts("SELECT DISTINCT concurrency_key FROM conveyor_jobs"), ["db"]);
+    drain(&dir, &db, 2, "4", LIMIT);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), 9);
+    let most = db.int(
+        "SELECT max((SELECT count(*) FROM conveyor_attempts b
+                     WHERE b.started_at >= a.started_at AND b.started_at < a.started_at + interval '1 second'))
+         FROM conveyor_attempts a",
+    );
+    assert!(
+        (1..=3).contains(&most),
+        "{most} jobs of rate key `api` started within a second; the limit is 3/1s"
+    );
+    assert_attempts_consistent(&db);
+    assert_eq!(ledger(&dir, &db)["r0"][0]["outcome"], "succeeded");
+}
+
+/// Waits until `worker` holds `n` jobs (running and prefetched: both are `running` rows).
+fn wait_held(db: &TestDb, worker: &str, n: i64) {
+    db.wait_at_least(
+        &format!("SELECT count(*) FROM conveyor_jobs WHERE state = 'running' AND worker = '{worker}'"),
+        n,
+        LIMIT,
+    );
+}
+
+#[test]
+fn sigterm_gives_back_a_full_prefetch_buffer_without_using_attempts() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs = jsonl(10, |i| json!({"id": format!("f{i}"), "kind": "sleep", "duration": "1h"}));
+    submit(&dir, &db, "f.jsonl", &jobs);
+    let w = Worker::start(&dir, &db.url, "leaving", &["-w", "2", "--prefetch", "5", "--grace", "100ms"]);
+    // 2 running and 5 waiting in the buffer; it claims no more than that.
+    wait_held(&db, "leaving", 7);
+    w.signal("TERM");
+    assert_eq!(w.finish(LIMIT), Some(143));
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'running'"), 0, "left claimed");
+    // The two that ran were released (the attempt counts as lost); the five that never
+    // started (and the three never claimed) have no attempt at all.
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND attempts = 1 AND lost = 1"),
+        2
+    );
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND attempts = 0 AND lost = 0"),
+        8
+    );
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE attempts = 0 AND started_at IS NOT NULL"), 0);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts"), 2);
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts WHERE outcome = 'released'"), 2);
+    assert_attempts_consistent(&db);
+}
+
+#[test]
+fn a_killed_worker_with_a_full_prefetch_buffer_loses_no_job() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs = jsonl(12, |i| json!({"id": format!("k{i}"), "kind": "sleep", "duration": "300ms"}));
+    submit(&dir, &db, "k.jsonl", &jobs);
+    let doomed = Worker::start(&dir, &db.url, "doomed", &["-w", "2", "--prefetch", "6", "--lease", "2s"]);
+    wait_held(&db, "doomed", 8);
+    doomed.signal("KILL");
+    assert_eq!(doomed.finish(LIMIT), None, "killed by a signal");
+    let heir = Worker::start(&dir, &db.url, "heir", &["-w", "4", "--lease", "2s", "--exit-when-idle"]);
+    assert_eq!(heir.finish(LIMIT), Some(0));
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'"), 12);
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'doomed' AND outcome = 'lost'"),
+        8
+    );
+    assert_attempts_consistent(&db);
+    let by_id = ledger(&dir, &db);
+    assert!(by_id.values().all(|lines| lines.len() == 1 && lines[0]["outcome"] == "succeeded"));
+}
+
+#[test]
+fn a_frozen_worker_with_a_full_prefetch_buffer_is_fenced_off() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs = jsonl(6, |i| json!({"id": format!("s{i}"), "kind": "sleep", "duration": "1s"}));
+    submit(&dir, &db, "s.jsonl", &jobs);
+    let zombie = Worker::start(&dir, &db.url, "zombie", &["-w", "2", "--prefetch", "4", "--lease", "2s"]);
+    wait_held(&db, "zombie", 6);
+    zombie.signal("STOP");
+    let other = Worker::start(&dir, &db.url, "other", &["-w", "6", "--lease", "2s"]);
+    db.wait_at_least(
+        "SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded' AND worker = 'other'",
+        6,
+        LIMIT,
+    );
+    let snapshot = "SELECT concat_ws(' ', id, state, worker, attempts, finished_at, lease_token) FROM conveyor_jobs ORDER BY id";
+    let before = db.texts(snapshot);
+    // Its running sleeps are over and its buffer still holds jobs when it wakes: nothing it
+    // does may change a job.
+    zombie.signal("CONT");
+    crate_wait_for_either(&zombie, &["could not renew the lease", "not recorded", "lost the lease"]);
+    zombie.signal("TERM");
+    assert_eq!(zombie.finish(LIMIT), Some(143));
+    other.signal("TERM");
+    assert_eq!(other.finish(LIMIT), Some(143));
+    assert_eq!(before, db.texts(snapshot), "the zombie changed a job");
+    assert_eq!(
+        db.int("SELECT count(*) FROM conveyor_attempts WHERE worker = 'zombie' AND outcome <> 'lost'"),
+        0
+    );
+    assert_attempts_consistent(&db);
+}
+
+#[test]
+fn named_queues_are_served_counted_and_exported_apart() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let jobs = json!({"defaults": {"queue": "mail"}, "jobs": [
+        {"id": "m0", "kind": "noop"}, {"id": "m1", "kind": "noop"},
+        {"id": "d0", "kind": "noop", "queue": "default"}, {"id": "d1", "kind": "noop", "queue": "default"},
+        {"id": "b0", "kind": "noop", "queue": "bulk"}]});
+    submit(&dir, &db, "q.json", &jobs.to_string());
+    assert_eq!(
+        db.texts("SELECT queue || ':' || id FROM conveyor_jobs ORDER BY seq"),
+        ["mail:m0", "mail:m1", "default:d0", "default:d1", "bulk:b0"]
+    );
+    let w = Worker::start(&dir, &db.url, "mailer", &["--queues", "mail=2,bulk", "--exit-when-idle"]);
+    assert_eq!(w.finish(LIMIT), Some(0));
+    assert_eq!(
+        db.texts("SELECT id FROM conveyor_jobs WHERE state = 'succeeded' ORDER BY id"),
+        ["b0", "m0", "m1"]
+    );
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE queue = 'default' AND attempts = 0"), 2);
+    let out = conveyor_out(&dir, &["status", "--queue", &db.url, "--queues", "default", "--format", "json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!((s["available"].as_u64(), s["succeeded"].as_u64()), (Some(2), Some(0)), "{s}");
+    let out = conveyor_out(&dir, &["ledger", "--queue", &db.url, "--queues", "mail"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let bad = conveyor_out(&dir, &["worker", "--queue", &db.url, "--queues", "mail=0"]);
+    assert_eq!(code(&bad), 2);
 }

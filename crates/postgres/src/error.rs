@@ -30,6 +30,9 @@ pub enum Error {
     /// A submitted job's id is already in the queue (the whole submission was rolled back).
     #[error("job id `{0}` is already in the queue")]
     DuplicateId(String),
+    /// A typed job's arguments could not be serialised or deserialised.
+    #[error("encoding or decoding job arguments")]
+    Args(#[source] serde_json::Error),
 }
 
 impl Error {

@@ -9,6 +9,7 @@ use sqlx::postgres::PgRow;
 
 use crate::error::{Error, db};
 use crate::queue::{CHANNEL, Queue, millis};
+use crate::state::FinalState;
 
 /// The advisory lock that serialises claims of limited jobs (an arbitrary constant).
 const LIMITED_CLAIM_LOCK: i64 = 0x636f_6e76_6579_6f72;
@@ -33,6 +34,8 @@ pub struct Claimed {
     pub name: Option<String>,
     /// Its kind.
     pub kind: String,
+    /// Its queue.
+    pub queue: String,
     /// Its priority.
     pub priority: i32,
     /// Its submit order (FIFO among equal priorities).
@@ -71,6 +74,7 @@ impl Claimed {
             id: row.try_get("id")?,
             name: row.try_get("name")?,
             kind: row.try_get("kind")?,
+            queue: row.try_get("queue")?,
             priority: row.try_get("priority")?,
             seq: row.try_get("seq")?,
             spec: row.try_get("spec")?,
@@ -91,9 +95,8 @@ impl Claimed {
 pub struct Completion {
     /// The attempt.
     pub lease: Lease,
-    /// The attempt's outcome: `succeeded`, `failed`, `panicked`, `timed_out` or
-    /// `cancelled`.
-    pub outcome: &'static str,
+    /// The attempt's outcome (the job's final state unless `retry_after` is set).
+    pub outcome: FinalState,
     /// `Some(delay)`: the job goes back to the queue, runnable after `delay` (a retry);
     /// `None`: `outcome` is the job's final state.
     pub retry_after: Option<Duration>,
@@ -115,10 +118,10 @@ impl Completion {
     /// ```
     /// use conveyor_postgres::{Completion, Lease};
     /// let c = Completion::succeeded(Lease { id: "a".into(), token: 7 });
-    /// assert_eq!(c.outcome, "succeeded");
+    /// assert_eq!(c.outcome, conveyor_postgres::FinalState::Succeeded);
     /// ```
     pub fn succeeded(lease: Lease) -> Completion {
-        Completion::new(lease, "succeeded")
+        Completion::new(lease, FinalState::Succeeded)
     }
 
     /// An attempt with `outcome`, final, without error or output.
@@ -126,11 +129,11 @@ impl Completion {
     /// # Examples
     ///
     /// ```
-    /// use conveyor_postgres::{Completion, Lease};
-    /// let c = Completion::new(Lease { id: "a".into(), token: 7 }, "failed");
+    /// use conveyor_postgres::{Completion, FinalState, Lease};
+    /// let c = Completion::new(Lease { id: "a".into(), token: 7 }, FinalState::Failed);
     /// assert!(c.retry_after.is_none());
     /// ```
-    pub fn new(lease: Lease, outcome: &'static str) -> Completion {
+    pub fn new(lease: Lease, outcome: FinalState) -> Completion {
         Completion {
             lease,
             outcome,
@@ -155,22 +158,29 @@ pub struct RescueReport {
 
 const CLAIM: &str = "
 WITH picked AS (
-    SELECT id FROM conveyor_jobs
-    WHERE state = 'available' AND run_at <= now() AND (NOT limited OR id = ANY($4))
-    ORDER BY priority, seq
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
+    -- Tokens are drawn here, over the rows in claim order, so that token order is claim
+    -- order within a batch too.
+    SELECT p.id, nextval('conveyor_lease_seq') AS token FROM (
+        SELECT id FROM conveyor_jobs
+        WHERE state = 'available' AND run_at <= now() AND (NOT limited OR id = ANY($4))
+          AND ($5::text[] IS NULL OR kind = ANY($5)) AND ($6::text IS NULL OR queue = $6)
+        ORDER BY priority, seq
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    ) p
 ), claimed AS (
     UPDATE conveyor_jobs j
-    SET state = 'running', attempts = j.attempts + 1, lease_token = nextval('conveyor_lease_seq'),
+    SET state = 'running', attempts = j.attempts + 1, lease_token = picked.token,
         lease_expires_at = clock_timestamp() + $3 * interval '1 millisecond', worker = $1,
         started_at = coalesce(j.started_at, clock_timestamp())
     FROM picked WHERE j.id = picked.id
-    RETURNING j.id, j.name, j.kind, j.priority, j.seq, j.spec, j.attempts, j.lost, j.max_attempts,
-              j.lease_token, j.queued_at, j.started_at, j.run_at, j.concurrency_key
+    RETURNING j.id, j.name, j.kind, j.queue, j.priority, j.seq, j.spec, j.attempts, j.lost,
+              j.max_attempts, j.lease_token, j.queued_at, j.started_at, j.run_at, j.concurrency_key,
+              j.rate_key
 ), recorded AS (
-    INSERT INTO conveyor_attempts (token, job_id, attempt, worker, concurrency_key, started_at)
-    SELECT lease_token, id, attempts, $1, concurrency_key, clock_timestamp() FROM claimed
+    INSERT INTO conveyor_attempts (token, job_id, attempt, worker, concurrency_key, rate_key, started_at)
+    SELECT lease_token, id, attempts, $1, concurrency_key, coalesce(rate_key, concurrency_key),
+           clock_timestamp() FROM claimed
 )
 SELECT * FROM claimed ORDER BY priority, seq";
 
@@ -180,35 +190,95 @@ SELECT * FROM claimed ORDER BY priority, seq";
 /// `clock_timestamp()`, not `now()` (the transaction's start, before the lock wait), so
 /// that an attempt never appears to start before the completion that freed its slot.
 const LIMITED_CANDIDATES: &str = "
-WITH lim AS (
-    SELECT l.key,
-           least(
-             CASE WHEN l.concurrency IS NULL THEN 2147483647
-                  ELSE l.concurrency - (SELECT count(*) FROM conveyor_jobs r
-                                        WHERE r.state = 'running' AND r.concurrency_key = l.key) END,
-             CASE WHEN l.rate_count IS NULL THEN 2147483647
-                  ELSE l.rate_count - (SELECT count(*) FROM conveyor_attempts a
-                                       WHERE a.concurrency_key = l.key
-                                         AND a.started_at > clock_timestamp() - l.rate_period_ms * interval '1 millisecond') END
-           ) AS free
-    FROM conveyor_limits l
-    WHERE EXISTS (SELECT 1 FROM conveyor_jobs w
-                  WHERE w.state = 'available' AND w.limited AND w.concurrency_key = l.key AND w.run_at <= now())
+WITH conc AS (
+    SELECT l.key, l.concurrency - (SELECT count(*) FROM conveyor_jobs r
+                                   WHERE r.state = 'running' AND r.concurrency_key = l.key) AS free
+    FROM conveyor_limits l WHERE l.concurrency IS NOT NULL
+), rate AS (
+    SELECT l.key, l.rate_count - (SELECT count(*) FROM conveyor_attempts a
+                                  WHERE a.rate_key = l.key
+                                    AND a.started_at > clock_timestamp() - l.rate_period_ms * interval '1 millisecond') AS free
+    FROM conveyor_limits l WHERE l.rate_count IS NOT NULL
+), cand AS (
+    -- Per limited key, its first waiting jobs in claim order (by either of a job's keys).
+    SELECT DISTINCT ON (x.id) x.* FROM conveyor_limits l
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.priority, j.seq, j.concurrency_key AS ck,
+               coalesce(j.rate_key, j.concurrency_key) AS rk
+        FROM conveyor_jobs j
+        WHERE j.state = 'available' AND j.limited AND j.run_at <= now()
+          AND (j.concurrency_key = l.key OR j.rate_key = l.key)
+          AND ($2::text[] IS NULL OR j.kind = ANY($2)) AND ($3::text IS NULL OR j.queue = $3)
+        ORDER BY j.priority, j.seq
+        LIMIT $1
+    ) x
+), ranked AS (
+    -- A job may start if it is within the free slots of its concurrency key and within the
+    -- free starts of its rate key. A job held back by one key still takes its place in the
+    -- other's count: claims may start fewer jobs than allowed, never more.
+    SELECT c.id, c.priority, c.seq,
+           row_number() OVER (PARTITION BY c.ck ORDER BY c.priority, c.seq) AS ck_rank,
+           row_number() OVER (PARTITION BY c.rk ORDER BY c.priority, c.seq) AS rk_rank,
+           cf.free AS ck_free, rf.free AS rk_free
+    FROM cand c
+    LEFT JOIN conc cf ON cf.key = c.ck
+    LEFT JOIN rate rf ON rf.key = c.rk
 )
-SELECT c.id FROM lim
-CROSS JOIN LATERAL (
-    SELECT j.id FROM conveyor_jobs j
-    WHERE j.state = 'available' AND j.limited AND j.concurrency_key = lim.key AND j.run_at <= now()
-    ORDER BY j.priority, j.seq
-    LIMIT least(greatest(lim.free, 0), $1)
-) c";
+SELECT id FROM ranked
+WHERE (ck_free IS NULL OR ck_rank <= ck_free) AND (rk_free IS NULL OR rk_rank <= rk_free)
+ORDER BY priority, seq
+LIMIT $1";
+
+/// Which jobs a claim may take: the kinds a worker has handlers for, and one named queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClaimFilter {
+    /// Only jobs of these kinds (`None`: any kind).
+    pub kinds: Option<Vec<String>>,
+    /// Only jobs of this queue (`None`: any queue).
+    pub queue: Option<String>,
+}
+
+impl ClaimFilter {
+    /// Any job of any queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let any = conveyor_postgres::ClaimFilter::any();
+    /// assert!(any.kinds.is_none() && any.queue.is_none());
+    /// ```
+    pub fn any() -> ClaimFilter {
+        ClaimFilter::default()
+    }
+
+    /// Only jobs of `kinds`, in `queue` (`None`: every queue).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let f = conveyor_postgres::ClaimFilter::new(["email"], Some("mail"));
+    /// assert_eq!(f.queue.as_deref(), Some("mail"));
+    /// ```
+    pub fn new<I, K>(kinds: I, queue: Option<&str>) -> ClaimFilter
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        ClaimFilter {
+            kinds: Some(kinds.into_iter().map(Into::into).collect()),
+            queue: queue.map(str::to_owned),
+        }
+    }
+}
 
 impl Queue {
     /// Claims up to `n` runnable jobs for `worker`, each with a lease of `lease`: waiting
     /// jobs whose `run_at` has come, in priority then FIFO order, skipping jobs other
     /// claimers hold locked (`FOR UPDATE SKIP LOCKED`) and limited jobs beyond their key's
     /// free slots. Each claim is an attempt: `attempts` goes up and a row is added to
-    /// `conveyor_attempts`.
+    /// `conveyor_attempts`. [`claim_matching`](Queue::claim_matching) takes only some kinds
+    /// or one queue.
     ///
     /// # Errors
     ///
@@ -219,6 +289,25 @@ impl Queue {
     /// Dropping the future may leave jobs claimed that nobody runs: the rescuer puts them
     /// back when their lease expires.
     pub async fn claim(&self, worker: &str, n: usize, lease: Duration) -> Result<Vec<Claimed>, Error> {
+        self.claim_matching(worker, n, lease, &ClaimFilter::any()).await
+    }
+
+    /// As [`claim`](Queue::claim), taking only jobs that `filter` lets through.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if a statement fails (nothing is claimed then).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`claim`](Queue::claim).
+    pub async fn claim_matching(
+        &self,
+        worker: &str,
+        n: usize,
+        lease: Duration,
+        filter: &ClaimFilter,
+    ) -> Result<Vec<Claimed>, Error> {
         let n = i64::try_from(n).unwrap_or(i64::MAX);
         if n == 0 {
             return Ok(Vec::new());
@@ -239,6 +328,8 @@ impl Queue {
                 .map_err(db("taking the limited-claim lock"))?;
             let candidates: Vec<String> = sqlx::query_scalar(LIMITED_CANDIDATES)
                 .bind(n)
+                .bind(&filter.kinds)
+                .bind(&filter.queue)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db("finding limited jobs with free slots"))?;
@@ -247,6 +338,8 @@ impl Queue {
                 .bind(n)
                 .bind(millis(lease))
                 .bind(&candidates)
+                .bind(&filter.kinds)
+                .bind(&filter.queue)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db("claiming jobs"))?;
@@ -258,6 +351,8 @@ impl Queue {
                 .bind(n)
                 .bind(millis(lease))
                 .bind(Vec::<String>::new())
+                .bind(&filter.kinds)
+                .bind(&filter.queue)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db("claiming jobs"))?
@@ -322,7 +417,7 @@ impl Queue {
         for c in done {
             ids.push(c.lease.id.as_str());
             tokens.push(c.lease.token);
-            outcomes.push(c.outcome);
+            outcomes.push(c.outcome.as_str());
             retry_ms.push(c.retry_after.map(millis));
             errors.push(c.error.as_deref());
             exit_codes.push(c.exit_code);
@@ -439,6 +534,45 @@ impl Queue {
         Ok(n.unsigned_abs())
     }
 
+    /// Gives claimed jobs that never started back to the queue as if they had not been
+    /// claimed (a worker shutting down with jobs in its prefetch buffer): each fenced by its
+    /// token; the attempt is not counted (`attempts` goes back down, its
+    /// `conveyor_attempts` row is deleted) and the job keeps its place (`run_at` is
+    /// unchanged). Returns how many were given back.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the statement fails (the leases then expire and the rescuer
+    /// re-queues the jobs, counting a lost attempt).
+    pub async fn unclaim(&self, leases: &[Lease]) -> Result<u64, Error> {
+        if leases.is_empty() {
+            return Ok(0);
+        }
+        let (ids, tokens) = split(leases);
+        let n: i64 = sqlx::query_scalar(
+            "WITH undone AS (
+                 UPDATE conveyor_jobs j SET state = 'available', lease_token = NULL,
+                     lease_expires_at = NULL, attempts = j.attempts - 1,
+                     started_at = CASE WHEN j.attempts = 1 THEN NULL ELSE j.started_at END
+                 FROM unnest($1::text[], $2::int8[]) AS t(id, token)
+                 WHERE j.id = t.id AND j.lease_token = t.token AND j.state = 'running'
+                 RETURNING j.id, t.token
+             ), forgotten AS (
+                 DELETE FROM conveyor_attempts a USING undone u WHERE a.token = u.token
+             )
+             SELECT count(*) FROM undone",
+        )
+        .bind(&ids)
+        .bind(&tokens)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("giving back jobs that never started"))?;
+        if n > 0 {
+            self.notify().await?;
+        }
+        Ok(n.unsigned_abs())
+    }
+
     /// Re-queues up to `batch` running jobs whose lease expired (their worker died, froze
     /// or was cut off): the attempt ends as `lost` and counts; a job that has lost more
     /// than `max_lost` leases is failed instead (a job that kills its worker every time
@@ -448,10 +582,27 @@ impl Queue {
     ///
     /// [`Error::Database`] if the statement fails.
     pub async fn rescue(&self, batch: i64, max_lost: i32) -> Result<RescueReport, Error> {
+        self.rescue_kinds(batch, max_lost, None).await
+    }
+
+    /// As [`rescue`](Queue::rescue), finalizing (failing) only jobs of `kinds` (`None`: any
+    /// kind): a worker never gives a job it could not run its final state. An expired job
+    /// of another kind that has lost too many leases is left for a worker that has it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the statement fails.
+    pub async fn rescue_kinds(
+        &self,
+        batch: i64,
+        max_lost: i32,
+        kinds: Option<&[String]>,
+    ) -> Result<RescueReport, Error> {
         let rows = sqlx::query(
             "WITH expired AS (
                  SELECT id, lease_token FROM conveyor_jobs
                  WHERE state = 'running' AND lease_expires_at < now()
+                   AND (lost + 1 <= $2 OR $3::text[] IS NULL OR kind = ANY($3))
                  ORDER BY lease_expires_at LIMIT $1
                  FOR UPDATE SKIP LOCKED
              ), rescued AS (
@@ -474,6 +625,7 @@ impl Queue {
         )
         .bind(batch)
         .bind(max_lost)
+        .bind(kinds)
         .fetch_one(&self.pool)
         .await
         .map_err(db("rescuing jobs with expired leases"))?;

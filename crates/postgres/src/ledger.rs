@@ -6,6 +6,7 @@ use sqlx::postgres::PgRow;
 
 use crate::error::{Error, db};
 use crate::queue::Queue;
+use crate::state::FinalState;
 
 /// A job in its final state: what a ledger line needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +23,7 @@ pub struct FinishedJob {
     /// Its priority.
     pub priority: i32,
     /// Its final state (the ledger's `outcome`).
-    pub state: String,
+    pub state: FinalState,
     /// Attempts started, lost ones included.
     pub attempts: i32,
     /// When it was submitted.
@@ -53,7 +54,11 @@ impl FinishedJob {
             name: row.try_get("name")?,
             kind: row.try_get("kind")?,
             priority: row.try_get("priority")?,
-            state: row.try_get("state")?,
+            state: {
+                let name: &str = row.try_get("state")?;
+                FinalState::parse(name)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown final state `{name}`").into()))?
+            },
             attempts: row.try_get("attempts")?,
             queued_at: row.try_get("queued_at")?,
             started_at: row.try_get("started_at")?,
@@ -77,15 +82,31 @@ impl Queue {
     ///
     /// [`Error::Database`] if the statement fails.
     pub async fn finished_page(&self, after_seq: i64, limit: i64) -> Result<Vec<FinishedJob>, Error> {
+        self.finished_page_of(None, after_seq, limit).await
+    }
+
+    /// As [`finished_page`](Queue::finished_page), only jobs of `queues` (`None`: every
+    /// queue).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the statement fails.
+    pub async fn finished_page_of(
+        &self,
+        queues: Option<&[String]>,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<FinishedJob>, Error> {
         let rows = sqlx::query(
             "SELECT seq, id, name, kind, priority, state, attempts, queued_at, started_at, finished_at,
                     run_seconds, error, spec_hash, exit_code, output_tail, worker
              FROM conveyor_jobs
-             WHERE finished_at IS NOT NULL AND seq > $1
+             WHERE finished_at IS NOT NULL AND seq > $1 AND ($3::text[] IS NULL OR queue = ANY($3))
              ORDER BY seq LIMIT $2",
         )
         .bind(after_seq)
         .bind(limit)
+        .bind(queues)
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading finished jobs"))?;

@@ -40,13 +40,14 @@
 //! `conveyor_attempts` as `lost`. Time alone never lets two attempts write: the rescue
 //! changes the token, and only the new token's holder can finish the job.
 //!
-//! # Concurrency keys across workers
+//! # Concurrency and rate keys across workers
 //!
-//! Jobs whose `concurrency_key` has a limit (a `limits` entry of their job file, kept in
-//! `conveyor_limits`) are *limited*. Claims of limited jobs are serialised by a
-//! transaction-level advisory lock; under it the claimer counts the key's running jobs (for
-//! concurrency limits) and the key's attempts started within the period (for rate limits,
-//! a sliding window), and takes at most the free slots of each key. Claims of other jobs
+//! Jobs whose `concurrency_key` or `rate_key` has a limit (a `limits` entry of their job
+//! file, kept in `conveyor_limits`) are *limited*. Claims of limited jobs are serialised by
+//! a transaction-level advisory lock; under it the claimer counts the running jobs of each
+//! job's concurrency key (for concurrency limits) and the attempts started within the
+//! period against its rate key — the `rate_key`, or the `concurrency_key` without one (for
+//! rate limits, a sliding window) — and takes a job only within the free slots of both. Claims of other jobs
 //! never take that lock. Limited and unlimited jobs are ordered together (priority, then
 //! FIFO) within one claim.
 //!
@@ -61,18 +62,24 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+mod insert;
 mod lease;
 mod ledger;
 mod queue;
+mod state;
 mod status;
 mod submit;
+pub mod worker;
 
 pub use error::Error;
-pub use lease::{Claimed, Completion, Lease, RescueReport};
+pub use insert::{JobArgs, insert, insert_many};
+pub use lease::{ClaimFilter, Claimed, Completion, Lease, RescueReport};
 pub use ledger::FinishedJob;
 pub use queue::{CHANNEL, Queue, Waker};
-pub use status::Status;
+pub use state::FinalState;
+pub use status::{QueueAges, Status};
 pub use submit::{KeyLimit, NewJob, Submission};
+pub use worker::{Context, Done, Failure, Handler, JobInfo, Retry, RunningWorker, Worker, WorkerBuilder};
 
-/// The final states a job can end in (`conveyor_jobs.state`), as the ledger spells outcomes.
-pub const FINAL_STATES: [&str; 5] = ["succeeded", "failed", "panicked", "timed_out", "cancelled"];
+/// The queue a job waits in unless it names another.
+pub const DEFAULT_QUEUE: &str = "default";

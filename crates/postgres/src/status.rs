@@ -38,6 +38,16 @@ impl Queue {
     ///
     /// [`Error::Database`] if a statement fails.
     pub async fn status(&self) -> Result<Status, Error> {
+        self.status_of(None).await
+    }
+
+    /// As [`status`](Queue::status), counting only the jobs of `queues` (`None`: every
+    /// queue); `workers` counts every live worker.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if a statement fails.
+    pub async fn status_of(&self, queues: Option<&[String]>) -> Result<Status, Error> {
         let row = sqlx::query(
             "SELECT
                  count(*) FILTER (WHERE state = 'available' AND run_at <= now()) AS available,
@@ -52,8 +62,9 @@ impl Queue {
                      AS oldest,
                  (SELECT count(*) FROM conveyor_workers
                   WHERE stopped_at IS NULL AND last_seen > now() - lease_ms * interval '1 millisecond') AS workers
-             FROM conveyor_jobs",
+             FROM conveyor_jobs WHERE $1::text[] IS NULL OR queue = ANY($1)",
         )
+        .bind(queues)
         .fetch_one(&self.pool)
         .await
         .map_err(db("counting jobs"))?;
@@ -73,5 +84,65 @@ impl Queue {
             workers: count("workers")?,
             oldest_waiting_seconds: row.try_get("oldest").map_err(db("reading the counts"))?,
         })
+    }
+}
+
+/// Per queue: the age of its oldest waiting and oldest running job.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct QueueAges {
+    /// The queue's name.
+    pub queue: String,
+    /// How long its oldest runnable waiting job has waited, in seconds (0: none waits).
+    pub oldest_waiting_seconds: f64,
+    /// How long its oldest running job has run since its claim, in seconds (0: none runs).
+    pub oldest_running_seconds: f64,
+}
+
+impl Queue {
+    /// Jobs waiting (runnable or scheduled) or running, of `kinds` (`None`: any) in
+    /// `queues` (`None`: any).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the statement fails.
+    pub async fn pending(&self, kinds: Option<&[String]>, queues: Option<&[String]>) -> Result<u64, Error> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM conveyor_jobs
+             WHERE state IN ('available', 'running')
+               AND ($1::text[] IS NULL OR kind = ANY($1)) AND ($2::text[] IS NULL OR queue = ANY($2))",
+        )
+        .bind(kinds)
+        .bind(queues)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("counting pending jobs"))?;
+        Ok(n.unsigned_abs())
+    }
+
+    /// The age of the oldest waiting and oldest running job of every queue that has either.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the statement fails.
+    pub async fn ages(&self) -> Result<Vec<QueueAges>, Error> {
+        let rows: Vec<(String, f64, f64)> = sqlx::query_as(
+            "SELECT queue,
+                    coalesce(extract(epoch FROM now() - min(run_at)
+                        FILTER (WHERE state = 'available' AND run_at <= now()))::float8, 0),
+                    coalesce(extract(epoch FROM now() - min(a.started_at)
+                        FILTER (WHERE state = 'running'))::float8, 0)
+             FROM conveyor_jobs j
+             LEFT JOIN conveyor_attempts a ON a.token = j.lease_token
+             WHERE state IN ('available', 'running')
+             GROUP BY queue",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading the queues' ages"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(queue, w, r)| QueueAges { queue, oldest_waiting_seconds: w, oldest_running_seconds: r })
+            .collect())
     }
 }

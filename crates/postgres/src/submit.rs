@@ -2,7 +2,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
 use crate::error::{Error, db};
@@ -15,20 +14,25 @@ const CHUNK: usize = 2000;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NewJob {
-    /// Unique in the queue.
+    /// Unique in the queue; empty: the database makes one up (a UUID).
     pub id: String,
     /// A name for people.
     pub name: Option<String>,
     /// The job's kind (a low-cardinality label).
     pub kind: String,
+    /// The named queue it waits in (default `default`).
+    pub queue: String,
     /// Lower runs first.
     pub priority: i32,
     /// What the worker needs to run the job (opaque to the queue).
     pub spec: serde_json::Value,
     /// A hash of the spec, for the ledger.
     pub spec_hash: String,
-    /// The key whose limits the job obeys.
+    /// The key whose limits the job obeys (only its concurrency limit when `rate_key` is
+    /// set).
     pub concurrency_key: Option<String>,
+    /// The key whose rate limit the job obeys instead of its `concurrency_key`'s.
+    pub rate_key: Option<String>,
     /// Attempts in all (≥ 1) for failures of the job's own.
     pub max_attempts: i32,
     /// Not before this long after the submission commits.
@@ -38,7 +42,8 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// A job with priority 0, one attempt, no key, no delay and an empty spec hash.
+    /// A job of queue `default` with priority 0, one attempt, no key, no delay and an empty
+    /// spec hash.
     ///
     /// # Examples
     ///
@@ -51,10 +56,12 @@ impl NewJob {
             id: id.into(),
             name: None,
             kind: kind.into(),
+            queue: crate::DEFAULT_QUEUE.to_owned(),
             priority: 0,
             spec,
             spec_hash: String::new(),
             concurrency_key: None,
+            rate_key: None,
             max_attempts: 1,
             delay: None,
             not_before: None,
@@ -133,7 +140,7 @@ impl Submission {
             .map_err(db("recording the key limits"))?;
             sqlx::query(
                 "UPDATE conveyor_jobs SET limited = true
-                 WHERE concurrency_key = $1 AND state = 'available' AND NOT limited",
+                 WHERE (concurrency_key = $1 OR rate_key = $1) AND state = 'available' AND NOT limited",
             )
             .bind(&l.key)
             .execute(&mut *self.tx)
@@ -163,62 +170,7 @@ impl Submission {
             return Ok(());
         }
         let jobs = std::mem::take(&mut self.buffer);
-        let n = jobs.len();
-        let mut ids = Vec::with_capacity(n);
-        let mut names = Vec::with_capacity(n);
-        let mut kinds = Vec::with_capacity(n);
-        let mut priorities = Vec::with_capacity(n);
-        let mut specs = Vec::with_capacity(n);
-        let mut hashes = Vec::with_capacity(n);
-        let mut keys = Vec::with_capacity(n);
-        let mut max_attempts = Vec::with_capacity(n);
-        let mut delays: Vec<Option<i64>> = Vec::with_capacity(n);
-        let mut not_befores: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(n);
-        for j in jobs {
-            ids.push(j.id);
-            names.push(j.name);
-            kinds.push(j.kind);
-            priorities.push(j.priority);
-            specs.push(j.spec.to_string());
-            hashes.push(j.spec_hash);
-            keys.push(j.concurrency_key);
-            max_attempts.push(j.max_attempts.max(1));
-            delays.push(j.delay.map(millis));
-            not_befores.push(j.not_before.map(DateTime::<Utc>::from));
-        }
-        let inserted: Vec<String> = sqlx::query_scalar(
-            "INSERT INTO conveyor_jobs
-                 (id, name, kind, priority, spec, spec_hash, concurrency_key, limited, max_attempts, run_at)
-             SELECT t.id, t.name, t.kind, t.priority, t.spec::jsonb, t.spec_hash, t.key,
-                    t.key IS NOT NULL AND EXISTS (SELECT 1 FROM conveyor_limits l WHERE l.key = t.key),
-                    t.max_attempts,
-                    coalesce(t.not_before, now() + coalesce(t.delay_ms, 0) * interval '1 millisecond')
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::text[],
-                         $7::text[], $8::int4[], $9::int8[], $10::timestamptz[])
-                  WITH ORDINALITY
-                  AS t(id, name, kind, priority, spec, spec_hash, key, max_attempts, delay_ms, not_before, n)
-             ORDER BY t.n
-             ON CONFLICT (id) DO NOTHING
-             RETURNING id",
-        )
-        .bind(&ids)
-        .bind(&names)
-        .bind(&kinds)
-        .bind(&priorities)
-        .bind(&specs)
-        .bind(&hashes)
-        .bind(&keys)
-        .bind(&max_attempts)
-        .bind(&delays)
-        .bind(&not_befores)
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(db("inserting jobs"))?;
-        if inserted.len() != ids.len() {
-            let fresh: std::collections::HashSet<&str> = inserted.iter().map(String::as_str).collect();
-            let taken = ids.iter().find(|id| !fresh.contains(id.as_str())).cloned().unwrap_or_default();
-            return Err(Error::DuplicateId(taken));
-        }
+        let ids = crate::insert::insert_rows(&mut *self.tx, jobs).await?;
         self.ids.extend(ids);
         Ok(())
     }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use conveyor_postgres::{Completion, NewJob, Queue};
+use conveyor_postgres::{Completion, FinalState, NewJob, Queue};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPoolOptions;
 
@@ -76,7 +76,7 @@ async fn a_lost_lease_fences_heartbeats_and_completions() {
             .unwrap()
             .is_empty()
     );
-    assert!(queue.complete(&[Completion::new(stale.clone(), "failed")]).await.unwrap().is_empty());
+    assert!(queue.complete(&[Completion::new(stale.clone(), FinalState::Failed)]).await.unwrap().is_empty());
     assert_eq!(queue.release(std::slice::from_ref(&stale)).await.unwrap(), 0);
 
     // The holder's do.
@@ -87,7 +87,7 @@ async fn a_lost_lease_fences_heartbeats_and_completions() {
     );
     assert_eq!(queue.complete(&[Completion::succeeded(live.clone())]).await.unwrap(), ["a"]);
     // Once: a second completion with the same token changes nothing.
-    assert!(queue.complete(&[Completion::new(live, "failed")]).await.unwrap().is_empty());
+    assert!(queue.complete(&[Completion::new(live, FinalState::Failed)]).await.unwrap().is_empty());
 
     let status = queue.status().await.unwrap();
     assert_eq!((status.succeeded, status.failed, status.running, status.available), (1, 0, 0, 0));

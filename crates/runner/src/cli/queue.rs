@@ -40,10 +40,21 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "URL", env = QUEUE_URL_ENV, hide_env_values = true)]
     pub queue: String,
 
-    /// How many jobs run at once [default: the number of CPUs]. The worker never claims
-    /// more jobs than it has free workers.
+    /// How many jobs run at once, per queue [default: 256, made for jobs that wait on
+    /// I/O]. `--queues NAME=SLOTS` sets it per queue.
     #[arg(short = 'w', long, value_name = "N")]
     pub workers: Option<usize>,
+
+    /// Claimed jobs kept ready beyond the running ones, per queue [default: as many as
+    /// --workers]. 0 claims only for free workers. Jobs prefetched but not started when the
+    /// worker stops are given back without counting an attempt.
+    #[arg(long, value_name = "N")]
+    pub prefetch: Option<usize>,
+
+    /// Claim only from these named queues, each with its own slots: NAME[=SLOTS],…
+    /// [default: every queue, sharing --workers].
+    #[arg(long, value_name = "NAME[=SLOTS],…")]
+    pub queues: Option<String>,
 
     /// Serve GET /metrics and /healthz on ADDR (a bare port binds 127.0.0.1; port 0 picks a
     /// free one, printed on stderr).
@@ -109,6 +120,10 @@ pub struct StatusArgs {
     /// A table for people, or one JSON object.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Human)]
     pub format: Format,
+
+    /// Count only the jobs of these named queues: NAME,… [default: every queue].
+    #[arg(long, value_name = "NAME,…")]
+    pub queues: Option<String>,
 }
 
 /// The flags of `conveyor ledger`.
@@ -117,4 +132,8 @@ pub struct LedgerArgs {
     /// The queue: a PostgreSQL URL.
     #[arg(long, value_name = "URL", env = QUEUE_URL_ENV, hide_env_values = true)]
     pub queue: String,
+
+    /// Only the jobs of these named queues: NAME,… [default: every queue].
+    #[arg(long, value_name = "NAME,…")]
+    pub queues: Option<String>,
 }

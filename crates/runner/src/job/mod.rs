@@ -10,6 +10,6 @@ mod stop;
 
 pub(crate) use meta::{Done, Meta};
 pub(crate) use pool_job::{
-    CANCEL_GRACE, DEFAULT_KIND, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX, Shared, pool_job,
+    CANCEL_GRACE, DEFAULT_KIND, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX, Shared, pool_job, retry_policy,
 };
 pub(crate) use stop::{Running, stopper};

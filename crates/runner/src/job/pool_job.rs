@@ -25,7 +25,7 @@ pub(crate) const CANCEL_GRACE: Duration = Duration::from_secs(3);
 pub(crate) const DEFAULT_KIND: &str = "noop";
 
 /// The retry policy of `spec`, with the runner's defaults for the parts it leaves out.
-fn retry_policy(spec: &JobSpec, default_attempts: u32) -> Option<RetryPolicy> {
+pub(crate) fn retry_policy(spec: &JobSpec, default_attempts: u32) -> Option<RetryPolicy> {
     let r = &spec.retry;
     let attempts = r.max_attempts.unwrap_or(default_attempts).max(1);
     if r.is_empty() && attempts == 1 {

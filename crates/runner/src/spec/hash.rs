@@ -650,6 +650,7 @@ mod tests {
                 start,
                 concurrency_key,
                 rate_key,
+                queue: None,
                 schedule,
                 kind,
                 spec_hash: SpecHash::default(),

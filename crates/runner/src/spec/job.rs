@@ -64,6 +64,9 @@ pub struct JobSpec {
     pub concurrency_key: Option<String>,
     /// The key whose `limits.rate` the job obeys instead of its `concurrency_key`'s, if any.
     pub rate_key: Option<String>,
+    /// The PostgreSQL queue's named queue, if given (`default` when not); in-memory runs
+    /// ignore it, and it is not part of the spec hash.
+    pub queue: Option<String>,
     /// Run periodically (`conveyor serve` only; refused unless
     /// [`ParseOptions::allow_periodic`](super::ParseOptions::allow_periodic) is set).
     pub schedule: Option<Schedule>,

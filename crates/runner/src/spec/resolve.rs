@@ -317,6 +317,7 @@ pub(crate) fn build(
         start,
         concurrency_key: own.concurrency_key.or_else(|| d.concurrency_key.clone()).map(|k| k.0),
         rate_key: own.rate_key.or_else(|| d.rate_key.clone()).map(|k| k.0),
+        queue: own.queue.or_else(|| d.queue.clone()).map(|k| k.0),
         schedule,
         kind,
         spec_hash: super::SpecHash::default(),

@@ -614,6 +614,7 @@ pub(crate) struct CommonWire {
     pub(crate) not_before: Option<Timestamp>,
     pub(crate) concurrency_key: Option<NonEmpty>,
     pub(crate) rate_key: Option<NonEmpty>,
+    pub(crate) queue: Option<NonEmpty>,
     pub(crate) every: Option<PositiveDur>,
     pub(crate) cron: Option<CronExpr>,
 }
@@ -629,6 +630,7 @@ pub(crate) const COMMON_FIELDS: &[&str] = &[
     "not_before",
     "concurrency_key",
     "rate_key",
+    "queue",
     "every",
     "cron",
 ];
@@ -654,6 +656,8 @@ pub(crate) struct DefaultsWire {
     pub(crate) concurrency_key: Option<NonEmpty>,
     /// The key whose `limits.rate` the jobs obey, instead of their `concurrency_key`'s.
     pub(crate) rate_key: Option<NonEmpty>,
+    /// The PostgreSQL queue's named queue (default `default`); in-memory runs ignore it.
+    pub(crate) queue: Option<NonEmpty>,
     /// `conveyor serve` only: run every period (not with `cron`).
     pub(crate) every: Option<PositiveDur>,
     /// `conveyor serve` only: run on a cron expression (not with `every`).
@@ -672,6 +676,7 @@ impl DefaultsWire {
             not_before: self.not_before,
             concurrency_key: self.concurrency_key,
             rate_key: self.rate_key,
+            queue: self.queue,
             every: self.every,
             cron: self.cron,
         }
@@ -728,6 +733,9 @@ macro_rules! jobs {
                 /// The key whose `limits.rate` applies to the job; without it, the
                 /// `concurrency_key` carries both limits.
                 pub(crate) rate_key: Option<NonEmpty>,
+                /// The PostgreSQL queue's named queue (default `default`); in-memory runs
+                /// ignore it.
+                pub(crate) queue: Option<NonEmpty>,
                 /// `conveyor serve` only: run every period (not with `cron`).
                 pub(crate) every: Option<PositiveDur>,
                 /// `conveyor serve` only: run on a cron expression (not with `every`).
@@ -748,6 +756,7 @@ macro_rules! jobs {
                         not_before: self.not_before,
                         concurrency_key: self.concurrency_key,
                         rate_key: self.rate_key,
+                        queue: self.queue,
                         every: self.every,
                         cron: self.cron,
                     };

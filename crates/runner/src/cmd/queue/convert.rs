@@ -5,10 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use conveyor_pool::Outcome;
-use conveyor_postgres::{FinishedJob, NewJob};
+use conveyor_postgres::{FinalState, FinishedJob, NewJob};
 use serde_json::Value;
 
-use crate::job::{DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
 use crate::ledger::{ExecOutput, Record};
 use crate::spec::{self, JobSpec, ParseOptions, StartAt};
 
@@ -25,6 +24,10 @@ pub(super) fn new_job(spec: &JobSpec, default_attempts: u32) -> NewJob {
     job.priority = spec.priority;
     job.spec_hash = spec.spec_hash.to_string();
     job.concurrency_key = spec.concurrency_key.clone();
+    job.rate_key = spec.rate_key.clone();
+    if let Some(queue) = &spec.queue {
+        job.queue.clone_from(queue);
+    }
     let attempts = spec.retry.max_attempts.unwrap_or(default_attempts).max(1);
     job.max_attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
     match spec.start {
@@ -50,27 +53,6 @@ pub(super) fn spec_of(id: &str, stored: &Value) -> anyhow::Result<JobSpec> {
     Ok(job)
 }
 
-/// The wait before retry number `failures` (1 after the first failure) of `spec`.
-pub(super) fn backoff(spec: &JobSpec, failures: u32, salt: u64) -> Duration {
-    let r = &spec.retry;
-    let initial = r.initial.unwrap_or(DEFAULT_RETRY_INITIAL);
-    let max = r.max.unwrap_or(DEFAULT_RETRY_MAX).max(initial);
-    let delay = match r.backoff.unwrap_or(spec::Backoff::Exponential) {
-        spec::Backoff::Fixed => initial,
-        spec::Backoff::Exponential => {
-            let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(31));
-            initial.saturating_mul(factor).min(max)
-        }
-    };
-    if r.jitter.unwrap_or(false) {
-        // Between half and all of the delay; the salt (id and attempt) spreads workers.
-        let frac = (salt % 1000) as f64 / 1000.0;
-        delay.mul_f64(0.5 + frac / 2.0)
-    } else {
-        delay
-    }
-}
-
 /// The `&'static str` the ledger wants for a kind stored as text.
 pub(super) fn static_kind(kind: &str) -> &'static str {
     match kind {
@@ -85,12 +67,13 @@ pub(super) fn static_kind(kind: &str) -> &'static str {
     }
 }
 
-fn outcome(state: &str) -> Outcome {
+fn outcome(state: FinalState) -> Outcome {
     match state {
-        "succeeded" => Outcome::Succeeded,
-        "panicked" => Outcome::Panicked,
-        "timed_out" => Outcome::TimedOut,
-        "cancelled" => Outcome::Cancelled,
+        FinalState::Succeeded => Outcome::Succeeded,
+        FinalState::Panicked => Outcome::Panicked,
+        FinalState::TimedOut => Outcome::TimedOut,
+        FinalState::Cancelled => Outcome::Cancelled,
+        // `FinalState` may grow; a state the ledger has no word for reads as a failure.
         _ => Outcome::Failed,
     }
 }
@@ -109,7 +92,7 @@ pub(super) fn ledger_line(job: &FinishedJob, out: &mut Vec<u8>) {
         name: job.name.as_deref().map(Into::into),
         kind,
         priority: job.priority,
-        outcome: outcome(&job.state),
+        outcome: outcome(job.state),
         attempts: job.attempts.unsigned_abs(),
         queued_at: queued,
         started_at: started,
@@ -152,6 +135,20 @@ mod tests {
     }
 
     #[test]
+    fn a_job_names_its_queue_and_defaults_to_default() {
+        let text = r#"{"defaults": {"queue": "mail"}, "jobs": [
+            {"id": "a", "kind": "noop"}, {"id": "b", "kind": "noop", "queue": "bulk"}, {"id": "c", "kind": "noop", "queue": "default"}]}"#;
+        let batch = spec::parse_str("q.json", text, &ParseOptions::default()).unwrap();
+        let queues: Vec<String> = batch.jobs.iter().map(|s| new_job(s, 1).queue).collect();
+        assert_eq!(queues, ["mail", "bulk", "default"]);
+        let plain = one(r#"{"id": "d", "kind": "noop"}"#);
+        assert_eq!(new_job(&plain, 1).queue, "default");
+        assert!(
+            spec::parse_str("q.jsonl", r#"{"kind": "noop", "queue": ""}"#, &ParseOptions::default()).is_err()
+        );
+    }
+
+    #[test]
     fn a_stored_spec_parses_back_to_the_same_job() {
         for text in [
             r#"{"id": "s", "kind": "sleep", "duration": "1m30s", "timeout": "2h", "priority": -3,
@@ -171,12 +168,5 @@ mod tests {
             assert_eq!(back.id, spec.id);
             assert_eq!(back.start, None);
         }
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_max() {
-        let spec = one(r#"{"kind": "noop", "retry": {"initial": "1s", "max": "3s"}}"#);
-        let d: Vec<u64> = (1..=4).map(|n| backoff(&spec, n, 0).as_secs()).collect();
-        assert_eq!(d, [1, 2, 3, 3]);
     }
 }

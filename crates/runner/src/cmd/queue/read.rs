@@ -21,7 +21,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
     let runtime = super::small_runtime()?;
     let s = runtime.block_on(async {
         let queue = super::connect(&args.queue, 1, true).await?;
-        queue.status().await.context("reading the queue's status")
+        queue.status_of(queues(args.queues.as_deref()).as_deref()).await.context("reading the queue's status")
     })?;
     let text = match args.format {
         Format::Json => format!(
@@ -69,10 +69,12 @@ pub fn ledger(args: LedgerArgs) -> anyhow::Result<Exit> {
     let runtime = super::small_runtime()?;
     runtime.block_on(async {
         let queue = super::connect(&args.queue, 1, true).await?;
+        let only = queues(args.queues.as_deref());
         let mut after = 0;
         let mut buf = Vec::with_capacity(1 << 20);
         loop {
-            let page = queue.finished_page(after, PAGE).await.context("reading the ledger")?;
+            let page =
+                queue.finished_page_of(only.as_deref(), after, PAGE).await.context("reading the ledger")?;
             buf.clear();
             for job in &page {
                 ledger_line(job, &mut buf);
@@ -89,4 +91,9 @@ pub fn ledger(args: LedgerArgs) -> anyhow::Result<Exit> {
         }
     })?;
     Ok(Exit::Success)
+}
+
+/// `--queues a,b` as names (`None`: every queue).
+fn queues(flag: Option<&str>) -> Option<Vec<String>> {
+    flag.map(|f| f.split(',').map(str::trim).filter(|q| !q.is_empty()).map(str::to_owned).collect())
 }

@@ -48,25 +48,16 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<Exit> {
             .collect()
     };
     let runtime = super::small_runtime()?;
-    let mut with_rate_key = 0usize;
     let ids = runtime.block_on(async {
         let queue = super::connect(&args.queue, super::SMALL_POOL, true).await?;
         let mut submission = queue.submission().await?;
         submission.limits(&limits).await?;
         for spec in &validated {
             let spec = spec.map_err(|e| anyhow::anyhow!("{e} (the file changed while it was read)"))?;
-            with_rate_key += usize::from(spec.rate_key.is_some());
             submission.add(new_job(&spec, default_attempts)).await?;
         }
         Ok::<_, anyhow::Error>(submission.commit().await?)
     });
-    if with_rate_key > 0 && ids.is_ok() {
-        // Kept with the jobs, but the database enforces `concurrency_key` limits only.
-        eprintln!(
-            "conveyor: warning: {with_rate_key} job(s) set `rate_key`, which the PostgreSQL queue \
-             does not enforce yet (only the limits of `concurrency_key`)"
-        );
-    }
     let ids = match ids {
         Ok(ids) => ids,
         Err(e) => {
