@@ -27,8 +27,10 @@
 
 pub mod cli;
 pub mod cmd;
+pub(crate) mod console;
 pub mod exit;
 pub mod exporter;
+pub(crate) mod http;
 pub(crate) mod job;
 pub mod kind;
 pub mod ledger;

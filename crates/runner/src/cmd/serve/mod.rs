@@ -10,7 +10,7 @@
 //! ```
 //!
 //! - [`plan`]: the flags, checked ([`ServePlan`]).
-//! - [`http`]: the listener: header and body timeouts, a connection cap that keeps
+//! - [`crate::http`]: the listener: header and body timeouts, a connection cap that keeps
 //!   `/healthz` answering however many idle or slow clients are connected.
 //! - [`routes`]: the HTTP API on one listener (axum): `POST /jobs`, `GET /jobs/{id}`,
 //!   `GET /metrics`, `GET /healthz`; see that module for every status code.
@@ -37,7 +37,6 @@
 //! process exits 143 (130 after SIGINT). A second signal cancels running jobs at once.
 
 mod console;
-mod http;
 mod intake;
 mod plan;
 mod routes;
@@ -231,12 +230,12 @@ async fn daemon(
         max_body: plan.max_body,
         body_timeout: plan.body_timeout,
     };
-    let limits = http::Limits {
+    let limits = crate::http::Limits {
         header_timeout: plan.header_timeout,
-        max_connections: plan.max_connections.unwrap_or_else(http::default_max_connections),
+        max_connections: plan.max_connections.unwrap_or_else(crate::http::default_max_connections),
     };
     let (close_tx, close_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve(listener, routes::router(app), limits, close_rx));
+    let server = tokio::spawn(crate::http::serve(listener, routes::router(app), limits, close_rx));
     eprintln!("conveyor: serving on http://{bound}");
     tracing::info!(listen = %bound, workers = plan.workers, max_connections = limits.max_connections, "serving");
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::http::{BODY_TIMEOUT, HEADER_TIMEOUT};
+use crate::http::{BODY_TIMEOUT, HEADER_TIMEOUT};
 use crate::cli;
 use crate::cli::values::{duration_flag, parse_metrics_addr, workers_flag};
 use crate::exit::UsageError;

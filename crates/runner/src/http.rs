@@ -1,4 +1,4 @@
-//! The listener of `conveyor serve`: accepts connections and runs HTTP/1.1 on each (hyper,
+//! The listener of `conveyor serve` and `conveyor console`: accepts connections and runs HTTP/1.1 on each (hyper,
 //! with the axum [`Router`] as the service), within limits that keep a slow or idle client
 //! from holding the server (see #18).
 //!
@@ -11,7 +11,7 @@
 //!   else it gets `408` and is closed (hyper's `header_read_timeout`).
 //! - **Slow bodies.** A body must arrive within [`BODY_TIMEOUT`] (60 s) of its head, or
 //!   the request gets `408` and the connection is closed. Only `POST /jobs` reads a body,
-//!   and only once the token and `Content-Length` are checked (see [`super::routes`]).
+//!   and only once the token and `Content-Length` are checked (see `cmd::serve`'s routes).
 //! - **A connection cap.** At most [`MAX_CONNECTIONS`] (1024) connections are open, fewer
 //!   when the open-file limit is low: half of it, so that jobs, the ledger and the spool keep
 //!   theirs. A connection that arrives at the cap makes room by closing the **oldest
