@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => queue::worker(args),
         Command::Status(args) => queue::status(args),
         Command::Ledger(args) => queue::ledger(args),
+        Command::Console(args) => queue::console(args),
     };
     match result {
         Ok(exit) => exit.into(),
