@@ -68,7 +68,8 @@ async fn serve(url: &str, listen: SocketAddr, token: Option<String>) -> anyhow::
     let listener =
         tokio::net::TcpListener::bind(listen).await.with_context(|| format!("--listen {listen}"))?;
     let bound = listener.local_addr().context("reading the bound address")?;
-    eprintln!("conveyor: console of {} on http://{bound}", redact(url));
+    eprintln!("conveyor: the console of {}", redact(url));
+    eprintln!("conveyor: serving on http://{bound}");
     let app = routes::App { queue, token: token.map(Into::into) };
     let limits = crate::http::Limits {
         header_timeout: crate::http::HEADER_TIMEOUT,
