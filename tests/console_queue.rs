@@ -7,7 +7,6 @@
 //! screenshot is saved as `console-queue.png` (`CONVEYOR_TEST_SCREENSHOTS`). Plus the JSON
 //! behind it (`/queues`, `/workers`, the list's `queue` filter, the write checks).
 
-
 use conveyor_e2e::browser::{self, BROWSER_LIMIT, js_errors, screenshot, wait_for};
 use conveyor_e2e::pg::{TestDb, Worker, conveyor_out};
 use conveyor_e2e::server::{Server, request};
@@ -117,11 +116,13 @@ fn the_queue_console_shows_queues_workers_and_cancels_and_retries() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("unknown status `available`"), "{body}");
     // Writes from another site are refused, token or not.
-    let (status, _) = request(&server.addr, "DELETE", "/jobs/img-2", &[("Sec-Fetch-Site", "cross-site")], b"");
+    let (status, _) =
+        request(&server.addr, "DELETE", "/jobs/img-2", &[("Sec-Fetch-Site", "cross-site")], b"");
     assert_eq!(status, 403);
     assert_eq!(job_status(&server, "img-2"), "queued");
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+    let rt =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
     rt.block_on(async {
         let Some(client) = browser::browser().await else { return };
         let base = format!("http://{}", server.addr);
@@ -138,7 +139,10 @@ fn the_queue_console_shows_queues_workers_and_cancels_and_retries() {
         .await;
         wait_rows(&client, "every job", &["mail-ok", "mail-broken", "mail-slow", "img-1", "img-2", HOSTILE_ID]).await;
         assert_eq!(client.title().await.unwrap_or_default(), "Jobs · Conveyor console", "data ran as HTML");
+        // Tall enough to show the job list below the panels.
+        client.set_window_size(1280, 1500).await.unwrap_or_else(|e| panic!("resizing: {e}"));
         screenshot(&client, "console-queue").await;
+        client.set_window_size(1280, 900).await.unwrap_or_else(|e| panic!("resizing: {e}"));
 
         // Filters: by queue, then by state.
         let queue = client.find(Locator::Id("queue")).await.unwrap_or_else(|e| panic!("queue filter: {e}"));

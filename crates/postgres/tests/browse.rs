@@ -37,7 +37,9 @@ async fn fresh() -> Option<(Queue, String, String)> {
 async fn drop_db(queue: Queue, admin: &str, name: &str) {
     queue.pool().close().await;
     let pool = PgPoolOptions::new().max_connections(1).connect(admin).await.unwrap();
-    let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&pool).await;
+    let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&pool)
+        .await;
 }
 
 /// Submits `n` noop jobs `PREFIX-0…` to `queue_name`.
@@ -66,7 +68,12 @@ async fn pages_filter_by_state_id_and_queue_and_never_repeat_nor_skip() {
     submit(&queue, "img", "images", 5).await;
     // Two mail jobs run; one of them fails.
     let claimed = queue
-        .claim_matching("w1", 2, Duration::from_secs(30), &conveyor_postgres::ClaimFilter::new(["noop"], Some("mail")))
+        .claim_matching(
+            "w1",
+            2,
+            Duration::from_secs(30),
+            &conveyor_postgres::ClaimFilter::new(["noop"], Some("mail")),
+        )
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2);
@@ -136,7 +143,10 @@ async fn pages_filter_by_state_id_and_queue_and_never_repeat_nor_skip() {
     assert_eq!(counts[1]["counts"]["stuck"], 0);
     assert!(counts[1]["oldest_waiting_seconds"].as_f64().unwrap() >= 0.0);
     let recent = queue.throughput(120).await.unwrap();
-    assert_eq!(recent.iter().filter(|s| s["state"] == "failed").map(|s| s["n"].as_i64().unwrap()).sum::<i64>(), 1);
+    assert_eq!(
+        recent.iter().filter(|s| s["state"] == "failed").map(|s| s["n"].as_i64().unwrap()).sum::<i64>(),
+        1
+    );
     drop_db(queue, &admin, &name).await;
 }
 
@@ -148,10 +158,12 @@ async fn workers_show_what_they_hold_and_expired_leases_are_stuck() {
     queue.claim("w-live", 1, Duration::from_secs(30)).await.unwrap();
     queue.claim("w-dead", 1, Duration::from_secs(30)).await.unwrap();
     // w-dead's lease ran out (as if it was killed and its lease not yet rescued).
-    sqlx::query("UPDATE conveyor_jobs SET lease_expires_at = now() - interval '5 seconds' WHERE worker = 'w-dead'")
-        .execute(queue.pool())
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE conveyor_jobs SET lease_expires_at = now() - interval '5 seconds' WHERE worker = 'w-dead'",
+    )
+    .execute(queue.pool())
+    .await
+    .unwrap();
     let (workers, stuck) = queue.workers().await.unwrap();
     let live = workers.iter().find(|w| w["name"] == "w-live").unwrap();
     assert_eq!(live["alive"], true);

@@ -357,7 +357,10 @@ mod tests {
             assert_eq!(Listed::parse(l.as_str()), Some(l));
         }
         assert_eq!(Listed::parse("available"), None);
-        assert_eq!(table_states(&[Listed::Queued, Listed::Scheduled, Listed::Stuck]), ["available", "running"]);
+        assert_eq!(
+            table_states(&[Listed::Queued, Listed::Scheduled, Listed::Stuck]),
+            ["available", "running"]
+        );
     }
 
     #[test]

@@ -103,10 +103,15 @@ impl ListQuery {
                 },
                 other => {
                     let Some(name) = filters.iter().find(|f| **f == other) else {
-                        let expected: Vec<&str> =
-                            ["status", "q", "limit", "after"].into_iter().chain(filters.iter().copied()).collect();
+                        let expected: Vec<&str> = ["status", "q", "limit", "after"]
+                            .into_iter()
+                            .chain(filters.iter().copied())
+                            .collect();
                         let (last, rest) = expected.split_last().unwrap_or((&"after", &[]));
-                        return Err(format!("unknown parameter `{other}`; expected {} or {last}", rest.join(", ")));
+                        return Err(format!(
+                            "unknown parameter `{other}`; expected {} or {last}",
+                            rest.join(", ")
+                        ));
                     };
                     if value.len() > MAX_SEARCH {
                         return Err(format!("`{name}` is too long (at most {MAX_SEARCH} bytes)"));

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::http::{BODY_TIMEOUT, HEADER_TIMEOUT};
 use crate::cli;
 use crate::cli::values::{duration_flag, parse_metrics_addr, workers_flag};
 use crate::exit::UsageError;
+use crate::http::{BODY_TIMEOUT, HEADER_TIMEOUT};
 
 /// A checked `conveyor serve`.
 #[derive(Debug, Clone, PartialEq, Eq)]

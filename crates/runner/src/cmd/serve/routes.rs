@@ -42,9 +42,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::console;
+use super::state::{Cancelled, JobTable, Refused};
 pub(crate) use crate::console::error;
 use crate::console::{cross_site, has_token, unauthorized};
-use super::state::{Cancelled, JobTable, Refused};
 use crate::ledger::{Fault, RecordSender};
 use crate::spec::{self, ParseOptions, SpecError};
 

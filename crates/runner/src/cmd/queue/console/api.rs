@@ -66,7 +66,9 @@ fn queue_summary(row: &Value) -> Value {
 /// `GET /queues`: `{"queues": [...]}` by name (see [`queue_summary`]).
 pub(super) async fn queues(State(app): State<App>) -> Response {
     match app.queue.queue_counts().await {
-        Ok(rows) => axum::Json(json!({"queues": rows.iter().map(queue_summary).collect::<Vec<_>>()})).into_response(),
+        Ok(rows) => {
+            axum::Json(json!({"queues": rows.iter().map(queue_summary).collect::<Vec<_>>()})).into_response()
+        }
         Err(e) => unavailable(&e),
     }
 }
@@ -90,10 +92,12 @@ fn series(now: u64, rows: &[Value]) -> Vec<Value> {
     // (sum of waits, jobs with a wait) per second, for the mean across states.
     let mut waits = vec![(0.0_f64, 0_u64); out.len()];
     for row in rows {
-        let (Some(t), Some(state), Some(n)) = (row["t"].as_u64(), row["state"].as_str(), row["n"].as_u64()) else {
+        let (Some(t), Some(state), Some(n)) = (row["t"].as_u64(), row["state"].as_str(), row["n"].as_u64())
+        else {
             continue;
         };
-        let Some(i) = t.checked_sub(start).and_then(|i| usize::try_from(i).ok()).filter(|i| *i < out.len()) else {
+        let Some(i) = t.checked_sub(start).and_then(|i| usize::try_from(i).ok()).filter(|i| *i < out.len())
+        else {
             continue;
         };
         if OUTCOMES.contains(&state) {

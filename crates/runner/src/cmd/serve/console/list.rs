@@ -18,9 +18,9 @@ use serde_json::{Map, Value, json};
 
 use super::super::routes::App;
 use super::super::state::Row;
-use crate::console::{ListQuery, cursor, error};
 #[cfg(test)]
 use crate::console::query::{DEFAULT_LIMIT, MAX_LIMIT, parse_cursor};
+use crate::console::{ListQuery, cursor, error};
 
 /// Every status word a job can have.
 pub(crate) const STATUSES: [&str; 11] = [
