@@ -117,7 +117,7 @@ fn filtered_pages_cover_every_match_once() {
 
 #[test]
 fn limits_default_and_are_capped() {
-    assert_eq!(ListQuery::parse(None).unwrap().limit, DEFAULT_LIMIT);
+    assert_eq!(parse(None).unwrap().limit, DEFAULT_LIMIT);
     assert_eq!(parse(Some("limit=7")).unwrap().limit, 7);
     assert_eq!(parse(Some("limit=100000")).unwrap().limit, MAX_LIMIT);
     let (table, _rx) = table();
