@@ -4,7 +4,8 @@
 //! Without the cross-site check a page elsewhere could post to a console on loopback that
 //! has no token: the browser sends the request even though it hides the answer.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -14,14 +15,29 @@ pub(crate) fn error(status: StatusCode, message: &str) -> Response {
 }
 
 /// `401` asking for a bearer token.
-pub(crate) fn unauthorized() -> Response {
+fn unauthorized() -> Response {
     let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
 }
 
+/// Why a request may not go on, or `None`: a write (anything but `GET`/`HEAD`) needs the
+/// token (`401`) and must not come from another site's page (`403`, token or not).
+pub(crate) fn refuse_write(token: Option<&str>, request: &Request) -> Option<Response> {
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return None;
+    }
+    if !has_token(token, request.headers()) {
+        return Some(unauthorized());
+    }
+    if cross_site(request.headers()) {
+        return Some(error(StatusCode::FORBIDDEN, "a write from another site's page is refused"));
+    }
+    None
+}
+
 /// Whether `headers` carry `token` (always true without one) as `Authorization: Bearer`.
-pub(crate) fn has_token(token: Option<&str>, headers: &HeaderMap) -> bool {
+fn has_token(token: Option<&str>, headers: &HeaderMap) -> bool {
     let Some(token) = token else { return true };
     headers
         .get(header::AUTHORIZATION)
@@ -32,7 +48,7 @@ pub(crate) fn has_token(token: Option<&str>, headers: &HeaderMap) -> bool {
 /// Whether a browser says the request comes from another site's page: `Sec-Fetch-Site`
 /// says so, or `Origin` names another host than `Host`. Clients that send neither (curl,
 /// scripts) pass.
-pub(crate) fn cross_site(headers: &HeaderMap) -> bool {
+fn cross_site(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return !matches!(site.as_bytes(), b"same-origin" | b"none");
     }

@@ -11,5 +11,5 @@ pub(crate) mod guard;
 pub(crate) mod pages;
 pub(crate) mod query;
 
-pub(crate) use guard::{cross_site, error, has_token, unauthorized};
+pub(crate) use guard::{error, refuse_write};
 pub(crate) use query::{ListQuery, cursor};

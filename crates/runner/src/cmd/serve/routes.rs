@@ -32,7 +32,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, HttpBody as _};
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -44,7 +44,7 @@ use serde_json::json;
 use super::console;
 use super::state::{Cancelled, JobTable, Refused};
 pub(crate) use crate::console::error;
-use crate::console::{cross_site, has_token, unauthorized};
+use crate::console::refuse_write;
 use crate::ledger::{Fault, RecordSender};
 use crate::spec::{self, ParseOptions, SpecError};
 
@@ -87,12 +87,8 @@ pub(crate) fn router(app: App) -> Router {
 /// too late: its body extractor had already read up to `--max-body` into memory for any
 /// client (#18).
 async fn gate(State(app): State<App>, request: Request, next: Next) -> Response {
-    let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
-    if writes && !has_token(app.token.as_deref(), request.headers()) {
-        return unauthorized();
-    }
-    if writes && cross_site(request.headers()) {
-        return error(StatusCode::FORBIDDEN, "a write from another site's page is refused");
+    if let Some(refusal) = refuse_write(app.token.as_deref(), &request) {
+        return refusal;
     }
     if request.body().size_hint().lower() > app.max_body as u64 {
         return too_large();

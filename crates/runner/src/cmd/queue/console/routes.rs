@@ -21,14 +21,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use conveyor_postgres::Queue;
 
 use super::api;
-use crate::console::{cross_site, error, has_token, unauthorized};
+use crate::console::{error, refuse_write};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -55,14 +55,10 @@ pub(super) fn router(app: App) -> Router {
 
 /// Writes need the token and must not come from another site's page.
 async fn gate(State(app): State<App>, request: Request, next: Next) -> Response {
-    let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
-    if writes && !has_token(app.token.as_deref(), request.headers()) {
-        return unauthorized();
+    match refuse_write(app.token.as_deref(), &request) {
+        Some(refusal) => refusal,
+        None => next.run(request).await,
     }
-    if writes && cross_site(request.headers()) {
-        return error(StatusCode::FORBIDDEN, "a write from another site's page is refused");
-    }
-    next.run(request).await
 }
 
 async fn not_found() -> Response {
