@@ -105,7 +105,7 @@ impl Worker {
                 name: String::new(),
                 lease: Duration::from_secs(30),
                 poll: Duration::from_secs(1),
-                batch: 256,
+                batch: 1000,
                 completion_delay: Duration::from_millis(1),
                 timeout: None,
                 retry: RetryPolicy::exponential(u32::MAX, Duration::from_secs(1))
@@ -215,7 +215,7 @@ impl WorkerBuilder {
         self
     }
 
-    /// Most jobs taken in one claim [default: 256].
+    /// Most jobs taken in one claim [default: 1000].
     pub fn batch(mut self, jobs: usize) -> Self {
         self.config.batch = jobs.max(1);
         self

@@ -14,6 +14,9 @@ use super::shared::{Cell, Fate, Held, Shared, Write};
 use crate::lease::{ClaimFilter, Claimed, Completion};
 use crate::state::FinalState;
 
+/// How often a worker that is to exit when idle looks again while other workers finish.
+const IDLE_RECHECK: Duration = Duration::from_millis(20);
+
 /// One lane: its pool (slots = workers, slots + prefetch = capacity) and claim filter.
 pub(crate) struct Lane {
     pub(crate) index: usize,
@@ -26,6 +29,7 @@ pub(crate) struct Lane {
 pub(crate) async fn fetcher(shared: Arc<Shared>, lane: Lane, writes: mpsc::UnboundedSender<Write>) {
     let state = &shared.lanes[lane.index];
     let mut failing = false;
+    let mut idle_recheck = IDLE_RECHECK;
     loop {
         if shared.stopping.is_cancelled() {
             return;
@@ -50,6 +54,9 @@ pub(crate) async fn fetcher(shared: Arc<Shared>, lane: Lane, writes: mpsc::Unbou
                     failing = false;
                 }
                 let full = jobs.len() == want;
+                if !jobs.is_empty() {
+                    idle_recheck = IDLE_RECHECK;
+                }
                 for job in jobs {
                     start(&shared, &lane, &writes, job, sent);
                 }
@@ -86,9 +93,25 @@ pub(crate) async fn fetcher(shared: Arc<Shared>, lane: Lane, writes: mpsc::Unbou
             let kinds = shared.kinds.clone();
             let queues: Option<Vec<String>> =
                 shared.config.lanes.iter().map(|l| l.queue.clone()).collect::<Option<Vec<_>>>();
-            if let Ok(0) = shared.config.queue.pending(Some(&kinds), queues.as_deref()).await {
-                shared.idle.cancel();
-                return;
+            match shared.config.queue.pending(Some(&kinds), queues.as_deref()).await {
+                Ok(0) => {
+                    shared.idle.cancel();
+                    return;
+                }
+                Ok(_) => {
+                    // What is left runs elsewhere (or waits for a retry): look again soon
+                    // rather than at the next poll, so an idle exit is not a poll late;
+                    // backing off to the poll while it lasts.
+                    let recheck = idle_recheck.min(shared.config.poll);
+                    idle_recheck = idle_recheck.saturating_mul(2);
+                    tokio::select! {
+                        () = state.wake.notified() => {}
+                        () = tokio::time::sleep(recheck) => {}
+                        () = shared.stopping.cancelled() => {}
+                    }
+                    continue;
+                }
+                Err(_) => {}
             }
         }
         // Sleep until a notification, a freed slot with a short claim, the next poll, or the

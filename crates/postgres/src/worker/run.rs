@@ -106,9 +106,11 @@ impl Worker {
                 pool: pool.clone(),
                 filter: ClaimFilter { kinds: Some(kinds.clone()), queue: lane.queue.clone() },
                 room,
-                // Claim in batches of at least a quarter of the room (unless nothing is
-                // held), so that short jobs do not turn into one claim per job.
-                min_claim: (room.min(shared.config.batch) / 4).max(1),
+                // Claim in batches of at least half the room (unless nothing is held):
+                // a claim's cost is mostly per statement (its index scan passes the entries
+                // of jobs claimed since the last vacuum), so fewer, larger claims win —
+                // quarter-room claims made the default flags 4x slower on 20k no-ops.
+                min_claim: (room.min(shared.config.batch) / 2).max(1),
             };
             pools.push(pool);
             fetchers.push(tokio::spawn(fetcher(shared.clone(), lane, writes.clone())));

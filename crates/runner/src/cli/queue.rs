@@ -76,7 +76,7 @@ pub struct WorkerArgs {
     pub name: Option<String>,
 
     /// Most jobs taken in one claim.
-    #[arg(long, value_name = "N", default_value_t = 256)]
+    #[arg(long, value_name = "N", default_value_t = 1000)]
     pub batch: usize,
 
     /// Look for jobs at least this often even without a notification.
