@@ -131,7 +131,7 @@ impl JobsQuery {
 pub struct JobsPage {
     /// Each job: `id`, `queue`, `status` (a [`Listed`] word), `name`, `kind`, `priority`,
     /// `attempts`, `max_attempts`, `worker`, `queued_at`, `started_at`, `finished_at`,
-    /// `wait_seconds`, `run_seconds`, `error`.
+    /// `wait_seconds`, `run_seconds` (`null` until it ends), `error`.
     pub jobs: Vec<Value>,
     /// The `before` of the next page; `None` on the last.
     pub next: Option<i64>,
@@ -168,7 +168,7 @@ impl Queue {
                  'worker', worker, 'queued_at', {queued}, 'started_at', {started},
                  'finished_at', {finished},
                  'wait_seconds', extract(epoch FROM started_at - queued_at)::float8,
-                 'run_seconds', run_seconds, 'error', error)
+                 'run_seconds', CASE WHEN finished_at IS NOT NULL THEN run_seconds END, 'error', error)
              FROM conveyor_jobs
              WHERE ($1::int8 IS NULL OR seq < $1)
                AND ($2::text[] IS NULL OR state = ANY($2))

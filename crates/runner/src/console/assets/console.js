@@ -273,12 +273,14 @@ function listView() {
     const rows = body.jobs.map((job) => el("tr", { "data-id": job.id },
       el("td", { class: "id" }, el("a", { href: jobHref(job.id), text: job.id })),
       el("td", {}, stateBadge(job.status)),
+      ...("queue" in job ? [el("td", { text: job.queue })] : []),
       el("td", { text: job.kind || "—" }),
       el("td", { class: "num", text: job.priority === null ? "—" : String(job.priority) }),
       el("td", { class: "num", text: job.attempts === null ? "—" : String(job.attempts) }),
       el("td", { class: "num", text: seconds(job.wait_seconds) }),
       el("td", { class: "num", text: seconds(job.run_seconds) }),
       el("td", { class: "error", text: job.error || "" })));
+    $("queue-col").hidden = !body.jobs.some((job) => "queue" in job);
     $("jobs").tBodies[0].replaceChildren(...rows);
     $("empty").hidden = rows.length > 0;
     next = body.next;
