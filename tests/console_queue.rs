@@ -3,7 +3,7 @@
 //! named queues with `conveyor submit`, one worker serving one of them. The page loads
 //! without JavaScript errors, counts each queue right, shows the worker and what it holds,
 //! filters by queue and state, opens a job with its attempts, cancels a waiting job and
-//! retries a failed one from the page (it runs again, on the worker). The list's
+//! retries a failed one from the page (it runs again, on the worker), and fits a phone. The list's
 //! screenshot is saved as `console-queue.png` (`CONVEYOR_TEST_SCREENSHOTS`). Plus the JSON
 //! behind it (`/queues`, `/workers`, the list's `queue` filter, the write checks).
 
@@ -176,6 +176,17 @@ fn the_queue_console_shows_queues_workers_and_cancels_and_retries() {
                  && document.getElementById('job-status').textContent === 'failed'",
         )
         .await;
+
+        // A phone: the panels' tables scroll in their boxes; the page does not.
+        client.set_window_size(390, 844).await.unwrap_or_else(|e| panic!("resizing: {e}"));
+        client.goto(&format!("{base}/")).await.unwrap_or_else(|e| panic!("the list on a phone: {e}"));
+        queue_count(&client, "images", "waiting", 2).await;
+        let fits = client
+            .execute("return document.documentElement.scrollWidth <= window.innerWidth + 1", vec![])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fits, json!(true), "the page scrolls sideways on a phone");
+        screenshot(&client, "console-queue-phone").await;
         let errors = js_errors(&client).await;
         assert!(errors.is_empty(), "JavaScript errors: {errors:#?}");
         let _ = client.close().await;

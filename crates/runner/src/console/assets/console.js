@@ -212,7 +212,7 @@ function drawQueues(queues) {
   $("queues").tBodies[0].replaceChildren(...queues.map((q) => el("tr", { "data-queue": q.queue },
     el("th", { scope: "row" }, el("a", { href: "/?queue=" + encodeURIComponent(q.queue), text: q.queue })),
     el("td", { class: "num", "data-count": "waiting", text: String(q.waiting) }),
-    el("td", { class: "num", "data-count": "scheduled", text: String(q.scheduled) }),
+    el("td", { class: "num col-optional", "data-count": "scheduled", text: String(q.scheduled) }),
     el("td", { class: "num", "data-count": "running", text: String(q.running) }),
     el("td", { class: "num", "data-count": "stuck", text: String(q.stuck) }),
     el("td", { class: "num", "data-count": "failed", text: String(q.failed) }),
@@ -225,7 +225,7 @@ function drawWorkers(body) {
     el("td", { class: "id", text: w.name }),
     el("td", {}, stateBadge(w.alive ? "live" : "silent")),
     el("td", { class: "num", text: String(w.running) }),
-    el("td", { class: "num", text: w.last_seen ? new Date(w.last_seen).toLocaleTimeString() : "—" }),
+    el("td", { class: "num col-optional", text: w.last_seen ? new Date(w.last_seen).toLocaleTimeString() : "—" }),
     el("td", { class: "id" }, ...w.jobs.flatMap((id, i) => [i ? ", " : "", el("a", { href: jobHref(id), text: id })])))));
   $("no-workers").hidden = body.workers.length > 0;
   $("stuck").replaceChildren(...(body.stuck.length === 0 ? [el("li", { text: "none" })] :
