@@ -30,6 +30,14 @@ impl Server {
         Server::start_on(dir, "127.0.0.1:0", args)
     }
 
+    /// Starts `conveyor console --queue URL --listen 127.0.0.1:0 ARGS...` (the PostgreSQL
+    /// queue's console) in `dir`.
+    pub fn start_console(dir: &Dir, url: &str, args: &[&str]) -> Server {
+        let mut cmd = dir.cmd(conveyor());
+        cmd.args(["console", "--queue", url, "--listen", "127.0.0.1:0"]).args(args);
+        Server::spawn(cmd)
+    }
+
     /// Starts `conveyor serve --listen LISTEN ARGS...` in `dir`.
     pub fn start_on(dir: &Dir, listen: &str, args: &[&str]) -> Server {
         let mut cmd = dir.cmd(conveyor());

@@ -61,6 +61,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![forbid(unsafe_code)]
 
+mod browse;
 pub mod error;
 mod insert;
 mod lease;
@@ -71,6 +72,7 @@ mod status;
 mod submit;
 pub mod worker;
 
+pub use browse::{Cancelled, JobsPage, JobsQuery, Listed, Retried};
 pub use error::Error;
 pub use insert::{JobArgs, insert, insert_many};
 pub use lease::{ClaimFilter, Claimed, Completion, Lease, RescueReport};

@@ -27,6 +27,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub(crate) mod console;
 pub mod exit;
 pub mod exporter;
 pub(crate) mod job;

@@ -1,4 +1,4 @@
-//! The HTTP listener of `conveyor serve` and of the metrics endpoints (`run --metrics-addr`,
+//! The HTTP listener of `conveyor serve`, `conveyor console` and of the metrics endpoints (`run --metrics-addr`,
 //! the queue worker's `--listen`): accepts connections and runs HTTP/1.1 on each (hyper,
 //! with an axum [`Router`] as the service), within limits that keep a slow or idle client
 //! from holding the server (see #18).

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
         Command::Status(args) => queue::status(args),
         Command::Ledger(args) => queue::ledger(args),
         Command::Report(args) => report::report(args),
+        Command::Console(args) => queue::console(args),
     };
     match result {
         Ok(exit) => exit.into(),

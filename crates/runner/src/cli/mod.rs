@@ -30,6 +30,7 @@ Examples (one queue, any number of workers on any machines):
   conveyor worker --queue \"$QUEUE\" -w 16 --listen 9481   # /metrics and /healthz on :9481
   conveyor status --queue \"$QUEUE\" --format json
   conveyor ledger --queue \"$QUEUE\" > queue.ledger.jsonl
+  conveyor console --queue \"$QUEUE\"                # the web console on http://127.0.0.1:9482
   export CONVEYOR_QUEUE_URL=\"$QUEUE\"; conveyor status   # --queue from the environment:
                                                      # the password stays out of `ps`
 
@@ -152,6 +153,10 @@ pub enum Command {
     /// Print a PostgreSQL queue's finished jobs as ledger lines (JSON Lines, as `run`).
     #[command(after_help = QUEUE_EXAMPLES)]
     Ledger(queue::LedgerArgs),
+    /// Serve a web console for a PostgreSQL queue: every named queue, live workers, stuck
+    /// jobs; cancel and retry.
+    #[command(after_help = QUEUE_EXAMPLES)]
+    Console(queue::ConsoleArgs),
     /// Write one self-contained HTML page about a run from its ledgers.
     #[command(after_help = REPORT_EXAMPLES)]
     Report(ReportArgs),

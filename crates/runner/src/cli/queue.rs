@@ -1,4 +1,4 @@
-//! The flags of `conveyor submit`, `worker`, `status` and `ledger` (clap structs, used by
+//! The flags of `conveyor submit`, `worker`, `status`, `ledger` and `console` (clap structs, used by
 //! [`Command`](super::Command)).
 
 use std::path::PathBuf;
@@ -136,4 +136,22 @@ pub struct LedgerArgs {
     /// Only the jobs of these named queues: NAME,… [default: every queue].
     #[arg(long, value_name = "NAME,…")]
     pub queues: Option<String>,
+}
+
+/// The flags of `conveyor console`.
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// The queue: a PostgreSQL URL.
+    #[arg(long, value_name = "URL", env = QUEUE_URL_ENV, hide_env_values = true)]
+    pub queue: String,
+
+    /// Where the console listens: a port (binds 127.0.0.1) or HOST:PORT. A non-loopback
+    /// address needs --token-file.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9482")]
+    pub listen: String,
+
+    /// A file holding the bearer token that cancel and retry need (its first line). Without
+    /// it, anyone who can reach the listener can cancel and retry jobs.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
 }

@@ -1,4 +1,5 @@
-//! The PostgreSQL queue's commands: `conveyor submit`, `worker`, `status` and `ledger`, on
+//! The PostgreSQL queue's commands: `conveyor submit`, `worker`, `status`, `ledger` and
+//! `console`, on
 //! top of [`conveyor_postgres`].
 //!
 //! - [`submit`](submit()): validates job files exactly as `conveyor validate` does (same
@@ -7,6 +8,7 @@
 //!   as `conveyor run`; see the `worker` module for leases, heartbeats, fencing and
 //!   shutdown.
 //! - [`status`](status()) and [`ledger`](ledger()): read the queue.
+//! - [`console`](console()): the queue's web console (see the `console` module).
 //!
 //! # What a queued job is
 //!
@@ -17,11 +19,13 @@
 //! `submit --max-attempts`) becomes `max_attempts`, and the worker computes each retry's
 //! backoff from the spec's `retry` settings.
 
+mod console;
 mod convert;
 mod read;
 mod submit;
 mod worker;
 
+pub use console::console;
 pub use read::{ledger, status};
 pub use submit::submit;
 pub use worker::worker;

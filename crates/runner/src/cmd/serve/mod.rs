@@ -10,9 +10,9 @@
 //! ```
 //!
 //! - [`plan`]: the flags, checked ([`ServePlan`]).
-//! - [`http`] ([`crate::listener`], shared with the metrics endpoints): the listener:
-//!   header and body timeouts, a connection cap that keeps `/healthz` answering however
-//!   many idle or slow clients are connected.
+//! - [`crate::listener`] (shared with the metrics endpoints and `conveyor console`): header
+//!   and body timeouts, a connection cap that keeps `/healthz` answering however many idle
+//!   or slow clients are connected.
 //! - [`routes`]: the HTTP API on one listener (axum): `POST /jobs`, `GET /jobs/{id}`,
 //!   `GET /metrics`, `GET /healthz`; see that module for every status code.
 //! - [`state`]: the job table (every accepted id; ids are unique across the server's life)
@@ -58,7 +58,6 @@ use crate::exit::{Exit, UsageError};
 use crate::job::{Meta, PoolSettings, Running, Shared, stopper};
 use crate::kind::KindEnv;
 use crate::ledger::{self, Writer};
-use crate::listener as http;
 use crate::progress::Progress;
 use crate::signals::{self, Signal, StopState};
 use crate::spec::ParseOptions;
@@ -230,12 +229,12 @@ async fn daemon(
         max_body: plan.max_body,
         body_timeout: plan.body_timeout,
     };
-    let limits = http::Limits {
+    let limits = crate::listener::Limits {
         header_timeout: plan.header_timeout,
-        max_connections: plan.max_connections.unwrap_or_else(http::default_max_connections),
+        max_connections: plan.max_connections.unwrap_or_else(crate::listener::default_max_connections),
     };
     let (close_tx, close_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve(listener, routes::router(app), limits, close_rx));
+    let server = tokio::spawn(crate::listener::serve(listener, routes::router(app), limits, close_rx));
     eprintln!("conveyor: serving on http://{bound}");
     tracing::info!(listen = %bound, workers = plan.workers, max_connections = limits.max_connections, "serving");
 

@@ -32,7 +32,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, HttpBody as _};
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -43,6 +43,8 @@ use serde_json::json;
 
 use super::console;
 use super::state::{Cancelled, JobTable, Refused};
+pub(crate) use crate::console::error;
+use crate::console::refuse_write;
 use crate::ledger::{Fault, RecordSender};
 use crate::spec::{self, ParseOptions, SpecError};
 
@@ -85,48 +87,13 @@ pub(crate) fn router(app: App) -> Router {
 /// too late: its body extractor had already read up to `--max-body` into memory for any
 /// client (#18).
 async fn gate(State(app): State<App>, request: Request, next: Next) -> Response {
-    let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
-    if writes && !authorized(&app, request.headers()) {
-        return unauthorized();
-    }
-    if writes && cross_site(request.headers()) {
-        return error(StatusCode::FORBIDDEN, "a write from another site's page is refused");
+    if let Some(refusal) = refuse_write(app.token.as_deref(), &request) {
+        return refusal;
     }
     if request.body().size_hint().lower() > app.max_body as u64 {
         return too_large();
     }
     next.run(request).await
-}
-
-/// Whether a browser says the request comes from another site's page: `Sec-Fetch-Site`
-/// says so, or `Origin` names another host than `Host`. Clients that send neither (curl,
-/// scripts) pass.
-fn cross_site(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        return !matches!(site.as_bytes(), b"same-origin" | b"none");
-    }
-    let Some(origin) = headers.get(header::ORIGIN) else { return false };
-    let host = headers.get(header::HOST).map(HeaderValue::as_bytes);
-    let origin_host = origin.as_bytes().split_once_str("://").map(|(_, h)| h);
-    origin_host.is_none() || origin_host != host
-}
-
-/// Splitting bytes at a separator.
-trait SplitOnce {
-    fn split_once_str(&self, sep: &str) -> Option<(&[u8], &[u8])>;
-}
-
-impl SplitOnce for [u8] {
-    fn split_once_str(&self, sep: &str) -> Option<(&[u8], &[u8])> {
-        let sep = sep.as_bytes();
-        let at = self.windows(sep.len()).position(|w| w == sep)?;
-        Some((&self[..at], &self[at + sep.len()..]))
-    }
-}
-
-/// `{"error": message}` with `status`.
-pub(crate) fn error(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(json!({"error": message}))).into_response()
 }
 
 /// `{"errors": [...]}`, each `{"path", "line", "column", "field", "message"}` in that order.
@@ -143,33 +110,6 @@ struct Ids<'a> {
 
 fn located(status: StatusCode, errors: &[SpecError]) -> Response {
     (status, axum::Json(Errors { errors })).into_response()
-}
-
-/// Compares without stopping at the first difference, so the time taken does not tell an
-/// attacker how much of a guess was right.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn unauthorized() -> Response {
-    let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
-}
-
-fn authorized(app: &App, headers: &HeaderMap) -> bool {
-    let Some(token) = &app.token else { return true };
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| bearer(v.as_bytes()))
-        .is_some_and(|given| same_secret(given, token.as_bytes()))
-}
-
-/// The credentials of an `Authorization: Bearer CREDENTIALS` header value; the scheme is
-/// matched in any case (RFC 7235 §2.1), as curl, browsers and proxies may write it.
-fn bearer(value: &[u8]) -> Option<&[u8]> {
-    let (scheme, rest) = value.split_at_checked(6)?;
-    (scheme.eq_ignore_ascii_case(b"bearer") && rest.first() == Some(&b' ')).then(|| rest.trim_ascii())
 }
 
 fn too_large() -> Response {
@@ -320,46 +260,4 @@ async fn not_found() -> Response {
         StatusCode::NOT_FOUND,
         "not found; try / (the console), POST /jobs, GET /jobs, GET /jobs/{id}, /metrics or /healthz",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn writes_from_other_sites_are_told_apart() {
-        let headers = |pairs: &[(&'static str, &'static str)]| {
-            let mut map = HeaderMap::new();
-            for (k, v) in pairs {
-                map.insert(*k, HeaderValue::from_static(v));
-            }
-            map
-        };
-        assert!(!cross_site(&headers(&[])), "curl sends neither");
-        assert!(!cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
-        assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
-        assert!(cross_site(&headers(&[("sec-fetch-site", "same-site")])));
-        let same = [("origin", "http://127.0.0.1:9480"), ("host", "127.0.0.1:9480")];
-        assert!(!cross_site(&headers(&same)));
-        let other = [("origin", "http://evil.example"), ("host", "127.0.0.1:9480")];
-        assert!(cross_site(&headers(&other)));
-        assert!(cross_site(&headers(&[("origin", "null"), ("host", "127.0.0.1:9480")])));
-    }
-
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(same_secret(b"abc", b"abc"));
-        assert!(!same_secret(b"abc", b"abd"));
-        assert!(!same_secret(b"abc", b"abcd"));
-    }
-
-    #[test]
-    fn the_bearer_scheme_is_matched_in_any_case() {
-        for value in ["Bearer s3", "bearer s3", "BEARER s3", "bEaReR   s3 "] {
-            assert_eq!(bearer(value.as_bytes()), Some(&b"s3"[..]), "{value}");
-        }
-        for value in ["Bearers3", "Basic s3", "s3", "Bear s3", ""] {
-            assert_eq!(bearer(value.as_bytes()), None, "{value}");
-        }
-    }
 }

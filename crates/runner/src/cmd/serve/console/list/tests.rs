@@ -22,8 +22,8 @@ fn add(table: &JobTable, ids: impl IntoIterator<Item = String>) {
 
 /// One page as `GET /jobs?QUERY` gives it: the rows' JSON and the `next` cursor.
 fn page(table: &JobTable, query: &str) -> (Vec<Value>, Option<String>) {
-    let query = ListQuery::parse(Some(query)).unwrap();
-    let (rows, next) = table.list(query.before, query.limit, |id, status| query.keeps(id, status));
+    let query = parse(Some(query)).unwrap();
+    let (rows, next) = table.list(query.before, query.limit, |id, status| keeps(&query, id, status));
     (rows.into_iter().map(row_json).collect(), next.map(cursor))
 }
 
@@ -117,9 +117,9 @@ fn filtered_pages_cover_every_match_once() {
 
 #[test]
 fn limits_default_and_are_capped() {
-    assert_eq!(ListQuery::parse(None).unwrap().limit, DEFAULT_LIMIT);
-    assert_eq!(ListQuery::parse(Some("limit=7")).unwrap().limit, 7);
-    assert_eq!(ListQuery::parse(Some("limit=100000")).unwrap().limit, MAX_LIMIT);
+    assert_eq!(parse(None).unwrap().limit, DEFAULT_LIMIT);
+    assert_eq!(parse(Some("limit=7")).unwrap().limit, 7);
+    assert_eq!(parse(Some("limit=100000")).unwrap().limit, MAX_LIMIT);
     let (table, _rx) = table();
     add(&table, (0..MAX_LIMIT + 5).map(|i| format!("j{i}")));
     let (rows, next) = page(&table, "limit=999999");
@@ -144,14 +144,14 @@ fn bad_parameters_are_refused_with_a_reason() {
         ("limit=1&limit=2", "`limit` given twice"),
     ];
     for (query, message) in cases {
-        assert_eq!(ListQuery::parse(Some(query)).unwrap_err(), message, "{query}");
+        assert_eq!(parse(Some(query)).unwrap_err(), message, "{query}");
     }
     let long = format!("q={}", "x".repeat(257));
-    assert_eq!(ListQuery::parse(Some(&long)).unwrap_err(), "`q` is too long (at most 256 bytes)");
+    assert_eq!(parse(Some(&long)).unwrap_err(), "`q` is too long (at most 256 bytes)");
     // Cursors round-trip; an empty status list or search means "any".
     assert_eq!(parse_cursor(&cursor(u64::MAX)), Some(u64::MAX));
     assert_eq!(
-        ListQuery::parse(Some("status=&q=")).unwrap(),
+        parse(Some("status=&q=")).unwrap(),
         ListQuery { limit: DEFAULT_LIMIT, ..ListQuery::default() }
     );
 }

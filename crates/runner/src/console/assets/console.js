@@ -1,4 +1,7 @@
-// The console of `conveyor serve`: the job list (/) and a job's page (/job?id=ID).
+// The console of `conveyor serve` and of `conveyor console` (a PostgreSQL queue): the job
+// list (/) and a job's page (/job?id=ID). The queue's server adds per-queue counts to
+// /stats ("queues"), which turns on the queue and worker panels and the queue filter; its
+// jobs have a "queue" field, which turns "re-run" into the queue's own retry.
 // Everything shown comes from users (ids, names, errors, output): it is set with
 // textContent and attributes, never parsed as HTML. Data comes from the JSON API
 // (GET /stats, GET /jobs, GET /jobs/ID, GET /jobs/ID/spec), polled once a second.
@@ -6,7 +9,8 @@
 
 const OUTCOMES = ["succeeded", "failed", "panicked", "timed_out", "cancelled"];
 const FINAL = new Set(OUTCOMES);
-// Every status word, as GET /jobs?status= takes them.
+// Every status word of serve, as GET /jobs?status= takes them; the queue console's words
+// come from its /stats counts.
 const STATES = ["queued", "scheduled", "running", "retrying", ...OUTCOMES, "periodic", "stopped"];
 const COLOURS = { succeeded: "#2e7d32", failed: "#c62828", panicked: "#6a1b9a", timed_out: "#ef6c00", cancelled: "#757575" };
 const SVG = "http://www.w3.org/2000/svg";
@@ -191,6 +195,44 @@ function drawWait(series) {
 
 // --- the list view ----------------------------------------------------------------------
 
+// The options of a <select>: "any", then `values`; keeps the choice (or `wanted`).
+function setOptions(select, values, wanted) {
+  const keep = wanted !== undefined ? wanted : select.value;
+  const now = Array.from(select.options).slice(1).map((o) => o.value);
+  if (now.length === values.length && now.every((v, i) => v === values[i])) return;
+  select.replaceChildren(el("option", { value: "", text: "any" }), ...values.map((v) => el("option", { value: v, text: v })));
+  if (keep && !values.includes(keep)) select.append(el("option", { value: keep, text: keep }));
+  select.value = keep || "";
+}
+
+function drawQueues(queues) {
+  $("queues-panel").hidden = false;
+  $("queue-filter").hidden = false;
+  setOptions($("queue"), queues.map((q) => q.queue));
+  $("queues").tBodies[0].replaceChildren(...queues.map((q) => el("tr", { "data-queue": q.queue },
+    el("th", { scope: "row" }, el("a", { href: "/?queue=" + encodeURIComponent(q.queue), text: q.queue })),
+    el("td", { class: "num", "data-count": "waiting", text: String(q.waiting) }),
+    el("td", { class: "num col-optional", "data-count": "scheduled", text: String(q.scheduled) }),
+    el("td", { class: "num", "data-count": "running", text: String(q.running) }),
+    el("td", { class: "num", "data-count": "stuck", text: String(q.stuck) }),
+    el("td", { class: "num", "data-count": "failed", text: String(q.failed) }),
+    el("td", { class: "num", text: seconds(q.oldest_waiting_seconds) }))));
+}
+
+function drawWorkers(body) {
+  $("workers-panel").hidden = false;
+  $("workers").tBodies[0].replaceChildren(...body.workers.map((w) => el("tr", { "data-worker": w.name },
+    el("td", { class: "id", text: w.name }),
+    el("td", {}, stateBadge(w.alive ? "live" : "silent")),
+    el("td", { class: "num", text: String(w.running) }),
+    el("td", { class: "num col-optional", text: w.last_seen ? new Date(w.last_seen).toLocaleTimeString() : "—" }),
+    el("td", { class: "id" }, ...w.jobs.flatMap((id, i) => [i ? ", " : "", el("a", { href: jobHref(id), text: id })])))));
+  $("no-workers").hidden = body.workers.length > 0;
+  $("stuck").replaceChildren(...(body.stuck.length === 0 ? [el("li", { text: "none" })] :
+    body.stuck.map((j) => el("li", {}, el("a", { href: jobHref(j.id), text: j.id }),
+      " in " + j.queue + ", held by " + j.worker + ", lease expired " + seconds(j.lease_expired_seconds) + " ago"))));
+}
+
 function listView() {
   $("list-view").hidden = false;
   document.title = "Jobs · Conveyor console";
@@ -198,6 +240,7 @@ function listView() {
   $("status").append(...STATES.map((s) => el("option", { value: s, text: s })));
   $("status").value = params.get("status") || "";
   $("q").value = params.get("q") || "";
+  setOptions($("queue"), [], params.get("queue") || "");
   const cursors = [null]; // cursors[i]: the `after` of page i
   let page = 0, next = null;
 
@@ -212,6 +255,7 @@ function listView() {
     const q = new URLSearchParams();
     if ($("status").value) q.set("status", $("status").value);
     if ($("q").value.trim()) q.set("q", $("q").value.trim());
+    if ($("queue").value) q.set("queue", $("queue").value);
     return q;
   }
 
@@ -229,12 +273,14 @@ function listView() {
     const rows = body.jobs.map((job) => el("tr", { "data-id": job.id },
       el("td", { class: "id" }, el("a", { href: jobHref(job.id), text: job.id })),
       el("td", {}, stateBadge(job.status)),
+      ...("queue" in job ? [el("td", { text: job.queue })] : []),
       el("td", { text: job.kind || "—" }),
       el("td", { class: "num", text: job.priority === null ? "—" : String(job.priority) }),
       el("td", { class: "num", text: job.attempts === null ? "—" : String(job.attempts) }),
       el("td", { class: "num", text: seconds(job.wait_seconds) }),
       el("td", { class: "num", text: seconds(job.run_seconds) }),
       el("td", { class: "error", text: job.error || "" })));
+    $("queue-col").hidden = !body.jobs.some((job) => "queue" in job);
     $("jobs").tBodies[0].replaceChildren(...rows);
     $("empty").hidden = rows.length > 0;
     next = body.next;
@@ -248,6 +294,11 @@ function listView() {
     q.set("limit", "50");
     if (cursors[page]) q.set("after", cursors[page]);
     const [stats, list] = await Promise.all([getJson("/stats"), getJson("/jobs?" + q)]);
+    setOptions($("status"), Object.keys(stats.counts));
+    if (Array.isArray(stats.queues)) {
+      drawQueues(stats.queues);
+      drawWorkers(await getJson("/workers"));
+    }
     drawCounts(stats);
     drawThroughput(stats.seconds);
     drawWait(stats.seconds);
@@ -263,6 +314,7 @@ function listView() {
     poll();
   }
   $("status").addEventListener("change", restart);
+  $("queue").addEventListener("change", restart);
   $("q").addEventListener("input", restart);
   $("filter").addEventListener("submit", (event) => { event.preventDefault(); restart(); });
   $("newest").addEventListener("click", restart);
@@ -276,7 +328,7 @@ function listView() {
 
 // --- the job view -----------------------------------------------------------------------
 
-const FIELD_ORDER = ["id", "status", "name", "kind", "priority", "outcome", "attempts", "queued_at", "started_at",
+const FIELD_ORDER = ["id", "status", "queue", "name", "kind", "priority", "outcome", "attempts", "queued_at", "started_at",
   "finished_at", "wait_seconds", "run_seconds", "error", "exit_code", "spec_hash", "runs", "skipped", "last_run"];
 
 function jobView(id) {
@@ -284,16 +336,20 @@ function jobView(id) {
   document.title = id + " · Conveyor console";
   $("job-title").textContent = id;
   const url = "/jobs/" + encodeURIComponent(id);
-  let final = false;
+  let final = false, queued = false;
 
   function drawJob(job) {
     const status = $("job-status");
     status.textContent = job.status;
     status.className = "state state-" + job.status;
     final = FINAL.has(job.status) || job.status === "stopped";
+    queued = "queue" in job;
     $("cancel").hidden = final;
-    $("rerun").hidden = !FINAL.has(job.status);
-    const keys = FIELD_ORDER.filter((k) => k in job).concat(Object.keys(job).filter((k) => !FIELD_ORDER.includes(k) && k !== "output_tail"));
+    // The queue retries failed and cancelled jobs under their id; serve re-runs any final job.
+    $("rerun").hidden = queued ? !FINAL.has(job.status) || job.status === "succeeded" : !FINAL.has(job.status);
+    $("rerun").textContent = queued ? "Retry (same id, one more attempt)" : "Re-run as a new job";
+    const hidden = ["output_tail", "attempts_run"];
+    const keys = FIELD_ORDER.filter((k) => k in job).concat(Object.keys(job).filter((k) => !FIELD_ORDER.includes(k) && !hidden.includes(k)));
     $("job-fields").replaceChildren(...keys.flatMap((k) => {
       let value = job[k];
       if (k.endsWith("_seconds") && typeof value === "number") value = value + " s (" + seconds(value) + ")";
@@ -301,6 +357,15 @@ function jobView(id) {
       else if (typeof value === "object") value = JSON.stringify(value);
       return [el("dt", { text: k }), el("dd", { "data-field": k, text: String(value) })];
     }));
+    if (Array.isArray(job.attempts_run)) {
+      $("attempts-box").hidden = false;
+      $("attempts").tBodies[0].replaceChildren(...job.attempts_run.map((a) => el("tr", {},
+        el("td", { class: "num", text: String(a.attempt) }),
+        el("td", { class: "id", text: a.worker }),
+        el("td", { text: a.started_at || "—" }),
+        el("td", { text: a.finished_at || "—" }),
+        el("td", {}, a.outcome ? stateBadge(a.outcome) : stateBadge("running")))));
+    }
     $("job-output").textContent = job.output_tail ? job.output_tail :
       (final ? "(no output captured: only exec and shell jobs keep an output tail)" : "(the output tail comes with the ledger line, when the job ends)");
   }
@@ -346,10 +411,20 @@ function jobView(id) {
     final = false;
     poll();
   }));
-  $("rerun").addEventListener("click", () => act($("rerun"), "POST", url + "/rerun", (body) => {
-    const newId = body.ids[0];
-    $("action-result").replaceChildren("Queued again as ", el("a", { href: jobHref(newId), text: newId }), ".");
-  }));
+  $("rerun").addEventListener("click", () => {
+    if (queued) {
+      act($("rerun"), "POST", url + "/retry", () => {
+        $("action-result").textContent = "Queued again under the same id.";
+        final = false;
+        poll();
+      });
+      return;
+    }
+    act($("rerun"), "POST", url + "/rerun", (body) => {
+      const newId = body.ids[0];
+      $("action-result").replaceChildren("Queued again as ", el("a", { href: jobHref(newId), text: newId }), ".");
+    });
+  });
 }
 
 // --- start --------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-//! The console's pages and files, embedded in the binary (no network, no Node toolchain):
+//! The consoles' pages and files, embedded in the binary (no network, no Node toolchain):
 //! `GET /` (the job list), `GET /job?id=ID` (a job's page; the same HTML, the script picks
 //! the view) and `GET /console/{console.js,console.css,icon.svg}`.
 //!
@@ -6,8 +6,10 @@
 //! from this server (no inline script or style, no `eval`), requests only to it, no framing,
 //! no `<base>`, no form posts elsewhere. The script sets user data with `textContent` only.
 
+use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 
 const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/console.js");
@@ -17,6 +19,16 @@ const ICON: &str = include_str!("assets/icon.svg");
 /// The policy every console answer carries.
 pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
      connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The pages and files, for any server state `S`.
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/", get(index))
+        .route("/job", get(index))
+        .route("/console/console.js", get(script))
+        .route("/console/console.css", get(style))
+        .route("/console/icon.svg", get(icon))
+}
 
 fn file(content_type: &'static str, body: &'static str) -> Response {
     let mut response = body.into_response();
