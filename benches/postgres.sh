@@ -80,11 +80,11 @@ conveyor_rows=(default tuned)
 # shellcheck disable=SC2016 # backticks: markdown
 declare -A conveyor_label=(
   [default]='`conveyor worker` default flags'
-  [tuned]='`conveyor worker --workers 256`'
+  [tuned]='`conveyor worker --workers 1024 --prefetch 2048 --batch 2000`'
 )
 declare -A conveyor_flags=(
   [default]=''
-  [tuned]='--workers 256'
+  [tuned]='--workers 1024 --prefetch 2048 --batch 2000'
 )
 # conveyor_load URL FILE: enqueues the jobs (not timed).
 conveyor_load() { "$conveyor" submit --queue "$1" "$2" > /dev/null; }
