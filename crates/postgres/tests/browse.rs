@@ -11,36 +11,9 @@ use conveyor_postgres::{
     Cancelled, Completion, FinalState, JobsQuery, Listed, NewJob, Queue, Retried, Submission,
 };
 use serde_json::{Value, json};
-use sqlx::AssertSqlSafe;
-use sqlx::postgres::PgPoolOptions;
 
-/// A queue in a fresh database, and how to drop it.
-async fn fresh() -> Option<(Queue, String, String)> {
-    let Ok(admin) = std::env::var("CONVEYOR_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CONVEYOR_TEST_SERVERS").as_deref() != Ok("required"),
-            "CONVEYOR_TEST_SERVERS=required but CONVEYOR_TEST_DATABASE_URL is not set"
-        );
-        eprintln!("skipped: CONVEYOR_TEST_DATABASE_URL not set (run bash tests/run.sh)");
-        return None;
-    };
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let name = format!("conveyor_browse_{}_{nanos}", std::process::id());
-    let pool = PgPoolOptions::new().max_connections(1).connect(&admin).await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
-    pool.close().await;
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
-    let queue = Queue::connect(&format!("{base}/{name}"), 4).await.unwrap();
-    Some((queue, admin, name))
-}
-
-async fn drop_db(queue: Queue, admin: &str, name: &str) {
-    queue.pool().close().await;
-    let pool = PgPoolOptions::new().max_connections(1).connect(admin).await.unwrap();
-    let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-        .execute(&pool)
-        .await;
-}
+mod common;
+use common::Fresh;
 
 /// Submits `n` noop jobs `PREFIX-0…` to `queue_name`.
 async fn submit(queue: &Queue, prefix: &str, queue_name: &str, n: usize) {
@@ -63,7 +36,8 @@ fn query(limit: i64) -> JobsQuery {
 
 #[tokio::test]
 async fn pages_filter_by_state_id_and_queue_and_never_repeat_nor_skip() {
-    let Some((queue, admin, name)) = fresh().await else { return };
+    let Some(db) = Fresh::new("conveyor_browse", 4).await else { return };
+    let queue = db.queue.clone();
     submit(&queue, "mail", "mail", 7).await;
     submit(&queue, "img", "images", 5).await;
     // Two mail jobs run; one of them fails.
@@ -147,12 +121,13 @@ async fn pages_filter_by_state_id_and_queue_and_never_repeat_nor_skip() {
         recent.iter().filter(|s| s["state"] == "failed").map(|s| s["n"].as_i64().unwrap()).sum::<i64>(),
         1
     );
-    drop_db(queue, &admin, &name).await;
+    db.done().await;
 }
 
 #[tokio::test]
 async fn workers_show_what_they_hold_and_expired_leases_are_stuck() {
-    let Some((queue, admin, name)) = fresh().await else { return };
+    let Some(db) = Fresh::new("conveyor_browse", 4).await else { return };
+    let queue = db.queue.clone();
     submit(&queue, "a", "default", 3).await;
     queue.worker_alive("w-live", Duration::from_secs(30)).await.unwrap();
     queue.claim("w-live", 1, Duration::from_secs(30)).await.unwrap();
@@ -175,12 +150,13 @@ async fn workers_show_what_they_hold_and_expired_leases_are_stuck() {
     let mut q = query(50);
     q.states = vec![Listed::Stuck];
     assert_eq!(ids(&queue.jobs_page(&q).await.unwrap().jobs), [stuck[0]["id"].as_str().unwrap()]);
-    drop_db(queue, &admin, &name).await;
+    db.done().await;
 }
 
 #[tokio::test]
 async fn cancel_and_retry_keep_one_final_state_and_the_history() {
-    let Some((queue, admin, name)) = fresh().await else { return };
+    let Some(db) = Fresh::new("conveyor_browse", 4).await else { return };
+    let queue = db.queue.clone();
     submit(&queue, "j", "default", 3).await;
     // j-0 runs and fails; j-1 runs and is cancelled while running; j-2 is cancelled waiting.
     let claimed = queue.claim("w1", 2, Duration::from_secs(30)).await.unwrap();
@@ -219,5 +195,5 @@ async fn cancel_and_retry_keep_one_final_state_and_the_history() {
     assert_eq!(queue.retry(&first.id).await.unwrap(), Retried::NotRetryable("succeeded".into()));
     assert_eq!(queue.job_spec(&first.id).await.unwrap().unwrap()["kind"], "noop");
     assert_eq!(queue.job("nope").await.unwrap(), None);
-    drop_db(queue, &admin, &name).await;
+    db.done().await;
 }

@@ -7,40 +7,14 @@
 use std::time::Duration;
 
 use conveyor_postgres::{Completion, FinalState, NewJob, Queue};
-use sqlx::AssertSqlSafe;
-use sqlx::postgres::PgPoolOptions;
 
-/// A queue in a fresh database, its URL, and what the caller needs to drop it.
-async fn fresh() -> Option<(Queue, String, String, String)> {
-    let Ok(admin) = std::env::var("CONVEYOR_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CONVEYOR_TEST_SERVERS").as_deref() != Ok("required"),
-            "CONVEYOR_TEST_SERVERS=required but CONVEYOR_TEST_DATABASE_URL is not set"
-        );
-        eprintln!("skipped: CONVEYOR_TEST_DATABASE_URL not set (run bash tests/run.sh)");
-        return None;
-    };
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let name = format!("conveyor_unit_{}_{nanos}", std::process::id());
-    let pool = PgPoolOptions::new().max_connections(1).connect(&admin).await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
-    pool.close().await;
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
-    let url = format!("{base}/{name}");
-    let queue = Queue::connect(&url, 2).await.unwrap();
-    Some((queue, url, admin, name))
-}
-
-async fn drop_db(admin: &str, name: &str) {
-    let pool = PgPoolOptions::new().max_connections(1).connect(admin).await.unwrap();
-    let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-        .execute(&pool)
-        .await;
-}
+mod common;
+use common::Fresh;
 
 #[tokio::test]
 async fn a_lost_lease_fences_heartbeats_and_completions() {
-    let Some((queue, url, admin, name)) = fresh().await else { return };
+    let Some(db) = Fresh::new("conveyor_unit", 2).await else { return };
+    let (queue, url) = (db.queue.clone(), db.url.clone());
     let mut s = queue.submission().await.unwrap();
     s.add(NewJob::new("a", "noop", serde_json::json!({"id": "a", "kind": "noop"}))).await.unwrap();
     assert_eq!(s.commit().await.unwrap(), ["a"]);
@@ -99,5 +73,5 @@ async fn a_lost_lease_fences_heartbeats_and_completions() {
     );
 
     queue.pool().close().await;
-    drop_db(&admin, &name).await;
+    db.done().await;
 }

@@ -8,51 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use conveyor_postgres::{Done, JobArgs, Queue, Worker};
+use conveyor_postgres::{Done, JobArgs, Worker};
 use serde::{Deserialize, Serialize};
-use sqlx::AssertSqlSafe;
-use sqlx::postgres::PgPoolOptions;
 
-/// A queue in a fresh database; dropped by [`Fresh::done`].
-struct Fresh {
-    queue: Queue,
-    admin: String,
-    name: String,
-}
-
-impl Fresh {
-    async fn new() -> Option<Fresh> {
-        let Ok(admin) = std::env::var("CONVEYOR_TEST_DATABASE_URL") else {
-            assert!(
-                std::env::var("CONVEYOR_TEST_SERVERS").as_deref() != Ok("required"),
-                "CONVEYOR_TEST_SERVERS=required but CONVEYOR_TEST_DATABASE_URL is not set"
-            );
-            eprintln!("skipped: CONVEYOR_TEST_DATABASE_URL not set (run bash tests/run.sh)");
-            return None;
-        };
-        let nanos =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let name = format!("conveyor_worker_{}_{nanos}", std::process::id());
-        let pool = PgPoolOptions::new().max_connections(1).connect(&admin).await.unwrap();
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
-        pool.close().await;
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
-        let queue = Queue::connect(&format!("{base}/{name}"), 8).await.unwrap();
-        Some(Fresh { queue, admin, name })
-    }
-
-    async fn int(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(AssertSqlSafe(sql.to_owned())).fetch_one(self.queue.pool()).await.unwrap()
-    }
-
-    async fn done(self) {
-        self.queue.pool().close().await;
-        let pool = PgPoolOptions::new().max_connections(1).connect(&self.admin).await.unwrap();
-        let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
-            .execute(&pool)
-            .await;
-    }
-}
+mod common;
+use common::Fresh;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Add {
@@ -84,7 +44,7 @@ async fn run_dry(worker: Worker) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_exists_if_and_only_if_its_transaction_commits() {
-    let Some(db) = Fresh::new().await else { return };
+    let Some(db) = Fresh::new("conveyor_worker", 8).await else { return };
     let mut tx = db.queue.pool().begin().await.unwrap();
     conveyor_postgres::insert(&mut *tx, &Add { a: 1, b: 1 }).await.unwrap();
     tx.rollback().await.unwrap();
@@ -118,7 +78,7 @@ async fn a_job_exists_if_and_only_if_its_transaction_commits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_failures_retry_then_fail_and_bad_arguments_fail_at_once() {
-    let Some(db) = Fresh::new().await else { return };
+    let Some(db) = Fresh::new("conveyor_worker", 8).await else { return };
     #[derive(Serialize, Deserialize)]
     struct Flaky;
     impl JobArgs for Flaky {
@@ -152,7 +112,7 @@ async fn typed_failures_retry_then_fail_and_bad_arguments_fail_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_never_claims_a_kind_it_has_no_handler_for() {
-    let Some(db) = Fresh::new().await else { return };
+    let Some(db) = Fresh::new("conveyor_worker", 8).await else { return };
     db.queue.insert_many(&[Add { a: 1, b: 1 }, Add { a: 2, b: 2 }]).await.unwrap();
     db.queue.insert(&Mail { to: "x".into() }).await.unwrap();
     let worker = Worker::builder(db.queue.clone())
@@ -190,7 +150,7 @@ async fn a_worker_never_claims_a_kind_it_has_no_handler_for() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn named_queues_have_slots_of_their_own() {
-    let Some(db) = Fresh::new().await else { return };
+    let Some(db) = Fresh::new("conveyor_worker", 8).await else { return };
     let mails: Vec<Mail> = (0..12).map(|i| Mail { to: format!("u{i}") }).collect();
     db.queue.insert_many(&mails).await.unwrap();
     let adds: Vec<Add> = (0..12).map(|i| Add { a: i, b: 0 }).collect();
@@ -255,7 +215,7 @@ async fn named_queues_have_slots_of_their_own() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_gives_back_prefetched_jobs_without_counting_an_attempt() {
-    let Some(db) = Fresh::new().await else { return };
+    let Some(db) = Fresh::new("conveyor_worker", 8).await else { return };
     let adds: Vec<Add> = (0..10).map(|i| Add { a: i, b: 0 }).collect();
     db.queue.insert_many(&adds).await.unwrap();
     let started = Arc::new(AtomicUsize::new(0));
