@@ -41,6 +41,47 @@ impl<T> State<T> {
     fn next_popper(&mut self) -> Option<Waker> {
         if self.store.len() > 0 { self.poppers.notify_if_idle() } else { None }
     }
+
+    /// What `taken` items that just left the queue owe the sleepers, to wake once the lock is
+    /// dropped: a sleeping producer per freed slot, the consumers' chain when a consumer took
+    /// them (`chain`, see [`next_popper`](Self::next_popper)), and every consumer if that
+    /// finished the queue (those that slept after `close` while a permit was out must see
+    /// `None`).
+    fn after_taking(&mut self, taken: usize, chain: bool) -> Wakeups {
+        let mut wakeups = Wakeups::default();
+        for i in 0..taken {
+            let Some(w) = self.pushers.has_sleepers().then(|| self.pushers.notify_one()).flatten() else {
+                break;
+            };
+            // The first in a field of its own: a single pop with a full queue allocates nothing.
+            if i == 0 { wakeups.pusher = Some(w) } else { wakeups.wakers.push(w) }
+        }
+        if chain {
+            wakeups.next_popper = self.next_popper();
+        }
+        if self.finished() {
+            wakeups.wakers.extend(self.poppers.notify_all());
+        }
+        wakeups
+    }
+}
+
+/// Wake-ups collected under the lock by [`State::after_taking`], fired after it is dropped.
+/// Nothing is allocated unless somebody sleeps.
+#[derive(Default)]
+#[must_use = "the sleepers stay asleep unless `wake` is called"]
+struct Wakeups {
+    pusher: Option<Waker>,
+    next_popper: Option<Waker>,
+    wakers: Vec<Waker>,
+}
+
+impl Wakeups {
+    fn wake(self) {
+        wake(self.pusher);
+        wake(self.next_popper);
+        self.wakers.into_iter().for_each(Waker::wake);
+    }
 }
 
 /// Cache-line aligned, lock first: the lock word and the store's hot fields (see `Store`)
@@ -379,13 +420,9 @@ impl<T> Queue<T> {
         let mut state = lock(&self.shared.state);
         match state.store.pop() {
             Some(item) => {
-                let waker = state.pushers.has_sleepers().then(|| state.pushers.notify_one()).flatten();
-                let next = state.next_popper();
-                let finished = state.finished().then(|| state.poppers.notify_all());
+                let wakeups = state.after_taking(1, true);
                 drop(state);
-                wake(waker);
-                wake(next);
-                finished.into_iter().flatten().for_each(Waker::wake);
+                wakeups.wake();
                 Ok(item)
             }
             None if state.finished() => Err(TryPopError::Closed),
@@ -425,33 +462,18 @@ impl<T> Queue<T> {
     /// ```
     pub fn try_pop_many(&self, buf: &mut Vec<T>, limit: usize) -> Result<usize, TryPopError> {
         let mut state = lock(&self.shared.state);
-        let mut taken = 0;
-        while taken < limit {
-            match state.store.pop() {
-                Some(item) => buf.push(item),
-                None => break,
-            }
-            taken += 1;
+        let before = buf.len();
+        while buf.len() - before < limit {
+            let Some(item) = state.store.pop() else { break };
+            buf.push(item);
         }
+        let taken = buf.len() - before;
         if taken == 0 {
             return Err(if state.finished() { TryPopError::Closed } else { TryPopError::Empty });
         }
-        // Room for as many producers as items were taken, and the consumers' chain as for one
-        // pop (see `next_popper`).
-        let mut wakers = Vec::new();
-        for _ in 0..taken {
-            match state.pushers.has_sleepers().then(|| state.pushers.notify_one()).flatten() {
-                Some(w) => wakers.push(w),
-                None => break,
-            }
-        }
-        let next = state.next_popper();
-        if state.finished() {
-            wakers.extend(state.poppers.notify_all());
-        }
+        let wakeups = state.after_taking(taken, true);
         drop(state);
-        wakers.into_iter().for_each(Waker::wake);
-        wake(next);
+        wakeups.wake();
         Ok(taken)
     }
 
@@ -459,15 +481,9 @@ impl<T> Queue<T> {
         let mut state = lock(&self.shared.state);
         if let Some(item) = state.store.pop() {
             state.poppers.cancel(slot);
-            let waker = state.pushers.has_sleepers().then(|| state.pushers.notify_one()).flatten();
-            let next = state.next_popper();
-            // Taking the last item of a closed queue finishes it: consumers that went to sleep
-            // after `close` (a permit was outstanding) must be woken to see `None`.
-            let finished = state.finished().then(|| state.poppers.notify_all());
+            let wakeups = state.after_taking(1, true);
             drop(state);
-            wake(waker);
-            wake(next);
-            finished.into_iter().flatten().for_each(Waker::wake);
+            wakeups.wake();
             return Poll::Ready(Some(item));
         }
         if state.finished() {
@@ -556,11 +572,9 @@ impl<T> Queue<T> {
     pub fn remove(&self, key: Key) -> Option<T> {
         let mut state = lock(&self.shared.state);
         let item = state.store.remove(key)?;
-        let waker = state.pushers.has_sleepers().then(|| state.pushers.notify_one()).flatten();
-        let finished = state.finished().then(|| state.poppers.notify_all());
+        let wakeups = state.after_taking(1, false);
         drop(state);
-        wake(waker);
-        finished.into_iter().flatten().for_each(Waker::wake);
+        wakeups.wake();
         Some(item)
     }
 
