@@ -157,21 +157,25 @@ async fn named_queues_have_slots_of_their_own() {
     db.queue.insert_many(&adds).await.unwrap();
     let (mail_now, mail_max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let (add_now, add_max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    // Each job waits until the other queue's jobs run too (or 2 s), so that both queues are
-    // busy at once and each fills its slots.
-    let gauge = |now: Arc<AtomicUsize>, max: Arc<AtomicUsize>| {
+    // A job holds its slot until its queue has once run `slots` jobs at once (or 10 s went
+    // by), so filling the slots never depends on how fast the machine is: a worker that leaves
+    // slots unused makes the jobs wait out the deadline and the assertion below fail.
+    let gauge = |now: Arc<AtomicUsize>, max: Arc<AtomicUsize>, slots: usize| {
         move || {
             let (now, max) = (now.clone(), max.clone());
             async move {
                 let n = now.fetch_add(1, Ordering::SeqCst) + 1;
                 max.fetch_max(n, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                while max.load(Ordering::SeqCst) < slots && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
                 now.fetch_sub(1, Ordering::SeqCst);
             }
         }
     };
-    let mail_run = gauge(mail_now.clone(), mail_max.clone());
-    let add_run = gauge(add_now.clone(), add_max.clone());
+    let mail_run = gauge(mail_now.clone(), mail_max.clone(), 2);
+    let add_run = gauge(add_now.clone(), add_max.clone(), 3);
     let worker = Worker::builder(db.queue.clone())
         .handle(move |_: Mail, _ctx| {
             let f = mail_run();
