@@ -170,12 +170,14 @@ WITH picked AS (
     ) p
 ), claimed AS (
     -- The attempt lives on the job row while it runs (token, number, worker, start, lease);
-    -- its `conveyor_attempts` row is written when it ends.
+    -- its `conveyor_attempts` row is written when it ends. The picked rows are found by
+    -- their ids (`= ANY`: primary-key lookups); on the join alone the planner hashes the
+    -- whole table, finished jobs included, for every claim.
     UPDATE conveyor_jobs j
     SET state = 'running', attempts = j.attempts + 1, lease_token = picked.token,
         lease_expires_at = picked.at + $3 * interval '1 millisecond', worker = $1,
         attempt_started_at = picked.at, started_at = coalesce(j.started_at, picked.at)
-    FROM picked WHERE j.id = picked.id
+    FROM picked WHERE j.id = picked.id AND j.id = ANY (ARRAY(SELECT id FROM picked))
     RETURNING j.id, j.name, j.kind, j.queue, j.priority, j.seq, j.spec, j.attempts, j.lost,
               j.max_attempts, j.lease_token, j.queued_at, j.started_at, j.run_at
 )
