@@ -11,6 +11,10 @@ UPDATE conveyor_jobs j SET attempt_started_at = a.started_at
 FROM conveyor_attempts a
 WHERE a.token = j.lease_token AND j.state = 'running';
 DELETE FROM conveyor_attempts WHERE finished_at IS NULL;
+-- An attempt whose worker or start its job row does not know (a row set running by hand,
+-- say) is recorded with NULLs: the statement that ends it, perhaps a rescue of many jobs,
+-- must not fail on it.
+ALTER TABLE conveyor_attempts ALTER COLUMN worker DROP NOT NULL, ALTER COLUMN started_at DROP NOT NULL;
 
 -- An ended attempt is written once and never updated: its job's attempts are read by
 -- `job_id`, in token order, which the primary key now serves on its own (one index to
