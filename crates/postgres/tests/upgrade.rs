@@ -91,7 +91,8 @@ async fn jobs_running_at_the_upgrade_keep_their_attempt() {
     .await
     .unwrap();
     let running = claim_as_before(&old, "r", "old", 5).await;
-    let started = text(&old, "SELECT started_at::text FROM conveyor_attempts WHERE token = $1", running).await;
+    let started =
+        text(&old, "SELECT started_at::text FROM conveyor_attempts WHERE token = $1", running).await;
     claim_as_before(&old, "k1", "old", 1).await;
     old.close().await;
 
@@ -125,8 +126,12 @@ async fn jobs_running_at_the_upgrade_keep_their_attempt() {
         started
     );
     assert_eq!(
-        text(queue.pool(), "SELECT concat_ws(' ', attempt, worker, outcome) FROM conveyor_attempts WHERE token = $1", running)
-            .await,
+        text(
+            queue.pool(),
+            "SELECT concat_ws(' ', attempt, worker, outcome) FROM conveyor_attempts WHERE token = $1",
+            running
+        )
+        .await,
         "2 old succeeded"
     );
     // Every attempt counted is recorded, ended or running.
