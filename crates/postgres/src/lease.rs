@@ -426,8 +426,9 @@ impl Queue {
 
     /// Writes how attempts ended, in one statement, each fenced by its lease token; returns
     /// the ids whose write took effect, each with its attempt's `conveyor_attempts` row. A
-    /// completion whose lease was lost changes nothing and is not in the answer. Retries (`retry_after`) go back to the queue; the workers
-    /// are notified of them and of finished limited jobs (a slot of their key is free).
+    /// completion whose lease was lost changes nothing and is not in the answer. Retries
+    /// (`retry_after`) go back to the queue; the workers are notified of them and of
+    /// finished limited jobs (a slot of their key is free).
     ///
     /// # Errors
     ///
@@ -546,18 +547,18 @@ impl Queue {
         let (ids, tokens) = split(leases);
         let n: i64 = sqlx::query_scalar(concat!(
             "WITH ended AS (
-                     UPDATE conveyor_jobs j SET state = 'available', lease_token = NULL,
-                         lease_expires_at = NULL, lost = j.lost + 1, run_at = now()
-                     FROM unnest($1::text[], $2::int8[]) AS t(id, token)
-                     WHERE j.id = t.id AND j.lease_token = t.token AND j.state = 'running'
-                     RETURNING t.token, 'released' AS outcome, ",
+                 UPDATE conveyor_jobs j SET state = 'available', lease_token = NULL,
+                     lease_expires_at = NULL, lost = j.lost + 1, run_at = now()
+                 FROM unnest($1::text[], $2::int8[]) AS t(id, token)
+                 WHERE j.id = t.id AND j.lease_token = t.token AND j.state = 'running'
+                 RETURNING t.token, 'released' AS outcome, ",
             ended_columns!(),
             "
-                 ), recorded AS (",
+             ), recorded AS (",
             record_ended!(),
             "
-                 )
-                 SELECT count(*) FROM ended",
+             )
+             SELECT count(*) FROM ended",
         ))
         .bind(&ids)
         .bind(&tokens)
@@ -605,9 +606,10 @@ impl Queue {
     }
 
     /// Re-queues up to `batch` running jobs whose lease expired (their worker died, froze
-    /// or was cut off): the attempt counts and its `conveyor_attempts` row ends `lost`; a job that has lost more
-    /// than `max_lost` leases is failed instead (a job that kills its worker every time
-    /// must not loop forever). Call it until a batch comes back short.
+    /// or was cut off): the attempt counts and its `conveyor_attempts` row ends `lost`; a
+    /// job that has lost more than `max_lost` leases is failed instead (a job that kills
+    /// its worker every time must not loop forever). Call it until a batch comes back
+    /// short.
     ///
     /// # Errors
     ///
