@@ -170,14 +170,15 @@ WITH picked AS (
     ) p
 ), claimed AS (
     -- The attempt lives on the job row while it runs (token, number, worker, start, lease);
-    -- its `conveyor_attempts` row is written when it ends. The picked rows are found by
-    -- their ids (`= ANY`: primary-key lookups); on the join alone the planner hashes the
-    -- whole table, finished jobs included, for every claim.
+    -- its `conveyor_attempts` row is written when it ends. The picked rows come as an
+    -- array, so that each is found by primary key: joined to `picked` itself, the planner
+    -- (which cannot count a CTE's rows) may hash the whole table, finished jobs included.
     UPDATE conveyor_jobs j
-    SET state = 'running', attempts = j.attempts + 1, lease_token = picked.token,
-        lease_expires_at = picked.at + $3 * interval '1 millisecond', worker = $1,
-        attempt_started_at = picked.at, started_at = coalesce(j.started_at, picked.at)
-    FROM picked WHERE j.id = picked.id AND j.id = ANY (ARRAY(SELECT id FROM picked))
+    SET state = 'running', attempts = j.attempts + 1, lease_token = p.token,
+        lease_expires_at = p.at + $3 * interval '1 millisecond', worker = $1,
+        attempt_started_at = p.at, started_at = coalesce(j.started_at, p.at)
+    FROM unnest(ARRAY(SELECT ROW(id, token, at) FROM picked)) AS p(id text, token bigint, at timestamptz)
+    WHERE j.id = p.id
     RETURNING j.id, j.name, j.kind, j.queue, j.priority, j.seq, j.spec, j.attempts, j.lost,
               j.max_attempts, j.lease_token, j.queued_at, j.started_at, j.run_at
 )
