@@ -207,9 +207,9 @@ async fn analyze_if_grown(pool: &PgPool, added: usize) {
         return;
     }
     let grown: Result<bool, sqlx::Error> = sqlx::query_scalar(
-        "SELECT reltuples < 0 OR $1 > reltuples / 10 FROM pg_class WHERE oid = 'conveyor_jobs'::regclass",
+        "SELECT reltuples < 0 OR $1::float8 > reltuples / 10 FROM pg_class WHERE oid = 'conveyor_jobs'::regclass",
     )
-    .bind(i64::try_from(added).unwrap_or(i64::MAX) as f64)
+    .bind(i64::try_from(added).unwrap_or(i64::MAX))
     .fetch_one(pool)
     .await;
     if let Ok(true) = grown {
