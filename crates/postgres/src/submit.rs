@@ -178,7 +178,9 @@ impl Submission {
     }
 
     /// Sends what is left, notifies the workers once ([`CHANNEL`]) and commits; returns
-    /// the ids enqueued, in order.
+    /// the ids enqueued, in order. A submission that grew the job table by more than a
+    /// tenth (and at least 1,000 jobs) then refreshes its planner statistics (`ANALYZE`),
+    /// so that the claims that follow are planned for the jobs now waiting.
     ///
     /// # Errors
     ///
