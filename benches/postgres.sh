@@ -37,9 +37,9 @@
 # own check for failed jobs; graphile: no row left, as completed jobs are deleted).
 #
 # What is compared: the BUSY WINDOW, from the first job's start to the last job's end, on
-# the one machine clock: conveyor from its tables (conveyor_attempts: min started_at, the
-# claim's clock_timestamp(), to max finished_at, the outcome write's now()); River from
-# river_job (min attempted_at to max finalized_at); graphile from its own events in each
+# the one machine clock: conveyor from its tables (conveyor_attempts, the ended attempts:
+# min started_at, the claim's clock_timestamp(), to max finished_at, the outcome write's
+# now()); River from river_job (min attempted_at to max finalized_at); graphile from its own events in each
 # process (first `job:start` to last `job:complete`, across both processes). jobs/s =
 # N / busy window; the best round counts. This is what River's own figure measures (its
 # clock runs from the client's start to the last completion event), so River is measured as
@@ -52,7 +52,7 @@
 # PG_BENCH_LATENCY_JOBS single jobs, one at a time, PG_BENCH_LATENCY_GAP apart (25 ms), each
 # enqueued as `conveyor submit` does (insert + NOTIFY, one transaction) by a DO block that
 # reads clock_timestamp() right after its COMMIT returns. Latency = the claim's started_at
-# minus that instant; p50/p90/max.
+# (conveyor_jobs.started_at, its first attempt's start) minus that instant; p50/p90/max.
 #
 # PG_BENCH_PROFILE=1 (private server only: it restarts it with pg_stat_statements loaded):
 # after the tables, one more run per contestant with pg_stat_statements reset before it;
@@ -105,7 +105,7 @@ conveyor_ready_sql="SELECT count(*) FROM conveyor_workers WHERE stopped_at IS NU
 conveyor_enqueue_plpgsql="INSERT INTO conveyor_jobs (id, kind, spec, spec_hash)
       VALUES (job, 'noop', jsonb_build_object('id', job, 'kind', 'noop'), '-');
     PERFORM pg_notify('conveyor_jobs', '');"
-conveyor_claimed_sql="SELECT job_id AS id, min(started_at) AS claimed_at FROM conveyor_attempts GROUP BY job_id"
+conveyor_claimed_sql="SELECT id, started_at AS claimed_at FROM conveyor_jobs WHERE started_at IS NOT NULL"
 
 # River's Rust client: its own bench binary.
 river_bin="${PG_BENCH_RIVERQUEUE:-riverqueue}"

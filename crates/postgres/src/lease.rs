@@ -160,7 +160,7 @@ const CLAIM: &str = "
 WITH picked AS (
     -- Tokens are drawn here, over the rows in claim order, so that token order is claim
     -- order within a batch too.
-    SELECT p.id, nextval('conveyor_lease_seq') AS token FROM (
+    SELECT p.id, nextval('conveyor_lease_seq') AS token, clock_timestamp() AS at FROM (
         SELECT id FROM conveyor_jobs
         WHERE state = 'available' AND run_at <= now() AND (NOT limited OR id = ANY($4))
           AND ($5::text[] IS NULL OR kind = ANY($5)) AND ($6::text IS NULL OR queue = $6)
@@ -169,20 +169,44 @@ WITH picked AS (
         FOR UPDATE SKIP LOCKED
     ) p
 ), claimed AS (
+    -- The attempt lives on the job row while it runs (token, number, worker, start, lease);
+    -- its `conveyor_attempts` row is written when it ends. The picked rows come as an
+    -- array, so that each is found by primary key: joined to `picked` itself, the planner
+    -- (which cannot count a CTE's rows) may hash the whole table, finished jobs included.
     UPDATE conveyor_jobs j
-    SET state = 'running', attempts = j.attempts + 1, lease_token = picked.token,
-        lease_expires_at = clock_timestamp() + $3 * interval '1 millisecond', worker = $1,
-        started_at = coalesce(j.started_at, clock_timestamp())
-    FROM picked WHERE j.id = picked.id
+    SET state = 'running', attempts = j.attempts + 1, lease_token = p.token,
+        lease_expires_at = p.at + $3 * interval '1 millisecond', worker = $1,
+        attempt_started_at = p.at, started_at = coalesce(j.started_at, p.at)
+    FROM unnest(ARRAY(SELECT ROW(id, token, at) FROM picked)) AS p(id text, token bigint, at timestamptz)
+    WHERE j.id = p.id
     RETURNING j.id, j.name, j.kind, j.queue, j.priority, j.seq, j.spec, j.attempts, j.lost,
-              j.max_attempts, j.lease_token, j.queued_at, j.started_at, j.run_at, j.concurrency_key,
-              j.rate_key
-), recorded AS (
-    INSERT INTO conveyor_attempts (token, job_id, attempt, worker, concurrency_key, rate_key, started_at)
-    SELECT lease_token, id, attempts, $1, concurrency_key, coalesce(rate_key, concurrency_key),
-           clock_timestamp() FROM claimed
+              j.max_attempts, j.lease_token, j.queued_at, j.started_at, j.run_at
 )
 SELECT * FROM claimed ORDER BY priority, seq";
+
+/// The statement part that writes the `conveyor_attempts` row of each attempt that the
+/// statement's `ended` CTE ended: `ended` returns [`ended_columns!`] of the job row after
+/// its write (which leaves them as they were) and the attempt's `token` and `outcome`. The
+/// one place an attempt row is written: once, when the attempt ends.
+macro_rules! record_ended {
+    () => {
+        "INSERT INTO conveyor_attempts
+             (token, job_id, attempt, worker, concurrency_key, rate_key, started_at, finished_at, outcome)
+         SELECT e.token, e.id, e.attempts, e.worker, e.concurrency_key,
+                coalesce(e.rate_key, e.concurrency_key), e.attempt_started_at, now(), e.outcome
+         FROM ended e"
+    };
+}
+pub(crate) use record_ended;
+
+/// The job-row columns that [`record_ended!`] reads from an `ended` CTE (a `RETURNING` list
+/// over the job table as `j`).
+macro_rules! ended_columns {
+    () => {
+        "j.id, j.attempts, j.worker, j.concurrency_key, j.rate_key, j.attempt_started_at"
+    };
+}
+pub(crate) use ended_columns;
 
 /// Limited jobs that may start now: per key, the first ones in claim order, as many as the
 /// key's concurrency and rate limits leave free. Run under `LIMITED_CLAIM_LOCK`, after it
@@ -195,9 +219,16 @@ WITH conc AS (
                                    WHERE r.state = 'running' AND r.concurrency_key = l.key) AS free
     FROM conveyor_limits l WHERE l.concurrency IS NOT NULL
 ), rate AS (
-    SELECT l.key, l.rate_count - (SELECT count(*) FROM conveyor_attempts a
-                                  WHERE a.rate_key = l.key
-                                    AND a.started_at > clock_timestamp() - l.rate_period_ms * interval '1 millisecond') AS free
+    -- Starts within the period: of ended attempts (their rows) and of running ones (their
+    -- job rows); an attempt moves from one to the other in one statement.
+    SELECT l.key, l.rate_count
+               - (SELECT count(*) FROM conveyor_attempts a
+                  WHERE a.rate_key = l.key
+                    AND a.started_at > clock_timestamp() - l.rate_period_ms * interval '1 millisecond')
+               - (SELECT count(*) FROM conveyor_jobs r
+                  WHERE r.state = 'running' AND coalesce(r.rate_key, r.concurrency_key) = l.key
+                    AND r.attempt_started_at > clock_timestamp() - l.rate_period_ms * interval '1 millisecond')
+               AS free
     FROM conveyor_limits l WHERE l.rate_count IS NOT NULL
 ), cand AS (
     -- Per limited key, its first waiting jobs in claim order (by either of a job's keys).
@@ -276,7 +307,8 @@ impl Queue {
     /// Claims up to `n` runnable jobs for `worker`, each with a lease of `lease`: waiting
     /// jobs whose `run_at` has come, in priority then FIFO order, skipping jobs other
     /// claimers hold locked (`FOR UPDATE SKIP LOCKED`) and limited jobs beyond their key's
-    /// free slots. Each claim is an attempt: `attempts` goes up and a row is added to
+    /// free slots. Each claim is an attempt: `attempts` goes up, and the job row holds the
+    /// attempt (token, worker, start, lease) until it ends, when its row is added to
     /// `conveyor_attempts`. [`claim_matching`](Queue::claim_matching) takes only some kinds
     /// or one queue.
     ///
@@ -394,9 +426,10 @@ impl Queue {
     }
 
     /// Writes how attempts ended, in one statement, each fenced by its lease token; returns
-    /// the ids whose write took effect. A completion whose lease was lost changes nothing
-    /// and is not in the answer. Retries (`retry_after`) go back to the queue; the workers
-    /// are notified of them and of finished limited jobs (a slot of their key is free).
+    /// the ids whose write took effect, each with its attempt's `conveyor_attempts` row. A
+    /// completion whose lease was lost changes nothing and is not in the answer. Retries
+    /// (`retry_after`) go back to the queue; the workers are notified of them and of
+    /// finished limited jobs (a slot of their key is free).
     ///
     /// # Errors
     ///
@@ -425,12 +458,12 @@ impl Queue {
             runs.push(c.run.as_secs_f64());
         }
         let retries = done.iter().any(|c| c.retry_after.is_some());
-        let written: Vec<(String, bool)> = sqlx::query_as(
+        let written: Vec<(String, bool)> = sqlx::query_as(concat!(
             "WITH input AS (
                  SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[],
                                       $6::int4[], $7::text[], $8::float8[])
                  AS t(id, token, outcome, retry_ms, error, exit_code, output_tail, run_seconds)
-             ), done AS (
+             ), ended AS (
                  UPDATE conveyor_jobs j SET
                      state = CASE WHEN i.retry_ms IS NULL THEN i.outcome ELSE 'available' END,
                      run_at = CASE WHEN i.retry_ms IS NULL THEN j.run_at
@@ -441,13 +474,15 @@ impl Queue {
                      run_seconds = j.run_seconds + i.run_seconds
                  FROM input i
                  WHERE j.id = i.id AND j.lease_token = i.token AND j.state = 'running'
-                 RETURNING j.id, i.token, i.outcome, j.limited
-             ), recorded AS (
-                 UPDATE conveyor_attempts a SET finished_at = now(), outcome = d.outcome
-                 FROM done d WHERE a.token = d.token
+                 RETURNING i.token, i.outcome, j.limited, ",
+            ended_columns!(),
+            "
+             ), recorded AS (",
+            record_ended!(),
+            "
              )
-             SELECT id, limited FROM done",
-        )
+             SELECT id, limited FROM ended",
+        ))
         .bind(&ids)
         .bind(&tokens)
         .bind(&outcomes)
@@ -499,7 +534,8 @@ impl Queue {
     }
 
     /// Gives jobs back to the queue without an outcome (a worker shutting down): each
-    /// fenced by its token, counted as a lost attempt; returns how many were released.
+    /// fenced by its token, counted as a lost attempt (its `conveyor_attempts` row ends
+    /// `released`); returns how many were released.
     ///
     /// # Errors
     ///
@@ -510,19 +546,21 @@ impl Queue {
             return Ok(0);
         }
         let (ids, tokens) = split(leases);
-        let n: i64 = sqlx::query_scalar(
-            "WITH released AS (
+        let n: i64 = sqlx::query_scalar(concat!(
+            "WITH ended AS (
                  UPDATE conveyor_jobs j SET state = 'available', lease_token = NULL,
                      lease_expires_at = NULL, lost = j.lost + 1, run_at = now()
                  FROM unnest($1::text[], $2::int8[]) AS t(id, token)
                  WHERE j.id = t.id AND j.lease_token = t.token AND j.state = 'running'
-                 RETURNING j.id, t.token
-             ), recorded AS (
-                 UPDATE conveyor_attempts a SET finished_at = now(), outcome = 'released'
-                 FROM released r WHERE a.token = r.token
+                 RETURNING t.token, 'released' AS outcome, ",
+            ended_columns!(),
+            "
+             ), recorded AS (",
+            record_ended!(),
+            "
              )
-             SELECT count(*) FROM released",
-        )
+             SELECT count(*) FROM ended",
+        ))
         .bind(&ids)
         .bind(&tokens)
         .fetch_one(&self.pool)
@@ -536,9 +574,9 @@ impl Queue {
 
     /// Gives claimed jobs that never started back to the queue as if they had not been
     /// claimed (a worker shutting down with jobs in its prefetch buffer): each fenced by its
-    /// token; the attempt is not counted (`attempts` goes back down, its
-    /// `conveyor_attempts` row is deleted) and the job keeps its place (`run_at` is
-    /// unchanged). Returns how many were given back.
+    /// token; the attempt is not counted (`attempts` goes back down, and it gets no
+    /// `conveyor_attempts` row) and the job keeps its place (`run_at` is unchanged).
+    /// Returns how many were given back.
     ///
     /// # Errors
     ///
@@ -549,34 +587,30 @@ impl Queue {
             return Ok(0);
         }
         let (ids, tokens) = split(leases);
-        let n: i64 = sqlx::query_scalar(
-            "WITH undone AS (
-                 UPDATE conveyor_jobs j SET state = 'available', lease_token = NULL,
-                     lease_expires_at = NULL, attempts = j.attempts - 1,
-                     started_at = CASE WHEN j.attempts = 1 THEN NULL ELSE j.started_at END
-                 FROM unnest($1::text[], $2::int8[]) AS t(id, token)
-                 WHERE j.id = t.id AND j.lease_token = t.token AND j.state = 'running'
-                 RETURNING j.id, t.token
-             ), forgotten AS (
-                 DELETE FROM conveyor_attempts a USING undone u WHERE a.token = u.token
-             )
-             SELECT count(*) FROM undone",
+        let n = sqlx::query(
+            "UPDATE conveyor_jobs j SET state = 'available', lease_token = NULL,
+                 lease_expires_at = NULL, attempts = j.attempts - 1,
+                 started_at = CASE WHEN j.attempts = 1 THEN NULL ELSE j.started_at END
+             FROM unnest($1::text[], $2::int8[]) AS t(id, token)
+             WHERE j.id = t.id AND j.lease_token = t.token AND j.state = 'running'",
         )
         .bind(&ids)
         .bind(&tokens)
-        .fetch_one(&self.pool)
+        .execute(&self.pool)
         .await
-        .map_err(db("giving back jobs that never started"))?;
+        .map_err(db("giving back jobs that never started"))?
+        .rows_affected();
         if n > 0 {
             self.notify().await?;
         }
-        Ok(n.unsigned_abs())
+        Ok(n)
     }
 
     /// Re-queues up to `batch` running jobs whose lease expired (their worker died, froze
-    /// or was cut off): the attempt ends as `lost` and counts; a job that has lost more
-    /// than `max_lost` leases is failed instead (a job that kills its worker every time
-    /// must not loop forever). Call it until a batch comes back short.
+    /// or was cut off): the attempt counts and its `conveyor_attempts` row ends `lost`; a
+    /// job that has lost more than `max_lost` leases is failed instead (a job that kills
+    /// its worker every time must not loop forever). Call it until a batch comes back
+    /// short.
     ///
     /// # Errors
     ///
@@ -598,14 +632,14 @@ impl Queue {
         max_lost: i32,
         kinds: Option<&[String]>,
     ) -> Result<RescueReport, Error> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(concat!(
             "WITH expired AS (
                  SELECT id, lease_token FROM conveyor_jobs
                  WHERE state = 'running' AND lease_expires_at < now()
                    AND (lost + 1 <= $2 OR $3::text[] IS NULL OR kind = ANY($3))
                  ORDER BY lease_expires_at LIMIT $1
                  FOR UPDATE SKIP LOCKED
-             ), rescued AS (
+             ), ended AS (
                  UPDATE conveyor_jobs j SET
                      state = CASE WHEN j.lost + 1 > $2 THEN 'failed' ELSE 'available' END,
                      finished_at = CASE WHEN j.lost + 1 > $2 THEN now() END,
@@ -614,15 +648,17 @@ impl Queue {
                                   ELSE j.error END,
                      lost = j.lost + 1, lease_token = NULL, lease_expires_at = NULL, run_at = now()
                  FROM expired e WHERE j.id = e.id
-                 RETURNING j.id, e.lease_token AS token, j.state
-             ), recorded AS (
-                 UPDATE conveyor_attempts a SET finished_at = now(), outcome = 'lost'
-                 FROM rescued r WHERE a.token = r.token
+                 RETURNING e.lease_token AS token, 'lost' AS outcome, j.state, ",
+            ended_columns!(),
+            "
+             ), recorded AS (",
+            record_ended!(),
+            "
              )
              SELECT count(*) FILTER (WHERE state = 'available') AS requeued,
                     count(*) FILTER (WHERE state <> 'available') AS failed
-             FROM rescued",
-        )
+             FROM ended",
+        ))
         .bind(batch)
         .bind(max_lost)
         .bind(kinds)

@@ -130,10 +130,9 @@ impl Queue {
             "SELECT queue,
                     coalesce(extract(epoch FROM now() - min(run_at)
                         FILTER (WHERE state = 'available' AND run_at <= now()))::float8, 0),
-                    coalesce(extract(epoch FROM now() - min(a.started_at)
+                    coalesce(extract(epoch FROM now() - min(attempt_started_at)
                         FILTER (WHERE state = 'running'))::float8, 0)
-             FROM conveyor_jobs j
-             LEFT JOIN conveyor_attempts a ON a.token = j.lease_token
+             FROM conveyor_jobs
              WHERE state IN ('available', 'running')
              GROUP BY queue",
         )

@@ -14,6 +14,7 @@
 //! the job once, with its last outcome). A succeeded job is not retried: submit it again.
 
 use crate::error::{Error, db};
+use crate::lease::{ended_columns, record_ended};
 use crate::queue::Queue;
 
 /// What [`Queue::cancel`] did.
@@ -53,20 +54,24 @@ impl Queue {
     ///
     /// [`Error::Database`] if the statement fails (nothing changed then).
     pub async fn cancel(&self, id: &str) -> Result<Cancelled, Error> {
-        let row: Option<(String, bool)> = sqlx::query_as(
+        let row: Option<(String, bool)> = sqlx::query_as(concat!(
             "WITH old AS (
                  SELECT id, state, lease_token FROM conveyor_jobs WHERE id = $1 FOR UPDATE
              ), done AS (
                  UPDATE conveyor_jobs j SET state = 'cancelled', finished_at = now(),
                      lease_token = NULL, lease_expires_at = NULL, error = $2
                  FROM old WHERE j.id = old.id AND old.state IN ('available', 'running')
-                 RETURNING j.id
-             ), attempt AS (
-                 UPDATE conveyor_attempts a SET finished_at = now(), outcome = 'cancelled'
-                 FROM old, done WHERE a.token = old.lease_token AND old.state = 'running'
+                 RETURNING old.state AS old_state, old.lease_token AS token, 'cancelled' AS outcome, ",
+            ended_columns!(),
+            "
+             ), ended AS (
+                 SELECT * FROM done WHERE old_state = 'running'
+             ), attempt AS (",
+            record_ended!(),
+            "
              )
              SELECT old.state, EXISTS (SELECT 1 FROM done) FROM old",
-        )
+        ))
         .bind(id)
         .bind(CANCELLED)
         .fetch_optional(&self.pool)

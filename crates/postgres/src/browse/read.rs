@@ -316,7 +316,12 @@ impl Queue {
                  'attempts_run', coalesce((SELECT json_agg(json_build_object('attempt', a.attempt,
                          'worker', a.worker, 'started_at', {a_started}, 'finished_at', {a_finished},
                          'outcome', a.outcome) ORDER BY a.token)
-                     FROM conveyor_attempts a WHERE a.job_id = j.id), '[]'::json))
+                     FROM (SELECT token, attempt, worker, started_at, finished_at, outcome
+                           FROM conveyor_attempts WHERE job_id = j.id
+                           UNION ALL
+                           -- The running attempt, on the job row until it ends.
+                           SELECT j.lease_token, j.attempts, j.worker, j.attempt_started_at, NULL, NULL
+                           WHERE j.state = 'running') a), '[]'::json))
              FROM conveyor_jobs j WHERE id = $1",
             queued = ts("queued_at"),
             run_at = ts("run_at"),

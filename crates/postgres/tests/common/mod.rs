@@ -18,9 +18,17 @@ pub(crate) struct Fresh {
     name: String,
 }
 
-impl Fresh {
-    /// Creates `PREFIX_PID_NANOS` and connects a queue to it with `connections` connections.
-    pub(crate) async fn new(prefix: &str, connections: u32) -> Option<Fresh> {
+/// An empty database of its own, not yet migrated: [`Empty::connect`] makes it a [`Fresh`].
+pub(crate) struct Empty {
+    /// The database's URL.
+    pub(crate) url: String,
+    admin: String,
+    name: String,
+}
+
+impl Empty {
+    /// Creates `PREFIX_PID_NANOS`.
+    pub(crate) async fn new(prefix: &str) -> Option<Empty> {
         let Ok(admin) = std::env::var("CONVEYOR_TEST_DATABASE_URL") else {
             assert!(
                 std::env::var("CONVEYOR_TEST_SERVERS").as_deref() != Ok("required"),
@@ -37,8 +45,20 @@ impl Fresh {
         pool.close().await;
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
         let url = format!("{base}/{name}");
-        let queue = Queue::connect(&url, connections).await.unwrap();
-        Some(Fresh { queue, url, admin, name })
+        Some(Empty { url, admin, name })
+    }
+
+    /// Connects a queue with `connections` connections (which migrates the schema).
+    pub(crate) async fn connect(self, connections: u32) -> Fresh {
+        let queue = Queue::connect(&self.url, connections).await.unwrap();
+        Fresh { queue, url: self.url, admin: self.admin, name: self.name }
+    }
+}
+
+impl Fresh {
+    /// Creates `PREFIX_PID_NANOS` and connects a queue to it with `connections` connections.
+    pub(crate) async fn new(prefix: &str, connections: u32) -> Option<Fresh> {
+        Some(Empty::new(prefix).await?.connect(connections).await)
     }
 
     /// One integer from `sql`.
