@@ -13,7 +13,6 @@ use tokio::task::JoinHandle as TokioJoinHandle;
 use tokio::time::Instant;
 
 use crate::builder::FinishHook;
-use crate::cell::Task;
 use crate::core::{Core, State};
 use crate::error::{JobError, Outcome};
 use crate::event::{Event, Finished, JobInfo};
@@ -21,7 +20,7 @@ use crate::limit::Limits;
 use crate::metrics::{Deferred, KindMetrics, Metrics};
 use crate::shutdown::ShutdownReport;
 
-pub(super) type Item = Arc<dyn Task>;
+pub(super) use crate::run::Item;
 
 /// Counters behind [`ShutdownReport`].
 #[derive(Default)]

@@ -7,7 +7,8 @@
 //! and runs them one after another; a worker whose last job waited takes one. As soon as a
 //! job of a batch waits (its first poll is `Pending`), the worker puts the jobs it has not
 //! started back in the queue in their places (same key: priority and push order) before it
-//! waits, so that other workers run them meanwhile. So:
+//! waits, so that other workers run them meanwhile. The quick jobs of one type that follow
+//! each other run inside one boxed future, a *run* (`crate::run`), not one box per job. So:
 //!
 //! - **Order**: jobs still start in priority order, then push order, except that a job pushed
 //!   with a better priority after a worker took a batch may start after the batch's
@@ -37,12 +38,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::*};
-use std::task::Poll;
 
 use super::engine::{Inner, Item};
 use crate::cell::RunBy;
 use crate::limit::Acquire;
 use crate::metrics::Deferred;
+use crate::run::Runner;
 
 /// The most jobs a worker takes from the queue at once (see "Batches" above).
 pub(super) const BATCH: usize = 8;
@@ -60,40 +61,29 @@ pub(super) async fn worker(pool: Arc<Inner>, index: u32) {
 }
 
 async fn work(pool: &Arc<Inner>, index: u32) {
-    let mut w = Worker {
-        pool,
-        index,
-        stopped_at: None,
-        batch: Vec::new(),
-        quick: false,
-        deferred: Deferred::default(),
-    };
+    let deferred = Deferred::default();
+    let mut w =
+        Worker { pool, index, stopped_at: None, batch: Vec::new(), quick: false, deferred: &deferred };
+    // A job a run took and left to this loop (see `crate::run`).
+    let mut next = None;
     loop {
         if pool.paused.load(SeqCst) {
-            pool.flush(&w.deferred);
+            // The job left over was the best of the batch: it goes back last.
+            w.batch.extend(next.take());
+            pool.flush(&deferred);
             give_back(pool, &mut w.batch);
             w.stopped_at = None;
             if !pool.wait_resumed().await {
                 return;
             }
         }
-        let task = match w.batch.pop() {
+        let task = match next.take().or_else(|| w.at_hand(if w.quick { BATCH } else { 1 })) {
             Some(task) => task,
             None => {
-                pool.flush(&w.deferred);
-                let taken = pool.queue.try_pop_many(&mut w.batch, if w.quick { BATCH } else { 1 });
-                match taken.ok().and_then(|_| {
-                    w.batch.reverse();
-                    w.batch.pop()
-                }) {
+                w.stopped_at = None;
+                match sleep(pool).await {
                     Some(task) => task,
-                    None => {
-                        w.stopped_at = None;
-                        match sleep(pool).await {
-                            Some(task) => task,
-                            None => return,
-                        }
-                    }
+                    None => return,
                 }
             }
         };
@@ -107,7 +97,7 @@ async fn work(pool: &Arc<Inner>, index: u32) {
         }
         let core = task.core();
         if !core.is_limited() {
-            w.run(task).await;
+            next = w.run(task).await;
             continue;
         }
         // Borrow the keys through a second reference to the job (its own reference count,
@@ -134,12 +124,12 @@ async fn work(pool: &Arc<Inner>, index: u32) {
         let Some(key) = held.core().key() else {
             // A rate key alone: the token was all it waited for.
             held.core().rate_taken.store(false, Relaxed);
-            w.run(task).await;
+            next = w.run(task).await;
             continue;
         };
         match pool.limits.acquire(key, task) {
             Acquire::Run(task) => {
-                w.run(task).await;
+                next = w.run(task).await;
                 let (ready, timer) = pool.limits.release(key);
                 pool.start_released(key, ready, timer);
             }
@@ -197,33 +187,50 @@ struct Worker<'p> {
     /// Whether the last job completed within its first poll: then take a batch next time.
     quick: bool,
     /// Metric updates held back until the next visit to the queue.
-    deferred: Deferred,
+    deferred: &'p Deferred,
 }
 
 impl Worker<'_> {
-    /// Runs one attempt of `task`; if it waits, first gives the rest of the batch back (see
-    /// "Batches").
-    async fn run(&mut self, task: Item) {
+    /// Runs `task` (a run of it and the quick jobs of its type after it, see `crate::run`);
+    /// returns a job the run took and left to the worker loop.
+    async fn run(&mut self, task: Item) -> Option<Item> {
         let by = RunBy {
             pool: self.pool,
             now: self.stopped_at.take(),
             worker: self.index,
-            deferred: &self.deferred,
+            deferred: self.deferred,
         };
-        let mut attempt = task.run(by);
-        let first = std::future::poll_fn(|cx| Poll::Ready(attempt.as_mut().poll(cx))).await;
-        self.stopped_at = match first {
-            Poll::Ready(stopped) => {
-                self.quick = true;
-                stopped
-            }
-            Poll::Pending => {
-                self.quick = false;
-                self.pool.flush(&self.deferred);
-                give_back(self.pool, &mut self.batch);
-                attempt.await
-            }
-        };
+        let ran = task.run(by, self).await;
+        self.stopped_at = ran.stopped;
+        self.quick = ran.quick;
+        ran.next
+    }
+
+    /// The next job of the batch, else up to `most` jobs from the queue without waiting.
+    fn at_hand(&mut self, most: usize) -> Option<Item> {
+        if let Some(task) = self.batch.pop() {
+            return Some(task);
+        }
+        self.pool.flush(self.deferred);
+        self.pool.queue.try_pop_many(&mut self.batch, most).ok()?;
+        self.batch.reverse();
+        self.batch.pop()
+    }
+}
+
+impl Runner for Worker<'_> {
+    fn next_now(&mut self) -> Option<Item> {
+        if self.pool.paused.load(SeqCst) {
+            return None;
+        }
+        self.at_hand(BATCH)
+    }
+
+    /// An attempt waits: the jobs of the batch go back to the queue for other workers (see
+    /// "Batches").
+    fn before_wait(&mut self) {
+        self.pool.flush(self.deferred);
+        give_back(self.pool, &mut self.batch);
     }
 }
 
