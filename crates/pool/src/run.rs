@@ -104,6 +104,46 @@ mod tests {
     use crate::cell::Task;
     use crate::{Job, Pool};
 
+    /// One worker, jobs of two types and a keyed one queued together: runs hand the jobs
+    /// they do not take back to the worker loop, and every job runs once, in queue order. (A
+    /// lost job fails the timeout: the paused clock jumps ahead once nothing else can run.)
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn runs_hand_over_other_jobs_in_order() {
+        let pool = Pool::builder().workers(1).concurrency_limit("k", 1).build();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let a = |n: u32| {
+            let log = log.clone();
+            Job::new(move |_| {
+                log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(n);
+                async move { Ok::<_, std::io::Error>(n) }
+            })
+        };
+        let b = |n: u32| {
+            let log = log.clone();
+            Job::infallible(move |_| {
+                log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(n);
+                async move { n }
+            })
+        };
+        pool.pause();
+        let mut handles = Vec::new();
+        for n in 0..6 {
+            let h = match n {
+                2 => pool.submit(b(n)).await.unwrap(),
+                4 => pool.submit(a(n).concurrency_key("k")).await.unwrap(),
+                _ => pool.submit(a(n)).await.unwrap(),
+            };
+            handles.push(h);
+        }
+        pool.resume();
+        for (n, h) in (0..).zip(handles) {
+            let lost = tokio::time::timeout(std::time::Duration::from_secs(60), h).await;
+            assert_eq!(lost.expect("job lost").unwrap(), n);
+        }
+        let log = log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        assert_eq!(log, [0, 1, 2, 3, 4, 5], "each once, in submit order");
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_run_takes_only_unlimited_jobs_of_its_own_type() {
         let pool = Pool::builder().build();
