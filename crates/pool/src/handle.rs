@@ -101,7 +101,7 @@ impl<T> JobHandle<T> {
     /// # }
     /// ```
     pub fn id(&self) -> JobId {
-        self.job.core().id
+        self.job.core().id()
     }
 
     /// The job's current status.
@@ -297,7 +297,7 @@ impl CancelHandle {
     /// # }
     /// ```
     pub fn id(&self) -> JobId {
-        self.job.core().id
+        self.job.core().id()
     }
 
     /// Whether the job has resolved.
@@ -468,6 +468,6 @@ impl Future for Started<'_> {
 
 impl fmt::Debug for Started<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Started").field("id", &self.core.id).finish_non_exhaustive()
+        f.debug_struct("Started").field("id", &self.core.id()).finish_non_exhaustive()
     }
 }

@@ -153,7 +153,7 @@ impl Inner {
 
     pub(super) fn info(&self, core: &Core) -> JobInfo {
         JobInfo {
-            id: core.id,
+            id: core.id(),
             name: core.name().cloned(),
             kind: self.kind(core).clone(),
             priority: core.priority,
@@ -297,6 +297,12 @@ impl Inner {
             hook(&report);
         }
         self.emit(|| Event::Finished(Arc::new(report)));
+    }
+
+    /// Counts a job in, before it is queued or scheduled (before it can resolve), and gives
+    /// it its id.
+    pub(super) fn enter(&self, core: &Core) {
+        core.set_id(self.unresolved.enter());
     }
 
     /// One job fewer unresolved; wakes `join` at zero.
