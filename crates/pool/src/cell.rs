@@ -43,6 +43,9 @@ pub(crate) trait Task: HasCore + Any {
 /// A job as its handle sees it.
 pub(crate) trait ResultSlot<T>: HasCore {
     fn poll_result(&self, cx: &mut Context<'_>) -> Poll<Result<T, JobError>>;
+    /// The result, if delivered, taken without the slot's lock: for a handle that holds the
+    /// job's only reference (`Arc::get_mut`), one locked instruction instead of two.
+    fn take_owned(&mut self) -> Option<Result<T, JobError>>;
     /// Whether the result was delivered (and maybe taken): the handle is ready. Later than
     /// the `FINISHED` state, which is claimed before the outcome is reported.
     fn is_ready(&self) -> bool;
@@ -298,6 +301,13 @@ where
     fn is_ready(&self) -> bool {
         let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         slot.value.is_some() || slot.taken
+    }
+
+    fn take_owned(&mut self) -> Option<Result<T, JobError>> {
+        let slot = self.slot.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let result = slot.value.take();
+        slot.taken |= result.is_some();
+        result
     }
 
     fn poll_result(&self, cx: &mut Context<'_>) -> Poll<Result<T, JobError>> {
