@@ -17,7 +17,9 @@
 //!   "Batches"), then the run awaits the attempt to its end;
 //! - when no job is at hand (or the pool is paused): the worker loop goes to the queue;
 //! - with a job it took but does not run itself (another type, or a concurrency or rate
-//!   key): it hands it to the worker loop, which runs it as it would any job.
+//!   key): it hands it to the worker loop, which runs it as it would any job;
+//! - after its first job, if that job holds a slot of its concurrency key: the worker
+//!   releases the slot when the run returns, which must not wait for other jobs.
 //!
 //! Nothing else changes: jobs are taken exactly as the worker loop takes them, in the same
 //! order, and each attempt is the same [`JobCell::attempt`].
@@ -142,6 +144,39 @@ mod tests {
         }
         let log = log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         assert_eq!(log, [0, 1, 2, 3, 4, 5], "each once, in submit order");
+    }
+
+    /// A job that holds its concurrency key's slot ends its run: the worker releases the slot
+    /// when the run returns, so a run that went on (here into a job that waits for the next
+    /// job of that key) would hold the slot for jobs that do not have the key, and the next
+    /// keyed job could never start.
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_run_ends_with_a_job_that_holds_a_key() {
+        let pool = Pool::builder().workers(2).concurrency_limit("k", 1).build();
+        let third_started = Arc::new(tokio::sync::Notify::new());
+        let job = |n: u32| {
+            let signal = third_started.clone();
+            Job::new(move |_| {
+                let signal = signal.clone();
+                async move {
+                    match n {
+                        2 => signal.notified().await,
+                        3 => signal.notify_one(),
+                        _ => {}
+                    }
+                    Ok::<_, std::io::Error>(n)
+                }
+            })
+        };
+        pool.pause();
+        let first = pool.submit(job(1).concurrency_key("k")).await.unwrap();
+        let second = pool.submit(job(2)).await.unwrap();
+        let third = pool.submit(job(3).concurrency_key("k")).await.unwrap();
+        pool.resume();
+        for (n, h) in [(1, first), (2, second), (3, third)] {
+            let stuck = tokio::time::timeout(std::time::Duration::from_secs(60), h).await;
+            assert_eq!(stuck.expect("the key's slot was never released").unwrap(), n);
+        }
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -62,8 +62,15 @@ pub(super) async fn worker(pool: Arc<Inner>, index: u32) {
 
 async fn work(pool: &Arc<Inner>, index: u32) {
     let deferred = Deferred::default();
-    let mut w =
-        Worker { pool, index, stopped_at: None, batch: Vec::new(), quick: false, deferred: &deferred };
+    let mut w = Worker {
+        pool,
+        index,
+        stopped_at: None,
+        batch: Vec::new(),
+        quick: false,
+        deferred: &deferred,
+        alone: false,
+    };
     // A job a run took and left to this loop (see `crate::run`).
     let mut next = None;
     loop {
@@ -129,7 +136,7 @@ async fn work(pool: &Arc<Inner>, index: u32) {
         };
         match pool.limits.acquire(key, task) {
             Acquire::Run(task) => {
-                next = w.run(task).await;
+                next = w.run_alone(task).await;
                 let (ready, timer) = pool.limits.release(key);
                 pool.start_released(key, ready, timer);
             }
@@ -188,6 +195,9 @@ struct Worker<'p> {
     quick: bool,
     /// Metric updates held back until the next visit to the queue.
     deferred: &'p Deferred,
+    /// The run's first job holds a slot of its concurrency key, which the worker releases
+    /// after the run: the run must end with that job (see [`run_alone`](Self::run_alone)).
+    alone: bool,
 }
 
 impl Worker<'_> {
@@ -206,6 +216,15 @@ impl Worker<'_> {
         ran.next
     }
 
+    /// Runs `task` alone: a run that went on with more jobs would hold the slot of `task`'s
+    /// concurrency key, which is released once it returns, for all of them.
+    async fn run_alone(&mut self, task: Item) -> Option<Item> {
+        self.alone = true;
+        let next = self.run(task).await;
+        self.alone = false;
+        next
+    }
+
     /// The next job of the batch, else up to `most` jobs from the queue without waiting.
     fn at_hand(&mut self, most: usize) -> Option<Item> {
         if let Some(task) = self.batch.pop() {
@@ -220,7 +239,7 @@ impl Worker<'_> {
 
 impl Runner for Worker<'_> {
     fn next_now(&mut self) -> Option<Item> {
-        if self.pool.paused.load(SeqCst) {
+        if self.alone || self.pool.paused.load(SeqCst) {
             return None;
         }
         self.at_hand(BATCH)
