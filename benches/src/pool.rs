@@ -434,8 +434,14 @@ fn main() {
             std::process::exit(1)
         }
     };
+    // BENCH_WORKLOAD=submitters: the single-scenario runs below run the submitters workload.
+    let submitters_only = std::env::var("BENCH_WORKLOAD").is_ok_and(|v| v == "submitters");
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "naive") {
-        let ns = measure(&rt, reps, "naive 2 workers", n, || Box::pin(naive(n, 2)));
+        let ns = if submitters_only {
+            measure(&rt, reps, "naive 2 workers", n, || Box::pin(naive_submitters(n, 2)))
+        } else {
+            measure(&rt, reps, "naive 2 workers", n, || Box::pin(naive(n, 2)))
+        };
         println!("naive pool, 2 workers: {ns:.1} ns/job");
         return;
     }
@@ -449,7 +455,11 @@ fn main() {
         if std::env::var("BENCH_METRICS").is_ok_and(|v| v == "1") {
             setup.metrics = Some(true);
         }
-        let ns = measure(&rt, reps, "conveyor defaults", n, || Box::pin(conveyor(n, setup)));
+        let ns = if submitters_only {
+            measure(&rt, reps, "conveyor defaults", n, || Box::pin(conveyor_submitters(n, setup)))
+        } else {
+            measure(&rt, reps, "conveyor defaults", n, || Box::pin(conveyor(n, setup)))
+        };
         println!("conveyor-pool, Pool::builder().build(): {ns:.1} ns/job");
         return;
     }

@@ -2,6 +2,7 @@
 //! and the slot its result is delivered through. The queue sees it as a [`Task`], the
 //! attempt as a [`HasCore`], the handle as a [`ResultSlot`].
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,12 +15,10 @@ use crate::job::{AttemptFailure, AttemptResult, Run};
 use crate::metrics::Deferred;
 use crate::pool::Inner;
 use crate::retry::AttemptError;
-
-/// An attempt as a worker awaits it: it resolves to the time the attempt stopped, in the
-/// pool's nanoseconds, when timings are on and an attempt did run.
-pub(crate) type BoxFuture<'a> = Pin<Box<dyn Future<Output = Option<u64>> + Send + 'a>>;
+use crate::run::{BoxRun, Runner};
 
 /// The worker that runs an attempt, and what it brings.
+#[derive(Clone, Copy)]
 pub(crate) struct RunBy<'a> {
     pub(crate) pool: &'a Arc<Inner>,
     /// A clock reading the worker took just before, without waiting since (the previous
@@ -33,9 +32,10 @@ pub(crate) struct RunBy<'a> {
 }
 
 /// A job as the queue and the workers see it.
-pub(crate) trait Task: HasCore {
-    /// Runs one attempt (or resolves the job at once if it was cancelled before starting).
-    fn run<'a>(self: Arc<Self>, by: RunBy<'a>) -> BoxFuture<'a>;
+pub(crate) trait Task: HasCore + Any {
+    /// Runs one attempt (or resolves the job at once if it was cancelled before starting),
+    /// then the quick jobs of the same type that `w` has at hand: a [run](crate::run).
+    fn run<'a>(self: Arc<Self>, by: RunBy<'a>, w: &'a mut dyn Runner) -> BoxRun<'a>;
     /// Resolves a job that will not run again with `err`.
     fn abandon(&self, pool: &Inner, err: JobError);
 }
@@ -43,6 +43,9 @@ pub(crate) trait Task: HasCore {
 /// A job as its handle sees it.
 pub(crate) trait ResultSlot<T>: HasCore {
     fn poll_result(&self, cx: &mut Context<'_>) -> Poll<Result<T, JobError>>;
+    /// The result, if delivered, taken without the slot's lock: for a handle that holds the
+    /// job's only reference (`Arc::get_mut`), one locked instruction instead of two.
+    fn take_owned(&mut self) -> Option<Result<T, JobError>>;
     /// Whether the result was delivered (and maybe taken): the handle is ready. Later than
     /// the `FINISHED` state, which is claimed before the outcome is reported.
     fn is_ready(&self) -> bool;
@@ -130,8 +133,9 @@ where
         pool.resolved();
     }
 
-    /// One attempt; returns when it stopped (see [`BoxFuture`]).
-    async fn attempt(self: Arc<Self>, by: RunBy<'_>) -> Option<u64> {
+    /// One attempt; returns when it stopped, in the pool's nanoseconds, when timings are on
+    /// and an attempt did run.
+    pub(crate) async fn attempt(self: Arc<Self>, by: RunBy<'_>) -> Option<u64> {
         let RunBy { pool, now, worker, deferred } = by;
         let d = Some(deferred);
         let core = &self.core;
@@ -151,7 +155,7 @@ where
         let started = pool.started(core, attempt, now, deferred);
         let ctx = JobContext { job: self.clone(), attempt, worker };
         // Pinned here and lent to `drive`: moved into it, it would be kept twice (as its
-        // argument and as its pinned local), and this future, boxed once per attempt, would
+        // argument and as its pinned local), and this future, held in a worker's boxed run, would
         // be twice as big.
         let body = std::pin::pin!(self.body.attempt(ctx));
         let (end, waited) = drive(body, core, pool, attempt).await;
@@ -280,8 +284,8 @@ where
     R: Run<T>,
     T: Send + 'static,
 {
-    fn run<'a>(self: Arc<Self>, by: RunBy<'a>) -> BoxFuture<'a> {
-        Box::pin(self.attempt(by))
+    fn run<'a>(self: Arc<Self>, by: RunBy<'a>, w: &'a mut dyn Runner) -> BoxRun<'a> {
+        Box::pin(crate::run::run(self, by, w))
     }
 
     fn abandon(&self, pool: &Inner, err: JobError) {
@@ -297,6 +301,13 @@ where
     fn is_ready(&self) -> bool {
         let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         slot.value.is_some() || slot.taken
+    }
+
+    fn take_owned(&mut self) -> Option<Result<T, JobError>> {
+        let slot = self.slot.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let result = slot.value.take();
+        slot.taken |= result.is_some();
+        result
     }
 
     fn poll_result(&self, cx: &mut Context<'_>) -> Poll<Result<T, JobError>> {
@@ -318,7 +329,7 @@ where
 mod tests {
     use crate::{Job, Pool};
 
-    /// An attempt future holds its body's future once: each attempt boxes it, and a body kept
+    /// An attempt future holds its body's future once: a worker's run boxes it, and a body kept
     /// twice (once as given, once pinned) made a no-op job's box cross the allocator's
     /// small-object limit (1 KiB) and cost a copy of the twice-sized future.
     #[tokio::test(flavor = "current_thread")]

@@ -51,7 +51,7 @@ impl fmt::Debug for JobContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let core = self.job.core();
         f.debug_struct("JobContext")
-            .field("id", &core.id)
+            .field("id", &core.id())
             .field("name", &core.name())
             .field("attempt", &self.attempt)
             .field("worker", &self.worker)
@@ -75,7 +75,7 @@ impl JobContext {
     /// # }
     /// ```
     pub fn id(&self) -> crate::JobId {
-        self.job.core().id
+        self.job.core().id()
     }
 
     /// The job's name, if it has one.

@@ -59,7 +59,8 @@ use crate::metrics::KindMetrics;
 use crate::pool::Inner;
 use crate::retry::RetryPolicy;
 
-/// A job's id, unique within its pool, in submit order.
+/// A job's id, unique within its pool, in the order jobs are queued (a submit that waits for
+/// room in the queue gets its id once there is room).
 ///
 /// # Examples
 ///
@@ -196,7 +197,8 @@ pub(crate) struct Core {
     /// contexts and the handle use (cloning it per attempt and per handle would cost more
     /// contended reference counting).
     pub(crate) pool: Arc<Inner>,
-    pub(crate) id: JobId,
+    /// Given when the job is counted in (see [`set_id`](Self::set_id)).
+    id: AtomicU64,
     pub(crate) priority: i32,
     pub(crate) shield: bool,
     /// The options most jobs do not set, boxed (`None` when none is set; see [`Options`]).
@@ -229,17 +231,10 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(
-        pool: Arc<Inner>,
-        id: JobId,
-        priority: i32,
-        shield: bool,
-        options: Options,
-        now_ns: u64,
-    ) -> Self {
+    pub(crate) fn new(pool: Arc<Inner>, priority: i32, shield: bool, options: Options, now_ns: u64) -> Self {
         Core {
             pool,
-            id,
+            id: AtomicU64::new(0),
             priority,
             shield,
             options: options.boxed(),
@@ -258,6 +253,18 @@ impl Core {
             first_start_ns: AtomicU64::new(u64::MAX),
             run_ns: AtomicU64::new(0),
         }
+    }
+
+    /// The job's id.
+    pub(crate) fn id(&self) -> JobId {
+        JobId(self.id.load(Relaxed))
+    }
+
+    /// Gives the job its id as it is counted in, before it is queued or scheduled: the id is
+    /// the pool's count of jobs in (one read-modify-write for both). Whoever learns of the
+    /// job later learns it through the queue's lock or a spawn, after this store.
+    pub(crate) fn set_id(&self, id: u64) {
+        self.id.store(id, Relaxed);
     }
 
     fn options(&self) -> Option<&Options> {

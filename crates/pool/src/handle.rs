@@ -101,7 +101,7 @@ impl<T> JobHandle<T> {
     /// # }
     /// ```
     pub fn id(&self) -> JobId {
-        self.job.core().id
+        self.job.core().id()
     }
 
     /// The job's current status.
@@ -297,7 +297,7 @@ impl CancelHandle {
     /// # }
     /// ```
     pub fn id(&self) -> JobId {
-        self.job.core().id
+        self.job.core().id()
     }
 
     /// Whether the job has resolved.
@@ -389,7 +389,12 @@ impl fmt::Debug for CancelHandle {
 impl<T> Future for JobHandle<T> {
     type Output = Result<T, JobError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Nobody else holds the job (its worker let go after delivering the outcome, and no
+        // cancel handle or context is left): the result is taken without locking.
+        if let Some(result) = Arc::get_mut(&mut self.job).and_then(|job| job.take_owned()) {
+            return Poll::Ready(result);
+        }
         self.job.poll_result(cx)
     }
 }
@@ -468,6 +473,30 @@ impl Future for Started<'_> {
 
 impl fmt::Debug for Started<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Started").field("id", &self.core.id).finish_non_exhaustive()
+        f.debug_struct("Started").field("id", &self.core.id()).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::{Job, Pool};
+
+    /// Once the worker let go of a finished job, its handle holds the only reference and
+    /// takes the result without the slot's lock; the result is still taken once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_handle_alone_takes_its_result_once() {
+        let pool = Pool::builder().workers(1).build();
+        let mut h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(5) })).await.unwrap();
+        pool.join().await;
+        let job = Arc::get_mut(&mut h.job).expect("the worker let go of the finished job");
+        assert!(matches!(job.take_owned(), Some(Ok(5))));
+        assert!(job.take_owned().is_none(), "taken once");
+        let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let waker = std::task::Waker::noop();
+            std::pin::Pin::new(&mut h).poll(&mut std::task::Context::from_waker(waker))
+        }));
+        assert!(again.is_err(), "polling after the result was taken panics, as documented");
     }
 }

@@ -157,7 +157,7 @@ pin_project_lite::pin_project! {
     ///
     /// A plain enum, not an `async` block: a block would keep the future it was given and
     /// the one it awaits side by side (a copy each), which made a no-op job's attempt
-    /// future, which each attempt boxes, twice the size.
+    /// future, which a worker's run boxes, twice the size.
     #[project = CatchPanicProj]
     enum CatchPanic<Fut, M> {
         Running { #[pin] fut: Fut, mode: PhantomData<fn() -> M> },

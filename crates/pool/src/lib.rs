@@ -141,6 +141,7 @@ pub mod metrics;
 mod periodic;
 mod pool;
 mod retry;
+mod run;
 mod shutdown;
 
 pub use builder::{DEFAULT_WORKERS, PoolBuilder};

@@ -222,7 +222,7 @@ impl Limits {
             return Acquire::Run(task);
         }
         let core = task.core();
-        state.parked.insert((core.priority, core.id.get()), task);
+        state.parked.insert((core.priority, core.id().get()), task);
         Acquire::Parked(arm_timer(state))
     }
 
@@ -268,7 +268,7 @@ impl Limits {
         let mut keys = self.lock();
         let (_, key) = Mode::of(core)?;
         let state = keys.get_mut(key)?;
-        let task = state.parked.remove(&(core.priority, core.id.get()));
+        let task = state.parked.remove(&(core.priority, core.id().get()));
         if state.is_idle() {
             keys.remove(key);
         }

@@ -13,7 +13,6 @@ use tokio::task::JoinHandle as TokioJoinHandle;
 use tokio::time::Instant;
 
 use crate::builder::FinishHook;
-use crate::cell::Task;
 use crate::core::{Core, State};
 use crate::error::{JobError, Outcome};
 use crate::event::{Event, Finished, JobInfo};
@@ -21,7 +20,7 @@ use crate::limit::Limits;
 use crate::metrics::{Deferred, KindMetrics, Metrics};
 use crate::shutdown::ShutdownReport;
 
-pub(super) type Item = Arc<dyn Task>;
+pub(super) use crate::run::Item;
 
 /// Counters behind [`ShutdownReport`].
 #[derive(Default)]
@@ -78,6 +77,10 @@ pub(crate) struct Inner {
     /// Permits for blocking attempts: at most this many run on blocking threads at once.
     pub(super) blocking: Arc<tokio::sync::Semaphore>,
     pub(super) live_workers: AtomicUsize,
+    /// Workers waiting in `pop` for a job (see the worker's "Idle workers").
+    pub(super) sleeping: AtomicUsize,
+    /// The runtime's worker threads (1 for a current-thread runtime).
+    pub(super) threads: usize,
     pub(super) worker_tasks: Mutex<Vec<TokioJoinHandle<()>>>,
 }
 
@@ -150,7 +153,7 @@ impl Inner {
 
     pub(super) fn info(&self, core: &Core) -> JobInfo {
         JobInfo {
-            id: core.id,
+            id: core.id(),
             name: core.name().cloned(),
             kind: self.kind(core).clone(),
             priority: core.priority,
@@ -294,6 +297,12 @@ impl Inner {
             hook(&report);
         }
         self.emit(|| Event::Finished(Arc::new(report)));
+    }
+
+    /// Counts a job in, before it is queued or scheduled (before it can resolve), and gives
+    /// it its id.
+    pub(super) fn enter(&self, core: &Core) {
+        core.set_id(self.unresolved.enter());
     }
 
     /// One job fewer unresolved; wakes `join` at zero.

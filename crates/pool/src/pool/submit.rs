@@ -7,14 +7,15 @@ use std::time::Duration;
 use super::Pool;
 use super::engine::Item;
 use crate::cell::JobCell;
-use crate::core::{Core, JobId, Options, State};
+use crate::core::{Core, Options, State};
 use crate::error::SubmitError;
 use crate::event::Event;
 use crate::handle::JobHandle;
 use crate::job::{Job, Run};
 
 impl Pool {
-    /// Makes the job's shared cell; nothing is counted until it is queued.
+    /// Makes the job's shared cell; nothing is counted (and the job has no id) until it is
+    /// queued.
     pub(crate) fn prepare<R, T>(&self, job: Job<R>) -> Arc<JobCell<R, T>>
     where
         R: Run<T>,
@@ -37,14 +38,7 @@ impl Pool {
             tag: o.tag,
             metrics,
         };
-        let core = Core::new(
-            inner.clone(),
-            JobId(inner.unresolved.intake.0.next_id.fetch_add(1, Relaxed)),
-            o.priority,
-            o.shield,
-            options,
-            inner.now_ns(),
-        );
+        let core = Core::new(inner.clone(), o.priority, o.shield, options, inner.now_ns());
         Arc::new(JobCell::new(core, run))
     }
 
@@ -59,7 +53,7 @@ impl Pool {
         let cell = self.prepare(job);
         let core = crate::context::HasCore::core(&*cell);
         core.set_state(State::Scheduled);
-        inner.unresolved.enter();
+        inner.enter(core);
         if let Some(k) = inner.kind_metrics(core) {
             k.submitted.increment(1);
         }
@@ -76,7 +70,7 @@ impl Pool {
     {
         let inner = self.inner();
         let core = crate::context::HasCore::core(&*cell);
-        inner.unresolved.enter();
+        inner.enter(core);
         if let Some(k) = inner.kind_metrics(core) {
             k.submitted.increment(1);
         }
@@ -101,7 +95,7 @@ impl Pool {
         let inner = self.inner();
         let core = crate::context::HasCore::core(&*cell);
         // Counted before the push: a worker may resolve the job before `try_push` returns.
-        inner.unresolved.enter();
+        inner.enter(core);
         match inner.queue.try_push(cell.clone() as Item, core.priority) {
             Ok(key) => {
                 if let Some(k) = inner.kind_metrics(core) {

@@ -2,8 +2,8 @@
 //!
 //! One counter, added to by submitters and subtracted from by workers, moved its cache line
 //! between the cores on every job (a locked read-modify-write on a line the other core just
-//! wrote). Here submitters count jobs in (`entered`, on the line of the id counter they write
-//! anyway) and the resolvers count them out (`left`, a line of its own); `join` waiters
+//! wrote). Here submitters count jobs in (`entered`, whose count is also the job's id) and
+//! the resolvers count them out (`left`, a line of its own); `join` waiters
 //! announce themselves in `joiners`, which nobody writes per job, so a resolver reads
 //! `entered` (the submitters' line) only while someone waits.
 //!
@@ -42,24 +42,25 @@ fn sc_fence() {
 #[derive(Default)]
 pub(super) struct Padded<T>(pub(super) T);
 
-/// What submitters write per job: the next id and the count of jobs in.
+/// What submitters write per job: the count of jobs in, which is also the next job's id.
 #[derive(Default)]
 pub(super) struct Intake {
-    pub(super) next_id: AtomicU64,
-    entered: AtomicUsize,
+    entered: AtomicU64,
 }
 
 #[derive(Default)]
 pub(super) struct Unresolved {
     pub(super) intake: Padded<Intake>,
-    left: Padded<AtomicUsize>,
+    left: Padded<AtomicU64>,
     joiners: AtomicUsize,
 }
 
 impl Unresolved {
-    /// A job in (before it can resolve).
-    pub(super) fn enter(&self) {
-        self.intake.0.entered.fetch_add(1, SeqCst);
+    /// A job in (before it can resolve); returns its id, the count of jobs in before it. One
+    /// read-modify-write gives both: a separate id counter cost a second locked instruction
+    /// per job.
+    pub(super) fn enter(&self) -> u64 {
+        self.intake.0.entered.fetch_add(1, SeqCst)
     }
 
     /// A job out; `true` if a joiner waits and nothing is left unresolved now.
@@ -72,7 +73,8 @@ impl Unresolved {
     /// Jobs in and not out. `left` is read first: a job counted out was counted in before.
     pub(super) fn get(&self) -> usize {
         let left = self.left.0.load(SeqCst);
-        self.intake.0.entered.load(SeqCst).saturating_sub(left)
+        let unresolved = self.intake.0.entered.load(SeqCst).saturating_sub(left);
+        usize::try_from(unresolved).unwrap_or(usize::MAX)
     }
 
     /// Announces a joiner until the guard drops (see "Why no zero is missed").
@@ -99,15 +101,14 @@ mod tests {
     #[test]
     fn counts_in_and_out_and_reports_zero_only_to_a_joiner() {
         let u = Unresolved::default();
-        u.enter();
-        u.enter();
+        assert_eq!((u.enter(), u.enter()), (0, 1), "each job's id is the count before it");
         assert_eq!(u.get(), 2);
         assert!(!u.leave(), "no joiner: nothing to report");
         let joiner = u.join();
         assert!(u.leave(), "the last one out, with a joiner waiting");
         assert_eq!(u.get(), 0);
         drop(joiner);
-        u.enter();
+        assert_eq!(u.enter(), 2);
         assert!(!u.leave(), "the joiner left");
     }
 }
