@@ -64,6 +64,30 @@ fn assert_attempts_consistent(db: &TestDb) {
     assert_eq!(unrecorded, 0, "attempts counted and attempts recorded differ");
 }
 
+/// The `/metrics` of a worker started with `--listen 127.0.0.1:0` (its `/healthz` answers
+/// too).
+fn scrape(worker: &Worker) -> String {
+    worker.wait_for_stderr("/metrics", LIMIT);
+    let addr = worker
+        .stderr()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("conveyor: serving metrics on http://")?
+                .strip_suffix("/metrics")
+                .map(str::to_owned)
+        })
+        .expect("the metrics address on stderr");
+    assert_eq!(request(&addr, "GET", "/healthz", &[], b"").0, 200);
+    let (status, metrics) = request(&addr, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    metrics
+}
+
+/// The value of the sample `series` (name and labels, as exposed) in a scrape.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 fn run_on_workers(n_workers: usize, n_jobs: usize) {
     let Some(db) = TestDb::create() else { return };
     let dir = Dir::new();
@@ -94,6 +118,30 @@ fn two_workers_run_every_job_exactly_once() {
 #[test]
 fn three_workers_run_every_job_exactly_once() {
     run_on_workers(3, 1500);
+}
+
+#[test]
+fn a_worker_grows_its_claims_on_a_deep_queue_of_quick_jobs() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let n = 6000;
+    submit(&dir, &db, "deep.jsonl", &jsonl(n, |i| json!({"id": format!("q{i}"), "kind": "noop"})));
+    // 8 slots: a fixed prefetch of as many (the old default) would hold 16 jobs, so no claim
+    // could take more than 16.
+    let w = Worker::start(&dir, &db.url, "deep", &["-w", "8", "--listen", "127.0.0.1:0"]);
+    db.wait_at_least("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'", n as i64, LIMIT);
+    let metrics = scrape(&w);
+    let claims = sample(&metrics, "conveyor_claims_total{queue=\"*\"}").expect("claims counted");
+    let claimed = sample(&metrics, "conveyor_claimed_jobs_total{queue=\"*\"}").expect("claimed jobs counted");
+    assert_eq!(claimed, n as f64, "{metrics}");
+    // Claims grew past 16 (empty polling claims after the drain count too, and lower the mean).
+    assert!(claimed / claims >= 64.0, "{claims} claims took {claimed} jobs: claims did not grow\n{metrics}");
+    // The prefetch now: within its bounds, the slots and the default cap.
+    let prefetch = sample(&metrics, "conveyor_worker_prefetch{queue=\"*\"}").expect("the prefetch gauge");
+    assert!((8.0..=2048.0).contains(&prefetch), "{prefetch}");
+    w.signal("TERM");
+    assert_eq!(w.finish(LIMIT), Some(143));
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts"), n as i64, "a job ran twice");
 }
 
 #[test]
@@ -206,19 +254,7 @@ fn a_killed_workers_jobs_are_rescued_and_run_again() {
     let heir = Worker::start(&dir, &db.url, "heir", &["-w", "6", "--lease", "2s", "--listen", "127.0.0.1:0"]);
     db.wait_at_least("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'", 6, LIMIT);
     // Its /metrics counts the rescue (the only live worker did it) and the jobs it ran.
-    heir.wait_for_stderr("/metrics", LIMIT);
-    let addr = heir
-        .stderr()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("conveyor: serving metrics on http://")?
-                .strip_suffix("/metrics")
-                .map(str::to_owned)
-        })
-        .expect("the metrics address on stderr");
-    assert_eq!(request(&addr, "GET", "/healthz", &[], b"").0, 200);
-    let (status, metrics) = request(&addr, "GET", "/metrics", &[], b"");
-    assert_eq!(status, 200);
+    let metrics = scrape(&heir);
     assert!(metrics.lines().any(|l| l == "conveyor_jobs_rescued_total 6"), "{metrics}");
     assert!(
         metrics.contains("conveyor_jobs_finished_total{kind=\"sleep\",outcome=\"succeeded\"} 6"),
