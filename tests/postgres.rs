@@ -138,7 +138,7 @@ fn a_worker_grows_its_claims_on_a_deep_queue_of_quick_jobs() {
     assert!(claimed / claims >= 64.0, "{claims} claims took {claimed} jobs: claims did not grow\n{metrics}");
     // The prefetch now: within its bounds, the slots and the default cap.
     let prefetch = sample(&metrics, "conveyor_worker_prefetch{queue=\"*\"}").expect("the prefetch gauge");
-    assert!((8.0..=2048.0).contains(&prefetch), "{prefetch}");
+    assert!((8.0..=4096.0).contains(&prefetch), "{prefetch}");
     w.signal("TERM");
     assert_eq!(w.finish(LIMIT), Some(143));
     assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts"), n as i64, "a job ran twice");

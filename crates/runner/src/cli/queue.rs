@@ -45,7 +45,7 @@ pub struct WorkerArgs {
     #[arg(short = 'w', long, value_name = "N")]
     pub workers: Option<usize>,
 
-    /// The most claimed jobs kept ready beyond the running ones, per queue [default: 2048].
+    /// The most claimed jobs kept ready beyond the running ones, per queue [default: 4096].
     /// The prefetch adapts below it: it starts at --workers, doubles while the jobs held
     /// when a claim is sent end within two claim round trips (quick jobs: larger claims),
     /// halves when they last more than eight (jobs sit waiting) or a claim comes back short.
@@ -79,7 +79,7 @@ pub struct WorkerArgs {
     pub name: Option<String>,
 
     /// Most jobs taken in one claim.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    #[arg(long, value_name = "N", default_value_t = 2000)]
     pub batch: usize,
 
     /// Look for jobs at least this often even without a notification.
