@@ -602,14 +602,15 @@ fn sigterm_gives_back_a_full_prefetch_buffer_without_using_attempts() {
     let dir = Dir::new();
     let jobs = jsonl(10, |i| json!({"id": format!("f{i}"), "kind": "sleep", "duration": "1h"}));
     submit(&dir, &db, "f.jsonl", &jobs);
+    // The prefetch starts at the slots, and never grows while no job ends.
     let w = Worker::start(&dir, &db.url, "leaving", &["-w", "2", "--prefetch", "5", "--grace", "100ms"]);
-    // 2 running and 5 waiting in the buffer; it claims no more than that.
-    wait_held(&db, "leaving", 7);
+    // 2 running and 2 waiting in the buffer.
+    wait_held(&db, "leaving", 4);
     w.signal("TERM");
     assert_eq!(w.finish(LIMIT), Some(143));
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'running'"), 0, "left claimed");
-    // The two that ran were released (the attempt counts as lost); the five that never
-    // started (and the three never claimed) have no attempt at all.
+    // The two that ran were released (the attempt counts as lost); the two that never
+    // started (and the six never claimed) have no attempt at all.
     assert_eq!(
         db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND attempts = 1 AND lost = 1"),
         2
@@ -630,7 +631,8 @@ fn a_killed_worker_with_a_full_prefetch_buffer_loses_no_job() {
     let dir = Dir::new();
     let jobs = jsonl(12, |i| json!({"id": format!("k{i}"), "kind": "sleep", "duration": "300ms"}));
     submit(&dir, &db, "k.jsonl", &jobs);
-    let doomed = Worker::start(&dir, &db.url, "doomed", &["-w", "2", "--prefetch", "6", "--lease", "2s"]);
+    let doomed = Worker::start(&dir, &db.url, "doomed", &["-w", "4", "--prefetch", "6", "--lease", "2s"]);
+    // 4 running, 4 in the buffer (the prefetch starts at the slots).
     wait_held(&db, "doomed", 8);
     doomed.signal("KILL");
     assert_eq!(doomed.finish(LIMIT), None, "killed by a signal");
@@ -652,7 +654,8 @@ fn a_frozen_worker_with_a_full_prefetch_buffer_is_fenced_off() {
     let dir = Dir::new();
     let jobs = jsonl(6, |i| json!({"id": format!("s{i}"), "kind": "sleep", "duration": "1s"}));
     submit(&dir, &db, "s.jsonl", &jobs);
-    let zombie = Worker::start(&dir, &db.url, "zombie", &["-w", "2", "--prefetch", "4", "--lease", "2s"]);
+    let zombie = Worker::start(&dir, &db.url, "zombie", &["-w", "3", "--prefetch", "4", "--lease", "2s"]);
+    // 3 running, 3 in the buffer (the prefetch starts at the slots).
     wait_held(&db, "zombie", 6);
     zombie.signal("STOP");
     let other = Worker::start(&dir, &db.url, "other", &["-w", "6", "--lease", "2s"]);
