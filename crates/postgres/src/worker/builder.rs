@@ -221,7 +221,8 @@ impl WorkerBuilder {
     /// The prefetch adapts below this cap: it starts at as many as the slots (or the cap, if
     /// smaller), and after each claim it doubles while the jobs held when the claim was sent
     /// ended faster than two claim round trips (more than half of them ended before it
-    /// returned: quick jobs, whose claims should be large), halves when they last more than
+    /// returned: quick jobs, whose claims should be large; it quadruples when all of them
+    /// did, as the slots then waited for the claim), halves when they last more than
     /// eight (jobs sit in the buffer), and halves after a claim that came back short (the
     /// queue ran dry), never below the start. A claim takes at least half the free room
     /// (slots + prefetch), up to the [`batch`](WorkerBuilder::batch).

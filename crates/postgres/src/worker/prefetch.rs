@@ -10,7 +10,8 @@
 //!
 //! - **grows** (doubles, up to the cap) while the jobs held when a claim was sent (running
 //!   and buffered) last less than [`GROW_BELOW`] claim round trips: more than half of them
-//!   ended before the claim came back, so the slots would soon wait for the database;
+//!   ended before the claim came back, so the slots would soon wait for the database; and
+//!   quadruples when every one of them ended (the slots did wait: how long is unknown);
 //! - **shrinks** (halves, down to the start) when they last more than [`SHRINK_ABOVE`]
 //!   round trips (jobs sit in the buffer), and after a claim that came back short (the
 //!   queue ran dry for this worker: the next burst starts small again and spreads over the
@@ -41,7 +42,7 @@ pub(crate) struct Observed {
 
 /// The prefetch after a claim that saw `seen`, from `now`, kept within `floor..=cap`.
 pub(crate) fn next(now: usize, floor: usize, cap: usize, seen: Observed) -> usize {
-    let grown = now.saturating_mul(2).max(1).min(cap).max(floor);
+    let grow = |by: usize| now.saturating_mul(by).max(1).min(cap).max(floor);
     let shrunk = (now / 2).clamp(floor, cap.max(floor));
     if seen.got < seen.wanted {
         return shrunk;
@@ -52,8 +53,10 @@ pub(crate) fn next(now: usize, floor: usize, cap: usize, seen: Observed) -> usiz
     }
     let ended = seen.held_before.saturating_sub(seen.held_after);
     // The held jobs last held_before / ended round trips of a claim.
-    if ended.saturating_mul(GROW_BELOW) > seen.held_before {
-        grown
+    if ended == seen.held_before {
+        grow(4)
+    } else if ended.saturating_mul(GROW_BELOW) > seen.held_before {
+        grow(2)
     } else if ended.saturating_mul(SHRINK_ABOVE) < seen.held_before {
         shrunk
     } else {
@@ -98,10 +101,11 @@ mod tests {
 
     #[test]
     fn grows_while_the_held_jobs_end_before_the_claim_returns() {
-        // Every held job ended during the claim (the buffer ran dry): double.
-        assert_eq!(next(256, 256, 2048, seen(256, 256, 256, 0)), 512);
-        // More than half ended.
+        // Every held job ended during the claim (the buffer ran dry): quadruple.
+        assert_eq!(next(256, 256, 2048, seen(256, 256, 256, 0)), 1024);
+        // More than half ended: double.
         assert_eq!(next(512, 256, 2048, seen(500, 500, 300, 149)), 1024);
+        assert_eq!(next(512, 256, 2048, seen(500, 500, 300, 1)), 1024);
         // Never past the cap.
         assert_eq!(next(1500, 256, 2048, seen(900, 900, 900, 0)), 2048);
         assert_eq!(next(2048, 256, 2048, seen(900, 900, 900, 0)), 2048);
@@ -144,14 +148,21 @@ mod tests {
     fn starts_at_the_slots_within_the_cap_and_adapts_claim_by_claim() {
         let mut p = Prefetch::new(256, 2048);
         assert_eq!(p.get(), 256);
-        // Quick jobs on a deep queue: 256 → 512 → 1024 → 2048, then stays.
+        // Quick jobs on a deep queue, one still held at each return: 256 → 512 → 1024 →
+        // 2048, then stays.
         for expected in [512, 1024, 2048, 2048] {
             let held = p.get();
-            assert_eq!(p.after(seen(held, held, held, 0)), expected);
+            assert_eq!(p.after(seen(held, held, held, 1)), expected);
         }
         // The queue runs dry: back to the start in three short claims.
         for expected in [1024, 512, 256, 256] {
             assert_eq!(p.after(seen(1000, 0, 0, 0)), expected);
+        }
+        // None still held at each return (the slots waited): 256 → 1024 → 4096.
+        let mut dry = Prefetch::new(256, 4096);
+        for expected in [1024, 4096, 4096] {
+            let held = dry.get();
+            assert_eq!(dry.after(seen(held, held, held, 0)), expected);
         }
         // A cap below the slots is the start, and the prefetch never leaves it.
         let mut small = Prefetch::new(256, 16);
