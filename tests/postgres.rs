@@ -235,6 +235,15 @@ fn status_counts_jobs_by_state() {
         assert_eq!(s[key], 0, "{key}");
     }
     assert!(s["oldest_waiting_seconds"].as_f64().is_some_and(|w| w >= 0.0));
+    // The same counts for the one queue (jobs without a queue go to `default`).
+    let q = &s["queues"]["default"];
+    assert_eq!(
+        (q["available"].as_u64(), q["scheduled"].as_u64(), q["running"].as_u64()),
+        (Some(1), Some(1), Some(0))
+    );
+    assert_eq!(q["oldest_waiting_seconds"], s["oldest_waiting_seconds"]);
+    assert!(q.get("workers").is_none(), "{q}");
+    assert_eq!(s["queues"].as_object().map(serde_json::Map::len), Some(1), "{s}");
 }
 
 #[test]
@@ -705,6 +714,21 @@ fn named_queues_are_served_counted_and_exported_apart() {
     let out = conveyor_out(&dir, &["status", "--queue", &db.url, "--queues", "default", "--format", "json"]);
     let s: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
     assert_eq!((s["available"].as_u64(), s["succeeded"].as_u64()), (Some(2), Some(0)), "{s}");
+    assert_eq!(s["queues"], json!({"default": s["queues"]["default"]}), "only the queues asked for");
+    // Every queue: the totals, and each queue's own counts beside them.
+    let out = conveyor_out(&dir, &["status", "--queue", &db.url, "--format", "json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!((s["available"].as_u64(), s["succeeded"].as_u64()), (Some(2), Some(3)), "{s}");
+    let per_queue: Vec<(&str, Option<u64>, Option<u64>)> = ["bulk", "default", "mail"]
+        .iter()
+        .map(|q| (*q, s["queues"][q]["available"].as_u64(), s["queues"][q]["succeeded"].as_u64()))
+        .collect();
+    assert_eq!(
+        per_queue,
+        [("bulk", Some(0), Some(1)), ("default", Some(2), Some(0)), ("mail", Some(0), Some(2))],
+        "{s}"
+    );
+    assert_eq!(s["queues"].as_object().map(serde_json::Map::len), Some(3), "{s}");
     let out = conveyor_out(&dir, &["ledger", "--queue", &db.url, "--queues", "mail"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
     let bad = conveyor_out(&dir, &["worker", "--queue", &db.url, "--queues", "mail=0"]);
