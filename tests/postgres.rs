@@ -64,6 +64,30 @@ fn assert_attempts_consistent(db: &TestDb) {
     assert_eq!(unrecorded, 0, "attempts counted and attempts recorded differ");
 }
 
+/// The `/metrics` of a worker started with `--listen 127.0.0.1:0` (its `/healthz` answers
+/// too).
+fn scrape(worker: &Worker) -> String {
+    worker.wait_for_stderr("/metrics", LIMIT);
+    let addr = worker
+        .stderr()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("conveyor: serving metrics on http://")?
+                .strip_suffix("/metrics")
+                .map(str::to_owned)
+        })
+        .expect("the metrics address on stderr");
+    assert_eq!(request(&addr, "GET", "/healthz", &[], b"").0, 200);
+    let (status, metrics) = request(&addr, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    metrics
+}
+
+/// The value of the sample `series` (name and labels, as exposed) in a scrape.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 fn run_on_workers(n_workers: usize, n_jobs: usize) {
     let Some(db) = TestDb::create() else { return };
     let dir = Dir::new();
@@ -94,6 +118,30 @@ fn two_workers_run_every_job_exactly_once() {
 #[test]
 fn three_workers_run_every_job_exactly_once() {
     run_on_workers(3, 1500);
+}
+
+#[test]
+fn a_worker_grows_its_claims_on_a_deep_queue_of_quick_jobs() {
+    let Some(db) = TestDb::create() else { return };
+    let dir = Dir::new();
+    let n = 6000;
+    submit(&dir, &db, "deep.jsonl", &jsonl(n, |i| json!({"id": format!("q{i}"), "kind": "noop"})));
+    // 8 slots: a fixed prefetch of as many (the old default) would hold 16 jobs, so no claim
+    // could take more than 16.
+    let w = Worker::start(&dir, &db.url, "deep", &["-w", "8", "--listen", "127.0.0.1:0"]);
+    db.wait_at_least("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'", n as i64, LIMIT);
+    let metrics = scrape(&w);
+    let claims = sample(&metrics, "conveyor_claims_total{queue=\"*\"}").expect("claims counted");
+    let claimed = sample(&metrics, "conveyor_claimed_jobs_total{queue=\"*\"}").expect("claimed jobs counted");
+    assert_eq!(claimed, n as f64, "{metrics}");
+    // Claims grew past 16 (empty polling claims after the drain count too, and lower the mean).
+    assert!(claimed / claims >= 64.0, "{claims} claims took {claimed} jobs: claims did not grow\n{metrics}");
+    // The prefetch now: within its bounds, the slots and the default cap.
+    let prefetch = sample(&metrics, "conveyor_worker_prefetch{queue=\"*\"}").expect("the prefetch gauge");
+    assert!((8.0..=4096.0).contains(&prefetch), "{prefetch}");
+    w.signal("TERM");
+    assert_eq!(w.finish(LIMIT), Some(143));
+    assert_eq!(db.int("SELECT count(*) FROM conveyor_attempts"), n as i64, "a job ran twice");
 }
 
 #[test]
@@ -187,6 +235,15 @@ fn status_counts_jobs_by_state() {
         assert_eq!(s[key], 0, "{key}");
     }
     assert!(s["oldest_waiting_seconds"].as_f64().is_some_and(|w| w >= 0.0));
+    // The same counts for the one queue (jobs without a queue go to `default`).
+    let q = &s["queues"]["default"];
+    assert_eq!(
+        (q["available"].as_u64(), q["scheduled"].as_u64(), q["running"].as_u64()),
+        (Some(1), Some(1), Some(0))
+    );
+    assert_eq!(q["oldest_waiting_seconds"], s["oldest_waiting_seconds"]);
+    assert!(q.get("workers").is_none(), "{q}");
+    assert_eq!(s["queues"].as_object().map(serde_json::Map::len), Some(1), "{s}");
 }
 
 #[test]
@@ -206,19 +263,7 @@ fn a_killed_workers_jobs_are_rescued_and_run_again() {
     let heir = Worker::start(&dir, &db.url, "heir", &["-w", "6", "--lease", "2s", "--listen", "127.0.0.1:0"]);
     db.wait_at_least("SELECT count(*) FROM conveyor_jobs WHERE state = 'succeeded'", 6, LIMIT);
     // Its /metrics counts the rescue (the only live worker did it) and the jobs it ran.
-    heir.wait_for_stderr("/metrics", LIMIT);
-    let addr = heir
-        .stderr()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("conveyor: serving metrics on http://")?
-                .strip_suffix("/metrics")
-                .map(str::to_owned)
-        })
-        .expect("the metrics address on stderr");
-    assert_eq!(request(&addr, "GET", "/healthz", &[], b"").0, 200);
-    let (status, metrics) = request(&addr, "GET", "/metrics", &[], b"");
-    assert_eq!(status, 200);
+    let metrics = scrape(&heir);
     assert!(metrics.lines().any(|l| l == "conveyor_jobs_rescued_total 6"), "{metrics}");
     assert!(
         metrics.contains("conveyor_jobs_finished_total{kind=\"sleep\",outcome=\"succeeded\"} 6"),
@@ -566,14 +611,15 @@ fn sigterm_gives_back_a_full_prefetch_buffer_without_using_attempts() {
     let dir = Dir::new();
     let jobs = jsonl(10, |i| json!({"id": format!("f{i}"), "kind": "sleep", "duration": "1h"}));
     submit(&dir, &db, "f.jsonl", &jobs);
+    // The prefetch starts at the slots, and never grows while no job ends.
     let w = Worker::start(&dir, &db.url, "leaving", &["-w", "2", "--prefetch", "5", "--grace", "100ms"]);
-    // 2 running and 5 waiting in the buffer; it claims no more than that.
-    wait_held(&db, "leaving", 7);
+    // 2 running and 2 waiting in the buffer.
+    wait_held(&db, "leaving", 4);
     w.signal("TERM");
     assert_eq!(w.finish(LIMIT), Some(143));
     assert_eq!(db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'running'"), 0, "left claimed");
-    // The two that ran were released (the attempt counts as lost); the five that never
-    // started (and the three never claimed) have no attempt at all.
+    // The two that ran were released (the attempt counts as lost); the two that never
+    // started (and the six never claimed) have no attempt at all.
     assert_eq!(
         db.int("SELECT count(*) FROM conveyor_jobs WHERE state = 'available' AND attempts = 1 AND lost = 1"),
         2
@@ -594,7 +640,8 @@ fn a_killed_worker_with_a_full_prefetch_buffer_loses_no_job() {
     let dir = Dir::new();
     let jobs = jsonl(12, |i| json!({"id": format!("k{i}"), "kind": "sleep", "duration": "300ms"}));
     submit(&dir, &db, "k.jsonl", &jobs);
-    let doomed = Worker::start(&dir, &db.url, "doomed", &["-w", "2", "--prefetch", "6", "--lease", "2s"]);
+    let doomed = Worker::start(&dir, &db.url, "doomed", &["-w", "4", "--prefetch", "6", "--lease", "2s"]);
+    // 4 running, 4 in the buffer (the prefetch starts at the slots).
     wait_held(&db, "doomed", 8);
     doomed.signal("KILL");
     assert_eq!(doomed.finish(LIMIT), None, "killed by a signal");
@@ -616,7 +663,8 @@ fn a_frozen_worker_with_a_full_prefetch_buffer_is_fenced_off() {
     let dir = Dir::new();
     let jobs = jsonl(6, |i| json!({"id": format!("s{i}"), "kind": "sleep", "duration": "1s"}));
     submit(&dir, &db, "s.jsonl", &jobs);
-    let zombie = Worker::start(&dir, &db.url, "zombie", &["-w", "2", "--prefetch", "4", "--lease", "2s"]);
+    let zombie = Worker::start(&dir, &db.url, "zombie", &["-w", "3", "--prefetch", "4", "--lease", "2s"]);
+    // 3 running, 3 in the buffer (the prefetch starts at the slots).
     wait_held(&db, "zombie", 6);
     zombie.signal("STOP");
     let other = Worker::start(&dir, &db.url, "other", &["-w", "6", "--lease", "2s"]);
@@ -666,6 +714,21 @@ fn named_queues_are_served_counted_and_exported_apart() {
     let out = conveyor_out(&dir, &["status", "--queue", &db.url, "--queues", "default", "--format", "json"]);
     let s: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
     assert_eq!((s["available"].as_u64(), s["succeeded"].as_u64()), (Some(2), Some(0)), "{s}");
+    assert_eq!(s["queues"], json!({"default": s["queues"]["default"]}), "only the queues asked for");
+    // Every queue: the totals, and each queue's own counts beside them.
+    let out = conveyor_out(&dir, &["status", "--queue", &db.url, "--format", "json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!((s["available"].as_u64(), s["succeeded"].as_u64()), (Some(2), Some(3)), "{s}");
+    let per_queue: Vec<(&str, Option<u64>, Option<u64>)> = ["bulk", "default", "mail"]
+        .iter()
+        .map(|q| (*q, s["queues"][q]["available"].as_u64(), s["queues"][q]["succeeded"].as_u64()))
+        .collect();
+    assert_eq!(
+        per_queue,
+        [("bulk", Some(0), Some(1)), ("default", Some(2), Some(0)), ("mail", Some(0), Some(2))],
+        "{s}"
+    );
+    assert_eq!(s["queues"].as_object().map(serde_json::Map::len), Some(3), "{s}");
     let out = conveyor_out(&dir, &["ledger", "--queue", &db.url, "--queues", "mail"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
     let bad = conveyor_out(&dir, &["worker", "--queue", &db.url, "--queues", "mail=0"]);

@@ -1,4 +1,6 @@
-//! [`Status`]: counts by state, waiting age and live workers.
+//! [`Status`]: counts by state, waiting age and live workers, in all and per queue.
+
+use std::collections::BTreeMap;
 
 use sqlx::Row as _;
 
@@ -29,6 +31,27 @@ pub struct Status {
     pub workers: u64,
     /// How long the oldest runnable job has waited, in seconds (`None` if none waits).
     pub oldest_waiting_seconds: Option<f64>,
+    /// The same counts per queue that has jobs, by name (in these, `workers` is 0, as
+    /// workers are not per queue, and `queues` is empty).
+    pub queues: BTreeMap<String, Status>,
+}
+
+impl Status {
+    /// Adds the counts of `other` (a queue's) to these; the oldest wait is the longer.
+    fn add(&mut self, other: &Status) {
+        self.available += other.available;
+        self.scheduled += other.scheduled;
+        self.running += other.running;
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.panicked += other.panicked;
+        self.timed_out += other.timed_out;
+        self.cancelled += other.cancelled;
+        self.oldest_waiting_seconds = match (self.oldest_waiting_seconds, other.oldest_waiting_seconds) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
 }
 
 impl Queue {
@@ -48,8 +71,8 @@ impl Queue {
     ///
     /// [`Error::Database`] if a statement fails.
     pub async fn status_of(&self, queues: Option<&[String]>) -> Result<Status, Error> {
-        let row = sqlx::query(
-            "SELECT
+        let rows = sqlx::query(
+            "SELECT queue,
                  count(*) FILTER (WHERE state = 'available' AND run_at <= now()) AS available,
                  count(*) FILTER (WHERE state = 'available' AND run_at > now()) AS scheduled,
                  count(*) FILTER (WHERE state = 'running') AS running,
@@ -59,31 +82,44 @@ impl Queue {
                  count(*) FILTER (WHERE state = 'timed_out') AS timed_out,
                  count(*) FILTER (WHERE state = 'cancelled') AS cancelled,
                  extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'available' AND run_at <= now()))::float8
-                     AS oldest,
-                 (SELECT count(*) FROM conveyor_workers
-                  WHERE stopped_at IS NULL AND last_seen > now() - lease_ms * interval '1 millisecond') AS workers
-             FROM conveyor_jobs WHERE $1::text[] IS NULL OR queue = ANY($1)",
+                     AS oldest
+             FROM conveyor_jobs WHERE $1::text[] IS NULL OR queue = ANY($1)
+             GROUP BY queue",
         )
         .bind(queues)
-        .fetch_one(&self.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(db("counting jobs"))?;
-        let count = |name: &str| -> Result<u64, Error> {
-            let n: i64 = row.try_get(name).map_err(db("reading the counts"))?;
-            Ok(n.unsigned_abs())
-        };
-        Ok(Status {
-            available: count("available")?,
-            scheduled: count("scheduled")?,
-            running: count("running")?,
-            succeeded: count("succeeded")?,
-            failed: count("failed")?,
-            panicked: count("panicked")?,
-            timed_out: count("timed_out")?,
-            cancelled: count("cancelled")?,
-            workers: count("workers")?,
-            oldest_waiting_seconds: row.try_get("oldest").map_err(db("reading the counts"))?,
-        })
+        let workers: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM conveyor_workers
+             WHERE stopped_at IS NULL AND last_seen > now() - lease_ms * interval '1 millisecond'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("counting workers"))?;
+        let mut status = Status { workers: workers.unsigned_abs(), ..Status::default() };
+        for row in rows {
+            let count = |name: &str| -> Result<u64, Error> {
+                let n: i64 = row.try_get(name).map_err(db("reading the counts"))?;
+                Ok(n.unsigned_abs())
+            };
+            let queue = Status {
+                available: count("available")?,
+                scheduled: count("scheduled")?,
+                running: count("running")?,
+                succeeded: count("succeeded")?,
+                failed: count("failed")?,
+                panicked: count("panicked")?,
+                timed_out: count("timed_out")?,
+                cancelled: count("cancelled")?,
+                workers: 0,
+                oldest_waiting_seconds: row.try_get("oldest").map_err(db("reading the counts"))?,
+                queues: BTreeMap::new(),
+            };
+            status.add(&queue);
+            status.queues.insert(row.try_get("queue").map_err(db("reading the counts"))?, queue);
+        }
+        Ok(status)
     }
 }
 

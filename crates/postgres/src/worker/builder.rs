@@ -16,6 +16,12 @@ use crate::queue::Queue;
 /// `conveyor-pool` pool runs by default, made for jobs that wait on I/O.
 pub const DEFAULT_SLOTS: usize = conveyor_pool::DEFAULT_WORKERS;
 
+/// The most jobs a worker keeps claimed and ready beyond its running ones, per queue, unless
+/// told otherwise (the cap of its adaptive prefetch: see [`WorkerBuilder::prefetch`]).
+/// With the default [`batch`](WorkerBuilder::batch) of 2000, the room (slots + prefetch)
+/// lets a claim sent as soon as the previous one's jobs are taken be a full batch again.
+pub const DEFAULT_PREFETCH: usize = 4096;
+
 /// A worker: handlers per kind over a [`Queue`], not started yet. Start it with
 /// [`start`](Worker::start).
 #[must_use = "a worker does nothing until it is started"]
@@ -41,6 +47,7 @@ pub(crate) struct LaneConfig {
     /// `None`: every queue.
     pub(crate) queue: Option<String>,
     pub(crate) slots: usize,
+    /// The cap of the lane's adaptive prefetch.
     pub(crate) prefetch: usize,
 }
 
@@ -105,7 +112,7 @@ impl Worker {
                 name: String::new(),
                 lease: Duration::from_secs(30),
                 poll: Duration::from_secs(1),
-                batch: 1000,
+                batch: 2000,
                 completion_delay: Duration::from_millis(1),
                 timeout: None,
                 retry: RetryPolicy::exponential(u32::MAX, Duration::from_secs(1))
@@ -208,14 +215,34 @@ impl WorkerBuilder {
         self
     }
 
-    /// Claimed jobs kept ready beyond the running ones, per queue [default: as many as the
-    /// slots]. Fetching ahead decouples claiming from running; 0 claims only for free slots.
+    /// The most claimed jobs kept ready beyond the running ones, per queue [default:
+    /// [`DEFAULT_PREFETCH`]]. 0 claims only for free slots.
+    ///
+    /// The prefetch adapts below this cap: it starts at as many as the slots (or the cap, if
+    /// smaller), and after each claim it doubles while the jobs held when the claim was sent
+    /// ended faster than two claim round trips (more than half of them ended before it
+    /// returned: quick jobs, whose claims should be large; it quadruples when all of them
+    /// did, as the slots then waited for the claim), halves when they last more than
+    /// eight (jobs sit in the buffer), and halves after a claim that came back short (the
+    /// queue ran dry), never below the start. A claim takes at least half the free room
+    /// (slots + prefetch), up to the [`batch`](WorkerBuilder::batch).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(queue: conveyor_postgres::Queue) {
+    /// // Slow jobs: never more than 16 waiting in this worker while others may be idle.
+    /// let worker = conveyor_postgres::Worker::builder(queue).slots(8).prefetch(16).build();
+    /// # }
+    /// ```
     pub fn prefetch(mut self, jobs: usize) -> Self {
         self.prefetch = Some(jobs);
         self
     }
 
-    /// Most jobs taken in one claim [default: 1000].
+    /// Most jobs taken in one claim [default: 2000]. Fewer, larger claims cost the
+    /// database less per job; the adaptive [`prefetch`](WorkerBuilder::prefetch) decides
+    /// how large a claim may be below this.
     pub fn batch(mut self, jobs: usize) -> Self {
         self.config.batch = jobs.max(1);
         self
@@ -286,7 +313,7 @@ impl WorkerBuilder {
 
     /// Builds the worker.
     pub fn build(mut self) -> Worker {
-        let prefetch = self.prefetch.unwrap_or(self.slots);
+        let prefetch = self.prefetch.unwrap_or(DEFAULT_PREFETCH);
         self.config.lanes = if self.queues.is_empty() {
             vec![LaneConfig { queue: None, slots: self.slots, prefetch }]
         } else {
@@ -294,7 +321,7 @@ impl WorkerBuilder {
                 .iter()
                 .map(|(q, s)| {
                     let slots = s.unwrap_or(self.slots).max(1);
-                    LaneConfig { queue: Some(q.clone()), slots, prefetch: self.prefetch.unwrap_or(slots) }
+                    LaneConfig { queue: Some(q.clone()), slots, prefetch }
                 })
                 .collect()
         };

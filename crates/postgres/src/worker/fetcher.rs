@@ -1,5 +1,6 @@
 //! The fetcher of one lane (queue): claims ahead into the local pool's bounded queue (the
-//! prefetch buffer), sized by demand, and hands each attempt's end to the completer.
+//! prefetch buffer, sized claim by claim: [`super::prefetch`]), and hands each attempt's end
+//! to the completer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,24 +11,50 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::{Context, Done, Failure, Handler, JobInfo, Retry};
-use super::shared::{Cell, Fate, Held, Shared, Write};
+use super::prefetch::{Observed, Prefetch};
+use super::shared::{CLAIMED_JOBS_TOTAL, CLAIMS_TOTAL, Cell, Fate, Held, PREFETCH, Shared, Write};
 use crate::lease::{ClaimFilter, Claimed, Completion};
 use crate::state::FinalState;
 
 /// How often a worker that is to exit when idle looks again while other workers finish.
 const IDLE_RECHECK: Duration = Duration::from_millis(20);
 
-/// One lane: its pool (slots = workers, slots + prefetch = capacity) and claim filter.
+/// One lane: its pool (slots = workers, slots + the prefetch's cap = capacity), claim filter
+/// and prefetch.
 pub(crate) struct Lane {
     pub(crate) index: usize,
     pub(crate) pool: Pool,
     pub(crate) filter: ClaimFilter,
-    pub(crate) room: usize,
-    pub(crate) min_claim: usize,
+    pub(crate) slots: usize,
+    pub(crate) prefetch: Prefetch,
 }
 
-pub(crate) async fn fetcher(shared: Arc<Shared>, lane: Lane, writes: mpsc::UnboundedSender<Write>) {
+impl Lane {
+    /// The jobs the lane may hold now: its slots and its prefetch.
+    fn room(&self) -> usize {
+        self.slots + self.prefetch.get()
+    }
+
+    /// Claim in batches of at least half the room (unless nothing is held): a claim's cost
+    /// is mostly per statement (its index scan passes the entries of jobs claimed since the
+    /// last vacuum), so fewer, larger claims win — quarter-room claims made the default
+    /// flags 4x slower on 20k no-ops.
+    fn min_claim(&self, batch: usize) -> usize {
+        (self.room().min(batch) / 2).max(1)
+    }
+
+    /// The `queue` label of the lane's metrics: its queue, `*` for every queue.
+    fn label(&self) -> String {
+        self.filter.queue.clone().unwrap_or_else(|| "*".to_owned())
+    }
+}
+
+pub(crate) async fn fetcher(shared: Arc<Shared>, mut lane: Lane, writes: mpsc::UnboundedSender<Write>) {
     let state = &shared.lanes[lane.index];
+    let label = lane.label();
+    if shared.config.metrics {
+        metrics::gauge!(PREFETCH, "queue" => label.clone()).set(lane.prefetch.get() as f64);
+    }
     let mut failing = false;
     let mut idle_recheck = IDLE_RECHECK;
     loop {
@@ -35,8 +62,8 @@ pub(crate) async fn fetcher(shared: Arc<Shared>, lane: Lane, writes: mpsc::Unbou
             return;
         }
         let inflight = state.inflight.load(Ordering::SeqCst);
-        let free = lane.room.saturating_sub(inflight);
-        if free == 0 || (free < lane.min_claim && inflight > 0) {
+        let free = lane.room().saturating_sub(inflight);
+        if free == 0 || (free < lane.min_claim(shared.config.batch) && inflight > 0) {
             tokio::select! {
                 () = state.freed.notified() => {}
                 () = shared.stopping.cancelled() => {}
@@ -54,6 +81,7 @@ pub(crate) async fn fetcher(shared: Arc<Shared>, lane: Lane, writes: mpsc::Unbou
                     failing = false;
                 }
                 let full = jobs.len() == want;
+                adapt(&shared, &mut lane, &label, want, jobs.len(), inflight);
                 if !jobs.is_empty() {
                     idle_recheck = IDLE_RECHECK;
                 }
@@ -124,6 +152,21 @@ pub(crate) async fn fetcher(shared: Arc<Shared>, lane: Lane, writes: mpsc::Unbou
             () = state.wake.notified() => {}
             () = tokio::time::sleep(nap) => {}
             () = shared.stopping.cancelled() => {}
+        }
+    }
+}
+
+/// Sizes the lane's prefetch again after a claim of `got` of `want` jobs sent with `held`
+/// jobs held (before its jobs are added), and counts the claim.
+fn adapt(shared: &Shared, lane: &mut Lane, label: &str, want: usize, got: usize, held: usize) {
+    let held_after = shared.lanes[lane.index].inflight.load(Ordering::SeqCst).min(held);
+    let before = lane.prefetch.get();
+    let after = lane.prefetch.after(Observed { wanted: want, got, held_before: held, held_after });
+    if shared.config.metrics {
+        metrics::counter!(CLAIMS_TOTAL, "queue" => label.to_owned()).increment(1);
+        metrics::counter!(CLAIMED_JOBS_TOTAL, "queue" => label.to_owned()).increment(got as u64);
+        if after != before {
+            metrics::gauge!(PREFETCH, "queue" => label.to_owned()).set(after as f64);
         }
     }
 }

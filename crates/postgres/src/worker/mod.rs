@@ -9,7 +9,8 @@
 //!  poll / next due ──────┤
 //!                        ▼
 //!  fetcher (per queue) ── claim ≤ room, in batches ──► Pool (slots run; its bounded queue
-//!   (kinds with handlers,  FOR UPDATE SKIP LOCKED)      is the prefetch buffer)
+//!   (kinds with handlers,  FOR UPDATE SKIP LOCKED)      is the prefetch buffer, sized
+//!    adaptive prefetch)                                 claim by claim)
 //!                                                         │ each attempt's end
 //!  heartbeat: every held lease, one statement, lease/3    ▼
 //!  watchdog: a lease not renewed in time is given up     completer: outcomes, releases,
@@ -40,11 +41,15 @@ mod completer;
 mod fetcher;
 mod handler;
 mod heartbeat;
+mod prefetch;
 mod rescuer;
 mod run;
 mod shared;
 
-pub use builder::{DEFAULT_SLOTS, Worker, WorkerBuilder};
+pub use builder::{DEFAULT_PREFETCH, DEFAULT_SLOTS, Worker, WorkerBuilder};
 pub use handler::{BoxFuture, Context, Done, Failure, Handler, JobInfo, Retry};
 pub use run::{RunningWorker, StopReport};
-pub use shared::{JOBS_RESCUED_TOTAL, LEASES_LOST_TOTAL, OLDEST_RUNNING_SECONDS, OLDEST_WAITING_SECONDS};
+pub use shared::{
+    CLAIMED_JOBS_TOTAL, CLAIMS_TOTAL, JOBS_RESCUED_TOTAL, LEASES_LOST_TOTAL, OLDEST_RUNNING_SECONDS,
+    OLDEST_WAITING_SECONDS, PREFETCH,
+};

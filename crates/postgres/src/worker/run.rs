@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::builder::Worker;
 use super::fetcher::{Lane, fetcher};
+use super::prefetch::Prefetch;
 use super::shared::{Fate, JOBS_RESCUED_TOTAL, LEASES_LOST_TOTAL, LaneState, Shared, Write};
 use super::{completer, heartbeat, rescuer};
 use crate::error::Error;
@@ -95,22 +96,18 @@ impl Worker {
         for (index, lane) in lanes_cfg.iter().enumerate() {
             let pool = Pool::builder()
                 .workers(lane.slots)
+                // Room for the prefetch at its cap; the fetcher keeps to the prefetch of now.
                 .capacity(lane.slots + lane.prefetch)
                 .grace(shared.config.cancel_grace)
                 .event_buffer(0)
                 .metrics(shared.config.metrics)
                 .build();
-            let room = lane.slots + lane.prefetch;
             let lane = Lane {
                 index,
                 pool: pool.clone(),
                 filter: ClaimFilter { kinds: Some(kinds.clone()), queue: lane.queue.clone() },
-                room,
-                // Claim in batches of at least half the room (unless nothing is held):
-                // a claim's cost is mostly per statement (its index scan passes the entries
-                // of jobs claimed since the last vacuum), so fewer, larger claims win —
-                // quarter-room claims made the default flags 4x slower on 20k no-ops.
-                min_claim: (room.min(shared.config.batch) / 2).max(1),
+                slots: lane.slots,
+                prefetch: Prefetch::new(lane.slots, lane.prefetch),
             };
             pools.push(pool);
             fetchers.push(tokio::spawn(fetcher(shared.clone(), lane, writes.clone())));

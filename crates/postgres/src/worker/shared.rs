@@ -144,3 +144,10 @@ pub const OLDEST_WAITING_SECONDS: &str = "conveyor_queue_oldest_waiting_seconds"
 /// Per queue: how long the oldest running job has run (since its claim), in seconds (0:
 /// none).
 pub const OLDEST_RUNNING_SECONDS: &str = "conveyor_queue_oldest_running_seconds";
+/// Per queue (`*`: a worker serving every queue): the jobs this worker keeps claimed and
+/// ready beyond its running ones now (its adaptive prefetch).
+pub const PREFETCH: &str = "conveyor_worker_prefetch";
+/// Per queue: the claim statements this worker ran (empty ones included).
+pub const CLAIMS_TOTAL: &str = "conveyor_claims_total";
+/// Per queue: the jobs this worker's claims took (over [`CLAIMS_TOTAL`], the mean claim).
+pub const CLAIMED_JOBS_TOTAL: &str = "conveyor_claimed_jobs_total";

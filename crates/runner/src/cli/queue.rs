@@ -45,9 +45,13 @@ pub struct WorkerArgs {
     #[arg(short = 'w', long, value_name = "N")]
     pub workers: Option<usize>,
 
-    /// Claimed jobs kept ready beyond the running ones, per queue [default: as many as
-    /// --workers]. 0 claims only for free workers. Jobs prefetched but not started when the
-    /// worker stops are given back without counting an attempt.
+    /// The most claimed jobs kept ready beyond the running ones, per queue [default: 4096].
+    /// The prefetch adapts below it: it starts at --workers, doubles while the jobs held
+    /// when a claim is sent end within two claim round trips (quick jobs: larger claims;
+    /// quadruples when all of them end before it returns),
+    /// halves when they last more than eight (jobs sit waiting) or a claim comes back short.
+    /// 0 claims only for free workers. Jobs prefetched but not started when the worker
+    /// stops are given back without counting an attempt.
     #[arg(long, value_name = "N")]
     pub prefetch: Option<usize>,
 
@@ -76,7 +80,7 @@ pub struct WorkerArgs {
     pub name: Option<String>,
 
     /// Most jobs taken in one claim.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    #[arg(long, value_name = "N", default_value_t = 2000)]
     pub batch: usize,
 
     /// Look for jobs at least this often even without a notification.

@@ -12,7 +12,8 @@ use crate::exit::Exit;
 /// `conveyor status --queue URL`: counts by state, live workers and the oldest wait; with
 /// `--format json` one object `{"available", "scheduled", "running", "succeeded", "failed",
 /// "timed_out", "cancelled", "workers", "oldest_waiting_seconds"}` (plus `"panicked"`;
-/// `oldest_waiting_seconds` is null when nothing waits).
+/// `oldest_waiting_seconds` is null when nothing waits), and `"queues": {"NAME": {…}}`, the
+/// same counts per queue that has jobs (without `workers`).
 ///
 /// # Errors
 ///
@@ -24,15 +25,13 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
         queue.status_of(queues(args.queues.as_deref()).as_deref()).await.context("reading the queue's status")
     })?;
     let text = match args.format {
-        Format::Json => format!(
-            "{}\n",
-            serde_json::json!({
-                "available": s.available, "scheduled": s.scheduled, "running": s.running,
-                "succeeded": s.succeeded, "failed": s.failed, "timed_out": s.timed_out,
-                "cancelled": s.cancelled, "panicked": s.panicked, "workers": s.workers,
-                "oldest_waiting_seconds": s.oldest_waiting_seconds,
-            })
-        ),
+        Format::Json => {
+            let mut all = counts_json(&s);
+            all.insert("workers".to_owned(), s.workers.into());
+            let queues = s.queues.iter().map(|(name, q)| (name.clone(), counts_json(q).into()));
+            all.insert("queues".to_owned(), serde_json::Map::from_iter(queues).into());
+            format!("{}\n", serde_json::Value::Object(all))
+        }
         Format::Human => {
             let oldest = s.oldest_waiting_seconds.map_or_else(|| "-".to_owned(), |w| format!("{w:.1}s"));
             format!(
@@ -56,6 +55,19 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
         other => other.context("printing the status")?,
     }
     Ok(Exit::Success)
+}
+
+/// The counts of `status --format json`, in all or of one queue (no `workers`).
+fn counts_json(s: &conveyor_postgres::Status) -> serde_json::Map<String, serde_json::Value> {
+    let serde_json::Value::Object(map) = serde_json::json!({
+        "available": s.available, "scheduled": s.scheduled, "running": s.running,
+        "succeeded": s.succeeded, "failed": s.failed, "timed_out": s.timed_out,
+        "cancelled": s.cancelled, "panicked": s.panicked,
+        "oldest_waiting_seconds": s.oldest_waiting_seconds,
+    }) else {
+        return serde_json::Map::new();
+    };
+    map
 }
 
 /// `conveyor ledger --queue URL`: every finished job as a ledger line (`run`'s JSON Lines
