@@ -485,6 +485,15 @@ fn main() {
         println!("naive pool, 2 workers: {ns:.1} ns/job");
         return;
     }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "joinset") {
+        let ns = if submitters_only {
+            measure(&rt, reps, "JoinSet", n, || Box::pin(joinset_submitters(n)))
+        } else {
+            measure(&rt, reps, "JoinSet", n, || Box::pin(joinset(n)))
+        };
+        println!("tokio JoinSet: {ns:.1} ns/job");
+        return;
+    }
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "conveyor") {
         // For profiling: the default pool only (BENCH_WORKERS sets its workers).
         let mut setup = match std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()) {
