@@ -446,7 +446,7 @@ impl Future for Started<'_> {
         if core.attempts.load(std::sync::atomic::Ordering::SeqCst) > 0 {
             return Poll::Ready(Ok(()));
         }
-        let notified = this.notified.get_or_insert_with(|| Box::pin(core.signal.notified()));
+        let notified = this.notified.get_or_insert_with(|| Box::pin(core.signal().notified()));
         loop {
             // Registered before the look: a start right after it still wakes this task.
             notified.as_mut().enable();
@@ -464,7 +464,7 @@ impl Future for Started<'_> {
             }
             match notified.as_mut().poll(cx) {
                 // Woken (by the start, or by another signal of the job): look again.
-                Poll::Ready(()) => notified.set(core.signal.notified()),
+                Poll::Ready(()) => notified.set(core.signal().notified()),
                 Poll::Pending => return Poll::Pending,
             }
         }
