@@ -402,6 +402,12 @@ impl Core {
         signal
     }
 
+    /// Whether a waiter made the job's signal.
+    #[cfg(test)]
+    pub(crate) fn has_signal(&self) -> bool {
+        self.signal.get().is_some()
+    }
+
     /// Wakes the signal's waiters, if the signal was made: a job nobody waited for has no
     /// waiter to wake. Called after the store of the condition the waiters check.
     fn notify(&self) {

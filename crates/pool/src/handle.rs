@@ -499,4 +499,41 @@ mod tests {
         }));
         assert!(again.is_err(), "polling after the result was taken panics, as documented");
     }
+
+    /// A job's signal is made by its first waiter only (see "Lazy signal" in `core.rs`): a
+    /// job nobody waits for never allocates it, and a `started()` that waits before the start
+    /// makes it and is woken by the start.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_signal_is_made_by_a_waiter_and_wakes_it() {
+        use tokio_test::{assert_pending, assert_ready_ok};
+
+        let pool = Pool::builder().workers(1).build();
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let held = gate.clone();
+        let blocker = pool
+            .submit(Job::new(move |_| {
+                let held = held.clone();
+                async move {
+                    let _permit = held.acquire().await;
+                    Ok::<_, std::io::Error>(0)
+                }
+            }))
+            .await
+            .unwrap();
+        blocker.started().await.unwrap();
+        // The one worker is busy: neither job below can start until the blocker ends.
+        let watched = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(1) })).await.unwrap();
+        let alone = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(2) })).await.unwrap();
+        assert!(!watched.job.core().has_signal(), "no waiter yet");
+        let mut started = tokio_test::task::spawn(watched.started());
+        assert_pending!(started.poll());
+        assert!(watched.job.core().has_signal(), "the waiter made the signal");
+        gate.add_permits(1);
+        pool.join().await;
+        assert!(started.is_woken(), "the start woke the waiter");
+        assert_ready_ok!(started.poll());
+        assert!(!alone.job.core().has_signal(), "a job nobody waits for has no signal");
+        drop(started);
+        assert_eq!((blocker.await.unwrap(), watched.await.unwrap(), alone.await.unwrap()), (0, 1, 2));
+    }
 }
