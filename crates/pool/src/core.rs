@@ -45,13 +45,28 @@
 //!   of the one byte, so one of them sees the other.
 //! - A cancellation token's helper task sets `TOKEN_WATCHED` then reads `state`; the end of
 //!   an attempt moves `state` off `RUNNING` then reads `observed` and notifies.
+//!
+//! # Lazy signal
+//!
+//! The job's `Notify` is boxed and made by its first waiter ([`Core::signal`]), so that a
+//! job nobody waits for carries 8 bytes for it instead of 32: a batch of a million queued
+//! jobs keeps a million cells alive, and their size is the heap the submitter grows. A
+//! notifier that finds no signal has no one to wake, as long as a waiter that made it (or
+//! found it) after the notifier looked then sees the notifier's condition. Both sides fence
+//! (`SeqCst`) between the two: the notifier after it stored its condition and before it
+//! looks for the signal, the waiter after it got the signal and before it reads the
+//! condition. Of two `SeqCst` fences one comes first, so either the notifier sees the signal
+//! (and then `Notify`'s own ordering applies: the waiter's `Notified`, made before its check,
+//! is woken or sees the condition), or the waiter sees the condition. Only waiters and
+//! notifiers of a job that may be waited for pay the fences; the no-op path never notifies.
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::*, fence};
 use std::time::Duration;
 
 use conveyor_queue::Key;
+use once_cell::race::OnceBox;
 use tokio::sync::Notify;
 
 use crate::event::Tag;
@@ -219,8 +234,9 @@ pub(crate) struct Core {
     /// (see "Observers" above).
     observed: AtomicU8,
     /// Wakes the running attempt's `cancelled()`, a retry timer, `started()` waiters and
-    /// token helpers (each checks its own condition again after a wake-up).
-    pub(crate) signal: Notify,
+    /// token helpers (each checks its own condition again after a wake-up). Made by the first
+    /// waiter (see "Lazy signal" above): a `Notify` is 32 bytes, and most jobs never wait.
+    signal: OnceBox<Notify>,
     /// The queue key's sequence number while queued (`NO_KEY` otherwise).
     key_seq: AtomicU64,
     /// Timings, in nanoseconds since the pool's epoch.
@@ -246,7 +262,7 @@ impl Core {
             watched_attempt: AtomicU32::new(0),
             observed: AtomicU8::new(0),
             attempts: AtomicU32::new(0),
-            signal: Notify::new(),
+            signal: OnceBox::new(),
             key_seq: AtomicU64::new(NO_KEY),
             queued_ns: now_ns,
             ready_ns: AtomicU64::new(now_ns),
@@ -371,9 +387,36 @@ impl Core {
     pub(crate) fn request_cancel(&self) -> bool {
         let first = !self.cancel_requested.swap(true, SeqCst);
         if first {
-            self.signal.notify_waiters();
+            self.notify();
         }
         first
+    }
+
+    /// The job's signal, for a waiter: made if nobody made it yet. The caller then makes its
+    /// `Notified`, enables it, and only then reads its condition (see "Lazy signal" above).
+    pub(crate) fn signal(&self) -> &Notify {
+        let signal = self.signal.get_or_init(|| Box::new(Notify::new()));
+        // Orders the signal's publication (or the look at it) before the caller's read of
+        // its condition: pairs with the fence in `notify`.
+        fence(SeqCst);
+        signal
+    }
+
+    /// Whether a waiter made the job's signal.
+    #[cfg(test)]
+    pub(crate) fn has_signal(&self) -> bool {
+        self.signal.get().is_some()
+    }
+
+    /// Wakes the signal's waiters, if the signal was made: a job nobody waited for has no
+    /// waiter to wake. Called after the store of the condition the waiters check.
+    fn notify(&self) {
+        // Orders the caller's store of the condition before the look at the signal: pairs
+        // with the fence in `signal`.
+        fence(SeqCst);
+        if let Some(signal) = self.signal.get() {
+            signal.notify_waiters();
+        }
     }
 
     /// Moves to `RUNNING` unless a cancel (of the job or of all the pool's work) came first.
@@ -384,7 +427,7 @@ impl Core {
 
     pub(crate) fn mark_timed_out(&self, attempt: u32) {
         self.timed_out_attempt.store(attempt, SeqCst);
-        self.signal.notify_waiters();
+        self.notify();
     }
 
     /// Whether attempt `attempt` ran past its timeout (attempt 0 — "between attempts" —
@@ -429,7 +472,7 @@ impl Core {
     /// waiters, if any. One load when nobody waits.
     pub(crate) fn first_started(&self) {
         if self.observed.load(SeqCst) & START_WATCHED != 0 {
-            self.signal.notify_waiters();
+            self.notify();
         }
     }
 
@@ -441,7 +484,7 @@ impl Core {
             _ => UNSTARTED_CANCELLED,
         };
         if self.observed.fetch_or(why, SeqCst) & START_WATCHED != 0 {
-            self.signal.notify_waiters();
+            self.notify();
         }
     }
 
@@ -476,7 +519,7 @@ impl Core {
     /// helpers, if any. One load when there are none.
     pub(crate) fn attempt_over(&self) {
         if self.observed.load(SeqCst) & TOKEN_WATCHED != 0 {
-            self.signal.notify_waiters();
+            self.notify();
         }
     }
 
@@ -492,7 +535,7 @@ impl Core {
     /// this miss the end; it then resolves when that next attempt ends.)
     pub(crate) async fn attempt_ended(&self, attempt: u32) {
         loop {
-            let ended = self.signal.notified();
+            let ended = self.signal().notified();
             tokio::pin!(ended);
             ended.as_mut().enable();
             if self.attempt_is_over(attempt) {
@@ -505,7 +548,7 @@ impl Core {
     /// Resolves once [`should_stop`](Self::should_stop) holds.
     pub(crate) async fn stopped(&self, pool: &Inner, attempt: u32) {
         loop {
-            let job = self.signal.notified();
+            let job = self.signal().notified();
             let all = pool.signal.notified();
             tokio::pin!(job, all);
             job.as_mut().enable();

@@ -446,7 +446,7 @@ impl Future for Started<'_> {
         if core.attempts.load(std::sync::atomic::Ordering::SeqCst) > 0 {
             return Poll::Ready(Ok(()));
         }
-        let notified = this.notified.get_or_insert_with(|| Box::pin(core.signal.notified()));
+        let notified = this.notified.get_or_insert_with(|| Box::pin(core.signal().notified()));
         loop {
             // Registered before the look: a start right after it still wakes this task.
             notified.as_mut().enable();
@@ -464,7 +464,7 @@ impl Future for Started<'_> {
             }
             match notified.as_mut().poll(cx) {
                 // Woken (by the start, or by another signal of the job): look again.
-                Poll::Ready(()) => notified.set(core.signal.notified()),
+                Poll::Ready(()) => notified.set(core.signal().notified()),
                 Poll::Pending => return Poll::Pending,
             }
         }
@@ -498,5 +498,42 @@ mod tests {
             std::pin::Pin::new(&mut h).poll(&mut std::task::Context::from_waker(waker))
         }));
         assert!(again.is_err(), "polling after the result was taken panics, as documented");
+    }
+
+    /// A job's signal is made by its first waiter only (see "Lazy signal" in `core.rs`): a
+    /// job nobody waits for never allocates it, and a `started()` that waits before the start
+    /// makes it and is woken by the start.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_signal_is_made_by_a_waiter_and_wakes_it() {
+        use tokio_test::{assert_pending, assert_ready_ok};
+
+        let pool = Pool::builder().workers(1).build();
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let held = gate.clone();
+        let blocker = pool
+            .submit(Job::new(move |_| {
+                let held = held.clone();
+                async move {
+                    let _permit = held.acquire().await;
+                    Ok::<_, std::io::Error>(0)
+                }
+            }))
+            .await
+            .unwrap();
+        blocker.started().await.unwrap();
+        // The one worker is busy: neither job below can start until the blocker ends.
+        let watched = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(1) })).await.unwrap();
+        let alone = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(2) })).await.unwrap();
+        assert!(!watched.job.core().has_signal(), "no waiter yet");
+        let mut started = tokio_test::task::spawn(watched.started());
+        assert_pending!(started.poll());
+        assert!(watched.job.core().has_signal(), "the waiter made the signal");
+        gate.add_permits(1);
+        pool.join().await;
+        assert!(started.is_woken(), "the start woke the waiter");
+        assert_ready_ok!(started.poll());
+        assert!(!alone.job.core().has_signal(), "a job nobody waits for has no signal");
+        drop(started);
+        assert_eq!((blocker.await.unwrap(), watched.await.unwrap(), alone.await.unwrap()), (0, 1, 2));
     }
 }
