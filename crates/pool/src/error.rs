@@ -152,6 +152,42 @@ impl JobError {
     }
 }
 
+/// An error and its causes on one line, joined by `": "`, as anyhow's `{:#}` prints them:
+/// what the pool writes for a failed job's error text, and what the conveyor crates log.
+///
+/// # Examples
+///
+/// ```
+/// use std::error::Error;
+/// use std::fmt;
+///
+/// #[derive(Debug)]
+/// struct Upload(std::io::Error);
+/// impl fmt::Display for Upload {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+///         f.write_str("upload failed")
+///     }
+/// }
+/// impl Error for Upload {
+///     fn source(&self) -> Option<&(dyn Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+///
+/// let err = Upload(std::io::Error::other("disk full"));
+/// assert_eq!(conveyor_pool::error::chain_text(&err), "upload failed: disk full");
+/// ```
+pub fn chain_text(err: &dyn StdError) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 impl fmt::Display for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.describe(&"job", f)

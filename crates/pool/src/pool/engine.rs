@@ -514,16 +514,7 @@ impl Inner {
 
 fn error_text(err: &JobError, core: &Core) -> String {
     match err {
-        JobError::Failed(e) => {
-            let mut text = e.to_string();
-            let mut source = e.source();
-            while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                source = s.source();
-            }
-            text
-        }
+        JobError::Failed(e) => crate::error::chain_text(e.as_ref()),
         JobError::TimedOut => match core.timeout() {
             Some(t) => format!("timed out after {t:?}"),
             None => "timed out".to_owned(),

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::fetcher::anyhow_like;
 use super::shared::{Shared, Write, leases_lost};
 
 /// Writes per statement at most.
@@ -48,7 +47,7 @@ pub(crate) async fn completer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiv
             if let Err(e) = queue.release(&releases).await {
                 eprintln!(
                     "conveyor: warning: {}; {} job(s) will be rescued when their lease expires",
-                    anyhow_like(&e),
+                    conveyor_pool::error::chain_text(&e),
                     releases.len()
                 );
             }
@@ -61,7 +60,7 @@ pub(crate) async fn completer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiv
             if let Err(e) = queue.unclaim(&unclaims).await {
                 eprintln!(
                     "conveyor: warning: {}; {} job(s) will be rescued when their lease expires",
-                    anyhow_like(&e),
+                    conveyor_pool::error::chain_text(&e),
                     unclaims.len()
                 );
             }
@@ -97,7 +96,7 @@ async fn write_completions(shared: &Shared, mut completions: Vec<crate::lease::C
             }
             Err(e) => {
                 if !warned {
-                    eprintln!("conveyor: warning: {}; trying again", anyhow_like(&e));
+                    eprintln!("conveyor: warning: {}; trying again", conveyor_pool::error::chain_text(&e));
                     warned = true;
                 }
                 // Keep only what is still surely ours; the rest will be rescued.

@@ -94,7 +94,7 @@ pub(crate) async fn fetcher(shared: Arc<Shared>, mut lane: Lane, writes: mpsc::U
             }
             Err(e) => {
                 if !failing {
-                    eprintln!("conveyor: warning: {:#}; trying again", anyhow_like(&e));
+                    eprintln!("conveyor: warning: {}; trying again", conveyor_pool::error::chain_text(&e));
                     failing = true;
                 }
                 tokio::select! {
@@ -169,18 +169,6 @@ fn adapt(shared: &Shared, lane: &mut Lane, label: &str, want: usize, got: usize,
             metrics::gauge!(PREFETCH, "queue" => label.to_owned()).set(after as f64);
         }
     }
-}
-
-/// `{:#}` of an error chain, without anyhow.
-pub(crate) fn anyhow_like(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Hands one claimed attempt to the lane's pool (its queue is the prefetch buffer).

@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::fetcher::anyhow_like;
 use super::shared::{Fate, Shared, leases_lost};
 use crate::lease::Lease;
 
@@ -64,7 +63,10 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>) {
             }
             Ok(Err(e)) => {
                 if !failing {
-                    eprintln!("conveyor: warning: heartbeat failed: {}", anyhow_like(&e));
+                    eprintln!(
+                        "conveyor: warning: heartbeat failed: {}",
+                        conveyor_pool::error::chain_text(&e)
+                    );
                     failing = true;
                 }
             }
