@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::shared::{Shared, Write, leases_lost};
+use crate::lease::Lease;
 
 /// Writes per statement at most.
 const WRITE_BATCH: usize = 1000;
@@ -44,30 +45,12 @@ pub(crate) async fn completer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiv
         write_completions(&shared, completions).await;
         let queue = &shared.config.queue;
         if !releases.is_empty() {
-            if let Err(e) = queue.release(&releases).await {
-                eprintln!(
-                    "conveyor: warning: {}; {} job(s) will be rescued when their lease expires",
-                    conveyor_pool::error::chain_text(&e),
-                    releases.len()
-                );
-            }
-            let mut held = shared.held();
-            for l in &releases {
-                held.remove(&l.id);
-            }
+            let result = queue.release(&releases).await;
+            given_back(&shared, &releases, result);
         }
         if !unclaims.is_empty() {
-            if let Err(e) = queue.unclaim(&unclaims).await {
-                eprintln!(
-                    "conveyor: warning: {}; {} job(s) will be rescued when their lease expires",
-                    conveyor_pool::error::chain_text(&e),
-                    unclaims.len()
-                );
-            }
-            let mut held = shared.held();
-            for l in &unclaims {
-                held.remove(&l.id);
-            }
+            let result = queue.unclaim(&unclaims).await;
+            given_back(&shared, &unclaims, result);
         }
         shared.written.notify_waiters();
     }
@@ -116,5 +99,21 @@ async fn write_completions(shared: &Shared, mut completions: Vec<crate::lease::C
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
+    }
+}
+
+/// After a release or a give-back of `leases`: the jobs are no longer held, whether the
+/// statement went through or not (if not, their leases expire and the rescuer takes them).
+fn given_back(shared: &Shared, leases: &[Lease], result: Result<u64, crate::Error>) {
+    if let Err(e) = result {
+        eprintln!(
+            "conveyor: warning: {}; {} job(s) will be rescued when their lease expires",
+            conveyor_pool::error::chain_text(&e),
+            leases.len()
+        );
+    }
+    let mut held = shared.held();
+    for l in leases {
+        held.remove(&l.id);
     }
 }
