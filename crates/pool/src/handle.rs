@@ -503,7 +503,7 @@ mod tests {
     /// A job's signal is made by its first waiter only (see "Lazy signal" in `core.rs`): a
     /// job nobody waits for never allocates it, and a `started()` that waits before the start
     /// makes it and is woken by the start.
-    #[tokio::test(flavor = "current_thread")]
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn the_signal_is_made_by_a_waiter_and_wakes_it() {
         use tokio_test::{assert_pending, assert_ready_ok};
 
@@ -520,7 +520,12 @@ mod tests {
             }))
             .await
             .unwrap();
-        blocker.started().await.unwrap();
+        // A lost wake-up fails here instead of hanging: the paused clock jumps to the limit
+        // once nothing else can run.
+        tokio::time::timeout(std::time::Duration::from_secs(60), blocker.started())
+            .await
+            .expect("the start of the blocker woke its waiter")
+            .unwrap();
         // The one worker is busy: neither job below can start until the blocker ends.
         let watched = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(1) })).await.unwrap();
         let alone = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(2) })).await.unwrap();
