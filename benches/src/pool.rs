@@ -21,6 +21,10 @@
 //! `conveyor` binary installs) and events on (one subscriber draining them). Every run checks
 //! that every job's result came back exactly once. Below the tables, the recorder's own cost
 //! for one job's records, measured without a pool.
+//!
+//! Each repetition of each scenario runs in a fresh process of its own (a warm-up run, then
+//! the measured one), interleaved across scenarios: see [`measure_apart`] for why.
+//! `--same-process` (or `BENCH_SAME_PROCESS=1`) runs them all in this one process instead.
 
 // Shared with the queue benchmark, which uses more of it.
 #[allow(dead_code)]
@@ -433,10 +437,68 @@ fn measure_all(rt: &Runtime, reps: usize, n: usize, tables: &[&[Scenario]]) -> V
             }
         }
     }
+    summarise(&samples)
+}
+
+/// Each scenario's median and best, table by table.
+fn summarise(samples: &[Vec<Vec<f64>>]) -> Vec<Vec<(f64, f64)>> {
     samples
         .iter()
         .map(|t| t.iter().map(|s| (median(s), s.iter().copied().fold(f64::INFINITY, f64::min))).collect())
         .collect()
+}
+
+/// Runs every scenario of every table `reps` times, interleaved as [`measure_all`] does, but
+/// each repetition in a process of its own: this program again, with `BENCH_CHILD=table:row`,
+/// which runs the scenario once to warm up and once measured ([`child`]). In one shared
+/// process a scenario ran on the heap the scenarios before it left (glibc's arenas, their
+/// free lists and the pages they had faulted in), and the same scenario measured up to 2x
+/// apart depending on what ran before it; apart, every contestant starts from the same
+/// fresh process and pays for its own memory.
+fn measure_apart(reps: usize, n: usize, tables: &[&[Scenario]]) -> Vec<Vec<(f64, f64)>> {
+    let exe = std::env::current_exe().unwrap_or_else(|e| {
+        eprintln!("cannot find this benchmark's own executable: {e}");
+        std::process::exit(1)
+    });
+    let mut samples: Vec<Vec<Vec<f64>>> = tables.iter().map(|t| vec![Vec::new(); t.len()]).collect();
+    for rep in 1..=reps {
+        for (t, (table, out)) in tables.iter().zip(&mut samples).enumerate() {
+            for (i, (s, out)) in table.iter().zip(out.iter_mut()).enumerate() {
+                let run = std::process::Command::new(&exe)
+                    .env("BENCH_CHILD", format!("{t}:{i}"))
+                    .env("BENCH_JOBS", n.to_string())
+                    .stderr(std::process::Stdio::inherit())
+                    .output();
+                let ns = run
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok());
+                let Some(ns) = ns else {
+                    eprintln!("{}: the child process failed or printed no time", s.label);
+                    std::process::exit(1)
+                };
+                eprintln!("  {rep}/{reps} {}: {ns:.1} ns/job (own process)", s.label);
+                out.push(ns);
+            }
+        }
+    }
+    summarise(&samples)
+}
+
+/// The child side of [`measure_apart`]: runs scenario `which` (`table:row`) once to warm up,
+/// then once measured, and prints its ns/job alone on stdout.
+fn child(rt: &Runtime, n: usize, which: &str) {
+    let tables = tables(n);
+    let scenario = which
+        .split_once(':')
+        .and_then(|(t, i)| Some((t.parse::<usize>().ok()?, i.parse::<usize>().ok()?)))
+        .and_then(|(t, i)| tables.get(t)?.get(i));
+    let Some(s) = scenario else {
+        eprintln!("BENCH_CHILD={which}: no such scenario");
+        std::process::exit(2)
+    };
+    run_on(rt, (s.run)());
+    println!("{}", ns_per_item(run_on(rt, (s.run)()), n));
 }
 
 /// Prints one table: conveyor's rows, then the baselines, each with its ratio to JoinSet
@@ -465,59 +527,8 @@ fn print_table(title: &str, table: &[Scenario], ns: &[(f64, f64)], joinset: usiz
     println!();
 }
 
-fn main() {
-    let reps = arg("--reps", "BENCH_REPS", 5);
-    let n = arg("--jobs", "BENCH_JOBS", 1_000_000);
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start a tokio runtime: {e}");
-            std::process::exit(1)
-        }
-    };
-    // BENCH_WORKLOAD=submitters: the single-scenario runs below run the submitters workload.
-    let submitters_only = std::env::var("BENCH_WORKLOAD").is_ok_and(|v| v == "submitters");
-    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "naive") {
-        let ns = if submitters_only {
-            measure(&rt, reps, "naive 2 workers", n, || Box::pin(naive_submitters(n, 2)))
-        } else {
-            measure(&rt, reps, "naive 2 workers", n, || Box::pin(naive(n, 2)))
-        };
-        println!("naive pool, 2 workers: {ns:.1} ns/job");
-        return;
-    }
-    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "joinset") {
-        let ns = if submitters_only {
-            measure(&rt, reps, "JoinSet", n, || Box::pin(joinset_submitters(n)))
-        } else {
-            measure(&rt, reps, "JoinSet", n, || Box::pin(joinset(n)))
-        };
-        println!("tokio JoinSet: {ns:.1} ns/job");
-        return;
-    }
-    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "conveyor") {
-        // For profiling: the default pool only (BENCH_WORKERS sets its workers).
-        let mut setup = match std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()) {
-            Some(w) => Setup::workers(w),
-            None => Setup::DEFAULTS,
-        };
-        // BENCH_METRICS=1: with a Prometheus recorder.
-        if std::env::var("BENCH_METRICS").is_ok_and(|v| v == "1") {
-            setup.metrics = Some(true);
-        }
-        let ns = if submitters_only {
-            measure(&rt, reps, "conveyor defaults", n, || Box::pin(conveyor_submitters(n, setup)))
-        } else {
-            measure(&rt, reps, "conveyor defaults", n, || Box::pin(conveyor(n, setup)))
-        };
-        println!("conveyor-pool, Pool::builder().build(): {ns:.1} ns/job");
-        return;
-    }
-    println!("Machine: {}", harness::machine_info());
-    println!(
-        "{n} jobs a run; capacity {CAPACITY}; 2-thread tokio runtime; median of {reps}, repetitions \
-         interleaved across scenarios\n"
-    );
+/// The two tables' scenarios, in the same order in the parent and in every child process.
+fn tables(n: usize) -> [Vec<Scenario>; 2] {
     // The rows every workload has: the defaults, then its baselines.
     type Run = fn(usize, Setup) -> Pin<Box<dyn Future<Output = Duration> + Send>>;
     type Base = fn(usize, usize) -> Pin<Box<dyn Future<Output = Duration> + Send>>;
@@ -568,7 +579,80 @@ fn main() {
     batch.extend(baselines(|n, w| Box::pin(naive(n, w)), |n| Box::pin(joinset(n))));
     let mut subs = defaults(|n, s| Box::pin(conveyor_submitters(n, s)));
     subs.extend(baselines(|n, w| Box::pin(naive_submitters(n, w)), |n| Box::pin(joinset_submitters(n))));
-    let results = measure_all(&rt, reps, n, &[&batch, &subs]);
+    [batch, subs]
+}
+
+fn main() {
+    let reps = arg("--reps", "BENCH_REPS", 5);
+    let n = arg("--jobs", "BENCH_JOBS", 1_000_000);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start a tokio runtime: {e}");
+            std::process::exit(1)
+        }
+    };
+    if let Ok(which) = std::env::var("BENCH_CHILD") {
+        child(&rt, n, &which);
+        return;
+    }
+    // BENCH_WORKLOAD=submitters: the single-scenario runs below run the submitters workload.
+    let submitters_only = std::env::var("BENCH_WORKLOAD").is_ok_and(|v| v == "submitters");
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "naive") {
+        let ns = if submitters_only {
+            measure(&rt, reps, "naive 2 workers", n, || Box::pin(naive_submitters(n, 2)))
+        } else {
+            measure(&rt, reps, "naive 2 workers", n, || Box::pin(naive(n, 2)))
+        };
+        println!("naive pool, 2 workers: {ns:.1} ns/job");
+        return;
+    }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "joinset") {
+        let ns = if submitters_only {
+            measure(&rt, reps, "JoinSet", n, || Box::pin(joinset_submitters(n)))
+        } else {
+            measure(&rt, reps, "JoinSet", n, || Box::pin(joinset(n)))
+        };
+        println!("tokio JoinSet: {ns:.1} ns/job");
+        return;
+    }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "conveyor") {
+        // For profiling: the default pool only (BENCH_WORKERS sets its workers).
+        let mut setup = match std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()) {
+            Some(w) => Setup::workers(w),
+            None => Setup::DEFAULTS,
+        };
+        // BENCH_METRICS=1: with a Prometheus recorder.
+        if std::env::var("BENCH_METRICS").is_ok_and(|v| v == "1") {
+            setup.metrics = Some(true);
+        }
+        let ns = if submitters_only {
+            measure(&rt, reps, "conveyor defaults", n, || Box::pin(conveyor_submitters(n, setup)))
+        } else {
+            measure(&rt, reps, "conveyor defaults", n, || Box::pin(conveyor(n, setup)))
+        };
+        println!("conveyor-pool, Pool::builder().build(): {ns:.1} ns/job");
+        return;
+    }
+    println!("Machine: {}", harness::machine_info());
+    // BENCH_SAME_PROCESS=1 (or --same-process): every scenario in this process, as before.
+    let same_process = std::env::args().any(|a| a == "--same-process")
+        || std::env::var("BENCH_SAME_PROCESS").is_ok_and(|v| v == "1");
+    let method = if same_process {
+        "all in this one process (--same-process)"
+    } else {
+        "each in a fresh process of its own (a warm-up run, then the measured one)"
+    };
+    println!(
+        "{n} jobs a run; capacity {CAPACITY}; 2-thread tokio runtime; median of {reps}, repetitions \
+         interleaved across scenarios, {method}\n"
+    );
+    let [batch, subs] = tables(n);
+    let results = if same_process {
+        measure_all(&rt, reps, n, &[&batch, &subs])
+    } else {
+        measure_apart(reps, n, &[&batch, &subs])
+    };
     print_table("Batch: no-op jobs, all submitted, then all awaited", &batch, &results[0], 10, [8, 9]);
     print_table(
         &format!("Submitters: {SUBMITTERS} tasks each submit their share and await it; bodies yield once"),

@@ -189,6 +189,8 @@ pub(crate) struct Options {
     pub(crate) rate_key: Option<Arc<str>>,
     pub(crate) tag: Option<Tag>,
     pub(crate) metrics: Option<Arc<KindMetrics>>,
+    /// Set by the pool, for a job queued while someone wants reports (see [`Timings`]).
+    pub(crate) timings: Option<Timings>,
 }
 
 impl Options {
@@ -200,7 +202,8 @@ impl Options {
             && self.key.is_none()
             && self.rate_key.is_none()
             && self.tag.is_none()
-            && self.metrics.is_none();
+            && self.metrics.is_none()
+            && self.timings.is_none();
         // A rate key equal to the concurrency key is the one-key case.
         let rate_key = self.rate_key.filter(|r| self.key.as_ref() != Some(r));
         (!none).then(|| Box::new(Options { rate_key, ..self }))
@@ -224,30 +227,66 @@ pub(crate) struct Core {
     released: AtomicBool,
     state: AtomicU8,
     cancel_requested: AtomicBool,
-    /// The attempt number whose timeout fired (0: none).
-    timed_out_attempt: AtomicU32,
-    /// The latest attempt that looked at its cancellation signal (0: none). An attempt that
-    /// never looks cannot clean up, so it is dropped at once instead of after the grace.
-    watched_attempt: AtomicU32,
     pub(crate) attempts: AtomicU32,
     /// Who waits for the first start or an attempt's end, and why a job ended unstarted
     /// (see "Observers" above).
     observed: AtomicU8,
-    /// Wakes the running attempt's `cancelled()`, a retry timer, `started()` waiters and
-    /// token helpers (each checks its own condition again after a wake-up). Made by the first
-    /// waiter (see "Lazy signal" above): a `Notify` is 32 bytes, and most jobs never wait.
-    signal: OnceBox<Notify>,
+    /// The job's signal and what only an attempt that waits needs: made by the first waiter
+    /// (see "Lazy signal" above), as most jobs never wait.
+    signal: OnceBox<Signal>,
     /// The queue key's sequence number while queued (`NO_KEY` otherwise).
     key_seq: AtomicU64,
-    /// Timings, in nanoseconds since the pool's epoch.
+    /// When the job became ready to run (queued, its retry delay over, or its wait for room
+    /// over), in nanoseconds since the pool's epoch, for the wait it reports; `UNTIMED` for a
+    /// job queued while nobody read timings.
+    ready_ns: AtomicU64,
+}
+
+/// `ready_ns` of a job queued while nobody read timings.
+const UNTIMED: u64 = u64::MAX;
+
+/// When a job was queued and started, and how long it ran, in nanoseconds since the pool's
+/// epoch: what its [`Finished`](crate::Finished) report says. In the boxed [`Options`], and
+/// only for a job queued while someone wants reports (the finish hook, an event
+/// subscriber): inline, they took a no-op job's cell to a 160-byte heap chunk, past the 128
+/// bytes of glibc's fast bins, and its `malloc` and `free` were ~400 of its ~1,800
+/// instructions (callgrind on the pool bench); see `the_bench_cell_fits_its_size_class`.
+pub(crate) struct Timings {
     pub(crate) queued_ns: u64,
-    pub(crate) ready_ns: AtomicU64,
     pub(crate) first_start_ns: AtomicU64,
     pub(crate) run_ns: AtomicU64,
 }
 
+impl Timings {
+    /// A job queued at `now_ns`.
+    pub(crate) fn new(now_ns: u64) -> Self {
+        Timings { queued_ns: now_ns, first_start_ns: AtomicU64::new(u64::MAX), run_ns: AtomicU64::new(0) }
+    }
+}
+
+/// What a job that waits needs, made by its first waiter (see "Lazy signal" above).
+#[derive(Default)]
+struct Signal {
+    /// Wakes the running attempt's `cancelled()`, a retry timer, `started()` waiters and
+    /// token helpers (each checks its own condition again after a wake-up).
+    notify: Notify,
+    /// The attempt number whose timeout fired (0: none). Only an attempt that waits can
+    /// time out, and its timer waits on the signal first.
+    timed_out_attempt: AtomicU32,
+    /// The latest attempt that looked at its cancellation signal (0: none). An attempt that
+    /// never looks cannot clean up, so it is dropped at once instead of after the grace.
+    watched_attempt: AtomicU32,
+}
+
 impl Core {
-    pub(crate) fn new(pool: Arc<Inner>, priority: i32, shield: bool, options: Options, now_ns: u64) -> Self {
+    /// A job queued now; `now_ns`: the time, if someone reads timings.
+    pub(crate) fn new(
+        pool: Arc<Inner>,
+        priority: i32,
+        shield: bool,
+        options: Options,
+        now_ns: Option<u64>,
+    ) -> Self {
         Core {
             pool,
             id: AtomicU64::new(0),
@@ -258,17 +297,29 @@ impl Core {
             released: AtomicBool::new(false),
             state: AtomicU8::new(State::Queued.into()),
             cancel_requested: AtomicBool::new(false),
-            timed_out_attempt: AtomicU32::new(0),
-            watched_attempt: AtomicU32::new(0),
             observed: AtomicU8::new(0),
             attempts: AtomicU32::new(0),
             signal: OnceBox::new(),
             key_seq: AtomicU64::new(NO_KEY),
-            queued_ns: now_ns,
-            ready_ns: AtomicU64::new(now_ns),
-            first_start_ns: AtomicU64::new(u64::MAX),
-            run_ns: AtomicU64::new(0),
+            ready_ns: AtomicU64::new(now_ns.unwrap_or(UNTIMED)),
         }
+    }
+
+    /// The job's report times, if it was queued while someone wanted reports (see
+    /// [`Timings`]).
+    pub(crate) fn timings(&self) -> Option<&Timings> {
+        self.options()?.timings.as_ref()
+    }
+
+    /// When the job became ready to run, if it was queued while someone read timings.
+    pub(crate) fn ready_ns(&self) -> Option<u64> {
+        Some(self.ready_ns.load(Relaxed)).filter(|&t| t != UNTIMED)
+    }
+
+    /// The job is ready to run again from `now_ns` (`None`: nobody reads timings now); a
+    /// retry's delay or a wait for room is over.
+    pub(crate) fn set_ready(&self, now_ns: Option<u64>) {
+        self.ready_ns.store(now_ns.unwrap_or(UNTIMED), Relaxed);
     }
 
     /// The job's id.
@@ -287,9 +338,9 @@ impl Core {
         self.options.as_deref()
     }
 
-    /// The options back, for a job that was never queued.
+    /// The options back, for a job that was never queued (without the pool's timings).
     pub(crate) fn into_options(self) -> Options {
-        self.options.map(|o| *o).unwrap_or_default()
+        self.options.map(|o| Options { timings: None, ..*o }).unwrap_or_default()
     }
 
     pub(crate) fn name(&self) -> Option<&Arc<str>> {
@@ -395,11 +446,16 @@ impl Core {
     /// The job's signal, for a waiter: made if nobody made it yet. The caller then makes its
     /// `Notified`, enables it, and only then reads its condition (see "Lazy signal" above).
     pub(crate) fn signal(&self) -> &Notify {
-        let signal = self.signal.get_or_init(|| Box::new(Notify::new()));
+        let signal = self.lazy();
         // Orders the signal's publication (or the look at it) before the caller's read of
         // its condition: pairs with the fence in `notify`.
         fence(SeqCst);
-        signal
+        &signal.notify
+    }
+
+    /// The signal box, made if nobody made it yet.
+    fn lazy(&self) -> &Signal {
+        self.signal.get_or_init(Box::default)
     }
 
     /// Whether a waiter made the job's signal.
@@ -415,7 +471,7 @@ impl Core {
         // with the fence in `signal`.
         fence(SeqCst);
         if let Some(signal) = self.signal.get() {
-            signal.notify_waiters();
+            signal.notify.notify_waiters();
         }
     }
 
@@ -426,7 +482,7 @@ impl Core {
     }
 
     pub(crate) fn mark_timed_out(&self, attempt: u32) {
-        self.timed_out_attempt.store(attempt, SeqCst);
+        self.lazy().timed_out_attempt.store(attempt, SeqCst);
         self.notify();
     }
 
@@ -434,16 +490,17 @@ impl Core {
     /// never did).
     /// Notes that attempt `attempt` watches its cancellation signal.
     pub(crate) fn watch(&self, attempt: u32) {
-        self.watched_attempt.store(attempt, Relaxed);
+        self.lazy().watched_attempt.store(attempt, Relaxed);
     }
 
     /// Whether attempt `attempt` ever looked at its cancellation signal.
     pub(crate) fn watched(&self, attempt: u32) -> bool {
-        attempt != 0 && self.watched_attempt.load(Relaxed) == attempt
+        attempt != 0 && self.signal.get().is_some_and(|s| s.watched_attempt.load(Relaxed) == attempt)
     }
 
+    /// (A job whose signal was never made never timed out: the timeout is marked in it.)
     pub(crate) fn timed_out(&self, attempt: u32) -> bool {
-        attempt != 0 && self.timed_out_attempt.load(SeqCst) == attempt
+        attempt != 0 && self.signal.get().is_some_and(|s| s.timed_out_attempt.load(SeqCst) == attempt)
     }
 
     /// Whether cancellation reaches this job now (shielded jobs are out of reach once

@@ -55,6 +55,11 @@ pub type Tag = Arc<dyn std::any::Any + Send + Sync>;
 
 /// A job's final report: what the pool knows when the job resolves.
 ///
+/// Its times are kept only for a job queued while someone wanted reports (a finish hook, or
+/// an event subscriber): a job queued before the first subscriber came reports `wait` and
+/// `run` 0, and was queued (and started, if it did) when it finished, as far as the report
+/// knows.
+///
 /// # Examples
 ///
 /// ```

@@ -68,6 +68,38 @@ async fn one_job_reports_queued_started_retry_scheduled_and_finished_in_order() 
     assert!(matches!(&all[5], Event::Shutdown(r) if *r == report));
 }
 
+/// A job queued while nobody read timings keeps none (its cell stays small, see
+/// `core::Timings`); a subscriber that joins before it starts sees it wait 0 and run 0, and
+/// queued, started and finished when it finished, not a wait counted from the pool's start.
+#[tokio::test(start_paused = true)]
+async fn a_job_queued_before_anyone_listened_reports_no_invented_wait() {
+    let pool = Pool::builder().workers(1).build();
+    pool.pause();
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let h = pool
+        .submit(Job::new(|_| async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Ok::<_, std::io::Error>(())
+        }))
+        .await
+        .unwrap();
+    let id = h.id();
+    let mut events = pool.events();
+    tokio::time::advance(Duration::from_secs(5)).await;
+    pool.resume();
+    within(h).await.unwrap();
+    pool.shutdown(Duration::from_secs(1)).await;
+    let all = collect(&mut events).await;
+    assert!(
+        matches!(&all[0], Event::Started { job, attempt: 1, wait } if job.id == id && *wait == Duration::ZERO),
+        "{all:#?}"
+    );
+    let Event::Finished(f) = &all[1] else { panic!("{all:#?}") };
+    assert_eq!((f.job.id, f.attempts, f.wait, f.run), (id, 1, Duration::ZERO, Duration::ZERO));
+    assert_eq!(f.started_at, Some(f.finished_at), "it did start");
+    assert_eq!(f.queued_at, f.finished_at);
+}
+
 #[tokio::test(start_paused = true)]
 async fn finished_reports_wait_and_run_times_and_the_error() {
     let pool = Pool::builder().workers(1).build();

@@ -133,6 +133,16 @@ impl Inner {
         if self.timing() { nanos(self.epoch.elapsed()) } else { 0 }
     }
 
+    /// Now, if someone reads timings (`None` otherwise: see [`now_ns`](Self::now_ns)).
+    pub(super) fn timed_now(&self) -> Option<u64> {
+        self.timing().then(|| nanos(self.epoch.elapsed()))
+    }
+
+    /// A new job's report times, if someone wants reports (see `core::Timings`).
+    pub(super) fn report_timings(&self, now_ns: Option<u64>) -> Option<crate::core::Timings> {
+        now_ns.filter(|_| self.wants_reports()).map(crate::core::Timings::new)
+    }
+
     fn timing(&self) -> bool {
         self.timing || self.listened().is_some()
     }
@@ -186,14 +196,13 @@ impl Inner {
     /// only once the attempt waits ([`running`](Self::running)): an attempt that completes in
     /// its first poll is never seen running by anyone else.
     pub(crate) fn started(&self, core: &Core, attempt: u32, now: Option<u64>, deferred: &Deferred) -> u64 {
-        let ready = core.ready_ns.load(Relaxed);
-        let now = match now {
-            Some(t) => t.max(ready),
-            None => self.now_ns(),
-        };
+        let now = now.unwrap_or_else(|| self.now_ns());
+        // A job queued while nobody read timings waited 0 as far as anyone knows.
+        let ready = core.ready_ns().unwrap_or(now);
+        let now = now.max(ready);
         let wait = Duration::from_nanos(now.saturating_sub(ready));
-        if attempt == 1 {
-            core.first_start_ns.store(now, Relaxed);
+        if let Some(t) = core.timings().filter(|_| attempt == 1) {
+            t.first_start_ns.store(now, Relaxed);
         }
         if let Some(k) = self.kind_metrics(core) {
             deferred.dequeued();
@@ -221,7 +230,9 @@ impl Inner {
         let now = self.now_ns();
         let run = now.saturating_sub(started);
         // Attempts run one after another: no other writer, so no read-modify-write.
-        core.run_ns.store(core.run_ns.load(Relaxed) + run, Relaxed);
+        if let Some(t) = core.timings() {
+            t.run_ns.store(t.run_ns.load(Relaxed) + run, Relaxed);
+        }
         if let Some(m) = &self.metrics {
             if waited {
                 m.running.decrement(1.0);
@@ -279,18 +290,25 @@ impl Inner {
             return;
         }
         let now = ended.unwrap_or_else(|| self.now_ns());
-        let first = core.first_start_ns.load(Relaxed);
-        let started = (first != u64::MAX).then_some(first);
+        // A job queued before anyone read timings has none (see `core::Timings`): as far as
+        // anyone knows, it was queued, started and finished now.
+        let (queued, started, run) = match core.timings() {
+            Some(t) => {
+                let first = t.first_start_ns.load(Relaxed);
+                (t.queued_ns, (first != u64::MAX).then_some(first), t.run_ns.load(Relaxed))
+            }
+            None => (now, (attempts > 0).then_some(now), 0),
+        };
         // On the stack: only the event stream, when there is one, needs it shared.
         let report = Finished {
             job: self.info(core),
             outcome,
             attempts,
-            queued_at: self.wall(core.queued_ns),
+            queued_at: self.wall(queued),
             started_at: started.map(|s| self.wall(s)),
             finished_at: self.wall(now),
-            wait: Duration::from_nanos(started.unwrap_or(now).saturating_sub(core.queued_ns)),
-            run: Duration::from_nanos(core.run_ns.load(Relaxed)),
+            wait: Duration::from_nanos(started.unwrap_or(now).saturating_sub(queued)),
+            run: Duration::from_nanos(run),
             error: err.map(|e| error_text(e, core)),
         };
         if let Some(hook) = &self.on_finish {
@@ -315,7 +333,7 @@ impl Inner {
     /// Puts a job whose retry delay is over back in the queue.
     async fn requeue(self: &Arc<Self>, task: Item) {
         let core = task.core();
-        core.ready_ns.store(self.now_ns(), Relaxed);
+        core.set_ready(self.timed_now());
         core.set_state(State::Queued);
         if let Some(m) = &self.metrics {
             m.depth.increment(1.0);

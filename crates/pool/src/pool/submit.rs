@@ -27,6 +27,7 @@ impl Pool {
         run.bind(&inner.blocking);
         let kind = o.kind.filter(|k| **k != *inner.default_kind);
         let metrics = inner.metrics.as_ref().zip(kind.as_ref()).map(|(m, k)| m.kind(k));
+        let now = inner.timed_now();
         let options = Options {
             name: o.name,
             kind,
@@ -37,8 +38,9 @@ impl Pool {
             rate_key: o.rate_key,
             tag: o.tag,
             metrics,
+            timings: inner.report_timings(now),
         };
-        let core = Core::new(inner.clone(), o.priority, o.shield, options, inner.now_ns());
+        let core = Core::new(inner.clone(), o.priority, o.shield, options, now);
         Arc::new(JobCell::new(core, run))
     }
 
@@ -178,7 +180,7 @@ impl Pool {
         }
         // Ready from now: the wait for room is the submitter's, not the queue's.
         let core = crate::context::HasCore::core(&*cell);
-        core.ready_ns.store(inner.now_ns(), Relaxed);
+        core.set_ready(inner.timed_now());
         Ok(self.commit(permit, cell))
     }
 

@@ -27,14 +27,19 @@
 //!
 //! A worker that finds the queue empty first yields once, so that the other tasks on its
 //! thread (often the submitter) run: a job pushed meanwhile is then taken without a sleep
-//! and a wake-up. It does so only while fewer workers sleep in `pop` than the runtime has
-//! threads; otherwise it sleeps at once. A sleeping worker is woken for the next push
-//! anyway, and tokio answers every yield by waking a parked runtime thread to steal the
-//! yielded task: with the default 256 workers, the idle ones each yielded on their way to
-//! sleep, and on the bench's batch workload (2 runtime threads) the runtime switched threads
-//! ~50 000 times per 4M jobs instead of ~5 000 (`perf stat -e context-switches`), ~7% of
-//! the time per job. With 2 workers the yield pays: a worker that slept instead was woken
-//! for every push that found the queue empty.
+//! and a wake-up. It does so only in a pool with more workers than the runtime has threads,
+//! and only while fewer workers sleep in `pop` than the runtime has threads; otherwise it
+//! sleeps at once. A sleeping worker is woken for the next push anyway, and tokio answers
+//! every yield by waking a parked runtime thread to steal the yielded task:
+//!
+//! - with the default 256 workers, the idle ones each yielded on their way to sleep, and on
+//!   the bench's batch workload (2 runtime threads) the runtime switched threads ~50 000
+//!   times per 4M jobs instead of ~5 000 (`perf stat -e context-switches`), ~7% of the time
+//!   per job;
+//! - with no more workers than threads, the yield cost more than the wake-ups it saved:
+//!   `workers(2)` on 2 threads measured 230 → 189 ns/job on the pool bench's batch workload
+//!   and 223 → 181 on its submitters workload without it (six runs each, alternated; one
+//!   worker: 220 → 208).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::*};
@@ -46,7 +51,7 @@ use crate::metrics::Deferred;
 use crate::run::Runner;
 
 /// The most jobs a worker takes from the queue at once (see "Batches" above).
-pub(super) const BATCH: usize = 8;
+pub(super) const BATCH: usize = 16;
 
 /// Worker number `index` (0-based): [`JobContext::worker`](crate::JobContext::worker).
 pub(super) async fn worker(pool: Arc<Inner>, index: u32) {
@@ -156,7 +161,7 @@ async fn work(pool: &Arc<Inner>, index: u32) {
 /// Waits for a job in an empty queue (see "Idle workers"); `None` once the queue is closed
 /// and drained.
 async fn sleep(pool: &Inner) -> Option<Item> {
-    if pool.sleeping.load(Relaxed) < pool.threads {
+    if pool.workers > pool.threads && pool.sleeping.load(Relaxed) < pool.threads {
         tokio::task::yield_now().await;
     }
     let _asleep = Asleep::new(&pool.sleeping);
