@@ -77,10 +77,6 @@ pub(crate) struct Inner {
     /// Permits for blocking attempts: at most this many run on blocking threads at once.
     pub(super) blocking: Arc<tokio::sync::Semaphore>,
     pub(super) live_workers: AtomicUsize,
-    /// Workers waiting in `pop` for a job (see the worker's "Idle workers").
-    pub(super) sleeping: AtomicUsize,
-    /// The runtime's worker threads (1 for a current-thread runtime).
-    pub(super) threads: usize,
     pub(super) worker_tasks: Mutex<Vec<TokioJoinHandle<()>>>,
 }
 

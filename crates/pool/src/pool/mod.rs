@@ -172,8 +172,6 @@ impl Pool {
             workers: b.workers,
             blocking: Arc::new(tokio::sync::Semaphore::new(b.blocking_workers)),
             live_workers: AtomicUsize::new(b.workers),
-            sleeping: AtomicUsize::new(0),
-            threads: rt.metrics().num_workers(),
             worker_tasks: Mutex::new(Vec::with_capacity(b.workers)),
         });
         if let Some(m) = &inner.metrics {

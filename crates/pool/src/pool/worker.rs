@@ -25,24 +25,19 @@
 //!
 //! # Idle workers
 //!
-//! A worker that finds the queue empty first yields once, so that the other tasks on its
-//! thread (often the submitter) run: a job pushed meanwhile is then taken without a sleep
-//! and a wake-up. It does so only in a pool with more workers than the runtime has threads,
-//! and only while fewer workers sleep in `pop` than the runtime has threads; otherwise it
-//! sleeps at once. A sleeping worker is woken for the next push anyway, and tokio answers
-//! every yield by waking a parked runtime thread to steal the yielded task:
-//!
-//! - with the default 256 workers, the idle ones each yielded on their way to sleep, and on
-//!   the bench's batch workload (2 runtime threads) the runtime switched threads ~50 000
-//!   times per 4M jobs instead of ~5 000 (`perf stat -e context-switches`), ~7% of the time
-//!   per job;
-//! - with no more workers than threads, the yield cost more than the wake-ups it saved:
-//!   `workers(2)` on 2 threads measured 230 → 189 ns/job on the pool bench's batch workload
-//!   and 223 → 181 on its submitters workload without it (six runs each, alternated; one
-//!   worker: 220 → 208).
+//! A worker that finds the queue empty sleeps in `pop` at once; the next push wakes it. It
+//! used to yield once first (so that the submitter on its thread could push meanwhile, and
+//! the job be taken without a sleep and a wake-up), latterly only while fewer workers slept
+//! than the runtime had threads. With batches of 16 the yield measured no better and often
+//! worse, so it is gone. On the pool bench, each run in its own process, alternated with
+//! the build before: `workers(2)` went from 230 to 189 ns/job on the batch workload and from
+//! 223 to 181 on the submitters one (medians of 6); once the cell fit glibc's fast bins, the
+//! default 256 workers went from 174 to 165 and from 171 to 156 (medians of 12). (A yield
+//! costs more than it looks: tokio answers it by waking a parked runtime thread to steal
+//! the yielded task.)
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::*};
+use std::sync::atomic::Ordering::*;
 
 use super::engine::{Inner, Item};
 use crate::cell::RunBy;
@@ -50,7 +45,9 @@ use crate::limit::Acquire;
 use crate::metrics::Deferred;
 use crate::run::Runner;
 
-/// The most jobs a worker takes from the queue at once (see "Batches" above).
+/// The most jobs a worker takes from the queue at once (see "Batches" above). 16 rather
+/// than 8: one lock per 16 quick jobs, −5% to −7% ns/job on the pool bench's default rows
+/// (alternated runs, a warm heap); 32 and 64 measured no better.
 pub(super) const BATCH: usize = 16;
 
 /// Worker number `index` (0-based): [`JobContext::worker`](crate::JobContext::worker).
@@ -93,7 +90,8 @@ async fn work(pool: &Arc<Inner>, index: u32) {
             Some(task) => task,
             None => {
                 w.stopped_at = None;
-                match sleep(pool).await {
+                // Asleep until a push (see "Idle workers"); `None`: closed and drained.
+                match pool.queue.pop().await {
                     Some(task) => task,
                     None => return,
                 }
@@ -155,33 +153,6 @@ async fn work(pool: &Arc<Inner>, index: u32) {
                 pool.start_released(key, Vec::new(), timer);
             }
         }
-    }
-}
-
-/// Waits for a job in an empty queue (see "Idle workers"); `None` once the queue is closed
-/// and drained.
-async fn sleep(pool: &Inner) -> Option<Item> {
-    if pool.workers > pool.threads && pool.sleeping.load(Relaxed) < pool.threads {
-        tokio::task::yield_now().await;
-    }
-    let _asleep = Asleep::new(&pool.sleeping);
-    pool.queue.pop().await
-}
-
-/// Counts a worker in [`Inner::sleeping`] while it waits in `pop` (until dropped, so that a
-/// worker aborted at shutdown is counted out too).
-struct Asleep<'a>(&'a AtomicUsize);
-
-impl<'a> Asleep<'a> {
-    fn new(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Relaxed);
-        Asleep(count)
-    }
-}
-
-impl Drop for Asleep<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Relaxed);
     }
 }
 
@@ -268,29 +239,5 @@ fn give_back(pool: &Arc<Inner>, batch: &mut Vec<Item>) {
             // it): queued again, where a cancel finds it.
             None => pool.requeue_now(task),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::Ordering::Relaxed;
-
-    use crate::{Job, Pool};
-
-    /// `sleeping` counts exactly the workers parked in `pop`: all of them once the pool is
-    /// idle, none once they stopped (the guard counts a worker out however its wait ends).
-    #[tokio::test(flavor = "current_thread")]
-    async fn idle_workers_are_counted_asleep_and_out_again() {
-        let pool = Pool::builder().workers(4).build();
-        let inner = pool.inner().clone();
-        assert_eq!(inner.threads, 1, "a current-thread runtime has one thread");
-        let h = pool.submit(Job::new(|_| async { Ok::<_, std::io::Error>(1) })).await.unwrap();
-        assert_eq!(h.await.unwrap(), 1);
-        for _ in 0..8 {
-            tokio::task::yield_now().await;
-        }
-        assert_eq!(inner.sleeping.load(Relaxed), 4);
-        pool.shutdown(std::time::Duration::from_secs(1)).await;
-        assert_eq!(inner.sleeping.load(Relaxed), 0);
     }
 }
