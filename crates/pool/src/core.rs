@@ -48,8 +48,9 @@
 //!
 //! # Lazy signal
 //!
-//! The job's `Notify` is boxed and made by its first waiter ([`Core::signal`]), so that a
-//! job nobody waits for carries 8 bytes for it instead of 32: a batch of a million queued
+//! The job's `Notify` is boxed and made by its first waiter ([`Core::signal`]), with the
+//! marks only an attempt that waits needs (its timeout fired, it watched its signal), so that
+//! a job nobody waits for carries 8 bytes for them instead of 40: a batch of a million queued
 //! jobs keeps a million cells alive, and their size is the heap the submitter grows. A
 //! notifier that finds no signal has no one to wake, as long as a waiter that made it (or
 //! found it) after the notifier looked then sees the notifier's condition. Both sides fence
