@@ -191,7 +191,9 @@ pub(crate) struct Options {
     pub(crate) tag: Option<Tag>,
     pub(crate) metrics: Option<Arc<KindMetrics>>,
     /// Set by the pool, for a job queued while someone wants reports (see [`Timings`]).
-    pub(crate) timings: Option<Timings>,
+    /// Boxed: inline, they took a keyed job's options past 120 bytes, out of glibc's fast
+    /// bins (see `Timings`), for every keyed job, reports or not.
+    pub(crate) timings: Option<Box<Timings>>,
 }
 
 impl Options {
@@ -309,7 +311,7 @@ impl Core {
     /// The job's report times, if it was queued while someone wanted reports (see
     /// [`Timings`]).
     pub(crate) fn timings(&self) -> Option<&Timings> {
-        self.options()?.timings.as_ref()
+        self.options()?.timings.as_deref()
     }
 
     /// When the job became ready to run, if it was queued while someone read timings.

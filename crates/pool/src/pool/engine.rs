@@ -135,8 +135,8 @@ impl Inner {
     }
 
     /// A new job's report times, if someone wants reports (see `core::Timings`).
-    pub(super) fn report_timings(&self, now_ns: Option<u64>) -> Option<crate::core::Timings> {
-        now_ns.filter(|_| self.wants_reports()).map(crate::core::Timings::new)
+    pub(super) fn report_timings(&self, now_ns: Option<u64>) -> Option<Box<crate::core::Timings>> {
+        now_ns.filter(|_| self.wants_reports()).map(|now| Box::new(crate::core::Timings::new(now)))
     }
 
     fn timing(&self) -> bool {
