@@ -452,9 +452,11 @@ fn summarise(samples: &[Vec<Vec<f64>>]) -> Vec<Vec<(f64, f64)>> {
 /// each repetition in a process of its own: this program again, with `BENCH_CHILD=table:row`,
 /// which runs the scenario once to warm up and once measured ([`child`]). In one shared
 /// process a scenario ran on the heap the scenarios before it left (glibc's arenas, their
-/// free lists and the pages they had faulted in), and the same scenario measured up to 2x
-/// apart depending on what ran before it; apart, every contestant starts from the same
-/// fresh process and pays for its own memory.
+/// free lists and the pages they had faulted in): the same scenario measured up to 2x apart
+/// depending on what ran before it, and every scenario slowed down over the run's own
+/// repetitions (the naive pool with submitters: 871 ns/job in the first round, 1961 in the
+/// fifth). Apart, every contestant starts from the same fresh process and pays for its own
+/// memory.
 fn measure_apart(reps: usize, n: usize, tables: &[&[Scenario]]) -> Vec<Vec<(f64, f64)>> {
     let exe = std::env::current_exe().unwrap_or_else(|e| {
         eprintln!("cannot find this benchmark's own executable: {e}");
