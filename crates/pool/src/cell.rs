@@ -64,6 +64,19 @@ enum Slot<T> {
     Taken,
 }
 
+impl<T> Slot<T> {
+    /// The delivered result, leaving `Taken`; `None` (and the slot as it was) otherwise.
+    fn take_ready(&mut self) -> Option<Result<T, JobError>> {
+        if !matches!(self, Slot::Ready(_)) {
+            return None;
+        }
+        match std::mem::replace(self, Slot::Taken) {
+            Slot::Ready(result) => Some(result),
+            Slot::Waiting(_) | Slot::Taken => None,
+        }
+    }
+}
+
 pub(crate) struct JobCell<R, T> {
     core: Core,
     body: R,
@@ -314,30 +327,21 @@ where
     }
 
     fn take_owned(&mut self) -> Option<Result<T, JobError>> {
-        let slot = self.slot.get_mut().unwrap_or_else(PoisonError::into_inner);
-        match slot {
-            Slot::Ready(_) => match std::mem::replace(slot, Slot::Taken) {
-                Slot::Ready(result) => Some(result),
-                Slot::Waiting(_) | Slot::Taken => None,
-            },
-            Slot::Waiting(_) | Slot::Taken => None,
-        }
+        self.slot.get_mut().unwrap_or_else(PoisonError::into_inner).take_ready()
     }
 
     fn poll_result(&self, cx: &mut Context<'_>) -> Poll<Result<T, JobError>> {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        match &mut *slot {
-            Slot::Waiting(Some(w)) if w.will_wake(cx.waker()) => Poll::Pending,
-            Slot::Waiting(w) => {
-                *w = Some(cx.waker().clone());
-                Poll::Pending
-            }
-            Slot::Ready(_) => match std::mem::replace(&mut *slot, Slot::Taken) {
-                Slot::Ready(result) => Poll::Ready(result),
-                Slot::Waiting(_) | Slot::Taken => unreachable!("the slot was just seen ready"),
-            },
-            Slot::Taken => panic!("`JobHandle` polled after it returned its result"),
+        if let Some(result) = slot.take_ready() {
+            return Poll::Ready(result);
         }
+        match &mut *slot {
+            Slot::Waiting(Some(w)) if w.will_wake(cx.waker()) => {}
+            Slot::Waiting(w) => *w = Some(cx.waker().clone()),
+            // (`Ready` was just taken.)
+            Slot::Ready(_) | Slot::Taken => panic!("`JobHandle` polled after it returned its result"),
+        }
+        Poll::Pending
     }
 }
 
