@@ -489,8 +489,6 @@ impl Core {
         self.notify();
     }
 
-    /// Whether attempt `attempt` ran past its timeout (attempt 0 — "between attempts" —
-    /// never did).
     /// Notes that attempt `attempt` watches its cancellation signal.
     pub(crate) fn watch(&self, attempt: u32) {
         self.lazy().watched_attempt.store(attempt, Relaxed);
@@ -501,7 +499,8 @@ impl Core {
         attempt != 0 && self.signal.get().is_some_and(|s| s.watched_attempt.load(Relaxed) == attempt)
     }
 
-    /// (A job whose signal was never made never timed out: the timeout is marked in it.)
+    /// Whether attempt `attempt` ran past its timeout (attempt 0 — "between attempts" —
+    /// never did; nor did a job whose signal was never made: the timeout is marked in it).
     pub(crate) fn timed_out(&self, attempt: u32) -> bool {
         attempt != 0 && self.signal.get().is_some_and(|s| s.timed_out_attempt.load(SeqCst) == attempt)
     }
