@@ -422,69 +422,66 @@ fn scenario(label: impl Into<String>, baseline: bool, run: MakeRun) -> Scenario 
 
 /// Runs every scenario of every table `reps` times, interleaved (a burst of load from
 /// elsewhere on this shared machine then lands on one repetition of several scenarios, not
-/// on every repetition of one), after one warm-up run each; returns the medians and bests.
-fn measure_all(rt: &Runtime, reps: usize, n: usize, tables: &[&[Scenario]]) -> Vec<Vec<(f64, f64)>> {
-    for s in tables.iter().flat_map(|t| t.iter()) {
-        run_on(rt, (s.run)());
-    }
+/// on every repetition of one), measuring one repetition with `one(table, row, scenario)`
+/// (ns/job); returns each scenario's median and best, table by table.
+fn rounds(
+    reps: usize,
+    tables: &[&[Scenario]],
+    mut one: impl FnMut(usize, usize, &Scenario) -> f64,
+) -> Vec<Vec<(f64, f64)>> {
     let mut samples: Vec<Vec<Vec<f64>>> = tables.iter().map(|t| vec![Vec::new(); t.len()]).collect();
     for rep in 1..=reps {
-        for (table, out) in tables.iter().zip(&mut samples) {
-            for (s, out) in table.iter().zip(out.iter_mut()) {
-                let ns = ns_per_item(run_on(rt, (s.run)()), n);
+        for (t, (table, out)) in tables.iter().zip(&mut samples).enumerate() {
+            for (i, (s, out)) in table.iter().zip(out.iter_mut()).enumerate() {
+                let ns = one(t, i, s);
                 eprintln!("  {rep}/{reps} {}: {ns:.1} ns/job", s.label);
                 out.push(ns);
             }
         }
     }
-    summarise(&samples)
-}
-
-/// Each scenario's median and best, table by table.
-fn summarise(samples: &[Vec<Vec<f64>>]) -> Vec<Vec<(f64, f64)>> {
     samples
         .iter()
         .map(|t| t.iter().map(|s| (median(s), s.iter().copied().fold(f64::INFINITY, f64::min))).collect())
         .collect()
 }
 
-/// Runs every scenario of every table `reps` times, interleaved as [`measure_all`] does, but
-/// each repetition in a process of its own: this program again, with `BENCH_CHILD=table:row`,
-/// which runs the scenario once to warm up and once measured ([`child`]). In one shared
-/// process a scenario ran on the heap the scenarios before it left (glibc's arenas, their
-/// free lists and the pages they had faulted in): the same scenario measured up to 2x apart
-/// depending on what ran before it, and every scenario slowed down over the run's own
-/// repetitions (the naive pool with submitters: 871 ns/job in the first round, 1961 in the
-/// fifth). Apart, every contestant starts from the same fresh process and pays for its own
-/// memory.
+/// [`rounds`] in this one process (`--same-process`), after one warm-up run of each
+/// scenario.
+fn measure_all(rt: &Runtime, reps: usize, n: usize, tables: &[&[Scenario]]) -> Vec<Vec<(f64, f64)>> {
+    for s in tables.iter().flat_map(|t| t.iter()) {
+        run_on(rt, (s.run)());
+    }
+    rounds(reps, tables, |_, _, s| ns_per_item(run_on(rt, (s.run)()), n))
+}
+
+/// [`rounds`] with each repetition in a process of its own: this program again, with
+/// `BENCH_CHILD=table:row`, which runs the scenario once to warm up and once measured
+/// ([`child`]). In one shared process a scenario ran on the heap the scenarios before it
+/// left (glibc's arenas, their free lists and the pages they had faulted in): the same
+/// scenario measured up to 2x apart depending on what ran before it, and every scenario
+/// slowed down over the run's own repetitions (the naive pool with submitters: 871 ns/job
+/// in the first round, 1961 in the fifth). Apart, every contestant starts from the same
+/// fresh process and pays for its own memory.
 fn measure_apart(reps: usize, n: usize, tables: &[&[Scenario]]) -> Vec<Vec<(f64, f64)>> {
     let exe = std::env::current_exe().unwrap_or_else(|e| {
         eprintln!("cannot find this benchmark's own executable: {e}");
         std::process::exit(1)
     });
-    let mut samples: Vec<Vec<Vec<f64>>> = tables.iter().map(|t| vec![Vec::new(); t.len()]).collect();
-    for rep in 1..=reps {
-        for (t, (table, out)) in tables.iter().zip(&mut samples).enumerate() {
-            for (i, (s, out)) in table.iter().zip(out.iter_mut()).enumerate() {
-                let run = std::process::Command::new(&exe)
-                    .env("BENCH_CHILD", format!("{t}:{i}"))
-                    .env("BENCH_JOBS", n.to_string())
-                    .stderr(std::process::Stdio::inherit())
-                    .output();
-                let ns = run
-                    .ok()
-                    .filter(|o| o.status.success())
-                    .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok());
-                let Some(ns) = ns else {
-                    eprintln!("{}: the child process failed or printed no time", s.label);
-                    std::process::exit(1)
-                };
-                eprintln!("  {rep}/{reps} {}: {ns:.1} ns/job (own process)", s.label);
-                out.push(ns);
-            }
-        }
-    }
-    summarise(&samples)
+    rounds(reps, tables, |t, i, s| {
+        let run = std::process::Command::new(&exe)
+            .env("BENCH_CHILD", format!("{t}:{i}"))
+            .env("BENCH_JOBS", n.to_string())
+            .stderr(std::process::Stdio::inherit())
+            .output();
+        let ns = run
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok());
+        ns.unwrap_or_else(|| {
+            eprintln!("{}: the child process failed or printed no time", s.label);
+            std::process::exit(1)
+        })
+    })
 }
 
 /// The child side of [`measure_apart`]: runs scenario `which` (`table:row`) once to warm up,
