@@ -43,17 +43,30 @@ impl Lane {
         (self.room().min(batch) / 2).max(1)
     }
 
-    /// The `queue` label of the lane's metrics: its queue, `*` for every queue.
-    fn label(&self) -> String {
-        self.filter.queue.clone().unwrap_or_else(|| "*".to_owned())
+    /// The lane's claim metrics, registered once (`queue` label: its queue, `*` for every
+    /// queue), if the worker records metrics.
+    fn metrics(&self, on: bool) -> Option<LaneMetrics> {
+        let label = self.filter.queue.clone().unwrap_or_else(|| "*".to_owned());
+        on.then(|| LaneMetrics {
+            claims: metrics::counter!(CLAIMS_TOTAL, "queue" => label.clone()),
+            claimed: metrics::counter!(CLAIMED_JOBS_TOTAL, "queue" => label.clone()),
+            prefetch: metrics::gauge!(PREFETCH, "queue" => label),
+        })
     }
+}
+
+/// One lane's claim metrics.
+struct LaneMetrics {
+    claims: metrics::Counter,
+    claimed: metrics::Counter,
+    prefetch: metrics::Gauge,
 }
 
 pub(crate) async fn fetcher(shared: Arc<Shared>, mut lane: Lane, writes: mpsc::UnboundedSender<Write>) {
     let state = &shared.lanes[lane.index];
-    let label = lane.label();
-    if shared.config.metrics {
-        metrics::gauge!(PREFETCH, "queue" => label.clone()).set(lane.prefetch.get() as f64);
+    let metrics = lane.metrics(shared.config.metrics);
+    if let Some(m) = &metrics {
+        m.prefetch.set(lane.prefetch.get() as f64);
     }
     let mut failing = false;
     let mut idle_recheck = IDLE_RECHECK;
@@ -81,7 +94,7 @@ pub(crate) async fn fetcher(shared: Arc<Shared>, mut lane: Lane, writes: mpsc::U
                     failing = false;
                 }
                 let full = jobs.len() == want;
-                adapt(&shared, &mut lane, &label, want, jobs.len(), inflight);
+                adapt(&shared, &mut lane, metrics.as_ref(), want, jobs.len(), inflight);
                 if !jobs.is_empty() {
                     idle_recheck = IDLE_RECHECK;
                 }
@@ -158,15 +171,22 @@ pub(crate) async fn fetcher(shared: Arc<Shared>, mut lane: Lane, writes: mpsc::U
 
 /// Sizes the lane's prefetch again after a claim of `got` of `want` jobs sent with `held`
 /// jobs held (before its jobs are added), and counts the claim.
-fn adapt(shared: &Shared, lane: &mut Lane, label: &str, want: usize, got: usize, held: usize) {
+fn adapt(
+    shared: &Shared,
+    lane: &mut Lane,
+    metrics: Option<&LaneMetrics>,
+    want: usize,
+    got: usize,
+    held: usize,
+) {
     let held_after = shared.lanes[lane.index].inflight.load(Ordering::SeqCst).min(held);
     let before = lane.prefetch.get();
     let after = lane.prefetch.after(Observed { wanted: want, got, held_before: held, held_after });
-    if shared.config.metrics {
-        metrics::counter!(CLAIMS_TOTAL, "queue" => label.to_owned()).increment(1);
-        metrics::counter!(CLAIMED_JOBS_TOTAL, "queue" => label.to_owned()).increment(got as u64);
+    if let Some(m) = metrics {
+        m.claims.increment(1);
+        m.claimed.increment(got as u64);
         if after != before {
-            metrics::gauge!(PREFETCH, "queue" => label.to_owned()).set(after as f64);
+            m.prefetch.set(after as f64);
         }
     }
 }
