@@ -48,10 +48,10 @@ pub struct WorkerArgs {
     /// The most claimed jobs kept ready beyond the running ones, per queue [default: 4096].
     /// The prefetch adapts below it: it starts at --workers, doubles while the jobs held
     /// when a claim is sent end within two claim round trips (quick jobs: larger claims;
-    /// quadruples when all of them end before it returns),
-    /// halves when they last more than eight (jobs sit waiting) or a claim comes back short.
-    /// 0 claims only for free workers. Jobs prefetched but not started when the worker
-    /// stops are given back without counting an attempt.
+    /// quadruples when all of them end before it returns), halves when they last more than
+    /// eight (jobs sit waiting) or a claim comes back short. 0 claims only for free
+    /// workers. Jobs prefetched but not started when the worker stops are given back
+    /// without counting an attempt.
     #[arg(long, value_name = "N")]
     pub prefetch: Option<usize>,
 
